@@ -1,0 +1,25 @@
+// What one nftables batch must do for an `up` or a `down`, decided from the
+// records alone. The table, its chains and sets exist while at least one
+// container is published; a network's subnet and bridge are in the sets while
+// one of its containers is.
+#pragma once
+
+#include <vector>
+
+#include "portpub/nat_elements.hpp"
+#include "portpub/publication.hpp"
+
+namespace portpub {
+
+struct FirewallChange {
+    bool ensure_base = false;  // create table, maps, sets, chains; (re)write the rules
+    bool drop_table = false;   // the last container is gone: delete the whole table
+    std::vector<Network> add_networks, del_networks;
+    std::vector<NatElement> add, del;
+};
+
+FirewallChange change_for_up(const Publication& p);
+// `remaining`: every other publication that stays.
+FirewallChange change_for_down(const Publication& p, const std::vector<Publication>& remaining);
+
+}  // namespace portpub

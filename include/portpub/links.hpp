@@ -1,0 +1,53 @@
+// Links, addresses and routes through libnl-route-3: the bridge, the veth pair
+// and the container side of it. Never runs `ip`.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "portpub/netns.hpp"
+#include "portpub/publication.hpp"
+#include "portpub/state_store.hpp"
+
+struct nl_sock;
+
+namespace portpub {
+
+// A NETLINK_ROUTE socket in the network namespace current at construction.
+class RouteSocket {
+public:
+    RouteSocket();
+    ~RouteSocket();
+    RouteSocket(const RouteSocket&) = delete;
+    RouteSocket& operator=(const RouteSocket&) = delete;
+    nl_sock* get() const { return sk_; }
+
+private:
+    nl_sock* sk_ = nullptr;
+};
+
+class Links {
+public:
+    Links() = default;  // works in the current (host) network namespace
+
+    // Creates the bridge with the gateway address, or reuses one that exists
+    // and matches; throws if it exists and does not match. Says what it did.
+    HostState::Bridge ensure_bridge(const Network& net);
+
+    // Throws if the subnet overlaps a route that is not on `net.bridge`.
+    void check_subnet_free(const Network& net);
+
+    // The veth pair: host end on the bridge with hairpin on, the peer moved
+    // into `ns`, renamed to p.ifname, addressed, up, with a default route via
+    // the gateway; loopback of `ns` up.
+    void create_container_link(const Publication& p, const Netns& ns);
+
+    bool link_exists(const std::string& name);
+    void delete_link(const std::string& name);  // no error if absent
+    void remove_address(const std::string& link, const Cidr& address);  // no error if absent
+
+private:
+    RouteSocket host_;
+};
+
+}  // namespace portpub

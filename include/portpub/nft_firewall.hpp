@@ -1,0 +1,60 @@
+// The nftables table of portpub, through libnftnl + libmnl. Every change is
+// one netlink batch: the kernel applies all of it or none of it.
+//
+//   table inet portpub {
+//     map pub4     { type inet_proto . inet_service : ipv4_addr . inet_service }
+//     map pub4addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//     set nets4    { type ipv4_addr; flags interval }   container subnets
+//     set bridges  { type ifname }                      their bridges
+//     chain publish {
+//       meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @pub4addr
+//       meta nfproto ipv4 dnat ip to meta l4proto . th dport map @pub4
+//     }
+//     chain prerouting  { type nat hook prerouting priority dstnat
+//       fib daddr type local jump publish }
+//     chain output      { type nat hook output priority dstnat
+//       meta nfproto ipv4 ip daddr 127.0.0.0/8 return      (loopback: never route_localnet)
+//       fib daddr type local jump publish }
+//     chain postrouting { type nat hook postrouting priority srcnat
+//       meta nfproto ipv4 ct status dnat ip saddr @nets4 ip daddr @nets4 masquerade   (hairpin)
+//       meta nfproto ipv4 ip saddr @nets4 oifname != @bridges masquerade }            (outbound)
+//   }
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "portpub/firewall_change.hpp"
+
+struct mnl_socket;
+
+namespace portpub {
+
+inline constexpr const char* kTableName = "portpub";
+
+class NftFirewall {
+public:
+    // Throws Error when the kernel has no nftables (no nfnetlink).
+    NftFirewall();
+    ~NftFirewall();
+    NftFirewall(const NftFirewall&) = delete;
+    NftFirewall& operator=(const NftFirewall&) = delete;
+
+    // Applies the change in one batch. Deleting what is already gone is not an
+    // error: `down` must work after a ruleset flush.
+    void apply(const FirewallChange& change);
+
+    bool table_exists();
+    // Keys of the elements of a set or map; empty when the set does not exist.
+    std::set<std::vector<std::uint8_t>> element_keys(const std::string& set);
+
+private:
+    void commit(const FirewallChange& change);
+    [[noreturn]] void explain_existing(const std::vector<NatElement>& added, const std::string& fallback);
+    mnl_socket* nl_ = nullptr;
+    std::uint32_t seq_;
+};
+
+}  // namespace portpub

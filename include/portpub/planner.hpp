@@ -1,0 +1,50 @@
+// From a request to a Publication value: every check that needs no kernel
+// happens here, so that bad input fails before anything is changed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "portpub/port_allocator.hpp"
+#include "portpub/publication.hpp"
+
+namespace portpub {
+
+struct UpRequest {
+    std::vector<std::string> specs;
+    std::string netns;
+    std::optional<std::string> id;
+    std::string bridge = "portpub0";
+    std::string subnet = "10.77.0.0/16";
+    std::string ifname = "eth0";
+};
+
+// The namespace as the shell found it: resolved path and nsfs inode.
+struct NetnsIdentity {
+    std::string path;
+    std::uint64_t inode = 0;
+};
+
+struct Plan {
+    Publication publication;
+    std::optional<Publication> replaces;  // an earlier publication of the same id
+};
+
+// Container ids become file names: letters, digits, '_', '.', '-', at most 128.
+void validate_id(const std::string& id);
+// Interface names: 1-15 bytes, no '/', ':' or whitespace.
+void validate_ifname(const std::string& name, const std::string& what);
+
+// "web" for /run/netns/web (any directory named netns), else "netns-<inode>".
+std::string derive_id(const std::string& path, std::uint64_t inode);
+
+// The host end of the veth pair, named after the container address so that it
+// is unique on the host and recognisable: pp0a4d0002 for 10.77.0.2.
+std::string host_veth_name(const IpAddress& address);
+
+Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
+             const std::vector<Publication>& existing, const HostPortFacts& facts);
+
+}  // namespace portpub

@@ -1,0 +1,46 @@
+// What portpub made for one container: the plan `up` applies and the record
+// `down` reads back. It holds everything teardown needs, so `down` works when
+// the container's namespace is already gone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "portpub/ip_address.hpp"
+#include "portpub/mapping.hpp"
+
+namespace portpub {
+
+struct Network {
+    std::string bridge;
+    Cidr subnet;
+    IpAddress gateway;
+    friend bool operator==(const Network&, const Network&) = default;
+};
+
+struct Publication {
+    std::string id;
+    std::string netns;              // path as resolved at `up`
+    std::uint64_t netns_inode = 0;  // identity of the namespace at `up`
+    Network network;
+    std::string ifname;     // interface inside the container
+    std::string host_veth;  // host end of the veth pair, on the bridge
+    IpAddress address;      // the container's address in network.subnet
+    std::vector<Mapping> mappings;
+
+    friend bool operator==(const Publication&, const Publication&) = default;
+};
+
+// The on-disk record (a compact form: mappings stay runs).
+nlohmann::json to_record(const Publication& p);
+// Throws Error naming `origin` (a file name) when the record is malformed.
+Publication from_record(const nlohmann::json& j, const std::string& origin);
+
+// The user-facing JSON of `up --json` and `ls --json`: every mapping expanded
+// to the host port actually used.
+nlohmann::json to_report(const Publication& p);
+
+}  // namespace portpub

@@ -1,0 +1,40 @@
+// up / down / ls: the imperative shell around the planner. `up` applies a plan
+// step by step and undoes every step if a later one fails; `down` removes what
+// the record says, tolerating what is already gone.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "portpub/planner.hpp"
+#include "portpub/state_store.hpp"
+
+namespace portpub {
+
+class Netns;
+
+struct DownRequest {
+    std::optional<std::string> id;
+    std::optional<std::string> netns;
+};
+
+class Publisher {
+public:
+    explicit Publisher(std::filesystem::path state_dir) : store_(std::move(state_dir)) {}
+
+    Publication up(const UpRequest& req);
+    // The publication removed, or nullopt when nothing matched (not an error).
+    std::optional<Publication> down(const DownRequest& req);
+    std::vector<Publication> list() const { return store_.load_all(); }
+
+private:
+    void apply(const Publication& pub, const std::vector<Publication>& others, const Netns& ns,
+               HostState& host);
+    void teardown(const Publication& pub, const std::vector<Publication>& remaining, HostState& host);
+
+    StateStore store_;
+};
+
+}  // namespace portpub

@@ -1,0 +1,226 @@
+#include "portpub/cli.hpp"
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "portpub/error.hpp"
+#include "portpub/publisher.hpp"
+#include "portpub/version.hpp"
+
+namespace portpub {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+constexpr const char* kDefaultStateDir = "/run/portpub";
+
+class UsageError : public Error {
+public:
+    UsageError(const std::string& what, std::string command)
+        : Error(what), command_(std::move(command)) {}
+    const std::string& command() const { return command_; }
+
+private:
+    std::string command_;
+};
+
+const char* const kMainHelp = R"(Usage: portpub [up] -p SPEC... --netns PATH [options]
+       portpub down (--id ID | --netns PATH)
+       portpub ls [--json]
+       portpub version
+
+Publishes ports of a container's network namespace the way `docker run -p`
+does: attaches the namespace to a bridge with a veth pair, gives it an address
+and installs nftables DNAT rules; `down` removes all of it.
+
+Commands:
+  up       publish ports (the default command)
+  down     remove what `up` made for one container
+  ls       list published containers
+  version  print the version
+
+Run `portpub COMMAND --help` for the options of a command.
+
+Example:
+  portpub -p 8080:80/tcp -p 5353:53/udp --netns /run/netns/web
+)";
+
+const char* const kUpExample = R"(
+SPEC is [ip:][hostPort:]containerPort[/proto], as in `docker run -p`:
+  80                 random host port to container port 80/tcp
+  8080:80            host port 8080 on every address
+  192.0.2.1:8080:80  host port 8080 on one address
+  127.0.0.1::80      random host port on one address
+  8000-8010:80-90    ranges, one to one
+  8000-8010:80       the first free host port of the range
+  5353:53/udp        udp (or sctp; tcp is the default)
+
+Example:
+  portpub up -p 8080:80 -p 5353:53/udp --netns /run/netns/web
+)";
+
+po::options_description state_options() {
+    po::options_description o;
+    o.add_options()("state-dir", po::value<std::string>()->default_value(kDefaultStateDir),
+                    "directory of the records");
+    return o;
+}
+
+po::variables_map parse(const std::string& command, const po::options_description& opts,
+                        const std::vector<std::string>& args) {
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(opts).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw UsageError(e.what(), command);
+    }
+    return vm;
+}
+
+std::string help_text(const std::string& usage, const po::options_description& opts,
+                      const std::string& tail = "") {
+    std::ostringstream out;
+    out << usage << "\n\n" << opts << tail;
+    return out.str();
+}
+
+int cmd_up(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    opts.add_options()("help,h", "show this help")(
+        "publish,p", po::value<std::vector<std::string>>()->composing(),
+        "publish a port: [ip:][hostPort:]containerPort[/proto]; repeatable")(
+        "netns", po::value<std::string>(), "the container's network namespace file (required)")(
+        "id", po::value<std::string>(), "container id (default: derived from the namespace)")(
+        "bridge", po::value<std::string>()->default_value("portpub0"), "bridge to attach to")(
+        "subnet", po::value<std::string>()->default_value("10.77.0.0/16"),
+        "container subnet; the gateway is its first address")(
+        "ifname", po::value<std::string>()->default_value("eth0"),
+        "interface name inside the container")("json", "print the result as JSON");
+    opts.add(state_options());
+    auto vm = parse("up", opts, args);
+    if (vm.count("help")) {
+        std::cout << help_text("Usage: portpub [up] -p SPEC... --netns PATH [options]", opts, kUpExample);
+        return kOk;
+    }
+    if (!vm.count("netns")) throw UsageError("the option '--netns' is required", "up");
+    UpRequest req;
+    if (vm.count("publish")) req.specs = vm["publish"].as<std::vector<std::string>>();
+    req.netns = vm["netns"].as<std::string>();
+    if (vm.count("id")) req.id = vm["id"].as<std::string>();
+    req.bridge = vm["bridge"].as<std::string>();
+    req.subnet = vm["subnet"].as<std::string>();
+    req.ifname = vm["ifname"].as<std::string>();
+
+    Publisher publisher(vm["state-dir"].as<std::string>());
+    auto pub = publisher.up(req);
+    if (vm.count("json"))
+        std::cout << to_report(pub).dump() << "\n";
+    else
+        std::cout << docker_port_lines(pub.mappings);
+    return kOk;
+}
+
+int cmd_down(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    opts.add_options()("help,h", "show this help")("id", po::value<std::string>(), "container id")(
+        "netns", po::value<std::string>(), "the container's network namespace file");
+    opts.add(state_options());
+    auto vm = parse("down", opts, args);
+    if (vm.count("help")) {
+        std::cout << help_text("Usage: portpub down (--id ID | --netns PATH)", opts,
+                               "\nRemoves the map elements, veth, address and record of one "
+                               "container.\nRunning it twice, or after the namespace is gone, "
+                               "is fine.\n\nExample:\n  portpub down --netns /run/netns/web\n");
+        return kOk;
+    }
+    if (vm.count("id") == vm.count("netns")) throw UsageError("give exactly one of --id and --netns", "down");
+    DownRequest req;
+    if (vm.count("id")) req.id = vm["id"].as<std::string>();
+    if (vm.count("netns")) req.netns = vm["netns"].as<std::string>();
+    Publisher publisher(vm["state-dir"].as<std::string>());
+    if (auto gone = publisher.down(req)) {
+        std::cout << gone->id << "\n";
+    } else {
+        std::cerr << "portpub: nothing is published for " << (req.id ? *req.id : *req.netns) << "\n";
+    }
+    return kOk;
+}
+
+int cmd_ls(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    opts.add_options()("help,h", "show this help")("json", "print JSON");
+    opts.add(state_options());
+    auto vm = parse("ls", opts, args);
+    if (vm.count("help")) {
+        std::cout << help_text("Usage: portpub ls [--json]", opts,
+                               "\nLists published containers, one a line, with their ports as "
+                               "`docker ps` shows them.\n\nExample:\n  portpub ls\n");
+        return kOk;
+    }
+    auto all = Publisher(vm["state-dir"].as<std::string>()).list();
+    if (vm.count("json")) {
+        auto out = nlohmann::json::array();
+        for (const auto& p : all) out.push_back(to_report(p));
+        std::cout << out.dump() << "\n";
+        return kOk;
+    }
+    std::vector<std::array<std::string, 4>> rows{{"ID", "ADDRESS", "NETNS", "PORTS"}};
+    for (const auto& p : all) rows.push_back({p.id, p.address.str(), p.netns, docker_ps_ports(p.mappings)});
+    std::array<std::size_t, 3> width{};
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (const auto& r : rows) {
+        for (std::size_t i = 0; i < width.size(); ++i) std::cout << r[i] << std::string(width[i] - r[i].size() + 3, ' ');
+        std::cout << r[3] << "\n";
+    }
+    return kOk;
+}
+
+bool is_command(const std::string& s) {
+    return s == "up" || s == "down" || s == "ls" || s == "version" || s == "help";
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string command = "up";
+    if (!args.empty() && is_command(args[0])) {
+        command = args[0];
+        args.erase(args.begin());
+    } else if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+        std::cout << kMainHelp;
+        return args.empty() ? kUsage : kOk;
+    } else if (args[0] == "--version") {
+        command = "version";
+    } else if (args[0].empty() || args[0][0] != '-') {
+        std::cerr << "portpub: unknown command '" << args[0] << "' (see portpub --help)\n";
+        return kUsage;
+    }
+    try {
+        if (command == "up") return cmd_up(args);
+        if (command == "down") return cmd_down(args);
+        if (command == "ls") return cmd_ls(args);
+        if (command == "help") {
+            std::cout << kMainHelp;
+            return kOk;
+        }
+        std::cout << "portpub " << kVersion << "\n";
+        return kOk;
+    } catch (const UsageError& e) {
+        std::cerr << "portpub " << e.command() << ": " << e.what() << " (see portpub " << e.command()
+                  << " --help)\n";
+        return kUsage;
+    } catch (const std::exception& e) {
+        std::cerr << "portpub: " << e.what() << "\n";
+        return kFailed;
+    }
+}
+
+}  // namespace portpub

@@ -1,0 +1,29 @@
+#include "portpub/firewall_change.hpp"
+
+#include <algorithm>
+
+namespace portpub {
+
+FirewallChange change_for_up(const Publication& p) {
+    FirewallChange c;
+    c.ensure_base = true;
+    c.add_networks.push_back(p.network);
+    c.add = nat_elements(p);
+    return c;
+}
+
+FirewallChange change_for_down(const Publication& p, const std::vector<Publication>& remaining) {
+    FirewallChange c;
+    if (remaining.empty()) {
+        c.drop_table = true;  // takes every element, chain and set with it
+        return c;
+    }
+    c.del = nat_elements(p);
+    bool network_in_use = std::any_of(remaining.begin(), remaining.end(), [&](const Publication& r) {
+        return r.network == p.network;
+    });
+    if (!network_in_use) c.del_networks.push_back(p.network);
+    return c;
+}
+
+}  // namespace portpub

@@ -1,0 +1,37 @@
+#include "portpub/firewall_change.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "test_support.hpp"
+
+using namespace portpub;
+
+TEST_CASE("up adds the network and one element a port, and no rule of its own", "[nft]") {
+    auto p = test::publication("web", "10.77.0.2", {"8080:80", "8000-8099:8000-8099"});
+    auto c = change_for_up(p);
+    CHECK(c.ensure_base);
+    CHECK_FALSE(c.drop_table);
+    CHECK(c.add.size() == 101);
+    REQUIRE(c.add_networks.size() == 1);
+    CHECK(c.add_networks[0] == p.network);
+    CHECK(c.del.empty());
+}
+
+TEST_CASE("down of the last container drops the whole table", "[nft]") {
+    auto c = change_for_down(test::publication("web", "10.77.0.2", {"8080:80"}), {});
+    CHECK(c.drop_table);
+    CHECK(c.del.empty());
+}
+
+TEST_CASE("down keeps a network while another container uses it", "[nft]") {
+    auto web = test::publication("web", "10.77.0.2", {"8080:80"});
+    auto db = test::publication("db", "10.77.0.3", {"5432:5432"});
+    auto other = test::publication("x", "198.51.100.2", {"9000:9000"}, "br1", "198.51.100.0/24");
+    auto same_net = change_for_down(web, {db});
+    CHECK_FALSE(same_net.drop_table);
+    CHECK(same_net.del == nat_elements(web));
+    CHECK(same_net.del_networks.empty());
+    auto last_on_net = change_for_down(web, {other});
+    REQUIRE(last_on_net.del_networks.size() == 1);
+    CHECK(last_on_net.del_networks[0].bridge == "portpub0");
+}

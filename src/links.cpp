@@ -1,0 +1,284 @@
+#include "portpub/links.hpp"
+
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "portpub/error.hpp"
+
+namespace portpub {
+
+namespace {
+
+// Owning pointers for libnl objects.
+struct LinkPut {
+    void operator()(rtnl_link* l) const { rtnl_link_put(l); }
+};
+struct AddrPut {
+    void operator()(rtnl_addr* a) const { rtnl_addr_put(a); }
+};
+struct NlAddrPut {
+    void operator()(nl_addr* a) const { nl_addr_put(a); }
+};
+struct RoutePut {
+    void operator()(rtnl_route* r) const { rtnl_route_put(r); }
+};
+struct CacheFree {
+    void operator()(nl_cache* c) const { nl_cache_free(c); }
+};
+struct VethRelease {
+    void operator()(rtnl_link* l) const { rtnl_link_veth_release(l); }
+};
+using LinkPtr = std::unique_ptr<rtnl_link, LinkPut>;
+using AddrPtr = std::unique_ptr<rtnl_addr, AddrPut>;
+using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrPut>;
+using RoutePtr = std::unique_ptr<rtnl_route, RoutePut>;
+using CachePtr = std::unique_ptr<nl_cache, CacheFree>;
+
+[[noreturn]] void fail(const std::string& what, int nlerr) {
+    std::string hint;
+    if (nlerr == -NLE_PERM) hint = " (portpub needs CAP_NET_ADMIN: run it as root)";
+    throw Error(what + ": " + nl_geterror(nlerr) + hint);
+}
+
+LinkPtr get_link(nl_sock* sk, const std::string& name) {
+    rtnl_link* link = nullptr;
+    int err = rtnl_link_get_kernel(sk, 0, name.c_str(), &link);
+    if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) return nullptr;
+    if (err < 0) fail("cannot look up interface " + name, err);
+    return LinkPtr(link);
+}
+
+NlAddrPtr nl_address(const IpAddress& a, int prefix) {
+    nl_addr* out = nl_addr_build(a.is_v4() ? AF_INET : AF_INET6, a.data(), a.size());
+    if (!out) throw Error("out of memory");
+    nl_addr_set_prefixlen(out, prefix);
+    return NlAddrPtr(out);
+}
+
+void set_up(nl_sock* sk, rtnl_link* link, const std::string& where) {
+    LinkPtr change(rtnl_link_alloc());
+    rtnl_link_set_flags(change.get(), IFF_UP);
+    int err = rtnl_link_change(sk, link, change.get(), 0);
+    if (err < 0) fail("cannot bring up " + where, err);
+}
+
+void add_address(nl_sock* sk, int ifindex, const IpAddress& a, int prefix, const std::string& where) {
+    AddrPtr addr(rtnl_addr_alloc());
+    rtnl_addr_set_ifindex(addr.get(), ifindex);
+    auto local = nl_address(a, prefix);
+    rtnl_addr_set_local(addr.get(), local.get());
+    if (a.is_v4() && prefix < 31) {
+        auto brd = nl_address(Cidr{a, prefix}.last(), prefix);
+        rtnl_addr_set_broadcast(addr.get(), brd.get());
+    }
+    int err = rtnl_addr_add(sk, addr.get(), 0);
+    if (err < 0 && err != -NLE_EXIST)
+        fail("cannot add address " + a.str() + "/" + std::to_string(prefix) + " to " + where, err);
+}
+
+// IPv4 addresses (with prefix) on one interface.
+std::vector<Cidr> addresses_of(nl_sock* sk, int ifindex) {
+    nl_cache* raw = nullptr;
+    int err = rtnl_addr_alloc_cache(sk, &raw);
+    if (err < 0) fail("cannot list addresses", err);
+    CachePtr cache(raw);
+    std::vector<Cidr> out;
+    for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        auto* a = reinterpret_cast<rtnl_addr*>(obj);
+        if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET) continue;
+        nl_addr* local = rtnl_addr_get_local(a);
+        if (!local || nl_addr_get_len(local) != 4) continue;
+        auto ip = IpAddress::from_bytes(Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(local)));
+        out.push_back({ip, rtnl_addr_get_prefixlen(a)});
+    }
+    return out;
+}
+
+// Bridge port flag through RTM_SETLINK of family AF_BRIDGE (what `bridge link
+// set dev X hairpin on` sends); libnl-route has no call for a port's mode.
+void set_hairpin(nl_sock* sk, int ifindex, const std::string& name) {
+    nl_msg* msg = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+    if (!msg) throw Error("out of memory");
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_BRIDGE;
+    ifi.ifi_index = ifindex;
+    nlattr* protinfo = nullptr;
+    if (nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+        !(protinfo = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) ||
+        nla_put_u8(msg, IFLA_BRPORT_MODE, 1) < 0) {
+        nlmsg_free(msg);
+        throw Error("cannot build the hairpin request for " + name);
+    }
+    nla_nest_end(msg, protinfo);
+    int err = nl_send_sync(sk, msg);  // frees msg
+    if (err < 0) fail("cannot turn hairpin mode on for bridge port " + name, err);
+}
+
+}  // namespace
+
+RouteSocket::RouteSocket() {
+    sk_ = nl_socket_alloc();
+    if (!sk_) throw Error("out of memory");
+    int err = nl_connect(sk_, NETLINK_ROUTE);
+    if (err < 0) {
+        nl_socket_free(sk_);
+        throw Error(std::string("cannot open a route netlink socket: ") + nl_geterror(err));
+    }
+}
+
+RouteSocket::~RouteSocket() { nl_socket_free(sk_); }
+
+HostState::Bridge Links::ensure_bridge(const Network& net) {
+    nl_sock* sk = host_.get();
+    HostState::Bridge did;
+    auto bridge = get_link(sk, net.bridge);
+    if (!bridge) {
+        LinkPtr fresh(rtnl_link_bridge_alloc());
+        if (!fresh) throw Error("out of memory");
+        rtnl_link_set_name(fresh.get(), net.bridge.c_str());
+        int err = rtnl_link_add(sk, fresh.get(), NLM_F_CREATE | NLM_F_EXCL);
+        if (err < 0) fail("cannot create bridge " + net.bridge, err);
+        did.created = true;
+        bridge = get_link(sk, net.bridge);
+        if (!bridge) throw Error("bridge " + net.bridge + " vanished right after it was created");
+    } else {
+        const char* type = rtnl_link_get_type(bridge.get());
+        if (!type || std::strcmp(type, "bridge") != 0)
+            throw Error("interface " + net.bridge + " exists and is not a bridge; pass another --bridge");
+    }
+    const int index = rtnl_link_get_ifindex(bridge.get());
+    const Cidr want{net.gateway, net.subnet.prefix};
+    bool has = false;
+    for (const auto& a : addresses_of(sk, index)) {
+        if (a == want) {
+            has = true;
+        } else if (!did.created) {
+            throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " + want.str() +
+                        "; pass the --subnet it serves, or another --bridge");
+        }
+    }
+    if (!has) {
+        add_address(sk, index, net.gateway, net.subnet.prefix, "bridge " + net.bridge);
+        did.address_added = true;
+    }
+    if (!(rtnl_link_get_flags(bridge.get()) & IFF_UP)) set_up(sk, bridge.get(), "bridge " + net.bridge);
+    return did;
+}
+
+void Links::check_subnet_free(const Network& net) {
+    nl_sock* sk = host_.get();
+    auto bridge = get_link(sk, net.bridge);
+    const int bridge_index = bridge ? rtnl_link_get_ifindex(bridge.get()) : -1;
+    nl_cache* raw = nullptr;
+    int err = rtnl_route_alloc_cache(sk, AF_INET, 0, &raw);
+    if (err < 0) fail("cannot list routes", err);
+    CachePtr cache(raw);
+    for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        auto* r = reinterpret_cast<rtnl_route*>(obj);
+        if (rtnl_route_get_table(r) != RT_TABLE_MAIN) continue;
+        nl_addr* dst = rtnl_route_get_dst(r);
+        if (!dst || nl_addr_get_prefixlen(dst) == 0 || nl_addr_get_len(dst) != 4) continue;
+        Cidr route{IpAddress::from_bytes(Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(dst))),
+                   static_cast<int>(nl_addr_get_prefixlen(dst))};
+        if (!route.overlaps(net.subnet)) continue;
+        int oif = rtnl_route_get_nnexthops(r) > 0 ? rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0)) : 0;
+        if (oif == bridge_index) continue;  // the bridge's own connected route
+        char name[IF_NAMESIZE] = "?";
+        if (oif > 0) if_indextoname(static_cast<unsigned>(oif), name);
+        throw Error("subnet " + net.subnet.str() + " overlaps the route " + route.str() + " dev " +
+                    name + ", which portpub does not own; pick another --subnet");
+    }
+}
+
+void Links::create_container_link(const Publication& p, const Netns& ns) {
+    nl_sock* sk = host_.get();
+    auto bridge = get_link(sk, p.network.bridge);
+    if (!bridge) throw Error("bridge " + p.network.bridge + " is missing");
+
+    std::unique_ptr<rtnl_link, VethRelease> veth(rtnl_link_veth_alloc());
+    if (!veth) throw Error("out of memory");
+    rtnl_link_set_name(veth.get(), p.host_veth.c_str());
+    rtnl_link_set_master(veth.get(), rtnl_link_get_ifindex(bridge.get()));
+    {
+        LinkPtr peer(rtnl_link_veth_get_peer(veth.get()));
+        rtnl_link_set_name(peer.get(), p.ifname.c_str());
+        rtnl_link_set_ns_fd(peer.get(), ns.fd());
+    }
+    int err = rtnl_link_add(sk, veth.get(), NLM_F_CREATE | NLM_F_EXCL);
+    if (err == -NLE_EXIST)
+        throw Error("cannot create interface " + p.ifname + " in " + p.netns +
+                    ": an interface of that name exists there; pass another --ifname");
+    if (err < 0) fail("cannot create veth pair " + p.host_veth + "/" + p.ifname, err);
+
+    auto host_end = get_link(sk, p.host_veth);
+    if (!host_end) throw Error("veth " + p.host_veth + " vanished right after it was created");
+    set_hairpin(sk, rtnl_link_get_ifindex(host_end.get()), p.host_veth);
+    set_up(sk, host_end.get(), p.host_veth);
+
+    // The container side, through a socket opened inside its namespace.
+    std::unique_ptr<RouteSocket> inside;
+    {
+        NetnsSwitch in(ns.fd());
+        inside = std::make_unique<RouteSocket>();
+    }
+    nl_sock* csk = inside->get();
+    const std::string where = p.ifname + " in " + p.netns;
+    if (auto lo = get_link(csk, "lo"); lo && !(rtnl_link_get_flags(lo.get()) & IFF_UP))
+        set_up(csk, lo.get(), "lo in " + p.netns);
+    auto peer = get_link(csk, p.ifname);
+    if (!peer) throw Error("interface " + where + " did not appear after the veth was created");
+    const int index = rtnl_link_get_ifindex(peer.get());
+    add_address(csk, index, p.address, p.network.subnet.prefix, where);
+    set_up(csk, peer.get(), where);
+
+    RoutePtr route(rtnl_route_alloc());
+    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+    auto any = nl_address(IpAddress{}, 0);
+    rtnl_route_set_dst(route.get(), any.get());
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    auto gw = nl_address(p.network.gateway, 32);
+    rtnl_route_nh_set_gateway(nh, gw.get());
+    rtnl_route_nh_set_ifindex(nh, index);
+    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh now
+    err = rtnl_route_add(csk, route.get(), NLM_F_CREATE | NLM_F_EXCL);
+    if (err == -NLE_EXIST)
+        throw Error("namespace " + p.netns + " already has a default route; portpub gives the "
+                    "container its only one (remove it, or publish a fresh namespace)");
+    if (err < 0) fail("cannot add the default route via " + p.network.gateway.str() + " in " + p.netns, err);
+}
+
+bool Links::link_exists(const std::string& name) { return get_link(host_.get(), name) != nullptr; }
+
+void Links::delete_link(const std::string& name) {
+    LinkPtr link(rtnl_link_alloc());
+    rtnl_link_set_name(link.get(), name.c_str());
+    int err = rtnl_link_delete(host_.get(), link.get());
+    if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV)
+        fail("cannot delete interface " + name, err);
+}
+
+void Links::remove_address(const std::string& link_name, const Cidr& address) {
+    auto link = get_link(host_.get(), link_name);
+    if (!link) return;
+    AddrPtr addr(rtnl_addr_alloc());
+    rtnl_addr_set_ifindex(addr.get(), rtnl_link_get_ifindex(link.get()));
+    auto local = nl_address(address.address, address.prefix);
+    rtnl_addr_set_local(addr.get(), local.get());
+    int err = rtnl_addr_delete(host_.get(), addr.get(), 0);
+    if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR)
+        fail("cannot remove address " + address.str() + " from " + link_name, err);
+}
+
+}  // namespace portpub

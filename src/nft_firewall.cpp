@@ -1,0 +1,626 @@
+#include "portpub/nft_firewall.hpp"
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "portpub/error.hpp"
+
+namespace portpub {
+
+namespace {
+
+// nftables data type ids (as the nft tool numbers them), so that
+// `nft list ruleset` shows the maps with their real types.
+constexpr std::uint32_t kTypeIpv4 = 7, kTypeProto = 12, kTypeService = 13, kTypeIfname = 41;
+constexpr std::uint32_t concat(std::uint32_t a, std::uint32_t b) { return a << 6 | b; }
+
+// Registers: concatenations start at the 128-bit register 1, whose 32-bit
+// parts are 8, 9, 10, 11; each field of a concatenation takes one of them.
+constexpr std::uint32_t kReg1 = NFT_REG_1, kReg32_1 = NFT_REG32_01, kReg32_2 = NFT_REG32_02;
+
+constexpr std::size_t kElementsPerMessage = 1000;  // keeps one message's nest under 64 KiB
+constexpr std::uint32_t kBatchPage = 256 * 1024;
+
+const char* const kSetNets = "nets4";
+const char* const kSetBridges = "bridges";
+
+struct RuleFree {
+    void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
+};
+struct SetFree {
+    void operator()(nftnl_set* s) const { nftnl_set_free(s); }
+};
+struct ChainFree {
+    void operator()(nftnl_chain* c) const { nftnl_chain_free(c); }
+};
+struct TableFree {
+    void operator()(nftnl_table* t) const { nftnl_table_free(t); }
+};
+using SetPtr = std::unique_ptr<nftnl_set, SetFree>;
+
+// A rule as a chain of expressions, built in the order the kernel runs them.
+class Rule {
+public:
+    explicit Rule(const char* chain) : r_(nftnl_rule_alloc()) {
+        if (!r_) throw Error("out of memory");
+        nftnl_rule_set_str(r_.get(), NFTNL_RULE_TABLE, kTableName);
+        nftnl_rule_set_str(r_.get(), NFTNL_RULE_CHAIN, chain);
+        nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+    }
+    Rule& ipv4_only() {
+        std::uint8_t v4 = NFPROTO_IPV4;
+        return meta(NFT_META_NFPROTO, kReg1).cmp(kReg1, NFT_CMP_EQ, &v4, 1);
+    }
+    Rule& meta(std::uint32_t key, std::uint32_t dreg) {
+        auto* e = expr("meta");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+        return add(e);
+    }
+    Rule& cmp(std::uint32_t sreg, std::uint32_t op, const void* data, std::uint32_t len) {
+        auto* e = expr("cmp");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+        nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+        return add(e);
+    }
+    Rule& payload(std::uint32_t base, std::uint32_t offset, std::uint32_t len, std::uint32_t dreg) {
+        auto* e = expr("payload");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+        return add(e);
+    }
+    Rule& ip_saddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, dreg); }
+    Rule& ip_daddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, dreg); }
+    Rule& th_dport(std::uint32_t dreg) { return payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, dreg); }
+    Rule& lookup(std::uint32_t sreg, const char* set, std::optional<std::uint32_t> dreg = {},
+                 std::uint32_t flags = 0) {
+        auto* e = expr("lookup");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+        nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+        if (dreg) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, *dreg);
+        if (flags) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, flags);
+        return add(e);
+    }
+    Rule& dnat4(std::uint32_t reg_addr, std::uint32_t reg_port) {
+        auto* e = expr("nat");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_port);
+        return add(e);
+    }
+    Rule& masquerade() { return add(expr("masq")); }
+    Rule& fib_daddr_type(std::uint32_t dreg) {
+        auto* e = expr("fib");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+        return add(e);
+    }
+    Rule& ct_status_dnat(std::uint32_t reg) {
+        auto* ct = expr("ct");
+        nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+        nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, reg);
+        add(ct);
+        std::uint32_t mask = IPS_DST_NAT, zero = 0;  // host byte order, as the kernel keeps it
+        auto* bw = expr("bitwise");
+        nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, reg);
+        nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, reg);
+        nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_LEN, 4);
+        nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
+        nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
+        add(bw);
+        return cmp(reg, NFT_CMP_NEQ, &zero, 4);
+    }
+    Rule& verdict(int code, const char* chain = nullptr) {
+        auto* e = expr("immediate");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<std::uint32_t>(code));
+        if (chain) nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+        return add(e);
+    }
+    nftnl_rule* get() const { return r_.get(); }
+
+private:
+    static nftnl_expr* expr(const char* name) {
+        auto* e = nftnl_expr_alloc(name);
+        if (!e) throw Error(std::string("out of memory for nft expression ") + name);
+        return e;
+    }
+    Rule& add(nftnl_expr* e) {
+        nftnl_rule_add_expr(r_.get(), e);  // the rule owns it now
+        return *this;
+    }
+    std::unique_ptr<nftnl_rule, RuleFree> r_;
+};
+
+std::vector<Rule> base_rules() {
+    std::vector<Rule> rules;
+    const std::uint32_t local = RTN_LOCAL;
+    const std::uint8_t loopback_net = 127;
+
+    rules.emplace_back("publish");
+    rules.back().ipv4_only().ip_daddr(kReg1).meta(NFT_META_L4PROTO, kReg32_1).th_dport(kReg32_2)
+        .lookup(kReg1, map_name(NatMap::bound4), kReg1).dnat4(kReg1, kReg32_1);
+    rules.emplace_back("publish");
+    rules.back().ipv4_only().meta(NFT_META_L4PROTO, kReg1).th_dport(kReg32_1)
+        .lookup(kReg1, map_name(NatMap::wildcard4), kReg1).dnat4(kReg1, kReg32_1);
+
+    rules.emplace_back("prerouting");
+    rules.back().fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
+
+    rules.emplace_back("output");
+    rules.back().ipv4_only().payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
+        .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1).verdict(NFT_RETURN);
+    rules.emplace_back("output");
+    rules.back().fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
+
+    rules.emplace_back("postrouting");
+    rules.back().ipv4_only().ct_status_dnat(kReg1).ip_saddr(kReg1).lookup(kReg1, kSetNets)
+        .ip_daddr(kReg1).lookup(kReg1, kSetNets).masquerade();
+    rules.emplace_back("postrouting");
+    rules.back().ipv4_only().ip_saddr(kReg1).lookup(kReg1, kSetNets).meta(NFT_META_OIFNAME, kReg1)
+        .lookup(kReg1, kSetBridges, {}, NFT_LOOKUP_F_INV).masquerade();
+    return rules;
+}
+
+// nft's byte order names, kept in a set's user data so that `nft list` can
+// print a key it cannot infer, such as an interface name.
+constexpr std::uint32_t kHostEndian = 1, kBigEndian = 2;
+
+struct SetDef {
+    const char* name;
+    std::uint32_t flags, key_type, key_len, data_type, data_len;
+    std::uint32_t key_byteorder;
+};
+
+const SetDef kSets[] = {
+    {"pub4", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8, concat(kTypeIpv4, kTypeService), 8,
+     kBigEndian},
+    {"pub4addr", NFT_SET_MAP, concat(concat(kTypeIpv4, kTypeProto), kTypeService), 12,
+     concat(kTypeIpv4, kTypeService), 8, kBigEndian},
+    {kSetNets, NFT_SET_INTERVAL, kTypeIpv4, 4, 0, 0, kBigEndian},
+    {kSetBridges, 0, kTypeIfname, IFNAMSIZ, 0, 0, kHostEndian},
+};
+
+// The nat priorities of iptables and nft's "dstnat" / "srcnat".
+constexpr int kPriorityDstNat = -100, kPrioritySrcNat = 100;
+
+struct ChainDef {
+    const char* name;
+    std::optional<std::uint32_t> hook;
+    int priority;
+};
+
+const ChainDef kChains[] = {
+    {"publish", std::nullopt, 0},  // before the chains that jump to it
+    {"prerouting", NF_INET_PRE_ROUTING, kPriorityDstNat},
+    {"output", NF_INET_LOCAL_OUT, kPriorityDstNat},
+    {"postrouting", NF_INET_POST_ROUTING, kPrioritySrcNat},
+};
+
+// One element as raw bytes: key, optional data, flags.
+struct RawElement {
+    std::vector<std::uint8_t> key;
+    std::vector<std::uint8_t> data;
+    std::uint32_t flags = 0;
+};
+
+std::vector<RawElement> network_elements(const Network& n, const char* set) {
+    if (std::strcmp(set, kSetBridges) == 0) {
+        RawElement e;
+        e.key.assign(IFNAMSIZ, 0);
+        std::memcpy(e.key.data(), n.bridge.data(), std::min<std::size_t>(n.bridge.size(), IFNAMSIZ - 1));
+        return {e};
+    }
+    // An interval is its first address and, flagged as the end, the address after its last.
+    auto first = n.subnet.network(), after = IpAddress::v4(n.subnet.last().v4_value() + 1);
+    RawElement start{{first.data(), first.data() + 4}, {}, 0};
+    RawElement end{{after.data(), after.data() + 4}, {}, NFT_SET_ELEM_INTERVAL_END};
+    return {start, end};
+}
+
+RawElement raw(const NatElement& e) {
+    return {{e.key.begin(), e.key.begin() + e.key_len}, {e.data.begin(), e.data.end()}, 0};
+}
+
+// A batch of nftables messages, with a description of each for error messages.
+class Batch {
+public:
+    explicit Batch(std::uint32_t& seq) : seq_(seq), b_(nftnl_batch_alloc(kBatchPage, kBatchPage)) {
+        if (!b_) throw Error("out of memory");
+        nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
+        nftnl_batch_update(b_);
+    }
+    ~Batch() { nftnl_batch_free(b_); }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+    nlmsghdr* begin(std::uint16_t type, std::uint16_t flags, std::string what) {
+        if (described_.empty()) first_seq_ = seq_;
+        described_.push_back(std::move(what));
+        return nftnl_nlmsg_build_hdr(static_cast<char*>(nftnl_batch_buffer(b_)), type, NFPROTO_INET,
+                                     flags | NLM_F_ACK, seq_++);
+    }
+    void end() { nftnl_batch_update(b_); }
+
+    void elements(std::uint16_t type, std::uint16_t flags, const char* set,
+                  const std::vector<RawElement>& elems, const std::string& verb) {
+        for (std::size_t at = 0; at < elems.size(); at += kElementsPerMessage) {
+            SetPtr s(nftnl_set_alloc());
+            nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
+            nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set);
+            auto stop = std::min(elems.size(), at + kElementsPerMessage);
+            for (auto i = at; i < stop; ++i) {
+                auto* e = nftnl_set_elem_alloc();
+                if (!e) throw Error("out of memory");
+                nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key.data(),
+                                   static_cast<std::uint32_t>(elems[i].key.size()));
+                if (!elems[i].data.empty())
+                    nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, elems[i].data.data(),
+                                       static_cast<std::uint32_t>(elems[i].data.size()));
+                if (elems[i].flags) nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, elems[i].flags);
+                nftnl_set_elem_add(s.get(), e);
+            }
+            auto* nlh = begin(type, flags,
+                              verb + " " + std::to_string(stop - at) + " element(s) of set " + set);
+            nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+            end();
+        }
+    }
+
+    void finish() {
+        nftnl_batch_end(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
+        nftnl_batch_update(b_);
+    }
+
+    std::size_t messages() const { return described_.size(); }
+    const std::string& what(std::uint32_t seq) const {
+        static const std::string unknown = "an nftables batch";
+        if (seq < first_seq_ || seq - first_seq_ >= described_.size()) return unknown;
+        return described_[seq - first_seq_];
+    }
+    nftnl_batch* get() const { return b_; }
+
+private:
+    std::uint32_t& seq_;
+    nftnl_batch* b_;
+    std::uint32_t first_seq_ = 0;
+    std::vector<std::string> described_;
+};
+
+struct BatchError {
+    int err = 0;
+    std::uint32_t seq = 0;
+    std::string detail;  // the kernel's extended ack message, if any
+};
+
+// Reads the acknowledgements of `expected` messages; returns the first error.
+std::optional<BatchError> read_acks(mnl_socket* nl, std::size_t expected) {
+    std::optional<BatchError> first;
+    std::vector<char> buf(64 * 1024);
+    std::size_t seen = 0;
+    pollfd pfd{mnl_socket_get_fd(nl), POLLIN, 0};
+    while (seen < expected) {
+        // The kernel answers while it processes the send, so the acks are queued
+        // already; the timeout only guards against an ack lost to a full buffer.
+        int ready = ::poll(&pfd, 1, 1000);
+        if (ready <= 0) break;
+        ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+        if (n < 0) throw_errno("cannot read the nftables reply");
+        auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+        int len = static_cast<int>(n);
+        for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+            if (nlh->nlmsg_type != NLMSG_ERROR) continue;
+            ++seen;
+            auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+            if (e->error == 0 || (first && first->seq <= nlh->nlmsg_seq)) continue;
+            BatchError be{-e->error, nlh->nlmsg_seq, {}};
+            if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+                // With NETLINK_CAP_ACK the request is not echoed: attributes follow the header.
+                auto* attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(e) +
+                                                             MNL_ALIGN(sizeof(nlmsgerr)));
+                auto* tail = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
+                while (reinterpret_cast<const char*>(attr) + sizeof(nlattr) <= tail &&
+                       attr->nla_len >= sizeof(nlattr)) {
+                    if ((attr->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
+                        be.detail = static_cast<const char*>(mnl_attr_get_payload(attr));
+                    attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(attr) +
+                                                           MNL_ALIGN(attr->nla_len));
+                }
+            }
+            first = be;
+        }
+    }
+    return first;
+}
+
+std::string no_nftables_hint(int err) {
+    if (err == EOPNOTSUPP || err == EPROTONOSUPPORT || err == EAFNOSUPPORT)
+        return " (this kernel has no nftables support: load the nf_tables module or use a "
+               "kernel built with CONFIG_NF_TABLES)";
+    if (err == EPERM) return " (portpub needs CAP_NET_ADMIN: run it as root)";
+    return "";
+}
+
+}  // namespace
+
+NftFirewall::NftFirewall() : seq_(static_cast<std::uint32_t>(::time(nullptr))) {
+    nl_ = mnl_socket_open(NETLINK_NETFILTER);
+    if (!nl_) {
+        int err = errno;
+        throw Error("cannot open a netfilter netlink socket: " + errno_text(err) + no_nftables_hint(err));
+    }
+    if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
+        int err = errno;
+        mnl_socket_close(nl_);
+        throw_errno("cannot bind the netfilter netlink socket", err);
+    }
+    int one = 1;
+    int fd = mnl_socket_get_fd(nl_);
+    // Errors carry no copy of the (possibly large) request, and a text when the kernel has one.
+    ::setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    ::setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+    int rcvbuf = 4 * 1024 * 1024;
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+}
+
+NftFirewall::~NftFirewall() { mnl_socket_close(nl_); }
+
+void NftFirewall::apply(const FirewallChange& change) {
+    try {
+        commit(change);
+        return;
+    } catch (const std::system_error& e) {
+        if (e.code().value() == EEXIST && !change.add.empty()) explain_existing(change.add, e.what());
+        // Deleting something already gone fails the whole batch with ENOENT
+        // (these kernel headers have no "destroy" verb): retry with only what
+        // the kernel still holds.
+        if (e.code().value() != ENOENT || !change.add.empty() || change.ensure_base) throw Error(e.what());
+    }
+    FirewallChange left;
+    if (!table_exists()) return;  // nothing of ours is left
+    left.drop_table = change.drop_table;
+    auto keep_present = [&](const std::vector<NatElement>& in, std::vector<NatElement>& out) {
+        std::set<std::vector<std::uint8_t>> have[2] = {element_keys(map_name(NatMap::wildcard4)),
+                                                       element_keys(map_name(NatMap::bound4))};
+        for (const auto& e : in)
+            if (have[static_cast<int>(e.map)].contains({e.key.begin(), e.key.begin() + e.key_len}))
+                out.push_back(e);
+    };
+    keep_present(change.del, left.del);
+    auto nets = element_keys(kSetNets), bridges = element_keys(kSetBridges);
+    for (const auto& n : change.del_networks)
+        if (nets.contains(network_elements(n, kSetNets)[0].key) &&
+            bridges.contains(network_elements(n, kSetBridges)[0].key))
+            left.del_networks.push_back(n);
+    try {
+        commit(left);
+    } catch (const std::system_error& e) {
+        throw Error(e.what());
+    }
+}
+
+void NftFirewall::explain_existing(const std::vector<NatElement>& added, const std::string& fallback) {
+    std::set<std::vector<std::uint8_t>> have[2] = {element_keys(map_name(NatMap::wildcard4)),
+                                                   element_keys(map_name(NatMap::bound4))};
+    for (const auto& e : added) {
+        if (!have[static_cast<int>(e.map)].contains({e.key.begin(), e.key.begin() + e.key_len})) continue;
+        const std::size_t at = e.map == NatMap::bound4 ? 4 : 0;
+        std::string key = at ? IpAddress::from_bytes(Family::v4, e.key.data()).str() + " . " : "";
+        key += std::string(proto_name(static_cast<Proto>(e.key[at]))) + " . " +
+               std::to_string((e.key[at + 4] << 8) | e.key[at + 5]);
+        throw Error("map element " + describe(e) +
+                    " is already in table inet portpub, but no portpub record holds it (left by a "
+                    "crash or added by hand); remove it with: nft delete element inet portpub " +
+                    map_name(e.map) + " '{ " + key + " }'");
+    }
+    throw Error(fallback);
+}
+
+void NftFirewall::commit(const FirewallChange& change) {
+    Batch batch(seq_);
+    if (change.ensure_base) {
+        std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
+        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+        nftnl_table_nlmsg_build_payload(batch.begin(NFT_MSG_NEWTABLE, NLM_F_CREATE, "creating table inet portpub"), t.get());
+        batch.end();
+        for (const auto& def : kSets) {
+            SetPtr s(nftnl_set_alloc());
+            nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
+            nftnl_set_set_str(s.get(), NFTNL_SET_NAME, def.name);
+            nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+            nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, def.flags);
+            nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, def.key_type);
+            nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, def.key_len);
+            if (def.flags & NFT_SET_MAP) {
+                nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, def.data_type);
+                nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, def.data_len);
+            }
+            nftnl_set_set_u32(s.get(), NFTNL_SET_ID, static_cast<std::uint32_t>(&def - kSets) + 1);
+            if (auto* ud = nftnl_udata_buf_alloc(64)) {
+                nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, def.key_byteorder);
+                if (def.flags & NFT_SET_INTERVAL) nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
+                nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+                                   nftnl_udata_buf_len(ud));
+                nftnl_udata_buf_free(ud);
+            }
+            nftnl_set_nlmsg_build_payload(
+                batch.begin(NFT_MSG_NEWSET, NLM_F_CREATE, std::string("creating set ") + def.name), s.get());
+            batch.end();
+        }
+        for (const auto& def : kChains) {
+            std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
+            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTableName);
+            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, def.name);
+            nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+            if (def.hook) {
+                nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "nat");
+                nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, *def.hook);
+                nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, def.priority);
+                nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+            }
+            nftnl_chain_nlmsg_build_payload(
+                batch.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, std::string("creating chain ") + def.name), c.get());
+            batch.end();
+            // Flush and rewrite the rules every time: an `up` repairs any drift.
+            std::unique_ptr<nftnl_rule, RuleFree> flush(nftnl_rule_alloc());
+            nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, kTableName);
+            nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, def.name);
+            nftnl_rule_set_u32(flush.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+            nftnl_rule_nlmsg_build_payload(
+                batch.begin(NFT_MSG_DELRULE, 0, std::string("flushing chain ") + def.name), flush.get());
+            batch.end();
+        }
+        for (const auto& rule : base_rules()) {
+            const char* chain = nftnl_rule_get_str(rule.get(), NFTNL_RULE_CHAIN);
+            nftnl_rule_nlmsg_build_payload(
+                batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+                            std::string("adding a rule to chain ") + chain),
+                rule.get());
+            batch.end();
+        }
+    }
+
+    if (change.drop_table) {
+        std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
+        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+        nftnl_table_nlmsg_build_payload(batch.begin(NFT_MSG_DELTABLE, 0, "deleting table inet portpub"), t.get());
+        batch.end();
+    } else {
+        for (NatMap map : {NatMap::wildcard4, NatMap::bound4}) {
+            std::vector<RawElement> del, add;
+            for (const auto& e : change.del)
+                if (e.map == map) del.push_back(raw(e));
+            for (const auto& e : change.add)
+                if (e.map == map) add.push_back(raw(e));
+            batch.elements(NFT_MSG_DELSETELEM, 0, map_name(map), del, "deleting");
+            batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name(map), add, "adding");
+        }
+        for (const char* set : {kSetNets, kSetBridges}) {
+            std::vector<RawElement> del, add;
+            for (const auto& n : change.del_networks)
+                for (auto& e : network_elements(n, set)) del.push_back(std::move(e));
+            for (const auto& n : change.add_networks)
+                for (auto& e : network_elements(n, set)) add.push_back(std::move(e));
+            batch.elements(NFT_MSG_DELSETELEM, 0, set, del, "deleting");
+            batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, add, "adding");
+        }
+    }
+    if (batch.messages() == 0) return;
+    batch.finish();
+
+    // Send the whole batch in one sendmsg: the kernel takes it as one transaction.
+    std::vector<iovec> iov(static_cast<std::size_t>(nftnl_batch_iovec_len(batch.get())));
+    nftnl_batch_iovec(batch.get(), iov.data(), static_cast<std::uint32_t>(iov.size()));
+    std::size_t total = 0;
+    for (const auto& v : iov) total += v.iov_len;
+    int fd = mnl_socket_get_fd(nl_);
+    int sndbuf = static_cast<int>(total + 64 * 1024);
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0)
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    msghdr msg{};
+    msg.msg_name = &kernel;
+    msg.msg_namelen = sizeof kernel;
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = iov.size();
+    if (::sendmsg(fd, &msg, 0) < 0) {
+        int err = errno;
+        throw Error("cannot send the nftables batch: " + errno_text(err) + no_nftables_hint(err));
+    }
+    if (auto error = read_acks(nl_, batch.messages())) {
+        std::string text = batch.what(error->seq) + " in table inet portpub failed: " +
+                           errno_text(error->err);
+        if (!error->detail.empty()) text += " (" + error->detail + ")";
+        text += no_nftables_hint(error->err);
+        throw std::system_error(error->err, std::generic_category(), text);
+    }
+}
+
+bool NftFirewall::table_exists() {
+    std::vector<char> storage(64 * 1024);
+    char* buf = storage.data();
+    std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++seq_);
+    nftnl_table_nlmsg_build_payload(nlh, t.get());
+    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) throw_errno("cannot query nftables");
+    const auto portid = mnl_socket_get_portid(nl_);
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl_, buf, storage.size());
+        if (n < 0) throw_errno("cannot read the nftables reply");
+        int rc = mnl_cb_run(buf, static_cast<std::size_t>(n), seq_, portid, nullptr, nullptr);
+        if (rc == MNL_CB_STOP) return true;
+        if (rc < 0) {
+            if (errno == ENOENT) return false;
+            throw_errno("cannot query table inet portpub");
+        }
+    }
+}
+
+std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string& set_name) {
+    std::set<std::vector<std::uint8_t>> keys;
+    std::vector<char> buf(256 * 1024);
+    SetPtr query(nftnl_set_alloc());
+    nftnl_set_set_str(query.get(), NFTNL_SET_TABLE, kTableName);
+    nftnl_set_set_str(query.get(), NFTNL_SET_NAME, set_name.c_str());
+    auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++seq_);
+    nftnl_set_elems_nlmsg_build_payload(nlh, query.get());
+    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) throw_errno("cannot query nftables");
+    const auto portid = mnl_socket_get_portid(nl_);
+    auto collect = [](const nlmsghdr* msg, void* data) -> int {
+        SetPtr s(nftnl_set_alloc());
+        if (nftnl_set_elems_nlmsg_parse(msg, s.get()) < 0) return MNL_CB_ERROR;
+        nftnl_set_elem_foreach(
+            s.get(),
+            [](nftnl_set_elem* e, void* out) -> int {
+                std::uint32_t len = 0;
+                auto* key = static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
+                if (key) static_cast<std::set<std::vector<std::uint8_t>>*>(out)->insert({key, key + len});
+                return 0;
+            },
+            data);
+        return MNL_CB_OK;
+    };
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+        if (n < 0) throw_errno("cannot read the nftables reply");
+        int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), seq_, portid, collect, &keys);
+        if (rc == MNL_CB_STOP) return keys;
+        if (rc < 0) {
+            if (errno == ENOENT) return {};
+            throw_errno("cannot list set " + set_name + " of table inet portpub");
+        }
+    }
+}
+
+}  // namespace portpub

@@ -1,0 +1,163 @@
+#include "portpub/planner.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <set>
+
+#include "portpub/error.hpp"
+#include "portpub/ipam.hpp"
+
+namespace portpub {
+
+void validate_id(const std::string& id) {
+    auto ok_char = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '.' || c == '-'; };
+    bool ok = !id.empty() && id.size() <= 128 && std::isalnum(static_cast<unsigned char>(id[0])) &&
+              std::all_of(id.begin(), id.end(), ok_char);
+    if (!ok) {
+        std::string shown = id.size() > 40 ? id.substr(0, 40) + "..." : id;
+        throw Error("invalid container id '" + shown +
+                    "': use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit");
+    }
+}
+
+void validate_ifname(const std::string& name, const std::string& what) {
+    bool ok = !name.empty() && name.size() <= 15 && name != "." && name != ".." &&
+              std::none_of(name.begin(), name.end(), [](unsigned char c) {
+                  return c == '/' || c == ':' || std::isspace(c) || !std::isprint(c);
+              });
+    if (!ok)
+        throw Error("invalid " + what + " '" + name +
+                    "': interface names have 1-15 characters and no '/', ':' or spaces");
+}
+
+std::string derive_id(const std::string& path, std::uint64_t inode) {
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+        auto parent_start = path.rfind('/', slash - 1);
+        auto parent = path.substr(parent_start == std::string::npos ? 0 : parent_start + 1,
+                                  slash - (parent_start == std::string::npos ? 0 : parent_start + 1));
+        auto base = path.substr(slash + 1);
+        if (parent == "netns") {
+            try {
+                validate_id(base);
+                return base;
+            } catch (const Error&) {
+                // fall through to the inode form
+            }
+        }
+    }
+    return "netns-" + std::to_string(inode);
+}
+
+std::string host_veth_name(const IpAddress& address) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "pp%08x", address.v4_value());
+    return buf;
+}
+
+namespace {
+
+Cidr parse_subnet(const std::string& text) {
+    auto subnet = Cidr::parse(text);
+    if (!subnet) throw Error("invalid --subnet '" + text + "': expected an IPv4 prefix such as 10.77.0.0/16");
+    if (!subnet->address.is_v4())
+        throw Error("invalid --subnet '" + text + "': this version gives containers IPv4 only; use an IPv4 prefix");
+    if (!subnet->is_network())
+        throw Error("invalid --subnet '" + text + "': host bits are set; did you mean " +
+                    subnet->network().str() + "/" + std::to_string(subnet->prefix) + "?");
+    if (subnet->prefix > 30)
+        throw Error("invalid --subnet '" + text + "': a /" + std::to_string(subnet->prefix) +
+                    " leaves no room for a gateway and a container; use /30 or shorter");
+    for (const char* reserved : {"0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3"})
+        if (subnet->overlaps(*Cidr::parse(reserved)))
+            throw Error("invalid --subnet '" + text + "': it overlaps " + reserved +
+                        ", which cannot hold containers");
+    return *subnet;
+}
+
+// Mappings the kernel path cannot serve in this version fail here, before any
+// change, instead of being accepted and silently not working.
+void check_servable(const PortSpec& spec) {
+    if (!spec.host_ip) return;
+    const auto& ip = *spec.host_ip;
+    if (!ip.is_v4())
+        throw Error("host address " + ip.url_str() + " in '" + spec.text +
+                    "' is IPv6, and this version publishes IPv4 containers on IPv4 host "
+                    "addresses only; leave the address out or use an IPv4 one");
+    if (ip.is_loopback())
+        throw Error("host address " + ip.str() + " in '" + spec.text +
+                    "' is a loopback address: kernel NAT cannot serve it without "
+                    "route_localnet, which portpub never sets, and this version has no "
+                    "userland proxy; publish on another host address");
+}
+
+void check_network(const Network& net, const std::vector<Publication>& others) {
+    for (const auto& p : others) {
+        if (p.network.bridge == net.bridge && p.network.subnet != net.subnet)
+            throw Error("bridge " + net.bridge + " already serves subnet " + p.network.subnet.str() +
+                        " (container " + p.id + "); pass --subnet " + p.network.subnet.str() +
+                        " or another --bridge");
+        if (p.network.bridge != net.bridge && p.network.subnet.overlaps(net.subnet))
+            throw Error("subnet " + net.subnet.str() + " overlaps " + p.network.subnet.str() +
+                        " of bridge " + p.network.bridge + " (container " + p.id +
+                        "); pick another --subnet or use --bridge " + p.network.bridge);
+    }
+}
+
+}  // namespace
+
+Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
+             const std::vector<Publication>& existing, const HostPortFacts& facts) {
+    std::vector<PortSpec> specs;
+    specs.reserve(req.specs.size());
+    for (const auto& text : req.specs) {
+        specs.push_back(parse_port_spec(text));
+        check_servable(specs.back());
+    }
+    validate_ifname(req.bridge, "--bridge");
+    validate_ifname(req.ifname, "--ifname");
+
+    Plan plan;
+    auto& pub = plan.publication;
+    pub.id = req.id ? *req.id : derive_id(ns.path, ns.inode);
+    validate_id(pub.id);
+    pub.netns = ns.path;
+    pub.netns_inode = ns.inode;
+    pub.ifname = req.ifname;
+    pub.network.bridge = req.bridge;
+    pub.network.subnet = parse_subnet(req.subnet);
+    pub.network.gateway = default_gateway(pub.network.subnet);
+
+    std::vector<Publication> others;
+    for (const auto& p : existing) {
+        if (p.id == pub.id) {
+            plan.replaces = p;
+            continue;
+        }
+        if (p.netns_inode == ns.inode && ns.inode != 0)
+            throw Error("namespace " + ns.path + " is already published as container " + p.id +
+                        "; run 'portpub down --id " + p.id + "' first, or pass --id " + p.id +
+                        " to replace it");
+        others.push_back(p);
+    }
+    check_network(pub.network, others);
+
+    std::vector<PublishedPort> taken;
+    for (const auto& p : others)
+        for (const auto& m : p.mappings) taken.push_back({p.id, m});
+    pub.mappings = allocate_ports(specs, taken, facts);
+
+    if (plan.replaces && plan.replaces->network == pub.network) {
+        pub.address = plan.replaces->address;  // a container keeps its address across `up`s
+    } else {
+        std::set<IpAddress> used;
+        for (const auto& p : others)
+            if (p.network.subnet == pub.network.subnet) used.insert(p.address);
+        pub.address = allocate_address(pub.network.subnet, pub.network.gateway, used);
+    }
+    pub.host_veth = host_veth_name(pub.address);
+    return plan;
+}
+
+}  // namespace portpub

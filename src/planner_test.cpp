@@ -1,0 +1,129 @@
+#include "portpub/planner.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "portpub/error.hpp"
+#include "test_support.hpp"
+
+using namespace portpub;
+
+namespace {
+
+UpRequest request(std::vector<std::string> specs, const std::string& netns = "/run/netns/web") {
+    UpRequest r;
+    r.specs = std::move(specs);
+    r.netns = netns;
+    return r;
+}
+
+const NetnsIdentity kWeb{"/run/netns/web", 4026532001};
+
+std::string error_of(const UpRequest& r, const std::vector<Publication>& existing = {},
+                     const NetnsIdentity& ns = kWeb) {
+    try {
+        plan_up(r, ns, existing, {});
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("ids come from the namespace file", "[planner]") {
+    CHECK(derive_id("/run/netns/web", 7) == "web");
+    CHECK(derive_id("/var/run/docker/netns/3f2a", 7) == "3f2a");
+    CHECK(derive_id("/proc/1234/ns/net", 4026532001) == "netns-4026532001");
+    CHECK(derive_id("/run/netns/-bad", 9) == "netns-9");
+    CHECK(derive_id("/tmp/x", 9) == "netns-9");
+}
+
+TEST_CASE("ids and interface names are validated", "[planner]") {
+    CHECK_NOTHROW(validate_id("web-1_a.b"));
+    CHECK_THROWS_WITH(validate_id("../etc"), Catch::Contains("invalid container id"));
+    CHECK_THROWS_AS(validate_id("a/b"), Error);
+    CHECK_THROWS_AS(validate_id(""), Error);
+    CHECK_THROWS_AS(validate_id(std::string(129, 'a')), Error);
+    CHECK_NOTHROW(validate_ifname("eth0", "--ifname"));
+    CHECK_THROWS_WITH(validate_ifname("a-very-long-name0", "--ifname"), Catch::Contains("invalid --ifname"));
+    CHECK_THROWS_AS(validate_ifname("a/b", "--bridge"), Error);
+    CHECK_THROWS_AS(validate_ifname("a b", "--bridge"), Error);
+}
+
+TEST_CASE("a first container gets the defaults and the first address", "[planner]") {
+    auto plan = plan_up(request({"8080:80", "5353:53/udp"}), kWeb, {}, {});
+    const auto& p = plan.publication;
+    CHECK_FALSE(plan.replaces);
+    CHECK(p.id == "web");
+    CHECK(p.network.bridge == "portpub0");
+    CHECK(p.network.subnet.str() == "10.77.0.0/16");
+    CHECK(p.network.gateway.str() == "10.77.0.1");
+    CHECK(p.address.str() == "10.77.0.2");
+    CHECK(p.host_veth == "pp0a4d0002");
+    CHECK(p.ifname == "eth0");
+    CHECK(p.netns_inode == kWeb.inode);
+    REQUIRE(p.mappings.size() == 2);
+}
+
+TEST_CASE("a second container gets the next address; up again keeps it", "[planner]") {
+    auto a = test::publication("a", "10.77.0.2", {"8080:80"});
+    auto plan = plan_up(request({"9090:80"}), kWeb, {a}, {});
+    CHECK(plan.publication.address.str() == "10.77.0.3");
+    auto again = plan_up(request({"9091:80"}), kWeb, {a, plan.publication}, {});
+    REQUIRE(again.replaces);
+    CHECK(again.replaces->id == "web");
+    CHECK(again.publication.address.str() == "10.77.0.3");
+    // Its own old ports do not conflict with the new ones.
+    CHECK_NOTHROW(plan_up(request({"9090:80"}), kWeb, {a, plan.publication}, {}));
+}
+
+TEST_CASE("the planner refuses what cannot work, before anything changes", "[planner]") {
+    auto web1 = test::publication("web1", "10.77.0.2", {"8080:80"});
+    CHECK_THAT(error_of(request({"8080:80"}), {web1}),
+               Catch::Contains("host port 8080/tcp is already published by container web1"));
+    CHECK_THAT(error_of(request({"8080:99999"})), Catch::Contains("invalid port spec '8080:99999'"));
+    auto r = request({"80"});
+    r.subnet = "10.77.0.5/16";
+    CHECK_THAT(error_of(r), Catch::Contains("did you mean 10.77.0.0/16"));
+    r.subnet = "10.77.0.0/31";
+    CHECK_THAT(error_of(r), Catch::Contains("leaves no room"));
+    r.subnet = "127.0.0.0/16";
+    CHECK_THAT(error_of(r), Catch::Contains("127.0.0.0/8"));
+    r.subnet = "2001:db8::/64";
+    CHECK_THAT(error_of(r), Catch::Contains("IPv4"));
+    r.subnet = "nonsense";
+    CHECK_THAT(error_of(r), Catch::Contains("invalid --subnet 'nonsense'"));
+    r = request({"80"});
+    r.bridge = "br/0";
+    CHECK_THAT(error_of(r), Catch::Contains("invalid --bridge"));
+    r = request({"80"});
+    r.id = "../../etc/passwd";
+    CHECK_THAT(error_of(r), Catch::Contains("invalid container id"));
+}
+
+TEST_CASE("loopback and IPv6 host addresses are refused until a proxy exists", "[planner]") {
+    CHECK_THAT(error_of(request({"127.0.0.1:8080:80"})), Catch::Contains("loopback"));
+    CHECK_THAT(error_of(request({"[::1]:8080:80"})), Catch::Contains("IPv6"));
+    CHECK_THAT(error_of(request({"[2001:db8::1]:8080:80"})), Catch::Contains("IPv6"));
+    CHECK(error_of(request({"0.0.0.0:8080:80", "192.0.2.1:8081:81"})).empty());
+}
+
+TEST_CASE("networks must agree with the containers already on them", "[planner]") {
+    auto other = test::publication("db", "198.51.100.2", {"5432:5432"}, "portpub0", "198.51.100.0/24");
+    CHECK_THAT(error_of(request({"80"}), {other}),
+               Catch::Contains("bridge portpub0 already serves subnet 198.51.100.0/24 (container db)"));
+    auto r = request({"80"});
+    r.bridge = "br1";
+    r.subnet = "198.51.100.0/25";
+    CHECK_THAT(error_of(r, {other}), Catch::Contains("overlaps 198.51.100.0/24 of bridge portpub0"));
+    r.subnet = "198.51.101.0/24";
+    CHECK(error_of(r, {other}).empty());
+}
+
+TEST_CASE("one namespace under two ids is refused", "[planner]") {
+    auto web = test::publication("web", "10.77.0.2", {"8080:80"});
+    web.netns_inode = kWeb.inode;
+    auto r = request({"9090:80"});
+    r.id = "other";
+    CHECK_THAT(error_of(r, {web}), Catch::Contains("already published as container web"));
+}

@@ -1,0 +1,106 @@
+#include "portpub/publication.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "portpub/error.hpp"
+
+namespace portpub {
+
+namespace {
+
+constexpr int kRecordVersion = 1;
+
+IpAddress address_field(const nlohmann::json& j, const char* key) {
+    auto a = IpAddress::parse(j.at(key).get<std::string>());
+    if (!a) throw std::invalid_argument(std::string("bad address in ") + key);
+    return *a;
+}
+
+}  // namespace
+
+nlohmann::json to_record(const Publication& p) {
+    nlohmann::json maps = nlohmann::json::array();
+    for (const auto& m : p.mappings) {
+        maps.push_back({{"host_ip", m.host_ip ? m.host_ip->str() : ""},
+                        {"protocol", proto_name(m.proto)},
+                        {"host_port", m.host_port},
+                        {"container_port", m.container_port},
+                        {"count", m.count}});
+    }
+    return {{"version", kRecordVersion},
+            {"id", p.id},
+            {"netns", p.netns},
+            {"netns_inode", p.netns_inode},
+            {"bridge", p.network.bridge},
+            {"subnet", p.network.subnet.str()},
+            {"gateway", p.network.gateway.str()},
+            {"ifname", p.ifname},
+            {"host_veth", p.host_veth},
+            {"address", p.address.str()},
+            {"mappings", std::move(maps)}};
+}
+
+Publication from_record(const nlohmann::json& j, const std::string& origin) {
+    try {
+        if (j.at("version").get<int>() != kRecordVersion)
+            throw std::invalid_argument("unknown record version " + j.at("version").dump());
+        Publication p;
+        p.id = j.at("id").get<std::string>();
+        p.netns = j.at("netns").get<std::string>();
+        p.netns_inode = j.at("netns_inode").get<std::uint64_t>();
+        p.network.bridge = j.at("bridge").get<std::string>();
+        auto subnet = Cidr::parse(j.at("subnet").get<std::string>());
+        if (!subnet) throw std::invalid_argument("bad subnet");
+        p.network.subnet = *subnet;
+        p.network.gateway = address_field(j, "gateway");
+        p.ifname = j.at("ifname").get<std::string>();
+        p.host_veth = j.at("host_veth").get<std::string>();
+        p.address = address_field(j, "address");
+        for (const auto& m : j.at("mappings")) {
+            Mapping out;
+            auto ip = m.at("host_ip").get<std::string>();
+            if (!ip.empty()) {
+                out.host_ip = IpAddress::parse(ip);
+                if (!out.host_ip) throw std::invalid_argument("bad host_ip " + ip);
+            }
+            auto proto = parse_proto(m.at("protocol").get<std::string>());
+            if (!proto) throw std::invalid_argument("bad protocol");
+            out.proto = *proto;
+            out.host_port = m.at("host_port").get<std::uint16_t>();
+            out.container_port = m.at("container_port").get<std::uint16_t>();
+            out.count = m.at("count").get<std::uint32_t>();
+            if (out.count == 0 || std::uint32_t{out.host_port} + out.count > 65536 ||
+                std::uint32_t{out.container_port} + out.count > 65536)
+                throw std::invalid_argument("bad port run");
+            p.mappings.push_back(out);
+        }
+        return p;
+    } catch (const nlohmann::json::exception& e) {
+        throw Error("record " + origin + " is malformed (" + e.what() +
+                    "); move it away and run 'portpub down' again");
+    } catch (const std::invalid_argument& e) {
+        throw Error("record " + origin + " is malformed (" + e.what() +
+                    "); move it away and run 'portpub down' again");
+    }
+}
+
+nlohmann::json to_report(const Publication& p) {
+    nlohmann::json maps = nlohmann::json::array();
+    for (const auto& m : p.mappings) {
+        for (std::uint32_t i = 0; i < m.count; ++i)
+            maps.push_back({{"host_ip", m.host_ip ? m.host_ip->str() : "0.0.0.0"},
+                            {"host_port", m.host_port + i},
+                            {"container_port", m.container_port + i},
+                            {"protocol", proto_name(m.proto)}});
+    }
+    return {{"id", p.id},
+            {"netns", p.netns},
+            {"address", p.address.str()},
+            {"bridge", p.network.bridge},
+            {"subnet", p.network.subnet.str()},
+            {"gateway", p.network.gateway.str()},
+            {"ifname", p.ifname},
+            {"mappings", std::move(maps)}};
+}
+
+}  // namespace portpub

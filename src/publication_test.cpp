@@ -1,0 +1,44 @@
+#include "portpub/publication.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "portpub/error.hpp"
+#include "test_support.hpp"
+
+using namespace portpub;
+
+TEST_CASE("a record reads back as the publication it was written from", "[record]") {
+    auto p = test::publication("web", "10.77.0.2", {"8080:80", "192.0.2.1:5353:53/udp", "1-65535:1-65535/sctp"});
+    auto j = to_record(p);
+    CHECK(from_record(nlohmann::json::parse(j.dump()), "web.json") == p);
+    // A 65,535-port range stays one entry on disk.
+    CHECK(j.at("mappings").size() == 3);
+}
+
+TEST_CASE("the report lists every port with the host port used", "[record]") {
+    auto p = test::publication("web", "10.77.0.2", {"8000-8001:80-81"});
+    auto r = to_report(p);
+    CHECK(r.at("id") == "web");
+    CHECK(r.at("address") == "10.77.0.2");
+    CHECK(r.at("bridge") == "portpub0");
+    REQUIRE(r.at("mappings").size() == 2);
+    CHECK(r.at("mappings")[1] == nlohmann::json{{"host_ip", "0.0.0.0"}, {"host_port", 8001},
+                                                {"container_port", 81}, {"protocol", "tcp"}});
+}
+
+TEST_CASE("a malformed record is an error naming the file", "[record]") {
+    auto j = to_record(test::publication("web", "10.77.0.2", {"8080:80"}));
+    for (const char* key : {"address", "subnet", "mappings", "version"}) {
+        auto broken = j;
+        broken.erase(key);
+        CHECK_THROWS_WITH(from_record(broken, "/run/portpub/containers/web.json"),
+                          Catch::Contains("/run/portpub/containers/web.json is malformed"));
+    }
+    auto bad_run = j;
+    bad_run["mappings"][0]["count"] = 70000;
+    CHECK_THROWS_AS(from_record(bad_run, "x"), Error);
+    auto bad_addr = j;
+    bad_addr["address"] = "not-an-address";
+    CHECK_THROWS_AS(from_record(bad_addr, "x"), Error);
+}

@@ -1,0 +1,171 @@
+#include "portpub/publisher.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <iostream>
+
+#include "portpub/capabilities.hpp"
+#include "portpub/error.hpp"
+#include "portpub/firewall_change.hpp"
+#include "portpub/host_ports.hpp"
+#include "portpub/links.hpp"
+#include "portpub/netns.hpp"
+#include "portpub/nft_firewall.hpp"
+#include "portpub/sysctl.hpp"
+
+namespace portpub {
+
+namespace {
+
+constexpr const char* kIpForward = "net/ipv4/ip_forward";
+
+// Undo actions for the steps taken so far, run in reverse unless committed.
+class Rollback {
+public:
+    ~Rollback() {
+        if (committed_) return;
+        for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
+            try {
+                (*it)();
+            } catch (const std::exception& e) {
+                std::cerr << "portpub: while undoing a failed up: " << e.what() << "\n";
+            }
+        }
+    }
+    void add(std::function<void()> undo) { steps_.push_back(std::move(undo)); }
+    void commit() { committed_ = true; }
+
+private:
+    std::vector<std::function<void()>> steps_;
+    bool committed_ = false;
+};
+
+std::vector<Publication> without(const std::vector<Publication>& all, const std::string& id) {
+    std::vector<Publication> out;
+    for (const auto& p : all)
+        if (p.id != id) out.push_back(p);
+    return out;
+}
+
+}  // namespace
+
+Publication Publisher::up(const UpRequest& req) {
+    require_capabilities();
+    auto ns = Netns::open(req.netns);
+    auto lock = store_.lock();
+    const auto existing = store_.load_all();
+    Plan plan = plan_up(req, {ns.path(), ns.inode()}, existing, read_host_port_facts());
+    const Publication& pub = plan.publication;
+    HostState host = store_.load_host();
+    auto others = without(existing, pub.id);
+    if (plan.replaces) {
+        // Same id again: the new publication replaces the old one. The new one
+        // counts as remaining so that a shared bridge or the table stay.
+        auto remaining = others;
+        remaining.push_back(pub);
+        teardown(*plan.replaces, remaining, host);
+        store_.save_host(host);
+        store_.remove(pub.id);
+    }
+    apply(pub, others, ns, host);
+    return pub;
+}
+
+void Publisher::apply(const Publication& pub, const std::vector<Publication>& others,
+                      const Netns& ns, HostState& host) {
+    Links links;
+    NftFirewall firewall;  // fails here, before any change, on a kernel without nftables
+    Rollback rollback;     // after links and firewall: its undo steps use them
+    links.check_subnet_free(pub.network);
+
+    HostState new_host = host;
+    if (auto forward = read_sysctl(kIpForward); forward && *forward != "1") {
+        write_sysctl(kIpForward, "1");
+        rollback.add([value = *forward] { write_sysctl(kIpForward, value); });
+        if (!new_host.ip_forward_before) new_host.ip_forward_before = *forward;
+    }
+
+    const auto& net = pub.network;
+    auto did = links.ensure_bridge(net);
+    if (did.created)
+        rollback.add([&links, name = net.bridge] { links.delete_link(name); });
+    else if (did.address_added)
+        rollback.add([&links, net] { links.remove_address(net.bridge, {net.gateway, net.subnet.prefix}); });
+    auto& owned = new_host.bridges[net.bridge];
+    owned.created = owned.created || did.created;
+    owned.address_added = owned.address_added || did.address_added;
+
+    // No record holds this address, so an interface of this name is debris
+    // of an interrupted run.
+    if (links.link_exists(pub.host_veth)) links.delete_link(pub.host_veth);
+    rollback.add([&links, name = pub.host_veth] { links.delete_link(name); });
+    links.create_container_link(pub, ns);
+
+    firewall.apply(change_for_up(pub));
+    rollback.add([&firewall, pub, others] { firewall.apply(change_for_down(pub, others)); });
+
+    store_.save(pub);
+    rollback.add([this, id = pub.id] { store_.remove(id); });
+    store_.save_host(new_host);
+    host = new_host;
+    rollback.commit();
+}
+
+std::optional<Publication> Publisher::down(const DownRequest& req) {
+    require_capabilities();
+    auto lock = store_.lock();
+    const auto existing = store_.load_all();
+    const Publication* target = nullptr;
+    if (req.id) {
+        validate_id(*req.id);
+        for (const auto& p : existing)
+            if (p.id == *req.id) target = &p;
+    } else if (req.netns) {
+        const auto path = normalize_netns_path(*req.netns);
+        for (const auto& p : existing)
+            if (p.netns == path) target = &p;
+        if (!target) {
+            // The same namespace under another path (e.g. /proc/PID/ns/net).
+            try {
+                auto ns = Netns::open(*req.netns);
+                for (const auto& p : existing)
+                    if (p.netns_inode == ns.inode()) target = &p;
+            } catch (const Error&) {
+                // gone or not a namespace: nothing else to match
+            }
+        }
+    }
+    if (!target) return std::nullopt;
+    const Publication pub = *target;
+    HostState host = store_.load_host();
+    teardown(pub, without(existing, pub.id), host);
+    store_.save_host(host);
+    store_.remove(pub.id);
+    return pub;
+}
+
+void Publisher::teardown(const Publication& pub, const std::vector<Publication>& remaining,
+                         HostState& host) {
+    NftFirewall firewall;
+    firewall.apply(change_for_down(pub, remaining));
+    Links links;
+    // Deleting the host end takes the peer, its address and route with it.
+    links.delete_link(pub.host_veth);
+
+    const bool bridge_in_use = std::any_of(remaining.begin(), remaining.end(), [&](const Publication& r) {
+        return r.network.bridge == pub.network.bridge;
+    });
+    if (auto it = host.bridges.find(pub.network.bridge); !bridge_in_use && it != host.bridges.end()) {
+        if (it->second.created)
+            links.delete_link(pub.network.bridge);
+        else if (it->second.address_added)
+            links.remove_address(pub.network.bridge, {pub.network.gateway, pub.network.subnet.prefix});
+        host.bridges.erase(it);
+    }
+    if (remaining.empty() && host.ip_forward_before) {
+        write_sysctl(kIpForward, *host.ip_forward_before);
+        host.ip_forward_before.reset();
+    }
+}
+
+}  // namespace portpub

@@ -1,0 +1,144 @@
+#include "portpub/state_store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "portpub/error.hpp"
+
+namespace portpub {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void make_private_dir(const fs::path& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        throw_errno("cannot create state directory " + dir.string());
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) throw_errno("cannot stat " + dir.string());
+    if (!S_ISDIR(st.st_mode))
+        throw Error("state path " + dir.string() + " is not a directory; pass another --state-dir");
+}
+
+void fsync_dir(const fs::path& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd || ::fsync(fd.get()) != 0) throw_errno("cannot sync directory " + dir.string());
+}
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw_errno("cannot read " + path.string());
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+nlohmann::json parse_json(const fs::path& path) {
+    try {
+        return nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::parse_error& e) {
+        throw Error("record " + path.string() + " is not valid JSON (" + e.what() +
+                    "); move it away and retry");
+    }
+}
+
+}  // namespace
+
+StateStore::Lock StateStore::lock() {
+    make_private_dir(dir_);
+    make_private_dir(containers_dir());
+    const auto path = dir_ / "lock";
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) throw_errno("cannot open lock file " + path.string());
+    while (::flock(fd.get(), LOCK_EX) != 0)
+        if (errno != EINTR) throw_errno("cannot lock " + path.string());
+    return Lock(std::move(fd));
+}
+
+std::vector<Publication> StateStore::load_all() const {
+    std::vector<Publication> out;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(containers_dir(), ec)) {
+        const auto& path = entry.path();
+        if (path.extension() != ".json") continue;  // temporary files end in .tmp
+        out.push_back(from_record(parse_json(path), path.string()));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Publication& a, const Publication& b) { return a.id < b.id; });
+    return out;
+}
+
+void StateStore::save(const Publication& p) {
+    write_atomically(containers_dir() / (p.id + ".json"), to_record(p).dump(1) + "\n");
+}
+
+void StateStore::remove(const std::string& id) {
+    const auto path = containers_dir() / (id + ".json");
+    if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) return;
+        throw_errno("cannot remove record " + path.string());
+    }
+    fsync_dir(containers_dir());
+}
+
+HostState StateStore::load_host() const {
+    HostState h;
+    const auto path = dir_ / "host.json";
+    if (!fs::exists(path)) return h;
+    try {
+        auto j = parse_json(path);
+        if (j.contains("ip_forward_before"))
+            h.ip_forward_before = j.at("ip_forward_before").get<std::string>();
+        for (const auto& [name, b] : j.at("bridges").items())
+            h.bridges[name] = {b.at("created").get<bool>(), b.at("address_added").get<bool>()};
+    } catch (const nlohmann::json::exception& e) {
+        throw Error("host state " + path.string() + " is malformed (" + e.what() +
+                    "); move it away and retry");
+    }
+    return h;
+}
+
+void StateStore::save_host(const HostState& h) {
+    const auto path = dir_ / "host.json";
+    if (!h.ip_forward_before && h.bridges.empty()) {
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove " + path.string());
+        return;
+    }
+    nlohmann::json j = {{"bridges", nlohmann::json::object()}};
+    if (h.ip_forward_before) j["ip_forward_before"] = *h.ip_forward_before;
+    for (const auto& [name, b] : h.bridges)
+        j["bridges"][name] = {{"created", b.created}, {"address_added", b.address_added}};
+    write_atomically(path, j.dump(1) + "\n");
+}
+
+void StateStore::write_atomically(const fs::path& path, const std::string& text) {
+    const fs::path tmp = path.string() + "." + std::to_string(::getpid()) + ".tmp";
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) throw_errno("cannot create " + tmp.string());
+    std::size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::unlink(tmp.c_str());
+            throw_errno("cannot write " + tmp.string(), err);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        throw_errno("cannot replace " + path.string(), err);
+    }
+    fsync_dir(path.parent_path());
+}
+
+}  // namespace portpub

@@ -1,0 +1,82 @@
+#include "portpub/state_store.hpp"
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+
+#include "portpub/error.hpp"
+#include "test_support.hpp"
+
+using namespace portpub;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/portpub-test-XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+}  // namespace
+
+TEST_CASE("records are saved, listed by id and removed", "[store]") {
+    TempDir tmp;
+    StateStore store(tmp.path / "state");
+    CHECK(store.load_all().empty());  // no directory yet: nothing published
+    auto lock = store.lock();
+    auto web = test::publication("web", "10.77.0.2", {"8080:80"});
+    auto db = test::publication("db", "10.77.0.3", {"5432:5432"});
+    store.save(web);
+    store.save(db);
+    auto all = store.load_all();
+    REQUIRE(all.size() == 2);
+    CHECK(all[0] == db);
+    CHECK(all[1] == web);
+    store.remove("db");
+    store.remove("db");  // twice is fine
+    CHECK(store.load_all() == std::vector<Publication>{web});
+}
+
+TEST_CASE("the state directory is private and records are 0600", "[store]") {
+    TempDir tmp;
+    StateStore store(tmp.path / "state");
+    auto lock = store.lock();
+    store.save(test::publication("web", "10.77.0.2", {"8080:80"}));
+    struct stat st {};
+    REQUIRE(::stat((tmp.path / "state").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+    REQUIRE(::stat((tmp.path / "state/containers/web.json").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    // No temporary file is left next to the record.
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(tmp.path / "state/containers")) files += e.is_regular_file();
+    CHECK(files == 1);
+}
+
+TEST_CASE("host state round-trips and disappears when empty", "[store]") {
+    TempDir tmp;
+    StateStore store(tmp.path);
+    auto lock = store.lock();
+    HostState h;
+    h.ip_forward_before = "0";
+    h.bridges["portpub0"] = {true, true};
+    store.save_host(h);
+    CHECK(store.load_host() == h);
+    store.save_host(HostState{});
+    CHECK_FALSE(fs::exists(tmp.path / "host.json"));
+    CHECK(store.load_host() == HostState{});
+}
+
+TEST_CASE("a corrupt record is an error naming the file", "[store]") {
+    TempDir tmp;
+    StateStore store(tmp.path);
+    auto lock = store.lock();
+    std::ofstream(tmp.path / "containers/web.json") << "{ not json";
+    CHECK_THROWS_WITH(store.load_all(), Catch::Contains("containers/web.json"));
+}

@@ -1,0 +1,143 @@
+// Every failure of `up` names the problem and leaves the machine as it was.
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/netlink.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <catch2/catch.hpp>
+#include <cstddef>
+#include <fstream>
+
+#include "lab.hpp"
+
+using namespace lab;
+
+namespace {
+
+// Runs `portpub up ...` expecting failure; checks the message and that the
+// snapshot did not change.
+void expect_failure(Lab& lab, const std::vector<std::string>& args, const std::string& message,
+                    const std::function<void()>& in_child = {}) {
+    const auto before = lab.snapshot();
+    auto r = lab.portpub(args, in_child);
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains(message));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one line
+    CHECK(r.out.empty());
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+std::vector<std::string> up_args(const std::string& netns, const std::string& spec,
+                                 const std::string& subnet = kSubnet) {
+    return {"up", "--netns", netns, "--subnet", subnet, "-p", spec};
+}
+
+// A seccomp filter that makes socket(AF_NETLINK, *, NETLINK_NETFILTER) fail
+// as on a kernel built without nftables.
+void deny_netfilter_netlink() {
+#if defined(__x86_64__)
+    constexpr unsigned arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+    constexpr unsigned arch = AUDIT_ARCH_AARCH64;
+#endif
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 5),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_NETFILTER, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPROTONOSUPPORT),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+        ::_exit(125);
+}
+
+}  // namespace
+
+TEST_CASE("bad specs and bad paths fail before anything changes", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    expect_failure(lab, up_args(web, "8080:99999"), "invalid port spec '8080:99999'");
+    expect_failure(lab, up_args(web, "localhost:8080:80"), "is not an IP address");
+    expect_failure(lab, up_args("/run/netns/nope", "8080:80"), "network namespace /run/netns/nope does not exist");
+    std::ofstream("/run/netns/plain-file") << "not a namespace";
+    expect_failure(lab, up_args("/run/netns/plain-file", "8080:80"), "is not a namespace file");
+    expect_failure(lab, up_args("/run/netns", "8080:80"), "is not a namespace file");
+    expect_failure(lab, up_args("/proc/self/ns/mnt", "8080:80"), "is a mount namespace, not a network namespace");
+    expect_failure(lab, up_args("/proc/self/ns/net", "8080:80"), "portpub's own network namespace");
+    expect_failure(lab, up_args(web, "8080:80", "198.51.100.7/24"), "did you mean 198.51.100.0/24");
+    auto missing = lab.portpub({"up", "-p", "8080:80"});
+    CHECK(missing.status == 2);
+    CHECK_THAT(missing.err, Catch::Contains("--netns"));
+}
+
+TEST_CASE("a host port published by another container is refused, naming it", "[errors]") {
+    Lab lab(0);
+    auto web1 = lab.container("web1");
+    auto web2 = lab.container("web2");
+    lab.up(web1, {"8080:80"});
+    expect_failure(lab, up_args(web2, "8080:80"), "host port 8080/tcp is already published by container web1");
+    expect_failure(lab, up_args(web2, "192.0.2.1:8080:80"), "already published by container web1");
+    CHECK(lab.tcp("ext", kHostIp, 8080));
+}
+
+TEST_CASE("an exhausted subnet is refused", "[errors]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80"}, {"--subnet", "198.51.100.0/30"});  // room for one container
+    expect_failure(lab, up_args(b, "9090:80", "198.51.100.0/30"), "subnet 198.51.100.0/30 has no free address left");
+}
+
+TEST_CASE("a subnet overlapping a route portpub does not own is refused", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    sh("ip link add other0 type veth peer name other1 && ip link set other0 up && "
+       "ip route add 198.51.100.0/25 dev other0");
+    expect_failure(lab, up_args(web, "8080:80"), "overlaps the route 198.51.100.0/25 dev other0");
+}
+
+TEST_CASE("missing CAP_NET_ADMIN is named", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    expect_failure(lab, up_args(web, "8080:80"), "needs CAP_NET_ADMIN", [] {
+        // Root keeps no capability outside the bounding set across exec.
+        if (::prctl(PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0) != 0) ::_exit(125);
+    });
+}
+
+TEST_CASE("a kernel without nftables is named", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    expect_failure(lab, up_args(web, "8080:80"), "no nftables support", deny_netfilter_netlink);
+}
+
+TEST_CASE("a failure after the bridge exists rolls everything back", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    // The veth cannot take the name eth0 there: up fails after it created the
+    // bridge and turned on forwarding, and must undo both.
+    sh("ip -n web link add eth0 type veth peer name eth0peer");
+    expect_failure(lab, up_args(web, "8080:80"), "cannot create interface eth0 in /run/netns/web");
+}
+
+TEST_CASE("a stray map element is named, with the way to remove it", "[errors]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80"});
+    sh("nft add element inet portpub pub4 '{ tcp . 7070 : 198.51.100.9 . 80 }'");
+    expect_failure(lab, up_args(b, "7070:80"), "nft delete element inet portpub pub4 '{ tcp . 7070 }'");
+}

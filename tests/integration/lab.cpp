@@ -1,0 +1,314 @@
+#include "lab.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace lab {
+
+namespace {
+
+[[noreturn]] void die(const std::string& what) {
+    throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+std::string read_all(int fd) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+// Once per test process: a private mount namespace with its own /run, and a
+// network namespace of its own, so that nothing the tests do is seen outside.
+void isolate_process() {
+    static bool done = false;
+    if (done) return;
+    if (::geteuid() != 0) throw std::runtime_error("integration tests need root (they build network namespaces)");
+    if (::unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) die("unshare(CLONE_NEWNS | CLONE_NEWNET)");
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("making / private");
+    if (::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) die("mounting a tmpfs on /run");
+    done = true;
+}
+
+class InNetns {
+public:
+    explicit InNetns(int fd) : saved_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
+        if (saved_ < 0 || ::setns(fd, CLONE_NEWNET) != 0) die("setns");
+    }
+    ~InNetns() {
+        if (::setns(saved_, CLONE_NEWNET) != 0) std::abort();
+        ::close(saved_);
+    }
+
+private:
+    int saved_;
+};
+
+sockaddr_in endpoint(const std::string& ip, int port) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) throw std::runtime_error("bad address " + ip);
+    return sa;
+}
+
+bool wait_for(int fd, short events, int timeout_ms) {
+    pollfd p{fd, events, 0};
+    return ::poll(&p, 1, timeout_ms) == 1 && (p.revents & (events | POLLHUP | POLLERR));
+}
+
+}  // namespace
+
+RunResult run(const std::vector<std::string>& argv, const std::function<void()>& in_child) {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) die("pipe");
+    pid_t pid = ::fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        ::dup2(out[1], 1);
+        ::dup2(err[1], 2);
+        if (in_child) in_child();
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    RunResult r;
+    // Read stderr after stdout; outputs here are small enough for a pipe.
+    r.out = read_all(out[0]);
+    r.err = read_all(err[0]);
+    ::close(out[0]);
+    ::close(err[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+std::string sh(const std::string& command) {
+    auto r = run({"/bin/sh", "-c", command});
+    if (r.status != 0) throw std::runtime_error("'" + command + "' failed: " + r.err);
+    return r.out;
+}
+
+std::string diff_lines(const std::string& a, const std::string& b) {
+    auto lines = [](const std::string& text) {
+        std::multiset<std::string> out;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) out.insert(line);
+        return out;
+    };
+    auto la = lines(a), lb = lines(b);
+    std::string out;
+    for (const auto& l : la)
+        if (la.count(l) > lb.count(l)) out += "- " + l + "\n";
+    for (const auto& l : lb)
+        if (lb.count(l) > la.count(l)) out += "+ " + l + "\n";
+    return out;
+}
+
+std::vector<std::string> words(const std::string& reply) {
+    std::istringstream in(reply);
+    std::vector<std::string> out;
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+}
+
+bool Lab::has_bridge_netfilter() {
+    return ::access("/proc/sys/net/bridge/bridge-nf-call-iptables", F_OK) == 0;
+}
+
+Lab::Lab(int bridge_nf) {
+    isolate_process();
+    // A fresh "host" for every lab; the previous one goes when nothing holds it.
+    if (::unshare(CLONE_NEWNET) != 0) die("unshare(CLONE_NEWNET)");
+    ::mkdir("/run/netns", 0755);
+    if (::mount("tmpfs", "/run/netns", "tmpfs", 0, "mode=0755") != 0) die("mounting /run/netns");
+    char tmpl[] = "/run/portpub-lab-XXXXXX";
+    if (!::mkdtemp(tmpl)) die("mkdtemp");
+    state_dir_ = std::string(tmpl) + "/state";
+    ns_fds_["host"] = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+    sh("ip link set lo up");
+    if (has_bridge_netfilter())
+        sh("echo " + std::to_string(bridge_nf) + " > /proc/sys/net/bridge/bridge-nf-call-iptables");
+    sh("ip netns add ext && ip link add ext0 type veth peer name eth0 netns ext && "
+       "ip addr add 192.0.2.1/24 dev ext0 && ip addr add 192.0.2.3/24 dev ext0 && "
+       "ip link set ext0 up && ip -n ext link set lo up && "
+       "ip -n ext addr add 192.0.2.2/24 dev eth0 && ip -n ext link set eth0 up && "
+       "ip -n ext route add default via 192.0.2.1");
+    ns_fds_["ext"] = ::open("/run/netns/ext", O_RDONLY | O_CLOEXEC);
+}
+
+Lab::~Lab() {
+    for (auto& [name, pids] : servers_)
+        for (int pid : pids) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    for (auto& [name, fd] : ns_fds_) ::close(fd);
+    ::umount2("/run/netns", MNT_DETACH);
+}
+
+std::string Lab::container(const std::string& name) {
+    sh("ip netns add " + name);
+    const std::string path = "/run/netns/" + name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("open " + path);
+    ns_fds_[name] = fd;
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) die("pipe");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(ready[1], 1);
+        if (::setns(fd, CLONE_NEWNET) != 0) ::_exit(126);
+        ::execl(ECHO_BIN, ECHO_BIN, name.c_str(), "--tcp", "80", "--tcp", "81", "--udp", "53", "--udp",
+                "54", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(ready[1]);
+    // Wait for "ready": every socket of the server is bound.
+    std::string line;
+    char c;
+    while (line.size() < 16 && wait_for(ready[0], POLLIN, 5000) && ::read(ready[0], &c, 1) == 1 && c != '\n')
+        line += c;
+    ::close(ready[0]);
+    if (line != "ready") throw std::runtime_error("pp-echo did not start in " + path);
+    servers_[name].push_back(pid);
+    return path;
+}
+
+void Lab::kill_servers(const std::string& name) {
+    for (int pid : servers_[name]) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    servers_.erase(name);
+}
+
+void Lab::remove_container(const std::string& name) {
+    kill_servers(name);
+    if (auto it = ns_fds_.find(name); it != ns_fds_.end()) {
+        ::close(it->second);
+        ns_fds_.erase(it);
+    }
+    sh("ip netns del " + name);
+}
+
+int Lab::ns_fd(const std::string& name) {
+    auto it = ns_fds_.find(name);
+    if (it == ns_fds_.end()) throw std::runtime_error("no namespace " + name + " in this lab");
+    return it->second;
+}
+
+RunResult Lab::portpub(std::vector<std::string> args, const std::function<void()>& in_child) const {
+    args.insert(args.begin(), PORTPUB_BIN);
+    args.push_back("--state-dir");
+    args.push_back(state_dir_);
+    return run(args, in_child);
+}
+
+RunResult Lab::up(const std::string& netns, const std::vector<std::string>& specs,
+                  std::vector<std::string> extra) const {
+    std::vector<std::string> args{"up", "--netns", netns};
+    if (std::find(extra.begin(), extra.end(), "--subnet") == extra.end()) {
+        args.push_back("--subnet");
+        args.push_back(kSubnet);
+    }
+    for (const auto& s : specs) {
+        args.push_back("-p");
+        args.push_back(s);
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = portpub(args);
+    if (r.status != 0) throw std::runtime_error("portpub up failed: " + r.err);
+    return r;
+}
+
+std::optional<std::string> Lab::tcp(const std::string& from, const std::string& ip, int port,
+                                    int timeout_ms) {
+    int fd;
+    {
+        InNetns in(ns_fd(from));
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) die("socket");
+    auto sa = endpoint(ip, port);
+    std::optional<std::string> reply;
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if ((rc == 0 || errno == EINPROGRESS) && wait_for(fd, POLLOUT, timeout_ms) &&
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0) {
+        const std::string msg = "hello\n";
+        if (::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size())) {
+            std::string got;
+            char buf[512];
+            while (wait_for(fd, POLLIN, timeout_ms)) {
+                ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                got.append(buf, static_cast<size_t>(n));
+            }
+            if (!got.empty()) reply = got.substr(0, got.find('\n'));
+        }
+    }
+    ::close(fd);
+    return reply;
+}
+
+std::optional<std::string> Lab::udp(const std::string& from, const std::string& ip, int port,
+                                    int timeout_ms) {
+    int fd;
+    {
+        InNetns in(ns_fd(from));
+        fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) die("socket");
+    auto sa = endpoint(ip, port);
+    std::optional<std::string> reply;
+    // Connected, so that an ICMP port unreachable ends the wait early.
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
+        ::send(fd, "hello", 5, 0) == 5 && wait_for(fd, POLLIN, timeout_ms)) {
+        char buf[512];
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) reply = std::string(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return reply;
+}
+
+std::string Lab::snapshot() const {
+    return sh("ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//'; echo --; "
+              "ip -o addr show | sed 's/^[0-9]*: //; s/valid_lft.*//'; echo --; "
+              "ip route show table all; echo --; nft list ruleset; echo --; "
+              "cat /proc/sys/net/ipv4/ip_forward; echo --; "
+              "ls -A " + state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ +
+              "/host.json 2>/dev/null; true");
+}
+
+}  // namespace lab

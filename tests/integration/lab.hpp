@@ -1,0 +1,92 @@
+// A private topology for one integration test, built inside namespaces the
+// test process makes for itself; the namespace the test run started in is
+// never changed.
+//
+//   ext (192.0.2.2/24) --veth-- host: ext0 192.0.2.1/24 + 192.0.2.3/24
+//                                     portpub0 198.51.100.1/24 (made by portpub)
+//                                       |-- container A 198.51.100.x
+//                                       |-- container B ...
+//
+// "host" is a fresh network namespace of the test process itself; /run is a
+// private tmpfs, so /run/netns and /run/portpub are the test's own.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lab {
+
+struct RunResult {
+    int status = -1;  // exit code, or 128 + signal
+    std::string out, err;
+};
+
+// Runs argv (no shell), capturing stdout and stderr; `in_child` runs just
+// before exec.
+RunResult run(const std::vector<std::string>& argv, const std::function<void()>& in_child = {});
+
+// Runs a shell command for test set-up or inspection; throws on failure.
+std::string sh(const std::string& command);
+
+inline constexpr const char* kHostIp = "192.0.2.1";
+inline constexpr const char* kHostIp2 = "192.0.2.3";
+inline constexpr const char* kExtIp = "192.0.2.2";
+inline constexpr const char* kSubnet = "198.51.100.0/24";
+
+class Lab {
+public:
+    // bridge_nf: the value of net.bridge.bridge-nf-call-iptables in the host
+    // namespace (br_netfilter active or not).
+    explicit Lab(int bridge_nf = 0);
+    ~Lab();
+    Lab(const Lab&) = delete;
+    Lab& operator=(const Lab&) = delete;
+
+    // True when this kernel has br_netfilter, so bridge_nf = 1 means something.
+    static bool has_bridge_netfilter();
+
+    // A container namespace /run/netns/NAME with lo down (as `ip netns add`
+    // leaves it) and pp-echo on TCP 80, 81 and UDP 53, 54. Returns its path.
+    std::string container(const std::string& name);
+    void kill_servers(const std::string& name);
+    // What a runtime does when a container exits: its processes end and the
+    // namespace file is removed, so the namespace and its interfaces vanish.
+    void remove_container(const std::string& name);
+
+    // portpub with --state-dir of this lab appended.
+    RunResult portpub(std::vector<std::string> args,
+                      const std::function<void()>& in_child = {}) const;
+    // `portpub up --netns PATH --subnet 198.51.100.0/24 -p SPEC...`, must succeed.
+    RunResult up(const std::string& netns, const std::vector<std::string>& specs,
+                 std::vector<std::string> extra = {}) const;
+
+    // One request from `from` ("host", "ext" or a container name); the echo
+    // server's reply, or nullopt when nothing answered within the timeout.
+    std::optional<std::string> tcp(const std::string& from, const std::string& ip, int port,
+                                   int timeout_ms = 3000);
+    std::optional<std::string> udp(const std::string& from, const std::string& ip, int port,
+                                   int timeout_ms = 3000);
+
+    // What a user looks at to see that nothing is left: links, addresses,
+    // routes, the nftables ruleset, ip_forward, records.
+    std::string snapshot() const;
+
+    const std::string& state_dir() const { return state_dir_; }
+    int ns_fd(const std::string& name);
+
+private:
+    std::string state_dir_;
+    std::map<std::string, int> ns_fds_;
+    std::map<std::string, std::vector<int>> servers_;
+};
+
+// The lines only in `a` ("- ...") and only in `b` ("+ ..."); empty when equal.
+std::string diff_lines(const std::string& a, const std::string& b);
+
+// Split a reply "NAME PEER MESSAGE" into its words.
+std::vector<std::string> words(const std::string& reply);
+
+}  // namespace lab

@@ -1,0 +1,167 @@
+// Traffic through published ports, from everywhere a user expects it to work.
+// Every case runs with net.bridge.bridge-nf-call-iptables at 0 and at 1.
+#include <catch2/catch.hpp>
+
+#include "lab.hpp"
+
+using namespace lab;
+using Words = std::vector<std::string>;
+
+namespace {
+
+// The bridge-nf value of this run, or -1 when the kernel lacks br_netfilter.
+int bridge_nf_setting() {
+    int nf = GENERATE(0, 1);
+    if (nf == 1 && !Lab::has_bridge_netfilter()) {
+        WARN("this kernel has no br_netfilter: only bridge-nf-call-iptables=0 is tested");
+        return -1;
+    }
+    return nf;
+}
+
+}  // namespace
+
+TEST_CASE("external clients reach published TCP and UDP ports and keep their address", "[publish]") {
+    int nf = bridge_nf_setting();
+    if (nf < 0) return;
+    INFO("bridge-nf-call-iptables=" << nf);
+    Lab lab(nf);
+    auto web = lab.container("web");
+    auto r = lab.up(web, {"8080:80", "5353:53/udp"});
+    CHECK(r.out == "80/tcp -> 0.0.0.0:8080\n53/udp -> 0.0.0.0:5353\n");
+
+    auto reply = lab.tcp("ext", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply) == Words{"web", kExtIp, "hello"});
+    auto dgram = lab.udp("ext", kHostIp, 5353);
+    REQUIRE(dgram);
+    CHECK(words(*dgram) == Words{"web", kExtIp, "hello"});
+    // Any host address serves a mapping without an address.
+    CHECK(lab.tcp("ext", kHostIp2, 8080));
+    // Ports that are not published stay closed, on the host and on the container.
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8081, 1000));
+    CHECK_FALSE(lab.udp("ext", kHostIp, 5354, 1000));
+}
+
+TEST_CASE("the host reaches its own non-loopback addresses", "[publish]") {
+    int nf = bridge_nf_setting();
+    if (nf < 0) return;
+    INFO("bridge-nf-call-iptables=" << nf);
+    Lab lab(nf);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80", "5353:53/udp"});
+    for (const char* ip : {kHostIp, kHostIp2, "198.51.100.1"}) {
+        INFO("host address " << ip);
+        auto reply = lab.tcp("host", ip, 8080);
+        REQUIRE(reply);
+        CHECK(words(*reply).at(0) == "web");
+        auto dgram = lab.udp("host", ip, 5353);
+        REQUIRE(dgram);
+        CHECK(words(*dgram).at(0) == "web");
+    }
+}
+
+TEST_CASE("a container reaches its own published port through a host address (hairpin)", "[publish]") {
+    int nf = bridge_nf_setting();
+    if (nf < 0) return;
+    INFO("bridge-nf-call-iptables=" << nf);
+    Lab lab(nf);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80", "5353:53/udp"});
+    auto reply = lab.tcp("web", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "web");
+    auto dgram = lab.udp("web", kHostIp, 5353);
+    REQUIRE(dgram);
+    CHECK(words(*dgram).at(0) == "web");
+}
+
+TEST_CASE("container B reaches container A's published port", "[publish]") {
+    int nf = bridge_nf_setting();
+    if (nf < 0) return;
+    INFO("bridge-nf-call-iptables=" << nf);
+    Lab lab(nf);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80", "5353:53/udp"});
+    lab.up(b, {"9090:80"});
+    for (const char* ip : {kHostIp, "198.51.100.1"}) {
+        INFO("host address " << ip);
+        auto reply = lab.tcp("b", ip, 8080);
+        REQUIRE(reply);
+        CHECK(words(*reply).at(0) == "a");
+        auto dgram = lab.udp("b", ip, 5353);
+        REQUIRE(dgram);
+        CHECK(words(*dgram).at(0) == "a");
+    }
+    // And the other way round.
+    auto back = lab.tcp("a", kHostIp, 9090);
+    REQUIRE(back);
+    CHECK(words(*back).at(0) == "b");
+}
+
+TEST_CASE("a port bound to one host address is not reachable through another", "[publish]") {
+    int nf = bridge_nf_setting();
+    if (nf < 0) return;
+    INFO("bridge-nf-call-iptables=" << nf);
+    Lab lab(nf);
+    auto web = lab.container("web");
+    auto r = lab.up(web, {"192.0.2.1:8081:81", "192.0.2.1:5454:54/udp"});
+    CHECK(r.out == "81/tcp -> 192.0.2.1:8081\n54/udp -> 192.0.2.1:5454\n");
+    auto reply = lab.tcp("ext", kHostIp, 8081);
+    REQUIRE(reply);
+    CHECK(words(*reply) == Words{"web", kExtIp, "hello"});
+    REQUIRE(lab.udp("ext", kHostIp, 5454));
+    CHECK(lab.tcp("host", kHostIp, 8081));
+    for (const char* from : {"ext", "host"}) {
+        INFO("from " << from);
+        CHECK_FALSE(lab.tcp(from, kHostIp2, 8081, 1000));
+        CHECK_FALSE(lab.udp(from, kHostIp2, 5454, 1000));
+    }
+}
+
+TEST_CASE("ranges, a port picked from a range and random ports", "[publish]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"9000-9001:80-81"});
+    CHECK(words(*lab.tcp("ext", kHostIp, 9000)).at(0) == "a");
+    auto second = lab.tcp("ext", kHostIp, 9001);
+    REQUIRE(second);
+    CHECK(words(*second).at(0) == "a");
+
+    // 9000 and 9001 are published: b gets 9002, and a random port for 81.
+    auto r = lab.up(b, {"9000-9010:80", "81"}, {"--json"});
+    CHECK_THAT(r.out, Catch::Contains(R"("host_port":9002)"));
+    CHECK(words(*lab.tcp("ext", kHostIp, 9002)).at(0) == "b");
+    auto range = words(sh("cat /proc/sys/net/ipv4/ip_local_port_range"));
+    auto random_port = [&] {
+        auto json = lab.portpub({"ls", "--json"}).out;
+        auto at = json.rfind(R"("container_port":81,"host_ip":"0.0.0.0","host_port":)");
+        REQUIRE(at != std::string::npos);
+        return std::stoi(json.substr(at + std::string(R"("container_port":81,"host_ip":"0.0.0.0","host_port":)").size()));
+    }();
+    CHECK(random_port >= std::stoi(range.at(0)));
+    CHECK(random_port <= std::stoi(range.at(1)));
+    auto reply = lab.tcp("ext", kHostIp, random_port);
+    REQUIRE(reply);
+    CHECK(words(*reply) == Words{"b", kExtIp, "hello"});
+}
+
+TEST_CASE("ls lists every container in docker ps style, and as JSON", "[publish]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    lab.up(web, {"8080:80", "5353:53/udp"});
+    lab.up(db, {"192.0.2.1:6000-6001:80-81"});
+    auto ls = lab.portpub({"ls"});
+    REQUIRE(ls.status == 0);
+    CHECK_THAT(ls.out, Catch::Contains("0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp"));
+    CHECK_THAT(ls.out, Catch::Contains("192.0.2.1:6000-6001->80-81/tcp"));
+    CHECK_THAT(ls.out, Catch::Contains("/run/netns/web"));
+    CHECK_THAT(ls.out, Catch::StartsWith("ID "));
+    auto json = lab.portpub({"ls", "--json"});
+    CHECK_THAT(json.out, Catch::Contains(R"("id":"web")"));
+    CHECK_THAT(json.out, Catch::Contains(R"("address":"198.51.100.2")"));
+    CHECK_THAT(json.out, Catch::Contains(R"("bridge":"portpub0")"));
+}

@@ -1,0 +1,99 @@
+// pp-echo: the service inside test containers. For each TCP connection it
+// reads one line and answers "<name> <peer-address> <line>"; for each UDP
+// datagram it answers "<name> <peer-address> <payload>" from the address the
+// datagram was sent to. The peer address lets a test check that the client's
+// own address arrives (no masquerade on the kernel path).
+//
+//   pp-echo NAME [--tcp PORT]... [--udp PORT]...
+// Prints "ready" on stdout once every socket is bound, then serves until killed.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+int bound_socket(int type, int port) {
+    int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        std::perror("pp-echo: bind");
+        std::exit(1);
+    }
+    if (type == SOCK_STREAM) ::listen(fd, 64);
+    return fd;
+}
+
+std::string peer_text(const sockaddr_in& sa) {
+    char buf[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, &sa.sin_addr, buf, sizeof buf);
+    return buf;
+}
+
+void serve_tcp(int listener, const std::string& name) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    timeval tv{2, 0};  // a client that never sends must not stall the server
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string line;
+    char c;
+    while (line.size() < 4096 && ::read(fd, &c, 1) == 1 && c != '\n') line += c;
+    std::string reply = name + " " + peer_text(peer) + " " + line + "\n";
+    (void)!::write(fd, reply.data(), reply.size());
+    ::close(fd);
+}
+
+void serve_udp(int fd, const std::string& name) {
+    char buf[2048];
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
+    if (n < 0) return;
+    std::string reply = name + " " + peer_text(peer) + " " + std::string(buf, static_cast<size_t>(n));
+    ::sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test that started it
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: pp-echo NAME [--tcp PORT]... [--udp PORT]...\n");
+        return 2;
+    }
+    const std::string name = argv[1];
+    std::vector<pollfd> fds;
+    std::vector<bool> is_tcp;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        bool tcp = std::strcmp(argv[i], "--tcp") == 0;
+        fds.push_back({bound_socket(tcp ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
+        is_tcp.push_back(tcp);
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    for (;;) {
+        if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+        for (size_t i = 0; i < fds.size(); ++i) {
+            if (!(fds[i].revents & POLLIN)) continue;
+            if (is_tcp[i])
+                serve_tcp(fds[i].fd, name);
+            else
+                serve_udp(fds[i].fd, name);
+        }
+    }
+}

@@ -138,7 +138,7 @@ RouteSocket::RouteSocket() {
 
 RouteSocket::~RouteSocket() { nl_socket_free(sk_); }
 
-HostState::Bridge Links::ensure_bridge(const Network& net) {
+HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
     nl_sock* sk = host_.get();
     HostState::Bridge did;
     auto bridge = get_link(sk, net.bridge);
@@ -171,7 +171,18 @@ HostState::Bridge Links::ensure_bridge(const Network& net) {
         add_address(sk, index, net.gateway, net.subnet.prefix, "bridge " + net.bridge);
         did.address_added = true;
     }
-    if (!(rtnl_link_get_flags(bridge.get()) & IFF_UP)) set_up(sk, bridge.get(), "bridge " + net.bridge);
+    if (pin_mac) {
+        if (nl_addr* mac = rtnl_link_get_addr(bridge.get())) {
+            LinkPtr change(rtnl_link_alloc());
+            rtnl_link_set_addr(change.get(), mac);
+            int err = rtnl_link_change(sk, bridge.get(), change.get(), 0);
+            if (err < 0) fail("cannot fix the MAC address of bridge " + net.bridge, err);
+        }
+    }
+    if (!(rtnl_link_get_flags(bridge.get()) & IFF_UP)) {
+        set_up(sk, bridge.get(), "bridge " + net.bridge);
+        did.brought_up = !did.created;
+    }
     return did;
 }
 
@@ -267,6 +278,15 @@ void Links::delete_link(const std::string& name) {
     int err = rtnl_link_delete(host_.get(), link.get());
     if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV)
         fail("cannot delete interface " + name, err);
+}
+
+void Links::set_link_down(const std::string& name) {
+    auto link = get_link(host_.get(), name);
+    if (!link) return;
+    LinkPtr change(rtnl_link_alloc());
+    rtnl_link_unset_flags(change.get(), IFF_UP);
+    int err = rtnl_link_change(host_.get(), link.get(), change.get(), 0);
+    if (err < 0) fail("cannot set " + name + " down", err);
 }
 
 void Links::remove_address(const std::string& link_name, const Cidr& address) {

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <map>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -158,34 +159,29 @@ private:
     std::unique_ptr<nftnl_rule, RuleFree> r_;
 };
 
-std::vector<Rule> base_rules() {
-    std::vector<Rule> rules;
+// The rules of each chain, in order.
+std::map<std::string, std::vector<Rule>> base_rules() {
+    std::map<std::string, std::vector<Rule>> chains;
     const std::uint32_t local = RTN_LOCAL;
     const std::uint8_t loopback_net = 127;
+    auto add = [&](const char* chain) -> Rule& { return chains[chain].emplace_back(chain); };
 
-    rules.emplace_back("publish");
-    rules.back().ipv4_only().ip_daddr(kReg1).meta(NFT_META_L4PROTO, kReg32_1).th_dport(kReg32_2)
+    add("publish").ipv4_only().ip_daddr(kReg1).meta(NFT_META_L4PROTO, kReg32_1).th_dport(kReg32_2)
         .lookup(kReg1, map_name(NatMap::bound4), kReg1).dnat4(kReg1, kReg32_1);
-    rules.emplace_back("publish");
-    rules.back().ipv4_only().meta(NFT_META_L4PROTO, kReg1).th_dport(kReg32_1)
+    add("publish").ipv4_only().meta(NFT_META_L4PROTO, kReg1).th_dport(kReg32_1)
         .lookup(kReg1, map_name(NatMap::wildcard4), kReg1).dnat4(kReg1, kReg32_1);
 
-    rules.emplace_back("prerouting");
-    rules.back().fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
+    add("prerouting").fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
 
-    rules.emplace_back("output");
-    rules.back().ipv4_only().payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
+    add("output").ipv4_only().payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
         .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1).verdict(NFT_RETURN);
-    rules.emplace_back("output");
-    rules.back().fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
+    add("output").fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
 
-    rules.emplace_back("postrouting");
-    rules.back().ipv4_only().ct_status_dnat(kReg1).ip_saddr(kReg1).lookup(kReg1, kSetNets)
+    add("postrouting").ipv4_only().ct_status_dnat(kReg1).ip_saddr(kReg1).lookup(kReg1, kSetNets)
         .ip_daddr(kReg1).lookup(kReg1, kSetNets).masquerade();
-    rules.emplace_back("postrouting");
-    rules.back().ipv4_only().ip_saddr(kReg1).lookup(kReg1, kSetNets).meta(NFT_META_OIFNAME, kReg1)
+    add("postrouting").ipv4_only().ip_saddr(kReg1).lookup(kReg1, kSetNets).meta(NFT_META_OIFNAME, kReg1)
         .lookup(kReg1, kSetBridges, {}, NFT_LOOKUP_F_INV).masquerade();
-    return rules;
+    return chains;
 }
 
 // nft's byte order names, kept in a set's user data so that `nft list` can
@@ -443,106 +439,118 @@ void NftFirewall::explain_existing(const std::vector<NatElement>& added, const s
     throw Error(fallback);
 }
 
-void NftFirewall::commit(const FirewallChange& change) {
-    Batch batch(seq_);
-    if (change.ensure_base) {
-        std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
-        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
-        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
-        nftnl_table_nlmsg_build_payload(batch.begin(NFT_MSG_NEWTABLE, NLM_F_CREATE, "creating table inet portpub"), t.get());
-        batch.end();
-        for (const auto& def : kSets) {
-            SetPtr s(nftnl_set_alloc());
-            nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
-            nftnl_set_set_str(s.get(), NFTNL_SET_NAME, def.name);
-            nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
-            nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, def.flags);
-            nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, def.key_type);
-            nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, def.key_len);
-            if (def.flags & NFT_SET_MAP) {
-                nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, def.data_type);
-                nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, def.data_len);
-            }
-            nftnl_set_set_u32(s.get(), NFTNL_SET_ID, static_cast<std::uint32_t>(&def - kSets) + 1);
-            if (auto* ud = nftnl_udata_buf_alloc(64)) {
-                nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, def.key_byteorder);
-                if (def.flags & NFT_SET_INTERVAL) nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
-                nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
-                                   nftnl_udata_buf_len(ud));
-                nftnl_udata_buf_free(ud);
-            }
-            nftnl_set_nlmsg_build_payload(
-                batch.begin(NFT_MSG_NEWSET, NLM_F_CREATE, std::string("creating set ") + def.name), s.get());
-            batch.end();
+namespace {
+
+// The table, its sets and chains, and the rules of every chain whose rule
+// count differs from what it should be (new, flushed, or edited by hand).
+void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
+    std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
+    nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+    nftnl_table_nlmsg_build_payload(
+        batch.begin(NFT_MSG_NEWTABLE, NLM_F_CREATE, "creating table inet portpub"), t.get());
+    batch.end();
+    for (const auto& def : kSets) {
+        SetPtr s(nftnl_set_alloc());
+        nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
+        nftnl_set_set_str(s.get(), NFTNL_SET_NAME, def.name);
+        nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+        nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, def.flags);
+        nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, def.key_type);
+        nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, def.key_len);
+        if (def.flags & NFT_SET_MAP) {
+            nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, def.data_type);
+            nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, def.data_len);
         }
-        for (const auto& def : kChains) {
-            std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
-            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTableName);
-            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, def.name);
-            nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-            if (def.hook) {
-                nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "nat");
-                nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, *def.hook);
-                nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, def.priority);
-                nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
-            }
-            nftnl_chain_nlmsg_build_payload(
-                batch.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, std::string("creating chain ") + def.name), c.get());
-            batch.end();
-            // Flush and rewrite the rules every time: an `up` repairs any drift.
+        nftnl_set_set_u32(s.get(), NFTNL_SET_ID, static_cast<std::uint32_t>(&def - kSets) + 1);
+        if (auto* ud = nftnl_udata_buf_alloc(64)) {
+            nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, def.key_byteorder);
+            if (def.flags & NFT_SET_INTERVAL) nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
+            nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+                               nftnl_udata_buf_len(ud));
+            nftnl_udata_buf_free(ud);
+        }
+        nftnl_set_nlmsg_build_payload(
+            batch.begin(NFT_MSG_NEWSET, NLM_F_CREATE, std::string("creating set ") + def.name), s.get());
+        batch.end();
+    }
+    for (const auto& def : kChains) {
+        std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTableName);
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, def.name);
+        nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+        if (def.hook) {
+            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "nat");
+            nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, *def.hook);
+            nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, def.priority);
+            nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+        }
+        nftnl_chain_nlmsg_build_payload(
+            batch.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, std::string("creating chain ") + def.name), c.get());
+        batch.end();
+    }
+    for (const auto& [chain, rules] : base_rules()) {
+        auto it = present.find(chain);
+        const std::size_t have = it == present.end() ? 0 : it->second;
+        if (have == rules.size()) continue;
+        if (have > 0) {
             std::unique_ptr<nftnl_rule, RuleFree> flush(nftnl_rule_alloc());
             nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, kTableName);
-            nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, def.name);
+            nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, chain.c_str());
             nftnl_rule_set_u32(flush.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
-            nftnl_rule_nlmsg_build_payload(
-                batch.begin(NFT_MSG_DELRULE, 0, std::string("flushing chain ") + def.name), flush.get());
+            nftnl_rule_nlmsg_build_payload(batch.begin(NFT_MSG_DELRULE, 0, "flushing chain " + chain),
+                                           flush.get());
             batch.end();
         }
-        for (const auto& rule : base_rules()) {
-            const char* chain = nftnl_rule_get_str(rule.get(), NFTNL_RULE_CHAIN);
+        for (const auto& rule : rules) {
             nftnl_rule_nlmsg_build_payload(
-                batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-                            std::string("adding a rule to chain ") + chain),
+                batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, "adding a rule to chain " + chain),
                 rule.get());
             batch.end();
         }
     }
+}
 
+// Map and set elements to delete and add, or the whole table to delete.
+void add_changes(Batch& batch, const FirewallChange& change) {
     if (change.drop_table) {
         std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
         nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
         nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
-        nftnl_table_nlmsg_build_payload(batch.begin(NFT_MSG_DELTABLE, 0, "deleting table inet portpub"), t.get());
+        nftnl_table_nlmsg_build_payload(batch.begin(NFT_MSG_DELTABLE, 0, "deleting table inet portpub"),
+                                        t.get());
         batch.end();
-    } else {
-        for (NatMap map : {NatMap::wildcard4, NatMap::bound4}) {
-            std::vector<RawElement> del, add;
-            for (const auto& e : change.del)
-                if (e.map == map) del.push_back(raw(e));
-            for (const auto& e : change.add)
-                if (e.map == map) add.push_back(raw(e));
-            batch.elements(NFT_MSG_DELSETELEM, 0, map_name(map), del, "deleting");
-            batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name(map), add, "adding");
-        }
-        for (const char* set : {kSetNets, kSetBridges}) {
-            std::vector<RawElement> del, add;
-            for (const auto& n : change.del_networks)
-                for (auto& e : network_elements(n, set)) del.push_back(std::move(e));
-            for (const auto& n : change.add_networks)
-                for (auto& e : network_elements(n, set)) add.push_back(std::move(e));
-            batch.elements(NFT_MSG_DELSETELEM, 0, set, del, "deleting");
-            batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, add, "adding");
-        }
+        return;
     }
-    if (batch.messages() == 0) return;
-    batch.finish();
+    for (NatMap map : {NatMap::wildcard4, NatMap::bound4}) {
+        std::vector<RawElement> del, add;
+        for (const auto& e : change.del)
+            if (e.map == map) del.push_back(raw(e));
+        for (const auto& e : change.add)
+            if (e.map == map) add.push_back(raw(e));
+        batch.elements(NFT_MSG_DELSETELEM, 0, map_name(map), del, "deleting");
+        batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name(map), add, "adding");
+    }
+    for (const char* set : {kSetNets, kSetBridges}) {
+        std::vector<RawElement> del, add;
+        for (const auto& n : change.del_networks)
+            for (auto& e : network_elements(n, set)) del.push_back(std::move(e));
+        for (const auto& n : change.add_networks)
+            for (auto& e : network_elements(n, set)) add.push_back(std::move(e));
+        batch.elements(NFT_MSG_DELSETELEM, 0, set, del, "deleting");
+        batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, add, "adding");
+    }
+}
 
-    // Send the whole batch in one sendmsg: the kernel takes it as one transaction.
+// Sends the whole batch in one sendmsg, so that the kernel takes it as one
+// transaction, and throws std::system_error with the first failure.
+void send(mnl_socket* nl, Batch& batch) {
+    batch.finish();
     std::vector<iovec> iov(static_cast<std::size_t>(nftnl_batch_iovec_len(batch.get())));
     nftnl_batch_iovec(batch.get(), iov.data(), static_cast<std::uint32_t>(iov.size()));
     std::size_t total = 0;
     for (const auto& v : iov) total += v.iov_len;
-    int fd = mnl_socket_get_fd(nl_);
+    int fd = mnl_socket_get_fd(nl);
     int sndbuf = static_cast<int>(total + 64 * 1024);
     if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0)
         ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
@@ -557,13 +565,34 @@ void NftFirewall::commit(const FirewallChange& change) {
         int err = errno;
         throw Error("cannot send the nftables batch: " + errno_text(err) + no_nftables_hint(err));
     }
-    if (auto error = read_acks(nl_, batch.messages())) {
-        std::string text = batch.what(error->seq) + " in table inet portpub failed: " +
-                           errno_text(error->err);
+    if (auto error = read_acks(nl, batch.messages())) {
+        std::string text =
+            batch.what(error->seq) + " in table inet portpub failed: " + errno_text(error->err);
         if (!error->detail.empty()) text += " (" + error->detail + ")";
         text += no_nftables_hint(error->err);
         throw std::system_error(error->err, std::generic_category(), text);
     }
+}
+
+}  // namespace
+
+void NftFirewall::commit(const FirewallChange& change) {
+    Batch batch(seq_);
+    if (change.ensure_base) {
+        // When the table and every chain are as they should be, `up` only adds
+        // elements. Re-sending table, sets and chains would make the kernel
+        // record update transactions, which it frees after an RCU grace period
+        // that closing this socket then waits for (about 10 ms here).
+        auto present = rule_counts();
+        bool intact = !present.empty();
+        for (const auto& [chain, rules] : base_rules()) {
+            auto it = present.find(chain);
+            intact = intact && it != present.end() && it->second == rules.size();
+        }
+        if (!intact) add_base(batch, present);
+    }
+    add_changes(batch, change);
+    if (batch.messages() > 0) send(nl_, batch);
 }
 
 bool NftFirewall::table_exists() {
@@ -583,6 +612,34 @@ bool NftFirewall::table_exists() {
         if (rc < 0) {
             if (errno == ENOENT) return false;
             throw_errno("cannot query table inet portpub");
+        }
+    }
+}
+
+std::map<std::string, std::size_t> NftFirewall::rule_counts() {
+    std::map<std::string, std::size_t> counts;
+    std::vector<char> buf(64 * 1024);
+    std::unique_ptr<nftnl_rule, RuleFree> query(nftnl_rule_alloc());
+    nftnl_rule_set_str(query.get(), NFTNL_RULE_TABLE, kTableName);
+    auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, ++seq_);
+    nftnl_rule_nlmsg_build_payload(nlh, query.get());
+    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) throw_errno("cannot query nftables");
+    const auto portid = mnl_socket_get_portid(nl_);
+    auto count = [](const nlmsghdr* msg, void* data) -> int {
+        std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
+        if (nftnl_rule_nlmsg_parse(msg, r.get()) < 0) return MNL_CB_ERROR;
+        if (const char* chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN))
+            ++(*static_cast<std::map<std::string, std::size_t>*>(data))[chain];
+        return MNL_CB_OK;
+    };
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+        if (n < 0) throw_errno("cannot read the nftables reply");
+        int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), seq_, portid, count, &counts);
+        if (rc == MNL_CB_STOP) return counts;
+        if (rc < 0) {
+            if (errno == ENOENT) return {};  // no table yet
+            throw_errno("cannot list the rules of table inet portpub");
         }
     }
 }

@@ -107,14 +107,31 @@ void check_network(const Network& net, const std::vector<Publication>& others) {
 
 }  // namespace
 
-Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
-             const std::vector<Publication>& existing, const HostPortFacts& facts) {
+namespace {
+
+std::vector<PortSpec> parse_specs(const UpRequest& req) {
     std::vector<PortSpec> specs;
     specs.reserve(req.specs.size());
     for (const auto& text : req.specs) {
         specs.push_back(parse_port_spec(text));
         check_servable(specs.back());
     }
+    return specs;
+}
+
+}  // namespace
+
+void validate_request(const UpRequest& req) {
+    parse_specs(req);
+    validate_ifname(req.bridge, "--bridge");
+    validate_ifname(req.ifname, "--ifname");
+    parse_subnet(req.subnet);
+    if (req.id) validate_id(*req.id);
+}
+
+Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
+             const std::vector<Publication>& existing, const HostPortFacts& facts) {
+    auto specs = parse_specs(req);
     validate_ifname(req.bridge, "--bridge");
     validate_ifname(req.ifname, "--ifname");
 

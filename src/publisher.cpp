@@ -50,6 +50,7 @@ std::vector<Publication> without(const std::vector<Publication>& all, const std:
 }  // namespace
 
 Publication Publisher::up(const UpRequest& req) {
+    validate_request(req);  // bad input first: it is the most likely mistake
     require_capabilities();
     auto ns = Netns::open(req.netns);
     auto lock = store_.lock();
@@ -86,14 +87,18 @@ void Publisher::apply(const Publication& pub, const std::vector<Publication>& ot
     }
 
     const auto& net = pub.network;
-    auto did = links.ensure_bridge(net);
-    if (did.created)
+    auto did = links.ensure_bridge(net, !new_host.bridges.contains(net.bridge));
+    if (did.created) {
         rollback.add([&links, name = net.bridge] { links.delete_link(name); });
-    else if (did.address_added)
-        rollback.add([&links, net] { links.remove_address(net.bridge, {net.gateway, net.subnet.prefix}); });
+    } else {
+        if (did.brought_up) rollback.add([&links, name = net.bridge] { links.set_link_down(name); });
+        if (did.address_added)
+            rollback.add([&links, net] { links.remove_address(net.bridge, {net.gateway, net.subnet.prefix}); });
+    }
     auto& owned = new_host.bridges[net.bridge];
     owned.created = owned.created || did.created;
     owned.address_added = owned.address_added || did.address_added;
+    owned.brought_up = owned.brought_up || did.brought_up;
 
     // No record holds this address, so an interface of this name is debris
     // of an interrupted run.
@@ -156,10 +161,14 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
         return r.network.bridge == pub.network.bridge;
     });
     if (auto it = host.bridges.find(pub.network.bridge); !bridge_in_use && it != host.bridges.end()) {
-        if (it->second.created)
+        // Put a bridge that portpub did not create back as it was.
+        if (it->second.created) {
             links.delete_link(pub.network.bridge);
-        else if (it->second.address_added)
-            links.remove_address(pub.network.bridge, {pub.network.gateway, pub.network.subnet.prefix});
+        } else {
+            if (it->second.address_added)
+                links.remove_address(pub.network.bridge, {pub.network.gateway, pub.network.subnet.prefix});
+            if (it->second.brought_up) links.set_link_down(pub.network.bridge);
+        }
         host.bridges.erase(it);
     }
     if (remaining.empty() && host.ip_forward_before) {

@@ -97,7 +97,8 @@ HostState StateStore::load_host() const {
         if (j.contains("ip_forward_before"))
             h.ip_forward_before = j.at("ip_forward_before").get<std::string>();
         for (const auto& [name, b] : j.at("bridges").items())
-            h.bridges[name] = {b.at("created").get<bool>(), b.at("address_added").get<bool>()};
+            h.bridges[name] = {b.at("created").get<bool>(), b.at("address_added").get<bool>(),
+                               b.value("brought_up", false)};
     } catch (const nlohmann::json::exception& e) {
         throw Error("host state " + path.string() + " is malformed (" + e.what() +
                     "); move it away and retry");
@@ -114,7 +115,8 @@ void StateStore::save_host(const HostState& h) {
     nlohmann::json j = {{"bridges", nlohmann::json::object()}};
     if (h.ip_forward_before) j["ip_forward_before"] = *h.ip_forward_before;
     for (const auto& [name, b] : h.bridges)
-        j["bridges"][name] = {{"created", b.created}, {"address_added", b.address_added}};
+        j["bridges"][name] = {
+            {"created", b.created}, {"address_added", b.address_added}, {"brought_up", b.brought_up}};
     write_atomically(path, j.dump(1) + "\n");
 }
 

@@ -65,7 +65,8 @@ TEST_CASE("host state round-trips and disappears when empty", "[store]") {
     auto lock = store.lock();
     HostState h;
     h.ip_forward_before = "0";
-    h.bridges["portpub0"] = {true, true};
+    h.bridges["portpub0"] = {true, true, false};
+    h.bridges["br-user"] = {false, true, true};
     store.save_host(h);
     CHECK(store.load_host() == h);
     store.save_host(HostState{});

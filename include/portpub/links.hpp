@@ -32,7 +32,10 @@ public:
 
     // Creates the bridge with the gateway address, or reuses one that exists
     // and matches; throws if it exists and does not match. Says what it did.
-    HostState::Bridge ensure_bridge(const Network& net);
+    // With `pin_mac` (no portpub container is on it yet) the bridge's MAC is
+    // set to its current value, so that it stops following the MAC of its
+    // ports: the gateway's MAC must not change as containers come and go.
+    HostState::Bridge ensure_bridge(const Network& net, bool pin_mac);
 
     // Throws if the subnet overlaps a route that is not on `net.bridge`.
     void check_subnet_free(const Network& net);
@@ -44,6 +47,7 @@ public:
 
     bool link_exists(const std::string& name);
     void delete_link(const std::string& name);  // no error if absent
+    void set_link_down(const std::string& name);  // no error if absent
     void remove_address(const std::string& link, const Cidr& address);  // no error if absent
 
 private:

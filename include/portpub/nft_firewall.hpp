@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -47,6 +48,8 @@ public:
     void apply(const FirewallChange& change);
 
     bool table_exists();
+    // Rules per chain of the table; empty when there is no table.
+    std::map<std::string, std::size_t> rule_counts();
     // Keys of the elements of a set or map; empty when the set does not exist.
     std::set<std::vector<std::uint8_t>> element_keys(const std::string& set);
 

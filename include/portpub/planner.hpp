@@ -44,6 +44,10 @@ std::string derive_id(const std::string& path, std::uint64_t inode);
 // is unique on the host and recognisable: pp0a4d0002 for 10.77.0.2.
 std::string host_veth_name(const IpAddress& address);
 
+// The checks that need nothing but the request: specs, names, subnet. Throws
+// Error on the first problem; plan_up runs them too.
+void validate_request(const UpRequest& req);
+
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
              const std::vector<Publication>& existing, const HostPortFacts& facts);
 

@@ -23,6 +23,7 @@ struct HostState {
     struct Bridge {
         bool created = false;        // portpub created the bridge device
         bool address_added = false;  // portpub added the gateway address to it
+        bool brought_up = false;     // portpub set it up
         friend bool operator==(const Bridge&, const Bridge&) = default;
     };
     std::optional<std::string> ip_forward_before;  // set when portpub changed it

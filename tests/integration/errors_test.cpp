@@ -141,3 +141,13 @@ TEST_CASE("a stray map element is named, with the way to remove it", "[errors]")
     sh("nft add element inet portpub pub4 '{ tcp . 7070 : 198.51.100.9 . 80 }'");
     expect_failure(lab, up_args(b, "7070:80"), "nft delete element inet portpub pub4 '{ tcp . 7070 }'");
 }
+
+TEST_CASE("an existing interface that does not fit is refused as the bridge", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    sh("ip link add br-other type bridge && ip addr add 198.51.100.1/25 dev br-other");
+    expect_failure(lab, {"up", "--netns", web, "--subnet", kSubnet, "--bridge", "br-other", "-p", "8080:80"},
+                   "bridge br-other has address 198.51.100.1/25, not 198.51.100.1/24");
+    expect_failure(lab, {"up", "--netns", web, "--subnet", kSubnet, "--bridge", "ext0", "-p", "8080:80"},
+                   "interface ext0 exists and is not a bridge");
+}

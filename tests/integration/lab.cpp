@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -28,17 +30,7 @@ namespace {
     throw std::runtime_error(what + ": " + std::strerror(errno));
 }
 
-std::string read_all(int fd) {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-}
+}  // namespace
 
 // Once per test process: a private mount namespace with its own /run, and a
 // network namespace of its own, so that nothing the tests do is seen outside.
@@ -51,6 +43,8 @@ void isolate_process() {
     if (::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) die("mounting a tmpfs on /run");
     done = true;
 }
+
+namespace {
 
 class InNetns {
 public:
@@ -84,6 +78,8 @@ bool wait_for(int fd, short events, int timeout_ms) {
 RunResult run(const std::vector<std::string>& argv, const std::function<void()>& in_child) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) die("pipe");
+    timespec start{}, end{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
     pid_t pid = ::fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
@@ -99,14 +95,35 @@ RunResult run(const std::vector<std::string>& argv, const std::function<void()>&
     ::close(out[1]);
     ::close(err[1]);
     RunResult r;
-    // Read stderr after stdout; outputs here are small enough for a pipe.
-    r.out = read_all(out[0]);
-    r.err = read_all(err[0]);
-    ::close(out[0]);
-    ::close(err[0]);
+    // Both pipes at once, so that a child filling one never blocks on it.
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    std::string* sinks[2] = {&r.out, &r.err};
+    for (int open = 2; open > 0;) {
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            die("poll");
+        }
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !fds[i].revents) continue;
+            char buf[65536];
+            ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+            if (n > 0) {
+                sinks[i]->append(buf, static_cast<size_t>(n));
+            } else if (n == 0 || errno != EINTR) {
+                ::close(fds[i].fd);
+                fds[i].fd = -1;
+                --open;
+            }
+        }
+    }
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    rusage usage{};
+    ::wait4(pid, &status, 0, &usage);
+    ::clock_gettime(CLOCK_MONOTONIC, &end);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.wall_ms = static_cast<double>(end.tv_sec - start.tv_sec) * 1e3 +
+                static_cast<double>(end.tv_nsec - start.tv_nsec) / 1e6;
+    r.max_rss_kb = usage.ru_maxrss;
     return r;
 }
 
@@ -303,7 +320,10 @@ std::optional<std::string> Lab::udp(const std::string& from, const std::string& 
 }
 
 std::string Lab::snapshot() const {
-    return sh("ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//'; echo --; "
+    // Configuration only: operational state the kernel derives by itself
+    // (operstate, carrier, the default qdisc) is left out.
+    return sh("ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//; "
+              "s/,LOWER_UP//; s/ qdisc [a-z_]*//'; echo --; "
               "ip -o addr show | sed 's/^[0-9]*: //; s/valid_lft.*//'; echo --; "
               "ip route show table all; echo --; nft list ruleset; echo --; "
               "cat /proc/sys/net/ipv4/ip_forward; echo --; "

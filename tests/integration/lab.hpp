@@ -22,11 +22,17 @@ namespace lab {
 struct RunResult {
     int status = -1;  // exit code, or 128 + signal
     std::string out, err;
+    double wall_ms = 0;     // from fork to exit
+    long max_rss_kb = 0;    // peak resident memory of the program
 };
 
 // Runs argv (no shell), capturing stdout and stderr; `in_child` runs just
 // before exec.
 RunResult run(const std::vector<std::string>& argv, const std::function<void()>& in_child = {});
+
+// Enters a private mount and network namespace for the rest of this process
+// (once), with a tmpfs on /run.
+void isolate_process();
 
 // Runs a shell command for test set-up or inspection; throws on failure.
 std::string sh(const std::string& command);

@@ -165,3 +165,20 @@ TEST_CASE("ls lists every container in docker ps style, and as JSON", "[publish]
     CHECK_THAT(json.out, Catch::Contains(R"("address":"198.51.100.2")"));
     CHECK_THAT(json.out, Catch::Contains(R"("bridge":"portpub0")"));
 }
+
+TEST_CASE("thousands of -p options are all published, in command-line order", "[publish]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    std::vector<std::string> specs;
+    for (int port = 20000; port < 23000; ++port) specs.push_back(std::to_string(port) + ":80");
+    specs.push_back("5353:53/udp");
+    auto r = lab.up(web, specs);
+    auto lines = words(r.out);  // "80/tcp -> 0.0.0.0:20000" is three words
+    REQUIRE(lines.size() == 3 * 3001);
+    CHECK(lines[2] == "0.0.0.0:20000");
+    CHECK(lines[3 * 2999 + 2] == "0.0.0.0:22999");
+    CHECK(lines[3 * 3000] == "53/udp");
+    auto reply = lab.tcp("ext", kHostIp, 22999);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "web");
+}

@@ -7,7 +7,10 @@
 using namespace lab;
 
 TEST_CASE("down leaves the machine as it was, and a fresh up reuses the address", "[teardown]") {
-    Lab lab(0);
+    const int nf = GENERATE(0, 1);
+    if (nf == 1 && !Lab::has_bridge_netfilter()) return;
+    INFO("bridge-nf-call-iptables=" << nf);
+    Lab lab(nf);
     auto web = lab.container("web");
     const auto before = lab.snapshot();
     const auto inside_before = sh("ip -n web -o addr show; ip -n web route show");
@@ -94,4 +97,48 @@ TEST_CASE("up again for the same namespace replaces its publication", "[teardown
     CHECK(words(*reply).at(0) == "web");
     auto ls = lab.portpub({"ls"}).out;
     CHECK(std::count(ls.begin(), ls.end(), '\n') == 2);  // header and one container
+}
+
+TEST_CASE("a bridge portpub did not create is reused and left in place", "[teardown]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    sh("ip link add br-user type bridge && ip addr add 198.51.100.1/24 dev br-user && "
+       "ip link set br-user up");
+    const auto before = lab.snapshot();
+    lab.up(web, {"8080:80"}, {"--bridge", "br-user"});
+    auto reply = lab.tcp("ext", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "web");
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");  // br-user and its address stay
+}
+
+TEST_CASE("a bare bridge gets the gateway and is put back as it was on down", "[teardown]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    sh("ip link add br-bare type bridge");
+    const auto before = lab.snapshot();
+    lab.up(web, {"8080:80"}, {"--bridge", "br-bare"});
+    CHECK_THAT(sh("ip -o addr show dev br-bare"), Catch::Contains("198.51.100.1/24"));
+    REQUIRE(lab.tcp("ext", kHostIp, 8080));
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");  // still there, down, no address
+}
+
+TEST_CASE("the gateway's MAC stays the same as containers come and go", "[teardown]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    auto c = lab.container("c");
+    lab.up(a, {"8080:80"});
+    const auto first = sh("ip -o link show portpub0 | grep -o 'link/ether [0-9a-f:]*'");
+    lab.up(b, {"9090:80"});
+    lab.up(c, {"7070:80"});
+    REQUIRE(lab.portpub({"down", "--id", "a"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "b"}).status == 0);
+    CHECK(sh("ip -o link show portpub0 | grep -o 'link/ether [0-9a-f:]*'") == first);
+    // c still reaches the outside through the gateway it knew.
+    auto reply = lab.tcp("c", kHostIp, 7070);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "c");
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The demo itself. It must run in a private network and mount namespace
+# (scripts/demo.sh does `unshare --net --mount`); it refuses to run otherwise.
+set -euo pipefail
+portpub=$(realpath "${1:-build/portpub}")
+
+if [[ $(readlink /proc/self/ns/net) == $(readlink /proc/1/ns/net) ]]; then
+  echo "demo-run: refusing to run in the machine's own network namespace; use scripts/demo.sh" >&2
+  exit 1
+fi
+mount -t tmpfs tmpfs /run            # our own /run/netns and /run/portpub
+www=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$www"' EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "A private 'host' with an address on 192.0.2.0/24 and another host beside it"
+ip link set lo up
+ip netns add client
+ip link add ext0 type veth peer name eth0 netns client
+ip addr add 192.0.2.1/24 dev ext0 && ip link set ext0 up
+ip -n client addr add 192.0.2.2/24 dev eth0 && ip -n client link set eth0 up
+ip -n client link set lo up && ip -n client route add default via 192.0.2.1
+echo "host address 192.0.2.1, client 192.0.2.2"
+
+step "A container namespace with an HTTP server on port 80"
+ip netns add web
+echo "Hello from the container behind portpub" > "$www/index.html"
+ip netns exec web busybox httpd -f -p 80 -h "$www" &
+for _ in $(seq 50); do   # until it listens (at most 5 s)
+  ip netns exec web ss -Hltn 'sport = :80' | grep -q . && break
+  sleep 0.1
+done
+echo "busybox httpd in /run/netns/web"
+
+step "Publish it: host port 8080 -> container port 80"
+show "$portpub" -p 8080:80/tcp --netns /run/netns/web --subnet 198.51.100.0/24
+show "$portpub" ls
+
+step "Fetch the page through a host address"
+show curl -sS --max-time 5 http://192.0.2.1:8080/
+echo "(from the other host:)"
+show ip netns exec client curl -sS --max-time 5 http://192.0.2.1:8080/
+
+step "The rules that did it: one map element per port, no per-port rule"
+show nft list map inet portpub pub4
+
+step "Tear down"
+show "$portpub" down --netns /run/netns/web
+show nft list ruleset
+ip -br link | grep -E 'portpub0|pp[0-9a-f]{8}' && { echo "demo: something was left behind" >&2; exit 1; }
+echo "no bridge, no veth, no rules left"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what portpub needs to build, test and demo on Debian 12, and nothing
+# that is already there. Idempotent and non-interactive.
+#   scripts/setup.sh            build + test + demo packages
+#   scripts/setup.sh --bench    also what the benchmark compares against
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config
+  libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev
+  libboost-program-options-dev nlohmann-json3-dev catch2
+  # tests and demo: namespaces, a look at the ruleset, an HTTP server and client
+  iproute2 nftables util-linux curl busybox-static
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  # CNI bridge + portmap (portmap 1.1 drives iptables)
+  packages+=(containernetworking-plugins iptables)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "setup: every package is installed"
+  exit 0
+fi
+
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "setup: run as root to install: ${missing[*]}" >&2; exit 1; }
+  as_root=(sudo)
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -20,12 +20,12 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 constexpr const char* kDefaultStateDir = "/run/portpub";
 
 class UsageError : public Error {
-public:
+  public:
     UsageError(const std::string& what, std::string command)
         : Error(what), command_(std::move(command)) {}
     const std::string& command() const { return command_; }
 
-private:
+  private:
     std::string command_;
 };
 
@@ -76,7 +76,7 @@ po::options_description state_options() {
 // "-p VALUE" pairs go to Boost in slices, which -p's composing() merges, and
 // every other option in one slice of its own, where Boost checks it as usual.
 std::vector<std::vector<std::string>> slice_publish_options(const std::vector<std::string>& args) {
-    constexpr std::size_t kSlice = 128;  // tokens: 64 pairs
+    constexpr std::size_t kSlice = 128;               // tokens: 64 pairs
     std::vector<std::vector<std::string>> slices(1);  // [0]: everything but -p pairs
     for (std::size_t i = 0; i < args.size(); ++i) {
         const auto& a = args[i];
@@ -132,7 +132,8 @@ int cmd_up(const std::vector<std::string>& args) {
     opts.add(state_options());
     auto vm = parse("up", opts, args);
     if (vm.count("help")) {
-        std::cout << help_text("Usage: portpub [up] -p SPEC... --netns PATH [options]", opts, kUpExample);
+        std::cout << help_text("Usage: portpub [up] -p SPEC... --netns PATH [options]", opts,
+                               kUpExample);
         return kOk;
     }
     if (!vm.count("netns")) throw UsageError("the option '--netns' is required", "up");
@@ -166,7 +167,8 @@ int cmd_down(const std::vector<std::string>& args) {
                                "is fine.\n\nExample:\n  portpub down --netns /run/netns/web\n");
         return kOk;
     }
-    if (vm.count("id") == vm.count("netns")) throw UsageError("give exactly one of --id and --netns", "down");
+    if (vm.count("id") == vm.count("netns"))
+        throw UsageError("give exactly one of --id and --netns", "down");
     DownRequest req;
     if (vm.count("id")) req.id = vm["id"].as<std::string>();
     if (vm.count("netns")) req.netns = vm["netns"].as<std::string>();
@@ -174,7 +176,8 @@ int cmd_down(const std::vector<std::string>& args) {
     if (auto gone = publisher.down(req)) {
         std::cout << gone->id << "\n";
     } else {
-        std::cerr << "portpub: nothing is published for " << (req.id ? *req.id : *req.netns) << "\n";
+        std::cerr << "portpub: nothing is published for " << (req.id ? *req.id : *req.netns)
+                  << "\n";
     }
     return kOk;
 }
@@ -193,17 +196,21 @@ int cmd_ls(const std::vector<std::string>& args) {
     auto all = Publisher(vm["state-dir"].as<std::string>()).list();
     if (vm.count("json")) {
         auto out = nlohmann::json::array();
-        for (const auto& p : all) out.push_back(to_report(p));
+        for (const auto& p : all)
+            out.push_back(to_report(p));
         std::cout << out.dump() << "\n";
         return kOk;
     }
     std::vector<std::array<std::string, 4>> rows{{"ID", "ADDRESS", "NETNS", "PORTS"}};
-    for (const auto& p : all) rows.push_back({p.id, p.address.str(), p.netns, docker_ps_ports(p.mappings)});
+    for (const auto& p : all)
+        rows.push_back({p.id, p.address.str(), p.netns, docker_ps_ports(p.mappings)});
     std::array<std::size_t, 3> width{};
     for (const auto& r : rows)
-        for (std::size_t i = 0; i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+        for (std::size_t i = 0; i < width.size(); ++i)
+            width[i] = std::max(width[i], r[i].size());
     for (const auto& r : rows) {
-        for (std::size_t i = 0; i < width.size(); ++i) std::cout << r[i] << std::string(width[i] - r[i].size() + 3, ' ');
+        for (std::size_t i = 0; i < width.size(); ++i)
+            std::cout << r[i] << std::string(width[i] - r[i].size() + 3, ' ');
         std::cout << r[3] << "\n";
     }
     return kOk;
@@ -241,8 +248,8 @@ int run_cli(int argc, char** argv) {
         std::cout << "portpub " << kVersion << "\n";
         return kOk;
     } catch (const UsageError& e) {
-        std::cerr << "portpub " << e.command() << ": " << e.what() << " (see portpub " << e.command()
-                  << " --help)\n";
+        std::cerr << "portpub " << e.command() << ": " << e.what() << " (see portpub "
+                  << e.command() << " --help)\n";
         return kUsage;
     } catch (const std::exception& e) {
         std::cerr << "portpub: " << e.what() << "\n";

@@ -19,9 +19,8 @@ FirewallChange change_for_down(const Publication& p, const std::vector<Publicati
         return c;
     }
     c.del = nat_elements(p);
-    bool network_in_use = std::any_of(remaining.begin(), remaining.end(), [&](const Publication& r) {
-        return r.network == p.network;
-    });
+    bool network_in_use = std::any_of(remaining.begin(), remaining.end(),
+                                      [&](const Publication& r) { return r.network == p.network; });
     if (!network_in_use) c.del_networks.push_back(p.network);
     return c;
 }

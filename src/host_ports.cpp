@@ -35,7 +35,8 @@ std::function<bool(std::uint16_t)> parse_reserved_ports(const std::string& text)
         auto first = to_number(item.substr(0, dash));
         auto last = dash == std::string_view::npos ? first : to_number(item.substr(dash + 1));
         if (!first || !last) continue;  // the kernel wrote it; skip what we cannot read
-        for (unsigned p = *first; p <= *last; ++p) bits->set(p);
+        for (unsigned p = *first; p <= *last; ++p)
+            bits->set(p);
     }
     return [bits](std::uint16_t p) { return bits->test(p); };
 }
@@ -50,10 +51,12 @@ HostPortFacts read_host_port_facts() {
             rest.erase(0, rest.find_first_not_of(" \t"));
             auto last = to_number(rest);
             if (first && last && *first >= 1 && *first <= *last)
-                facts.ephemeral = {static_cast<std::uint16_t>(*first), static_cast<std::uint16_t>(*last)};
+                facts.ephemeral = {static_cast<std::uint16_t>(*first),
+                                   static_cast<std::uint16_t>(*last)};
         }
     }
-    facts.reserved = parse_reserved_ports(read_sysctl("net/ipv4/ip_local_reserved_ports").value_or(""));
+    facts.reserved =
+        parse_reserved_ports(read_sysctl("net/ipv4/ip_local_reserved_ports").value_or(""));
     facts.in_use = port_in_use;
     return facts;
 }

@@ -65,7 +65,9 @@ std::string IpAddress::str() const {
     return buf;
 }
 
-std::string IpAddress::url_str() const { return is_v4() ? str() : "[" + str() + "]"; }
+std::string IpAddress::url_str() const {
+    return is_v4() ? str() : "[" + str() + "]";
+}
 
 std::optional<Cidr> Cidr::parse(std::string_view text) {
     auto slash = text.find('/');
@@ -88,7 +90,9 @@ IpAddress with_host_bits(const IpAddress& a, int prefix, bool set) {
     std::memcpy(bytes, a.data(), a.size());
     for (std::size_t i = 0; i < a.size(); ++i) {
         int keep = prefix - static_cast<int>(i) * 8;  // leading bits of this byte to keep
-        std::uint8_t mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : static_cast<std::uint8_t>(0xff << (8 - keep));
+        std::uint8_t mask = keep >= 8   ? 0xff
+                            : keep <= 0 ? 0
+                                        : static_cast<std::uint8_t>(0xff << (8 - keep));
         bytes[i] = set ? (bytes[i] | static_cast<std::uint8_t>(~mask)) : (bytes[i] & mask);
     }
     return IpAddress::from_bytes(a.family(), bytes);
@@ -96,8 +100,12 @@ IpAddress with_host_bits(const IpAddress& a, int prefix, bool set) {
 
 }  // namespace
 
-IpAddress Cidr::network() const { return with_host_bits(address, prefix, false); }
-IpAddress Cidr::last() const { return with_host_bits(address, prefix, true); }
+IpAddress Cidr::network() const {
+    return with_host_bits(address, prefix, false);
+}
+IpAddress Cidr::last() const {
+    return with_host_bits(address, prefix, true);
+}
 
 bool Cidr::contains(const IpAddress& a) const {
     return a.family() == address.family() && with_host_bits(a, prefix, false) == network();
@@ -109,6 +117,8 @@ bool Cidr::overlaps(const Cidr& other) const {
     return prefix <= other.prefix ? contains(other.address) : other.contains(address);
 }
 
-std::string Cidr::str() const { return address.str() + "/" + std::to_string(prefix); }
+std::string Cidr::str() const {
+    return address.str() + "/" + std::to_string(prefix);
+}
 
 }  // namespace portpub

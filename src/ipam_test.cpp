@@ -18,7 +18,8 @@ TEST_CASE("addresses are given in order, skipping gateway and used ones", "[ipam
 }
 
 TEST_CASE("a full subnet is an error that says what to do", "[ipam]") {
-    auto subnet = *Cidr::parse("198.51.100.0/30");  // .1 gateway, .2 the only container, .3 broadcast
+    auto subnet =
+        *Cidr::parse("198.51.100.0/30");  // .1 gateway, .2 the only container, .3 broadcast
     auto gw = default_gateway(subnet);
     auto only = allocate_address(subnet, gw, {});
     CHECK(only.str() == "198.51.100.2");

@@ -72,7 +72,8 @@ void set_up(nl_sock* sk, rtnl_link* link, const std::string& where) {
     if (err < 0) fail("cannot bring up " + where, err);
 }
 
-void add_address(nl_sock* sk, int ifindex, const IpAddress& a, int prefix, const std::string& where) {
+void add_address(nl_sock* sk, int ifindex, const IpAddress& a, int prefix,
+                 const std::string& where) {
     AddrPtr addr(rtnl_addr_alloc());
     rtnl_addr_set_ifindex(addr.get(), ifindex);
     auto local = nl_address(a, prefix);
@@ -98,7 +99,8 @@ std::vector<Cidr> addresses_of(nl_sock* sk, int ifindex) {
         if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET) continue;
         nl_addr* local = rtnl_addr_get_local(a);
         if (!local || nl_addr_get_len(local) != 4) continue;
-        auto ip = IpAddress::from_bytes(Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(local)));
+        auto ip = IpAddress::from_bytes(
+            Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(local)));
         out.push_back({ip, rtnl_addr_get_prefixlen(a)});
     }
     return out;
@@ -136,7 +138,9 @@ RouteSocket::RouteSocket() {
     }
 }
 
-RouteSocket::~RouteSocket() { nl_socket_free(sk_); }
+RouteSocket::~RouteSocket() {
+    nl_socket_free(sk_);
+}
 
 HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
     nl_sock* sk = host_.get();
@@ -154,7 +158,8 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
     } else {
         const char* type = rtnl_link_get_type(bridge.get());
         if (!type || std::strcmp(type, "bridge") != 0)
-            throw Error("interface " + net.bridge + " exists and is not a bridge; pass another --bridge");
+            throw Error("interface " + net.bridge +
+                        " exists and is not a bridge; pass another --bridge");
     }
     const int index = rtnl_link_get_ifindex(bridge.get());
     const Cidr want{net.gateway, net.subnet.prefix};
@@ -199,10 +204,13 @@ void Links::check_subnet_free(const Network& net) {
         if (rtnl_route_get_table(r) != RT_TABLE_MAIN) continue;
         nl_addr* dst = rtnl_route_get_dst(r);
         if (!dst || nl_addr_get_prefixlen(dst) == 0 || nl_addr_get_len(dst) != 4) continue;
-        Cidr route{IpAddress::from_bytes(Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(dst))),
+        Cidr route{IpAddress::from_bytes(
+                       Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(dst))),
                    static_cast<int>(nl_addr_get_prefixlen(dst))};
         if (!route.overlaps(net.subnet)) continue;
-        int oif = rtnl_route_get_nnexthops(r) > 0 ? rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0)) : 0;
+        int oif = rtnl_route_get_nnexthops(r) > 0
+                      ? rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0))
+                      : 0;
         if (oif == bridge_index) continue;  // the bridge's own connected route
         char name[IF_NAMESIZE] = "?";
         if (oif > 0) if_indextoname(static_cast<unsigned>(oif), name);
@@ -265,12 +273,16 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh now
     err = rtnl_route_add(csk, route.get(), NLM_F_CREATE | NLM_F_EXCL);
     if (err == -NLE_EXIST)
-        throw Error("namespace " + p.netns + " already has a default route; portpub gives the "
+        throw Error("namespace " + p.netns +
+                    " already has a default route; portpub gives the "
                     "container its only one (remove it, or publish a fresh namespace)");
-    if (err < 0) fail("cannot add the default route via " + p.network.gateway.str() + " in " + p.netns, err);
+    if (err < 0)
+        fail("cannot add the default route via " + p.network.gateway.str() + " in " + p.netns, err);
 }
 
-bool Links::link_exists(const std::string& name) { return get_link(host_.get(), name) != nullptr; }
+bool Links::link_exists(const std::string& name) {
+    return get_link(host_.get(), name) != nullptr;
+}
 
 void Links::delete_link(const std::string& name) {
     LinkPtr link(rtnl_link_alloc());

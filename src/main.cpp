@@ -1,3 +1,5 @@
 #include "portpub/cli.hpp"
 
-int main(int argc, char** argv) { return portpub::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+    return portpub::run_cli(argc, argv);
+}

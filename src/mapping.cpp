@@ -2,7 +2,9 @@
 
 namespace portpub {
 
-std::string host_ip_text(const Mapping& m) { return m.host_ip ? m.host_ip->url_str() : "0.0.0.0"; }
+std::string host_ip_text(const Mapping& m) {
+    return m.host_ip ? m.host_ip->url_str() : "0.0.0.0";
+}
 
 namespace {
 
@@ -70,7 +72,8 @@ std::string docker_ps_ports(const std::vector<Mapping>& ms) {
 
 std::uint64_t port_count(const std::vector<Mapping>& ms) {
     std::uint64_t n = 0;
-    for (const auto& m : ms) n += m.count;
+    for (const auto& m : ms)
+        n += m.count;
     return n;
 }
 

@@ -23,7 +23,8 @@ TEST_CASE("conflicts need the same protocol, a shared port and a shared address"
     CHECK_FALSE(conflicts(m("", Proto::tcp, 8000, 80, 10), m("", Proto::tcp, 8010, 80)));
     CHECK(conflicts(m("192.0.2.1", Proto::tcp, 8080, 80), m("", Proto::tcp, 8080, 80)));
     CHECK(conflicts(m("192.0.2.1", Proto::tcp, 8080, 80), m("0.0.0.0", Proto::tcp, 8080, 80)));
-    CHECK_FALSE(conflicts(m("192.0.2.1", Proto::tcp, 8080, 80), m("192.0.2.3", Proto::tcp, 8080, 80)));
+    CHECK_FALSE(
+        conflicts(m("192.0.2.1", Proto::tcp, 8080, 80), m("192.0.2.3", Proto::tcp, 8080, 80)));
     CHECK_FALSE(conflicts(m("::1", Proto::tcp, 8080, 80), m("0.0.0.0", Proto::tcp, 8080, 80)));
 }
 
@@ -46,8 +47,8 @@ TEST_CASE("docker ps PORTS column: runs become ranges", "[mapping]") {
 }
 
 TEST_CASE("merge_runs joins only continuing runs", "[mapping]") {
-    auto out = merge_runs({m("", Proto::tcp, 1, 1), m("", Proto::tcp, 2, 2), m("", Proto::tcp, 3, 9),
-                           m("", Proto::udp, 4, 10)});
+    auto out = merge_runs({m("", Proto::tcp, 1, 1), m("", Proto::tcp, 2, 2),
+                           m("", Proto::tcp, 3, 9), m("", Proto::udp, 4, 10)});
     REQUIRE(out.size() == 3);
     CHECK(out[0].count == 2);
     CHECK(port_count(out) == 4);

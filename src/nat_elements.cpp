@@ -4,7 +4,9 @@
 
 namespace portpub {
 
-const char* map_name(NatMap m) { return m == NatMap::wildcard4 ? "pub4" : "pub4addr"; }
+const char* map_name(NatMap m) {
+    return m == NatMap::wildcard4 ? "pub4" : "pub4addr";
+}
 
 namespace {
 
@@ -36,7 +38,8 @@ std::vector<NatElement> nat_elements(const Publication& p) {
     std::vector<NatElement> out;
     out.reserve(port_count(p.mappings));
     for (const auto& m : p.mappings)
-        for (std::uint32_t i = 0; i < m.count; ++i) out.push_back(nat_element(m, i, p.address));
+        for (std::uint32_t i = 0; i < m.count; ++i)
+            out.push_back(nat_element(m, i, p.address));
     return out;
 }
 

@@ -14,8 +14,10 @@ TEST_CASE("wildcard elements: proto . port -> addr . port, padded to 32 bits", "
     CHECK(e.map == NatMap::wildcard4);
     CHECK(std::string(map_name(e.map)) == "pub4");
     REQUIRE(e.key_len == 8);
-    CHECK(std::vector<int>(e.key.begin(), e.key.begin() + 8) == std::vector<int>{6, 0, 0, 0, 0x1f, 0x90, 0, 0});
-    CHECK(std::vector<int>(e.data.begin(), e.data.end()) == std::vector<int>{10, 77, 0, 2, 0, 80, 0, 0});
+    CHECK(std::vector<int>(e.key.begin(), e.key.begin() + 8) ==
+          std::vector<int>{6, 0, 0, 0, 0x1f, 0x90, 0, 0});
+    CHECK(std::vector<int>(e.data.begin(), e.data.end()) ==
+          std::vector<int>{10, 77, 0, 2, 0, 80, 0, 0});
     CHECK(describe(e) == "tcp 0.0.0.0:8080 -> 10.77.0.2:80");
 }
 

@@ -18,14 +18,22 @@ namespace {
 
 const char* ns_type_name(int type) {
     switch (type) {
-        case CLONE_NEWNS: return "a mount";
-        case CLONE_NEWUTS: return "a UTS";
-        case CLONE_NEWIPC: return "an IPC";
-        case CLONE_NEWUSER: return "a user";
-        case CLONE_NEWPID: return "a PID";
-        case CLONE_NEWCGROUP: return "a cgroup";
-        case CLONE_NEWTIME: return "a time";
-        default: return "another kind of";
+        case CLONE_NEWNS:
+            return "a mount";
+        case CLONE_NEWUTS:
+            return "a UTS";
+        case CLONE_NEWIPC:
+            return "an IPC";
+        case CLONE_NEWUSER:
+            return "a user";
+        case CLONE_NEWPID:
+            return "a PID";
+        case CLONE_NEWCGROUP:
+            return "a cgroup";
+        case CLONE_NEWTIME:
+            return "a time";
+        default:
+            return "another kind of";
     }
 }
 
@@ -52,11 +60,13 @@ Netns Netns::open(const std::string& given) {
     ns.fd_.reset(fd);
     int type = ::ioctl(fd, NS_GET_NSTYPE);
     if (type < 0)
-        throw Error(given + " is not a namespace file; pass a network namespace such as "
-                            "/run/netns/NAME or /proc/PID/ns/net");
+        throw Error(given +
+                    " is not a namespace file; pass a network namespace such as "
+                    "/run/netns/NAME or /proc/PID/ns/net");
     if (type != CLONE_NEWNET)
-        throw Error(given + " is " + ns_type_name(type) +
-                    " namespace, not a network namespace; pass /run/netns/NAME or /proc/PID/ns/net");
+        throw Error(
+            given + " is " + ns_type_name(type) +
+            " namespace, not a network namespace; pass /run/netns/NAME or /proc/PID/ns/net");
     struct stat st {};
     if (::fstat(fd, &st) != 0) throw_errno("cannot stat " + given);
     ns.inode_ = st.st_ino;

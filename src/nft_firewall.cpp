@@ -20,8 +20,8 @@
 #include <time.h>
 
 #include <algorithm>
-#include <map>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -34,7 +34,9 @@ namespace {
 // nftables data type ids (as the nft tool numbers them), so that
 // `nft list ruleset` shows the maps with their real types.
 constexpr std::uint32_t kTypeIpv4 = 7, kTypeProto = 12, kTypeService = 13, kTypeIfname = 41;
-constexpr std::uint32_t concat(std::uint32_t a, std::uint32_t b) { return a << 6 | b; }
+constexpr std::uint32_t concat(std::uint32_t a, std::uint32_t b) {
+    return a << 6 | b;
+}
 
 // Registers: concatenations start at the 128-bit register 1, whose 32-bit
 // parts are 8, 9, 10, 11; each field of a concatenation takes one of them.
@@ -62,7 +64,7 @@ using SetPtr = std::unique_ptr<nftnl_set, SetFree>;
 
 // A rule as a chain of expressions, built in the order the kernel runs them.
 class Rule {
-public:
+  public:
     explicit Rule(const char* chain) : r_(nftnl_rule_alloc()) {
         if (!r_) throw Error("out of memory");
         nftnl_rule_set_str(r_.get(), NFTNL_RULE_TABLE, kTableName);
@@ -146,7 +148,7 @@ public:
     }
     nftnl_rule* get() const { return r_.get(); }
 
-private:
+  private:
     static nftnl_expr* expr(const char* name) {
         auto* e = nftnl_expr_alloc(name);
         if (!e) throw Error(std::string("out of memory for nft expression ") + name);
@@ -166,21 +168,48 @@ std::map<std::string, std::vector<Rule>> base_rules() {
     const std::uint8_t loopback_net = 127;
     auto add = [&](const char* chain) -> Rule& { return chains[chain].emplace_back(chain); };
 
-    add("publish").ipv4_only().ip_daddr(kReg1).meta(NFT_META_L4PROTO, kReg32_1).th_dport(kReg32_2)
-        .lookup(kReg1, map_name(NatMap::bound4), kReg1).dnat4(kReg1, kReg32_1);
-    add("publish").ipv4_only().meta(NFT_META_L4PROTO, kReg1).th_dport(kReg32_1)
-        .lookup(kReg1, map_name(NatMap::wildcard4), kReg1).dnat4(kReg1, kReg32_1);
+    add("publish")
+        .ipv4_only()
+        .ip_daddr(kReg1)
+        .meta(NFT_META_L4PROTO, kReg32_1)
+        .th_dport(kReg32_2)
+        .lookup(kReg1, map_name(NatMap::bound4), kReg1)
+        .dnat4(kReg1, kReg32_1);
+    add("publish")
+        .ipv4_only()
+        .meta(NFT_META_L4PROTO, kReg1)
+        .th_dport(kReg32_1)
+        .lookup(kReg1, map_name(NatMap::wildcard4), kReg1)
+        .dnat4(kReg1, kReg32_1);
 
-    add("prerouting").fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
+    // fib daddr type local jump publish: traffic to any address of this host.
+    auto to_local_address = [&](Rule& r) {
+        r.fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
+    };
+    to_local_address(add("prerouting"));
 
-    add("output").ipv4_only().payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
-        .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1).verdict(NFT_RETURN);
-    add("output").fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
+    add("output")
+        .ipv4_only()
+        .payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
+        .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1)
+        .verdict(NFT_RETURN);
+    to_local_address(add("output"));
 
-    add("postrouting").ipv4_only().ct_status_dnat(kReg1).ip_saddr(kReg1).lookup(kReg1, kSetNets)
-        .ip_daddr(kReg1).lookup(kReg1, kSetNets).masquerade();
-    add("postrouting").ipv4_only().ip_saddr(kReg1).lookup(kReg1, kSetNets).meta(NFT_META_OIFNAME, kReg1)
-        .lookup(kReg1, kSetBridges, {}, NFT_LOOKUP_F_INV).masquerade();
+    add("postrouting")
+        .ipv4_only()
+        .ct_status_dnat(kReg1)
+        .ip_saddr(kReg1)
+        .lookup(kReg1, kSetNets)
+        .ip_daddr(kReg1)
+        .lookup(kReg1, kSetNets)
+        .masquerade();
+    add("postrouting")
+        .ipv4_only()
+        .ip_saddr(kReg1)
+        .lookup(kReg1, kSetNets)
+        .meta(NFT_META_OIFNAME, kReg1)
+        .lookup(kReg1, kSetBridges, {}, NFT_LOOKUP_F_INV)
+        .masquerade();
     return chains;
 }
 
@@ -230,7 +259,8 @@ std::vector<RawElement> network_elements(const Network& n, const char* set) {
     if (std::strcmp(set, kSetBridges) == 0) {
         RawElement e;
         e.key.assign(IFNAMSIZ, 0);
-        std::memcpy(e.key.data(), n.bridge.data(), std::min<std::size_t>(n.bridge.size(), IFNAMSIZ - 1));
+        std::memcpy(e.key.data(), n.bridge.data(),
+                    std::min<std::size_t>(n.bridge.size(), IFNAMSIZ - 1));
         return {e};
     }
     // An interval is its first address and, flagged as the end, the address after its last.
@@ -246,7 +276,7 @@ RawElement raw(const NatElement& e) {
 
 // A batch of nftables messages, with a description of each for error messages.
 class Batch {
-public:
+  public:
     explicit Batch(std::uint32_t& seq) : seq_(seq), b_(nftnl_batch_alloc(kBatchPage, kBatchPage)) {
         if (!b_) throw Error("out of memory");
         nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
@@ -302,7 +332,7 @@ public:
     }
     nftnl_batch* get() const { return b_; }
 
-private:
+  private:
     std::uint32_t& seq_;
     nftnl_batch* b_;
     std::uint32_t first_seq_ = 0;
@@ -369,7 +399,8 @@ NftFirewall::NftFirewall() : seq_(static_cast<std::uint32_t>(::time(nullptr))) {
     nl_ = mnl_socket_open(NETLINK_NETFILTER);
     if (!nl_) {
         int err = errno;
-        throw Error("cannot open a netfilter netlink socket: " + errno_text(err) + no_nftables_hint(err));
+        throw Error("cannot open a netfilter netlink socket: " + errno_text(err) +
+                    no_nftables_hint(err));
     }
     if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
         int err = errno;
@@ -386,18 +417,22 @@ NftFirewall::NftFirewall() : seq_(static_cast<std::uint32_t>(::time(nullptr))) {
         ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 }
 
-NftFirewall::~NftFirewall() { mnl_socket_close(nl_); }
+NftFirewall::~NftFirewall() {
+    mnl_socket_close(nl_);
+}
 
 void NftFirewall::apply(const FirewallChange& change) {
     try {
         commit(change);
         return;
     } catch (const std::system_error& e) {
-        if (e.code().value() == EEXIST && !change.add.empty()) explain_existing(change.add, e.what());
+        if (e.code().value() == EEXIST && !change.add.empty())
+            explain_existing(change.add, e.what());
         // Deleting something already gone fails the whole batch with ENOENT
         // (these kernel headers have no "destroy" verb): retry with only what
         // the kernel still holds.
-        if (e.code().value() != ENOENT || !change.add.empty() || change.ensure_base) throw Error(e.what());
+        if (e.code().value() != ENOENT || !change.add.empty() || change.ensure_base)
+            throw Error(e.what());
     }
     FirewallChange left;
     if (!table_exists()) return;  // nothing of ours is left
@@ -422,11 +457,13 @@ void NftFirewall::apply(const FirewallChange& change) {
     }
 }
 
-void NftFirewall::explain_existing(const std::vector<NatElement>& added, const std::string& fallback) {
+void NftFirewall::explain_existing(const std::vector<NatElement>& added,
+                                   const std::string& fallback) {
     std::set<std::vector<std::uint8_t>> have[2] = {element_keys(map_name(NatMap::wildcard4)),
                                                    element_keys(map_name(NatMap::bound4))};
     for (const auto& e : added) {
-        if (!have[static_cast<int>(e.map)].contains({e.key.begin(), e.key.begin() + e.key_len})) continue;
+        if (!have[static_cast<int>(e.map)].contains({e.key.begin(), e.key.begin() + e.key_len}))
+            continue;
         const std::size_t at = e.map == NatMap::bound4 ? 4 : 0;
         std::string key = at ? IpAddress::from_bytes(Family::v4, e.key.data()).str() + " . " : "";
         key += std::string(proto_name(static_cast<Proto>(e.key[at]))) + " . " +
@@ -465,13 +502,15 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
         nftnl_set_set_u32(s.get(), NFTNL_SET_ID, static_cast<std::uint32_t>(&def - kSets) + 1);
         if (auto* ud = nftnl_udata_buf_alloc(64)) {
             nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, def.key_byteorder);
-            if (def.flags & NFT_SET_INTERVAL) nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
+            if (def.flags & NFT_SET_INTERVAL)
+                nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
             nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
                                nftnl_udata_buf_len(ud));
             nftnl_udata_buf_free(ud);
         }
         nftnl_set_nlmsg_build_payload(
-            batch.begin(NFT_MSG_NEWSET, NLM_F_CREATE, std::string("creating set ") + def.name), s.get());
+            batch.begin(NFT_MSG_NEWSET, NLM_F_CREATE, std::string("creating set ") + def.name),
+            s.get());
         batch.end();
     }
     for (const auto& def : kChains) {
@@ -486,7 +525,8 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
             nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
         }
         nftnl_chain_nlmsg_build_payload(
-            batch.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, std::string("creating chain ") + def.name), c.get());
+            batch.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, std::string("creating chain ") + def.name),
+            c.get());
         batch.end();
     }
     for (const auto& [chain, rules] : base_rules()) {
@@ -498,14 +538,14 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
             nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, kTableName);
             nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, chain.c_str());
             nftnl_rule_set_u32(flush.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
-            nftnl_rule_nlmsg_build_payload(batch.begin(NFT_MSG_DELRULE, 0, "flushing chain " + chain),
-                                           flush.get());
+            nftnl_rule_nlmsg_build_payload(
+                batch.begin(NFT_MSG_DELRULE, 0, "flushing chain " + chain), flush.get());
             batch.end();
         }
         for (const auto& rule : rules) {
-            nftnl_rule_nlmsg_build_payload(
-                batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, "adding a rule to chain " + chain),
-                rule.get());
+            nftnl_rule_nlmsg_build_payload(batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+                                                       "adding a rule to chain " + chain),
+                                           rule.get());
             batch.end();
         }
     }
@@ -517,8 +557,8 @@ void add_changes(Batch& batch, const FirewallChange& change) {
         std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
         nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
         nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
-        nftnl_table_nlmsg_build_payload(batch.begin(NFT_MSG_DELTABLE, 0, "deleting table inet portpub"),
-                                        t.get());
+        nftnl_table_nlmsg_build_payload(
+            batch.begin(NFT_MSG_DELTABLE, 0, "deleting table inet portpub"), t.get());
         batch.end();
         return;
     }
@@ -534,9 +574,11 @@ void add_changes(Batch& batch, const FirewallChange& change) {
     for (const char* set : {kSetNets, kSetBridges}) {
         std::vector<RawElement> del, add;
         for (const auto& n : change.del_networks)
-            for (auto& e : network_elements(n, set)) del.push_back(std::move(e));
+            for (auto& e : network_elements(n, set))
+                del.push_back(std::move(e));
         for (const auto& n : change.add_networks)
-            for (auto& e : network_elements(n, set)) add.push_back(std::move(e));
+            for (auto& e : network_elements(n, set))
+                add.push_back(std::move(e));
         batch.elements(NFT_MSG_DELSETELEM, 0, set, del, "deleting");
         batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, add, "adding");
     }
@@ -549,7 +591,8 @@ void send(mnl_socket* nl, Batch& batch) {
     std::vector<iovec> iov(static_cast<std::size_t>(nftnl_batch_iovec_len(batch.get())));
     nftnl_batch_iovec(batch.get(), iov.data(), static_cast<std::uint32_t>(iov.size()));
     std::size_t total = 0;
-    for (const auto& v : iov) total += v.iov_len;
+    for (const auto& v : iov)
+        total += v.iov_len;
     int fd = mnl_socket_get_fd(nl);
     int sndbuf = static_cast<int>(total + 64 * 1024);
     if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0)
@@ -595,36 +638,41 @@ void NftFirewall::commit(const FirewallChange& change) {
     if (batch.messages() > 0) send(nl_, batch);
 }
 
-bool NftFirewall::table_exists() {
-    std::vector<char> storage(64 * 1024);
-    char* buf = storage.data();
-    std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
-    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
-    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++seq_);
-    nftnl_table_nlmsg_build_payload(nlh, t.get());
-    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) throw_errno("cannot query nftables");
+bool NftFirewall::query(const nlmsghdr* request, int (*on_message)(const nlmsghdr*, void*),
+                        void* data, const std::string& what) {
+    if (mnl_socket_sendto(nl_, request, request->nlmsg_len) < 0) throw_errno("cannot " + what);
     const auto portid = mnl_socket_get_portid(nl_);
+    std::vector<char> buf(256 * 1024);
     for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl_, buf, storage.size());
+        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
         if (n < 0) throw_errno("cannot read the nftables reply");
-        int rc = mnl_cb_run(buf, static_cast<std::size_t>(n), seq_, portid, nullptr, nullptr);
+        int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), request->nlmsg_seq, portid,
+                            on_message, data);
         if (rc == MNL_CB_STOP) return true;
         if (rc < 0) {
             if (errno == ENOENT) return false;
-            throw_errno("cannot query table inet portpub");
+            throw_errno("cannot " + what);
         }
     }
 }
 
+bool NftFirewall::table_exists() {
+    char buf[256];
+    std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
+    // Not a dump: the ack after the table ends the reply.
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++seq_);
+    nftnl_table_nlmsg_build_payload(nlh, t.get());
+    return query(nlh, nullptr, nullptr, "query table inet portpub");
+}
+
 std::map<std::string, std::size_t> NftFirewall::rule_counts() {
     std::map<std::string, std::size_t> counts;
-    std::vector<char> buf(64 * 1024);
-    std::unique_ptr<nftnl_rule, RuleFree> query(nftnl_rule_alloc());
-    nftnl_rule_set_str(query.get(), NFTNL_RULE_TABLE, kTableName);
-    auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, ++seq_);
-    nftnl_rule_nlmsg_build_payload(nlh, query.get());
-    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) throw_errno("cannot query nftables");
-    const auto portid = mnl_socket_get_portid(nl_);
+    char buf[256];
+    std::unique_ptr<nftnl_rule, RuleFree> filter(nftnl_rule_alloc());
+    nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, kTableName);
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, ++seq_);
+    nftnl_rule_nlmsg_build_payload(nlh, filter.get());
     auto count = [](const nlmsghdr* msg, void* data) -> int {
         std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
         if (nftnl_rule_nlmsg_parse(msg, r.get()) < 0) return MNL_CB_ERROR;
@@ -632,28 +680,18 @@ std::map<std::string, std::size_t> NftFirewall::rule_counts() {
             ++(*static_cast<std::map<std::string, std::size_t>*>(data))[chain];
         return MNL_CB_OK;
     };
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
-        if (n < 0) throw_errno("cannot read the nftables reply");
-        int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), seq_, portid, count, &counts);
-        if (rc == MNL_CB_STOP) return counts;
-        if (rc < 0) {
-            if (errno == ENOENT) return {};  // no table yet
-            throw_errno("cannot list the rules of table inet portpub");
-        }
-    }
+    if (!query(nlh, count, &counts, "list the rules of table inet portpub")) return {};
+    return counts;
 }
 
 std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string& set_name) {
     std::set<std::vector<std::uint8_t>> keys;
-    std::vector<char> buf(256 * 1024);
-    SetPtr query(nftnl_set_alloc());
-    nftnl_set_set_str(query.get(), NFTNL_SET_TABLE, kTableName);
-    nftnl_set_set_str(query.get(), NFTNL_SET_NAME, set_name.c_str());
-    auto* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++seq_);
-    nftnl_set_elems_nlmsg_build_payload(nlh, query.get());
-    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) throw_errno("cannot query nftables");
-    const auto portid = mnl_socket_get_portid(nl_);
+    char buf[512];
+    SetPtr filter(nftnl_set_alloc());
+    nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, kTableName);
+    nftnl_set_set_str(filter.get(), NFTNL_SET_NAME, set_name.c_str());
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++seq_);
+    nftnl_set_elems_nlmsg_build_payload(nlh, filter.get());
     auto collect = [](const nlmsghdr* msg, void* data) -> int {
         SetPtr s(nftnl_set_alloc());
         if (nftnl_set_elems_nlmsg_parse(msg, s.get()) < 0) return MNL_CB_ERROR;
@@ -661,23 +699,18 @@ std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string&
             s.get(),
             [](nftnl_set_elem* e, void* out) -> int {
                 std::uint32_t len = 0;
-                auto* key = static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
-                if (key) static_cast<std::set<std::vector<std::uint8_t>>*>(out)->insert({key, key + len});
+                auto* key = static_cast<const std::uint8_t*>(
+                    nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
+                if (key)
+                    static_cast<std::set<std::vector<std::uint8_t>>*>(out)->insert(
+                        {key, key + len});
                 return 0;
             },
             data);
         return MNL_CB_OK;
     };
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
-        if (n < 0) throw_errno("cannot read the nftables reply");
-        int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), seq_, portid, collect, &keys);
-        if (rc == MNL_CB_STOP) return keys;
-        if (rc < 0) {
-            if (errno == ENOENT) return {};
-            throw_errno("cannot list set " + set_name + " of table inet portpub");
-        }
-    }
+    if (!query(nlh, collect, &keys, "list set " + set_name + " of table inet portpub")) return {};
+    return keys;
 }
 
 }  // namespace portpub

@@ -11,13 +11,16 @@
 namespace portpub {
 
 void validate_id(const std::string& id) {
-    auto ok_char = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '.' || c == '-'; };
+    auto ok_char = [](unsigned char c) {
+        return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+    };
     bool ok = !id.empty() && id.size() <= 128 && std::isalnum(static_cast<unsigned char>(id[0])) &&
               std::all_of(id.begin(), id.end(), ok_char);
     if (!ok) {
         std::string shown = id.size() > 40 ? id.substr(0, 40) + "..." : id;
-        throw Error("invalid container id '" + shown +
-                    "': use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit");
+        throw Error(
+            "invalid container id '" + shown +
+            "': use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit");
     }
 }
 
@@ -35,8 +38,9 @@ std::string derive_id(const std::string& path, std::uint64_t inode) {
     auto slash = path.rfind('/');
     if (slash != std::string::npos && slash > 0) {
         auto parent_start = path.rfind('/', slash - 1);
-        auto parent = path.substr(parent_start == std::string::npos ? 0 : parent_start + 1,
-                                  slash - (parent_start == std::string::npos ? 0 : parent_start + 1));
+        auto parent =
+            path.substr(parent_start == std::string::npos ? 0 : parent_start + 1,
+                        slash - (parent_start == std::string::npos ? 0 : parent_start + 1));
         auto base = path.substr(slash + 1);
         if (parent == "netns") {
             try {
@@ -60,9 +64,12 @@ namespace {
 
 Cidr parse_subnet(const std::string& text) {
     auto subnet = Cidr::parse(text);
-    if (!subnet) throw Error("invalid --subnet '" + text + "': expected an IPv4 prefix such as 10.77.0.0/16");
+    if (!subnet)
+        throw Error("invalid --subnet '" + text +
+                    "': expected an IPv4 prefix such as 10.77.0.0/16");
     if (!subnet->address.is_v4())
-        throw Error("invalid --subnet '" + text + "': this version gives containers IPv4 only; use an IPv4 prefix");
+        throw Error("invalid --subnet '" + text +
+                    "': this version gives containers IPv4 only; use an IPv4 prefix");
     if (!subnet->is_network())
         throw Error("invalid --subnet '" + text + "': host bits are set; did you mean " +
                     subnet->network().str() + "/" + std::to_string(subnet->prefix) + "?");
@@ -95,9 +102,9 @@ void check_servable(const PortSpec& spec) {
 void check_network(const Network& net, const std::vector<Publication>& others) {
     for (const auto& p : others) {
         if (p.network.bridge == net.bridge && p.network.subnet != net.subnet)
-            throw Error("bridge " + net.bridge + " already serves subnet " + p.network.subnet.str() +
-                        " (container " + p.id + "); pass --subnet " + p.network.subnet.str() +
-                        " or another --bridge");
+            throw Error("bridge " + net.bridge + " already serves subnet " +
+                        p.network.subnet.str() + " (container " + p.id + "); pass --subnet " +
+                        p.network.subnet.str() + " or another --bridge");
         if (p.network.bridge != net.bridge && p.network.subnet.overlaps(net.subnet))
             throw Error("subnet " + net.subnet.str() + " overlaps " + p.network.subnet.str() +
                         " of bridge " + p.network.bridge + " (container " + p.id +
@@ -162,7 +169,8 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
 
     std::vector<PublishedPort> taken;
     for (const auto& p : others)
-        for (const auto& m : p.mappings) taken.push_back({p.id, m});
+        for (const auto& m : p.mappings)
+            taken.push_back({p.id, m});
     pub.mappings = allocate_ports(specs, taken, facts);
 
     if (plan.replaces && plan.replaces->network == pub.network) {

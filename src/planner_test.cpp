@@ -45,7 +45,8 @@ TEST_CASE("ids and interface names are validated", "[planner]") {
     CHECK_THROWS_AS(validate_id(""), Error);
     CHECK_THROWS_AS(validate_id(std::string(129, 'a')), Error);
     CHECK_NOTHROW(validate_ifname("eth0", "--ifname"));
-    CHECK_THROWS_WITH(validate_ifname("a-very-long-name0", "--ifname"), Catch::Contains("invalid --ifname"));
+    CHECK_THROWS_WITH(validate_ifname("a-very-long-name0", "--ifname"),
+                      Catch::Contains("invalid --ifname"));
     CHECK_THROWS_AS(validate_ifname("a/b", "--bridge"), Error);
     CHECK_THROWS_AS(validate_ifname("a b", "--bridge"), Error);
 }
@@ -81,7 +82,8 @@ TEST_CASE("the planner refuses what cannot work, before anything changes", "[pla
     auto web1 = test::publication("web1", "10.77.0.2", {"8080:80"});
     CHECK_THAT(error_of(request({"8080:80"}), {web1}),
                Catch::Contains("host port 8080/tcp is already published by container web1"));
-    CHECK_THAT(error_of(request({"8080:99999"})), Catch::Contains("invalid port spec '8080:99999'"));
+    CHECK_THAT(error_of(request({"8080:99999"})),
+               Catch::Contains("invalid port spec '8080:99999'"));
     auto r = request({"80"});
     r.subnet = "10.77.0.5/16";
     CHECK_THAT(error_of(r), Catch::Contains("did you mean 10.77.0.0/16"));
@@ -109,13 +111,16 @@ TEST_CASE("loopback and IPv6 host addresses are refused until a proxy exists", "
 }
 
 TEST_CASE("networks must agree with the containers already on them", "[planner]") {
-    auto other = test::publication("db", "198.51.100.2", {"5432:5432"}, "portpub0", "198.51.100.0/24");
-    CHECK_THAT(error_of(request({"80"}), {other}),
-               Catch::Contains("bridge portpub0 already serves subnet 198.51.100.0/24 (container db)"));
+    auto other =
+        test::publication("db", "198.51.100.2", {"5432:5432"}, "portpub0", "198.51.100.0/24");
+    CHECK_THAT(
+        error_of(request({"80"}), {other}),
+        Catch::Contains("bridge portpub0 already serves subnet 198.51.100.0/24 (container db)"));
     auto r = request({"80"});
     r.bridge = "br1";
     r.subnet = "198.51.100.0/25";
-    CHECK_THAT(error_of(r, {other}), Catch::Contains("overlaps 198.51.100.0/24 of bridge portpub0"));
+    CHECK_THAT(error_of(r, {other}),
+               Catch::Contains("overlaps 198.51.100.0/24 of bridge portpub0"));
     r.subnet = "198.51.101.0/24";
     CHECK(error_of(r, {other}).empty());
 }

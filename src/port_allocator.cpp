@@ -14,10 +14,11 @@ namespace {
 // Which host ports are claimed, per protocol and host address, one bit a port,
 // so that 10,000 specs or a 65,535-port range are checked in linear time.
 class PortBook {
-public:
+  public:
     void claim(const Mapping& m) {
         auto& bits = slot(m.proto, m.host_ip);
-        for (std::uint32_t p = m.host_port; p <= m.host_last(); ++p) bits.set(p);
+        for (std::uint32_t p = m.host_port; p <= m.host_last(); ++p)
+            bits.set(p);
     }
 
     // The first claimed port that `m` would collide with, if any.
@@ -30,7 +31,7 @@ public:
         return std::nullopt;
     }
 
-private:
+  private:
     struct Key {
         Proto proto;
         std::optional<IpAddress> ip;
@@ -59,6 +60,14 @@ std::string port_text(const std::optional<IpAddress>& ip, std::uint16_t port, Pr
     return s + std::to_string(port) + "/" + std::string(proto_name(proto));
 }
 
+// The one-port mapping of `m` at host port `port`, to find who holds it.
+Mapping single_port(const Mapping& m, std::uint16_t port) {
+    Mapping one = m;
+    one.host_port = port;
+    one.count = 1;
+    return one;
+}
+
 struct Requested {
     const PortSpec* spec;
     std::size_t index;  // position of the spec on the command line
@@ -66,25 +75,23 @@ struct Requested {
 };
 
 class Allocator {
-public:
+  public:
     Allocator(const std::vector<PublishedPort>& taken, const HostPortFacts& facts)
         : taken_(taken), facts_(facts) {
-        for (const auto& t : taken) taken_book_.claim(t.mapping);
+        for (const auto& t : taken)
+            taken_book_.claim(t.mapping);
     }
 
     // Claims an explicit mapping or throws naming who holds the port.
     void claim_explicit(const PortSpec& spec, std::size_t index, const Mapping& m) {
         if (auto port = taken_book_.first_clash(m)) {
-            Mapping one = m;
-            one.host_port = *port;
-            one.count = 1;
             for (const auto& t : taken_)
-                if (conflicts(t.mapping, one))
+                if (conflicts(t.mapping, single_port(m, *port)))
                     throw Error("host port " + port_text(m.host_ip, *port, m.proto) +
                                 " is already published by container " + t.owner + " (as " +
                                 host_ip_text(t.mapping) + ":" + std::to_string(*port) +
-                                "); choose another host port or run 'portpub down --id " +
-                                t.owner + "'");
+                                "); choose another host port or run 'portpub down --id " + t.owner +
+                                "'");
         }
         check_mine(spec, m);
         claim(spec, index, m);
@@ -107,15 +114,12 @@ public:
 
     std::vector<Requested>& requested() { return requested_; }
 
-private:
+  private:
     void check_mine(const PortSpec& spec, const Mapping& m) {
         auto port = mine_book_.first_clash(m);
         if (!port) return;
-        Mapping one = m;
-        one.host_port = *port;
-        one.count = 1;
         for (const auto& r : requested_)
-            if (conflicts(r.mapping, one))
+            if (conflicts(r.mapping, single_port(m, *port)))
                 throw Error("host port " + port_text(m.host_ip, *port, m.proto) +
                             " is requested twice, by '" + r.spec->text + "' and by '" + spec.text +
                             "'");
@@ -163,18 +167,18 @@ std::vector<Mapping> allocate_ports(const std::vector<PortSpec>& specs,
                 // Ports below the cursor were taken or busy already; none is freed meanwhile.
                 std::optional<std::uint16_t> got;
                 if (random_cursor <= facts.ephemeral.last)
-                    got = alloc.pick(spec, i,
-                                     PortRange{static_cast<std::uint16_t>(random_cursor),
-                                               facts.ephemeral.last},
-                                     static_cast<std::uint16_t>(c), true);
+                    got = alloc.pick(
+                        spec, i,
+                        PortRange{static_cast<std::uint16_t>(random_cursor), facts.ephemeral.last},
+                        static_cast<std::uint16_t>(c), true);
                 if (got) {
                     random_cursor = std::uint32_t{*got} + 1;
                     continue;
                 }
                 throw Error("no free host port left in the local port range " +
-                                std::to_string(facts.ephemeral.first) + "-" +
-                                std::to_string(facts.ephemeral.last) + " for '" + spec.text +
-                                "' (net.ipv4.ip_local_port_range); name host ports explicitly");
+                            std::to_string(facts.ephemeral.first) + "-" +
+                            std::to_string(facts.ephemeral.last) + " for '" + spec.text +
+                            "' (net.ipv4.ip_local_port_range); name host ports explicitly");
             }
         }
     }
@@ -184,7 +188,8 @@ std::vector<Mapping> allocate_ports(const std::vector<PortSpec>& specs,
                      [](const Requested& a, const Requested& b) { return a.index < b.index; });
     std::vector<Mapping> out;
     out.reserve(req.size());
-    for (const auto& r : req) out.push_back(r.mapping);
+    for (const auto& r : req)
+        out.push_back(r.mapping);
     return merge_runs(out);
 }
 

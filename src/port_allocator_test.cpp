@@ -11,7 +11,8 @@ namespace {
 
 std::vector<PortSpec> specs(std::initializer_list<const char*> texts) {
     std::vector<PortSpec> out;
-    for (auto t : texts) out.push_back(parse_port_spec(t));
+    for (auto t : texts)
+        out.push_back(parse_port_spec(t));
     return out;
 }
 
@@ -44,8 +45,10 @@ TEST_CASE("a port held by another container is refused, naming it", "[allocator]
     auto msg = error_of(specs({"8080:80"}), {held("web1", "8080:81")});
     CHECK_THAT(msg, Catch::Contains("host port 8080/tcp is already published by container web1"));
     // Every address covers one address, and the reverse.
-    CHECK_THAT(error_of(specs({"192.0.2.1:8080:80"}), {held("web1", "8080:81")}), Catch::Contains("web1"));
-    CHECK_THAT(error_of(specs({"8080:80"}), {held("web2", "192.0.2.1:8080:81")}), Catch::Contains("web2"));
+    CHECK_THAT(error_of(specs({"192.0.2.1:8080:80"}), {held("web1", "8080:81")}),
+               Catch::Contains("web1"));
+    CHECK_THAT(error_of(specs({"8080:80"}), {held("web2", "192.0.2.1:8080:81")}),
+               Catch::Contains("web2"));
     // Different protocol, or two different addresses: no conflict.
     CHECK(error_of(specs({"8080:80/udp"}), {held("web1", "8080:81")}).empty());
     CHECK(error_of(specs({"192.0.2.3:8080:80"}), {held("web1", "192.0.2.1:8080:81")}).empty());
@@ -55,8 +58,9 @@ TEST_CASE("a port held by another container is refused, naming it", "[allocator]
 }
 
 TEST_CASE("the same host port twice in one request is refused", "[allocator]") {
-    CHECK_THAT(error_of(specs({"8080:80", "8080:81"}), {}),
-               Catch::Contains("host port 8080/tcp is requested twice, by '8080:80' and by '8080:81'"));
+    CHECK_THAT(
+        error_of(specs({"8080:80", "8080:81"}), {}),
+        Catch::Contains("host port 8080/tcp is requested twice, by '8080:80' and by '8080:81'"));
     CHECK(error_of(specs({"8080:80", "8080:80/udp"}), {}).empty());
 }
 
@@ -67,24 +71,34 @@ TEST_CASE("a host range gives the first free port, after explicit claims", "[all
     CHECK(out[0].container_port == 80);
     CHECK(out[1].host_port == 8000);
     HostPortFacts facts;
-    facts.in_use = [](const std::optional<IpAddress>&, Proto, std::uint16_t p) { return p == 8002; };
-    CHECK(allocate_ports(specs({"8000-8010:80"}), {held("a", "8000-8001:1-2")}, facts)[0].host_port == 8003);
+    facts.in_use = [](const std::optional<IpAddress>&, Proto, std::uint16_t p) {
+        return p == 8002;
+    };
+    CHECK(
+        allocate_ports(specs({"8000-8010:80"}), {held("a", "8000-8001:1-2")}, facts)[0].host_port ==
+        8003);
     CHECK_THAT(error_of(specs({"8000-8001:80"}), {held("a", "8000-8001:1-2")}),
                Catch::Contains("no free host port in 8000-8001/tcp for '8000-8001:80'"));
 }
 
-TEST_CASE("random host ports come from the local range, skipping reserved and used ones", "[allocator]") {
+TEST_CASE("random host ports come from the local range, skipping reserved and used ones",
+          "[allocator]") {
     HostPortFacts facts;
     facts.ephemeral = {40000, 40010};
     facts.reserved = [](std::uint16_t p) { return p == 40000 || p == 40002; };
-    facts.in_use = [](const std::optional<IpAddress>&, Proto, std::uint16_t p) { return p == 40003; };
-    auto out = allocate_ports(specs({"80", "127.0.0.1::81", "90-92/udp"}), {held("x", "40001:1")}, facts);
+    facts.in_use = [](const std::optional<IpAddress>&, Proto, std::uint16_t p) {
+        return p == 40003;
+    };
+    auto out =
+        allocate_ports(specs({"80", "127.0.0.1::81", "90-92/udp"}), {held("x", "40001:1")}, facts);
     std::vector<std::uint16_t> ports;
     for (const auto& m : out)
-        for (std::uint32_t i = 0; i < m.count; ++i) ports.push_back(static_cast<std::uint16_t>(m.host_port + i));
+        for (std::uint32_t i = 0; i < m.count; ++i)
+            ports.push_back(static_cast<std::uint16_t>(m.host_port + i));
     CHECK(ports == std::vector<std::uint16_t>{40004, 40005, 40006, 40007, 40008});
     CHECK(out[1].host_ip->str() == "127.0.0.1");
-    CHECK_THAT(error_of(specs({"1-20"}), {}, facts), Catch::Contains("no free host port left in the local port range 40000-40010"));
+    CHECK_THAT(error_of(specs({"1-20"}), {}, facts),
+               Catch::Contains("no free host port left in the local port range 40000-40010"));
 }
 
 TEST_CASE("65,535 ports and 10,000 specs are allocated", "[allocator]") {
@@ -92,9 +106,11 @@ TEST_CASE("65,535 ports and 10,000 specs are allocated", "[allocator]") {
     REQUIRE(all.size() == 1);
     CHECK(all[0].count == 65535);
     std::vector<std::string> texts;
-    for (int i = 0; i < 10000; ++i) texts.push_back(std::to_string(10000 + i) + ":" + std::to_string(1 + i % 60000));
+    for (int i = 0; i < 10000; ++i)
+        texts.push_back(std::to_string(10000 + i) + ":" + std::to_string(1 + i % 60000));
     std::vector<PortSpec> many;
-    for (const auto& t : texts) many.push_back(parse_port_spec(t));
+    for (const auto& t : texts)
+        many.push_back(parse_port_spec(t));
     auto out = allocate_ports(many, {}, {});
     CHECK(port_count(out) == 10000);
 }

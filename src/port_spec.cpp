@@ -9,9 +9,12 @@ namespace portpub {
 
 std::string_view proto_name(Proto p) {
     switch (p) {
-        case Proto::tcp: return "tcp";
-        case Proto::udp: return "udp";
-        case Proto::sctp: return "sctp";
+        case Proto::tcp:
+            return "tcp";
+        case Proto::udp:
+            return "udp";
+        case Proto::sctp:
+            return "sctp";
     }
     return "?";
 }
@@ -44,15 +47,18 @@ std::string quoted(std::string_view spec) {
 std::uint16_t parse_port(std::string_view spec, std::string_view text, const char* what,
                          bool allow_zero) {
     if (text.empty()) fail(spec, std::string("empty ") + what);
-    if (text.size() > 5 || !std::all_of(text.begin(), text.end(),
-                                        [](unsigned char c) { return std::isdigit(c); })) {
-        std::string shown = text.size() > 20 ? std::string(text.substr(0, 20)) + "..." : std::string(text);
+    if (text.size() > 5 ||
+        !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
+        std::string shown =
+            text.size() > 20 ? std::string(text.substr(0, 20)) + "..." : std::string(text);
         fail(spec, std::string(what) + " '" + shown + "' is not a number between 1 and 65535");
     }
     unsigned value = 0;
-    for (char c : text) value = value * 10 + static_cast<unsigned>(c - '0');
+    for (char c : text)
+        value = value * 10 + static_cast<unsigned>(c - '0');
     if (value > 65535) fail(spec, std::string(what) + " " + std::string(text) + " is above 65535");
-    if (value == 0 && !allow_zero) fail(spec, std::string(what) + " 0 is not allowed (use 1-65535)");
+    if (value == 0 && !allow_zero)
+        fail(spec, std::string(what) + " 0 is not allowed (use 1-65535)");
     return static_cast<std::uint16_t>(value);
 }
 
@@ -70,14 +76,16 @@ PortRange parse_range(std::string_view spec, std::string_view text, const char* 
     return {first, last};
 }
 
-std::optional<IpAddress> parse_host_ip(std::string_view spec, std::string_view text, bool bracketed) {
+std::optional<IpAddress> parse_host_ip(std::string_view spec, std::string_view text,
+                                       bool bracketed) {
     if (text.empty()) {
         if (bracketed) fail(spec, "empty host address between brackets");
         return std::nullopt;  // ":8080:80" means every address, as in Docker
     }
     auto ip = IpAddress::parse(text);
     if (!ip) {
-        std::string shown = text.size() > 40 ? std::string(text.substr(0, 40)) + "..." : std::string(text);
+        std::string shown =
+            text.size() > 40 ? std::string(text.substr(0, 40)) + "..." : std::string(text);
         fail(spec, "host address '" + shown +
                        "' is not an IP address (host names are not resolved; write an address "
                        "such as 127.0.0.1 or [::1])");
@@ -105,7 +113,8 @@ PortSpec parse_port_spec(std::string_view text) {
         auto p = parse_proto(proto);
         if (!p) {
             if (proto.empty()) fail(text, "empty protocol after '/' (use tcp, udp or sctp)");
-            std::string shown = proto.size() > 20 ? std::string(proto.substr(0, 20)) + "..." : std::string(proto);
+            std::string shown =
+                proto.size() > 20 ? std::string(proto.substr(0, 20)) + "..." : std::string(proto);
             fail(text, "unknown protocol '" + shown + "' (use tcp, udp or sctp)");
         }
         spec.proto = *p;
@@ -139,9 +148,10 @@ PortSpec parse_port_spec(std::string_view text) {
             container_part = rest.substr(colon + 1);
             has_host = true;
             if (IpAddress::parse(host_part))
-                fail(text, "'" + std::string(host_part) + "' is an address, not a host port; for a "
-                           "random host port on that address write " + std::string(host_part) +
-                           "::" + std::string(container_part));
+                fail(text, "'" + std::string(host_part) +
+                               "' is an address, not a host port; for a "
+                               "random host port on that address write " +
+                               std::string(host_part) + "::" + std::string(container_part));
         } else if (colons == 2) {
             auto c1 = rest.find(':');
             auto c2 = rest.find(':', c1 + 1);

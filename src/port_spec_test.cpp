@@ -10,7 +10,7 @@ namespace {
 
 struct Valid {
     const char* spec;
-    const char* host_ip;  // "" = every address
+    const char* host_ip;        // "" = every address
     int host_first, host_last;  // 0 = random host port
     int container_first, container_last;
     Proto proto;

@@ -9,7 +9,8 @@
 using namespace portpub;
 
 TEST_CASE("a record reads back as the publication it was written from", "[record]") {
-    auto p = test::publication("web", "10.77.0.2", {"8080:80", "192.0.2.1:5353:53/udp", "1-65535:1-65535/sctp"});
+    auto p = test::publication("web", "10.77.0.2",
+                               {"8080:80", "192.0.2.1:5353:53/udp", "1-65535:1-65535/sctp"});
     auto j = to_record(p);
     CHECK(from_record(nlohmann::json::parse(j.dump()), "web.json") == p);
     // A 65,535-port range stays one entry on disk.
@@ -23,8 +24,10 @@ TEST_CASE("the report lists every port with the host port used", "[record]") {
     CHECK(r.at("address") == "10.77.0.2");
     CHECK(r.at("bridge") == "portpub0");
     REQUIRE(r.at("mappings").size() == 2);
-    CHECK(r.at("mappings")[1] == nlohmann::json{{"host_ip", "0.0.0.0"}, {"host_port", 8001},
-                                                {"container_port", 81}, {"protocol", "tcp"}});
+    CHECK(r.at("mappings")[1] == nlohmann::json{{"host_ip", "0.0.0.0"},
+                                                {"host_port", 8001},
+                                                {"container_port", 81},
+                                                {"protocol", "tcp"}});
 }
 
 TEST_CASE("a malformed record is an error naming the file", "[record]") {

@@ -21,7 +21,7 @@ constexpr const char* kIpForward = "net/ipv4/ip_forward";
 
 // Undo actions for the steps taken so far, run in reverse unless committed.
 class Rollback {
-public:
+  public:
     ~Rollback() {
         if (committed_) return;
         for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
@@ -35,7 +35,7 @@ public:
     void add(std::function<void()> undo) { steps_.push_back(std::move(undo)); }
     void commit() { committed_ = true; }
 
-private:
+  private:
     std::vector<std::function<void()>> steps_;
     bool committed_ = false;
 };
@@ -91,9 +91,12 @@ void Publisher::apply(const Publication& pub, const std::vector<Publication>& ot
     if (did.created) {
         rollback.add([&links, name = net.bridge] { links.delete_link(name); });
     } else {
-        if (did.brought_up) rollback.add([&links, name = net.bridge] { links.set_link_down(name); });
+        if (did.brought_up)
+            rollback.add([&links, name = net.bridge] { links.set_link_down(name); });
         if (did.address_added)
-            rollback.add([&links, net] { links.remove_address(net.bridge, {net.gateway, net.subnet.prefix}); });
+            rollback.add([&links, net] {
+                links.remove_address(net.bridge, {net.gateway, net.subnet.prefix});
+            });
     }
     auto& owned = new_host.bridges[net.bridge];
     owned.created = owned.created || did.created;
@@ -157,16 +160,18 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     // Deleting the host end takes the peer, its address and route with it.
     links.delete_link(pub.host_veth);
 
-    const bool bridge_in_use = std::any_of(remaining.begin(), remaining.end(), [&](const Publication& r) {
-        return r.network.bridge == pub.network.bridge;
-    });
-    if (auto it = host.bridges.find(pub.network.bridge); !bridge_in_use && it != host.bridges.end()) {
+    const bool bridge_in_use =
+        std::any_of(remaining.begin(), remaining.end(),
+                    [&](const Publication& r) { return r.network.bridge == pub.network.bridge; });
+    if (auto it = host.bridges.find(pub.network.bridge);
+        !bridge_in_use && it != host.bridges.end()) {
         // Put a bridge that portpub did not create back as it was.
         if (it->second.created) {
             links.delete_link(pub.network.bridge);
         } else {
             if (it->second.address_added)
-                links.remove_address(pub.network.bridge, {pub.network.gateway, pub.network.subnet.prefix});
+                links.remove_address(pub.network.bridge,
+                                     {pub.network.gateway, pub.network.subnet.prefix});
             if (it->second.brought_up) links.set_link_down(pub.network.bridge);
         }
         host.bridges.erase(it);

@@ -109,14 +109,16 @@ HostState StateStore::load_host() const {
 void StateStore::save_host(const HostState& h) {
     const auto path = dir_ / "host.json";
     if (!h.ip_forward_before && h.bridges.empty()) {
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove " + path.string());
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            throw_errno("cannot remove " + path.string());
         return;
     }
     nlohmann::json j = {{"bridges", nlohmann::json::object()}};
     if (h.ip_forward_before) j["ip_forward_before"] = *h.ip_forward_before;
     for (const auto& [name, b] : h.bridges)
-        j["bridges"][name] = {
-            {"created", b.created}, {"address_added", b.address_added}, {"brought_up", b.brought_up}};
+        j["bridges"][name] = {{"created", b.created},
+                              {"address_added", b.address_added},
+                              {"brought_up", b.brought_up}};
     write_atomically(path, j.dump(1) + "\n");
 }
 

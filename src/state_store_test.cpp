@@ -55,7 +55,8 @@ TEST_CASE("the state directory is private and records are 0600", "[store]") {
     CHECK((st.st_mode & 0777) == 0600);
     // No temporary file is left next to the record.
     int files = 0;
-    for (const auto& e : fs::directory_iterator(tmp.path / "state/containers")) files += e.is_regular_file();
+    for (const auto& e : fs::directory_iterator(tmp.path / "state/containers"))
+        files += e.is_regular_file();
     CHECK(files == 1);
 }
 

@@ -19,7 +19,8 @@ std::optional<std::string> read_sysctl(const std::string& key) {
         if (n <= 0) break;
         out.append(buf, static_cast<std::size_t>(n));
     }
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+        out.pop_back();
     return out;
 }
 

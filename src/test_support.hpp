@@ -7,7 +7,8 @@
 namespace portpub::test {
 
 inline Publication publication(const std::string& id, const std::string& address,
-                               std::vector<std::string> specs, const std::string& bridge = "portpub0",
+                               std::vector<std::string> specs,
+                               const std::string& bridge = "portpub0",
                                const std::string& subnet = "10.77.0.0/16") {
     Publication p;
     p.id = id;

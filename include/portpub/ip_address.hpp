@@ -13,7 +13,7 @@ namespace portpub {
 enum class Family : std::uint8_t { v4 = 4, v6 = 6 };
 
 class IpAddress {
-public:
+  public:
     IpAddress() = default;  // 0.0.0.0
 
     // Parses a literal address without brackets; nullopt if it is not one.
@@ -35,7 +35,7 @@ public:
 
     friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
 
-private:
+  private:
     Family family_ = Family::v4;
     std::array<std::uint8_t, 16> bytes_{};
 };

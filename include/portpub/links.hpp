@@ -15,19 +15,19 @@ namespace portpub {
 
 // A NETLINK_ROUTE socket in the network namespace current at construction.
 class RouteSocket {
-public:
+  public:
     RouteSocket();
     ~RouteSocket();
     RouteSocket(const RouteSocket&) = delete;
     RouteSocket& operator=(const RouteSocket&) = delete;
     nl_sock* get() const { return sk_; }
 
-private:
+  private:
     nl_sock* sk_ = nullptr;
 };
 
 class Links {
-public:
+  public:
     Links() = default;  // works in the current (host) network namespace
 
     // Creates the bridge with the gateway address, or reuses one that exists
@@ -46,11 +46,11 @@ public:
     void create_container_link(const Publication& p, const Netns& ns);
 
     bool link_exists(const std::string& name);
-    void delete_link(const std::string& name);  // no error if absent
-    void set_link_down(const std::string& name);  // no error if absent
+    void delete_link(const std::string& name);                          // no error if absent
+    void set_link_down(const std::string& name);                        // no error if absent
     void remove_address(const std::string& link, const Cidr& address);  // no error if absent
 
-private:
+  private:
     RouteSocket host_;
 };
 

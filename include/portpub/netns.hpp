@@ -11,7 +11,7 @@ namespace portpub {
 // An open, verified handle on a network namespace file (/run/netns/NAME or
 // /proc/PID/ns/net).
 class Netns {
-public:
+  public:
     // Throws Error when the path is missing, not a namespace, a namespace of
     // another type, or portpub's own network namespace.
     static Netns open(const std::string& path);
@@ -20,7 +20,7 @@ public:
     std::uint64_t inode() const { return inode_; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     UniqueFd fd_;
     std::uint64_t inode_ = 0;
     std::string path_;
@@ -34,13 +34,13 @@ std::string normalize_netns_path(const std::string& path);
 // sockets made meanwhile stay in it. Restoring cannot fail silently: if it
 // fails the process aborts rather than go on in the wrong namespace.
 class NetnsSwitch {
-public:
+  public:
     explicit NetnsSwitch(int target_fd);
     ~NetnsSwitch();
     NetnsSwitch(const NetnsSwitch&) = delete;
     NetnsSwitch& operator=(const NetnsSwitch&) = delete;
 
-private:
+  private:
     UniqueFd saved_;
 };
 

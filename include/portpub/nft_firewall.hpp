@@ -30,13 +30,14 @@
 #include "portpub/firewall_change.hpp"
 
 struct mnl_socket;
+struct nlmsghdr;
 
 namespace portpub {
 
 inline constexpr const char* kTableName = "portpub";
 
 class NftFirewall {
-public:
+  public:
     // Throws Error when the kernel has no nftables (no nfnetlink).
     NftFirewall();
     ~NftFirewall();
@@ -53,9 +54,14 @@ public:
     // Keys of the elements of a set or map; empty when the set does not exist.
     std::set<std::vector<std::uint8_t>> element_keys(const std::string& set);
 
-private:
+  private:
     void commit(const FirewallChange& change);
-    [[noreturn]] void explain_existing(const std::vector<NatElement>& added, const std::string& fallback);
+    // Sends one request and reads the reply, handing each message to
+    // `on_message`; false when the kernel says the object does not exist.
+    bool query(const nlmsghdr* request, int (*on_message)(const nlmsghdr*, void*), void* data,
+               const std::string& what);
+    [[noreturn]] void explain_existing(const std::vector<NatElement>& added,
+                                       const std::string& fallback);
     mnl_socket* nl_ = nullptr;
     std::uint32_t seq_;
 };

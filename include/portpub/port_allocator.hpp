@@ -21,7 +21,7 @@ struct PublishedPort {
 };
 
 struct HostPortFacts {
-    PortRange ephemeral{32768, 60999};  // net.ipv4.ip_local_port_range
+    PortRange ephemeral{32768, 60999};            // net.ipv4.ip_local_port_range
     std::function<bool(std::uint16_t)> reserved;  // net.ipv4.ip_local_reserved_ports
     // True when a local socket holds this port, so the host cannot offer it.
     std::function<bool(const std::optional<IpAddress>&, Proto, std::uint16_t)> in_use;

@@ -27,9 +27,9 @@ struct PortRange {
 };
 
 struct PortSpec {
-    std::string text;                   // as the user wrote it, for messages
-    std::optional<IpAddress> host_ip;   // nullopt: every host address
-    std::optional<PortRange> host;      // nullopt: a random host port per container port
+    std::string text;                  // as the user wrote it, for messages
+    std::optional<IpAddress> host_ip;  // nullopt: every host address
+    std::optional<PortRange> host;     // nullopt: a random host port per container port
     PortRange container;
     Proto proto = Proto::tcp;
 

@@ -21,7 +21,7 @@ struct DownRequest {
 };
 
 class Publisher {
-public:
+  public:
     explicit Publisher(std::filesystem::path state_dir) : store_(std::move(state_dir)) {}
 
     Publication up(const UpRequest& req);
@@ -29,10 +29,11 @@ public:
     std::optional<Publication> down(const DownRequest& req);
     std::vector<Publication> list() const { return store_.load_all(); }
 
-private:
+  private:
     void apply(const Publication& pub, const std::vector<Publication>& others, const Netns& ns,
                HostState& host);
-    void teardown(const Publication& pub, const std::vector<Publication>& remaining, HostState& host);
+    void teardown(const Publication& pub, const std::vector<Publication>& remaining,
+                  HostState& host);
 
     StateStore store_;
 };

@@ -32,16 +32,16 @@ struct HostState {
 };
 
 class StateStore {
-public:
+  public:
     explicit StateStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
     // Creates the directory if needed and holds an exclusive lock on it until
     // the returned object is destroyed. Blocks while another portpub holds it.
     class Lock {
-    public:
+      public:
         explicit Lock(UniqueFd fd) : fd_(std::move(fd)) {}
 
-    private:
+      private:
         UniqueFd fd_;
     };
     Lock lock();
@@ -56,7 +56,7 @@ public:
 
     const std::filesystem::path& dir() const { return dir_; }
 
-private:
+  private:
     std::filesystem::path containers_dir() const { return dir_ / "containers"; }
     void write_atomically(const std::filesystem::path& path, const std::string& text);
 

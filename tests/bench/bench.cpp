@@ -28,7 +28,9 @@ namespace {
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    return v.empty()      ? 0
+           : v.size() % 2 ? v[v.size() / 2]
+                          : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 struct Figures {
@@ -38,7 +40,8 @@ struct Figures {
 
 void require(const RunResult& r, const std::string& what) {
     if (r.status != 0) {
-        std::cerr << "bench: " << what << " failed (" << r.status << "): " << r.err << r.out << "\n";
+        std::cerr << "bench: " << what << " failed (" << r.status << "): " << r.err << r.out
+                  << "\n";
         std::exit(1);
     }
 }
@@ -99,8 +102,8 @@ Figures bench_cni(const std::string& netns, int ports, int runs) {
         require(b, "CNI bridge ADD");
         const std::string portmap_conf =
             R"({"cniVersion":"1.0.0","name":"bench","type":"portmap","snat":true,)"
-            R"("capabilities":{"portMappings":true},"runtimeConfig":{"portMappings":[)" + mappings +
-            R"(]},"prevResult":)" + b.out + "}";
+            R"("capabilities":{"portMappings":true},"runtimeConfig":{"portMappings":[)" +
+            mappings + R"(]},"prevResult":)" + b.out + "}";
         auto p = cni("portmap", "ADD", netns, portmap_conf);
         require(p, "CNI portmap ADD with " + std::to_string(ports) + " ports");
         up.push_back(b.wall_ms + p.wall_ms);
@@ -128,18 +131,24 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
-        if (a == "--runs") runs = std::max(1, next());
-        else if (a == "--cni-runs") cni_runs = std::max(1, next());
-        else if (a == "--max-cni-ports") max_cni_ports = next();
-        else if (a == "--no-cni") with_cni = false;
+        if (a == "--runs")
+            runs = std::max(1, next());
+        else if (a == "--cni-runs")
+            cni_runs = std::max(1, next());
+        else if (a == "--max-cni-ports")
+            max_cni_ports = next();
+        else if (a == "--no-cni")
+            with_cni = false;
         else {
-            std::cerr << "usage: portpub-bench [--runs R] [--cni-runs R] [--max-cni-ports N] [--no-cni]\n";
+            std::cerr << "usage: portpub-bench [--runs R] [--cni-runs R] [--max-cni-ports N] "
+                         "[--no-cni]\n";
             return 2;
         }
     }
     if (with_cni && ::access("/usr/lib/cni/portmap", X_OK) != 0) {
-        std::cerr << "bench: /usr/lib/cni/portmap is missing (scripts/setup.sh --bench installs it); "
-                     "pass --no-cni to skip the comparison\n";
+        std::cerr
+            << "bench: /usr/lib/cni/portmap is missing (scripts/setup.sh --bench installs it); "
+               "pass --no-cni to skip the comparison\n";
         return 1;
     }
     lab::Lab lab(0);  // private namespaces; nothing here touches the machine's own
@@ -148,8 +157,10 @@ int main(int argc, char** argv) {
     // The first container on a bridge creates it and the nftables table; the
     // last `down` deletes both (the kernel takes tens of ms to delete a link).
     auto first = bench_portpub(lab, netns, 1, runs);
-    std::cout << "First container (creates the bridge and the table; its down deletes them), 1 port:"
-                 " up " << ms(first.up_ms) << " ms, down " << ms(first.down_ms) << " ms.\n\n";
+    std::cout
+        << "First container (creates the bridge and the table; its down deletes them), 1 port:"
+           " up "
+        << ms(first.up_ms) << " ms, down " << ms(first.down_ms) << " ms.\n\n";
 
     // Steady state from here on: another container keeps the bridge and the
     // table, as CNI's bridge plugin keeps cni0 after DEL.
@@ -158,7 +169,8 @@ int main(int argc, char** argv) {
             "portpub up of the resident container");
 
     std::cout << "| ports | portpub up (ms) | portpub down (ms) | portpub up peak RSS (KiB) |"
-                 " CNI bridge+portmap ADD (ms) | CNI DEL (ms) | CNI peak RSS (KiB) | ADD: CNI / portpub |\n"
+                 " CNI bridge+portmap ADD (ms) | CNI DEL (ms) | CNI peak RSS (KiB) | ADD: CNI / "
+                 "portpub |\n"
                  "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (int ports : {1, 100, 1000, 10000, 65535}) {
         auto p = bench_portpub(lab, netns, ports, runs);
@@ -173,7 +185,9 @@ int main(int argc, char** argv) {
         }
         std::cout.flush();
     }
-    std::cout << "\nportpub: median of " << runs << " runs (" << "10,000 ports as 10,000 -p options, 65,535 as one range" << "); CNI: median of "
-              << cni_runs << " runs. Wall clock of each whole command, exec and veth set-up included.\n";
+    std::cout << "\nportpub: median of " << runs << " runs ("
+              << "10,000 ports as 10,000 -p options, 65,535 as one range"
+              << "); CNI: median of " << cni_runs
+              << " runs. Wall clock of each whole command, exec and veth set-up included.\n";
     return 0;
 }

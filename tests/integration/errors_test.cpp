@@ -71,11 +71,13 @@ TEST_CASE("bad specs and bad paths fail before anything changes", "[errors]") {
     auto web = lab.container("web");
     expect_failure(lab, up_args(web, "8080:99999"), "invalid port spec '8080:99999'");
     expect_failure(lab, up_args(web, "localhost:8080:80"), "is not an IP address");
-    expect_failure(lab, up_args("/run/netns/nope", "8080:80"), "network namespace /run/netns/nope does not exist");
+    expect_failure(lab, up_args("/run/netns/nope", "8080:80"),
+                   "network namespace /run/netns/nope does not exist");
     std::ofstream("/run/netns/plain-file") << "not a namespace";
     expect_failure(lab, up_args("/run/netns/plain-file", "8080:80"), "is not a namespace file");
     expect_failure(lab, up_args("/run/netns", "8080:80"), "is not a namespace file");
-    expect_failure(lab, up_args("/proc/self/ns/mnt", "8080:80"), "is a mount namespace, not a network namespace");
+    expect_failure(lab, up_args("/proc/self/ns/mnt", "8080:80"),
+                   "is a mount namespace, not a network namespace");
     expect_failure(lab, up_args("/proc/self/ns/net", "8080:80"), "portpub's own network namespace");
     expect_failure(lab, up_args(web, "8080:80", "198.51.100.7/24"), "did you mean 198.51.100.0/24");
     auto missing = lab.portpub({"up", "-p", "8080:80"});
@@ -88,7 +90,8 @@ TEST_CASE("a host port published by another container is refused, naming it", "[
     auto web1 = lab.container("web1");
     auto web2 = lab.container("web2");
     lab.up(web1, {"8080:80"});
-    expect_failure(lab, up_args(web2, "8080:80"), "host port 8080/tcp is already published by container web1");
+    expect_failure(lab, up_args(web2, "8080:80"),
+                   "host port 8080/tcp is already published by container web1");
     expect_failure(lab, up_args(web2, "192.0.2.1:8080:80"), "already published by container web1");
     CHECK(lab.tcp("ext", kHostIp, 8080));
 }
@@ -98,7 +101,8 @@ TEST_CASE("an exhausted subnet is refused", "[errors]") {
     auto a = lab.container("a");
     auto b = lab.container("b");
     lab.up(a, {"8080:80"}, {"--subnet", "198.51.100.0/30"});  // room for one container
-    expect_failure(lab, up_args(b, "9090:80", "198.51.100.0/30"), "subnet 198.51.100.0/30 has no free address left");
+    expect_failure(lab, up_args(b, "9090:80", "198.51.100.0/30"),
+                   "subnet 198.51.100.0/30 has no free address left");
 }
 
 TEST_CASE("a subnet overlapping a route portpub does not own is refused", "[errors]") {
@@ -139,15 +143,18 @@ TEST_CASE("a stray map element is named, with the way to remove it", "[errors]")
     auto b = lab.container("b");
     lab.up(a, {"8080:80"});
     sh("nft add element inet portpub pub4 '{ tcp . 7070 : 198.51.100.9 . 80 }'");
-    expect_failure(lab, up_args(b, "7070:80"), "nft delete element inet portpub pub4 '{ tcp . 7070 }'");
+    expect_failure(lab, up_args(b, "7070:80"),
+                   "nft delete element inet portpub pub4 '{ tcp . 7070 }'");
 }
 
 TEST_CASE("an existing interface that does not fit is refused as the bridge", "[errors]") {
     Lab lab(0);
     auto web = lab.container("web");
     sh("ip link add br-other type bridge && ip addr add 198.51.100.1/25 dev br-other");
-    expect_failure(lab, {"up", "--netns", web, "--subnet", kSubnet, "--bridge", "br-other", "-p", "8080:80"},
-                   "bridge br-other has address 198.51.100.1/25, not 198.51.100.1/24");
-    expect_failure(lab, {"up", "--netns", web, "--subnet", kSubnet, "--bridge", "ext0", "-p", "8080:80"},
+    expect_failure(
+        lab, {"up", "--netns", web, "--subnet", kSubnet, "--bridge", "br-other", "-p", "8080:80"},
+        "bridge br-other has address 198.51.100.1/25, not 198.51.100.1/24");
+    expect_failure(lab,
+                   {"up", "--netns", web, "--subnet", kSubnet, "--bridge", "ext0", "-p", "8080:80"},
                    "interface ext0 exists and is not a bridge");
 }

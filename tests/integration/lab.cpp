@@ -37,7 +37,8 @@ namespace {
 void isolate_process() {
     static bool done = false;
     if (done) return;
-    if (::geteuid() != 0) throw std::runtime_error("integration tests need root (they build network namespaces)");
+    if (::geteuid() != 0)
+        throw std::runtime_error("integration tests need root (they build network namespaces)");
     if (::unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) die("unshare(CLONE_NEWNS | CLONE_NEWNET)");
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("making / private");
     if (::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) die("mounting a tmpfs on /run");
@@ -47,7 +48,7 @@ void isolate_process() {
 namespace {
 
 class InNetns {
-public:
+  public:
     explicit InNetns(int fd) : saved_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
         if (saved_ < 0 || ::setns(fd, CLONE_NEWNET) != 0) die("setns");
     }
@@ -56,7 +57,7 @@ public:
         ::close(saved_);
     }
 
-private:
+  private:
     int saved_;
 };
 
@@ -64,7 +65,8 @@ sockaddr_in endpoint(const std::string& ip, int port) {
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(static_cast<uint16_t>(port));
-    if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) throw std::runtime_error("bad address " + ip);
+    if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1)
+        throw std::runtime_error("bad address " + ip);
     return sa;
 }
 
@@ -87,7 +89,8 @@ RunResult run(const std::vector<std::string>& argv, const std::function<void()>&
         ::dup2(err[1], 2);
         if (in_child) in_child();
         std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const auto& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execvp(args[0], args.data());
         ::_exit(127);
@@ -137,7 +140,8 @@ std::string diff_lines(const std::string& a, const std::string& b) {
     auto lines = [](const std::string& text) {
         std::multiset<std::string> out;
         std::istringstream in(text);
-        for (std::string line; std::getline(in, line);) out.insert(line);
+        for (std::string line; std::getline(in, line);)
+            out.insert(line);
         return out;
     };
     auto la = lines(a), lb = lines(b);
@@ -152,7 +156,8 @@ std::string diff_lines(const std::string& a, const std::string& b) {
 std::vector<std::string> words(const std::string& reply) {
     std::istringstream in(reply);
     std::vector<std::string> out;
-    for (std::string w; in >> w;) out.push_back(w);
+    for (std::string w; in >> w;)
+        out.push_back(w);
     return out;
 }
 
@@ -188,7 +193,8 @@ Lab::~Lab() {
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
         }
-    for (auto& [name, fd] : ns_fds_) ::close(fd);
+    for (auto& [name, fd] : ns_fds_)
+        ::close(fd);
     ::umount2("/run/netns", MNT_DETACH);
 }
 
@@ -204,15 +210,16 @@ std::string Lab::container(const std::string& name) {
     if (pid == 0) {
         ::dup2(ready[1], 1);
         if (::setns(fd, CLONE_NEWNET) != 0) ::_exit(126);
-        ::execl(ECHO_BIN, ECHO_BIN, name.c_str(), "--tcp", "80", "--tcp", "81", "--udp", "53", "--udp",
-                "54", static_cast<char*>(nullptr));
+        ::execl(ECHO_BIN, ECHO_BIN, name.c_str(), "--tcp", "80", "--tcp", "81", "--udp", "53",
+                "--udp", "54", static_cast<char*>(nullptr));
         ::_exit(127);
     }
     ::close(ready[1]);
     // Wait for "ready": every socket of the server is bound.
     std::string line;
     char c;
-    while (line.size() < 16 && wait_for(ready[0], POLLIN, 5000) && ::read(ready[0], &c, 1) == 1 && c != '\n')
+    while (line.size() < 16 && wait_for(ready[0], POLLIN, 5000) && ::read(ready[0], &c, 1) == 1 &&
+           c != '\n')
         line += c;
     ::close(ready[0]);
     if (line != "ready") throw std::runtime_error("pp-echo did not start in " + path);
@@ -322,13 +329,14 @@ std::optional<std::string> Lab::udp(const std::string& from, const std::string& 
 std::string Lab::snapshot() const {
     // Configuration only: operational state the kernel derives by itself
     // (operstate, carrier, the default qdisc) is left out.
-    return sh("ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//; "
-              "s/,LOWER_UP//; s/ qdisc [a-z_]*//'; echo --; "
-              "ip -o addr show | sed 's/^[0-9]*: //; s/valid_lft.*//'; echo --; "
-              "ip route show table all; echo --; nft list ruleset; echo --; "
-              "cat /proc/sys/net/ipv4/ip_forward; echo --; "
-              "ls -A " + state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ +
-              "/host.json 2>/dev/null; true");
+    return sh(
+        "ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//; "
+        "s/,LOWER_UP//; s/ qdisc [a-z_]*//'; echo --; "
+        "ip -o addr show | sed 's/^[0-9]*: //; s/valid_lft.*//'; echo --; "
+        "ip route show table all; echo --; nft list ruleset; echo --; "
+        "cat /proc/sys/net/ipv4/ip_forward; echo --; "
+        "ls -A " +
+        state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; true");
 }
 
 }  // namespace lab

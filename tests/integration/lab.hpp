@@ -22,8 +22,8 @@ namespace lab {
 struct RunResult {
     int status = -1;  // exit code, or 128 + signal
     std::string out, err;
-    double wall_ms = 0;     // from fork to exit
-    long max_rss_kb = 0;    // peak resident memory of the program
+    double wall_ms = 0;   // from fork to exit
+    long max_rss_kb = 0;  // peak resident memory of the program
 };
 
 // Runs argv (no shell), capturing stdout and stderr; `in_child` runs just
@@ -43,7 +43,7 @@ inline constexpr const char* kExtIp = "192.0.2.2";
 inline constexpr const char* kSubnet = "198.51.100.0/24";
 
 class Lab {
-public:
+  public:
     // bridge_nf: the value of net.bridge.bridge-nf-call-iptables in the host
     // namespace (br_netfilter active or not).
     explicit Lab(int bridge_nf = 0);
@@ -83,7 +83,7 @@ public:
     const std::string& state_dir() const { return state_dir_; }
     int ns_fd(const std::string& name);
 
-private:
+  private:
     std::string state_dir_;
     std::map<std::string, int> ns_fds_;
     std::map<std::string, std::vector<int>> servers_;

@@ -19,9 +19,23 @@ int bridge_nf_setting() {
     return nf;
 }
 
+// A TCP connection and a UDP datagram from `from` to ip:tcp_port and
+// ip:udp_port are both answered by container `name`.
+void check_reaches(Lab& lab, const std::string& from, const std::string& ip, int tcp_port,
+                   int udp_port, const std::string& name) {
+    INFO("from " << from << " to " << ip);
+    auto reply = lab.tcp(from, ip, tcp_port);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == name);
+    auto dgram = lab.udp(from, ip, udp_port);
+    REQUIRE(dgram);
+    CHECK(words(*dgram).at(0) == name);
+}
+
 }  // namespace
 
-TEST_CASE("external clients reach published TCP and UDP ports and keep their address", "[publish]") {
+TEST_CASE("external clients reach published TCP and UDP ports and keep their address",
+          "[publish]") {
     int nf = bridge_nf_setting();
     if (nf < 0) return;
     INFO("bridge-nf-call-iptables=" << nf);
@@ -50,30 +64,19 @@ TEST_CASE("the host reaches its own non-loopback addresses", "[publish]") {
     Lab lab(nf);
     auto web = lab.container("web");
     lab.up(web, {"8080:80", "5353:53/udp"});
-    for (const char* ip : {kHostIp, kHostIp2, "198.51.100.1"}) {
-        INFO("host address " << ip);
-        auto reply = lab.tcp("host", ip, 8080);
-        REQUIRE(reply);
-        CHECK(words(*reply).at(0) == "web");
-        auto dgram = lab.udp("host", ip, 5353);
-        REQUIRE(dgram);
-        CHECK(words(*dgram).at(0) == "web");
-    }
+    for (const char* ip : {kHostIp, kHostIp2, "198.51.100.1"})
+        check_reaches(lab, "host", ip, 8080, 5353, "web");
 }
 
-TEST_CASE("a container reaches its own published port through a host address (hairpin)", "[publish]") {
+TEST_CASE("a container reaches its own published port through a host address (hairpin)",
+          "[publish]") {
     int nf = bridge_nf_setting();
     if (nf < 0) return;
     INFO("bridge-nf-call-iptables=" << nf);
     Lab lab(nf);
     auto web = lab.container("web");
     lab.up(web, {"8080:80", "5353:53/udp"});
-    auto reply = lab.tcp("web", kHostIp, 8080);
-    REQUIRE(reply);
-    CHECK(words(*reply).at(0) == "web");
-    auto dgram = lab.udp("web", kHostIp, 5353);
-    REQUIRE(dgram);
-    CHECK(words(*dgram).at(0) == "web");
+    check_reaches(lab, "web", kHostIp, 8080, 5353, "web");
 }
 
 TEST_CASE("container B reaches container A's published port", "[publish]") {
@@ -85,15 +88,8 @@ TEST_CASE("container B reaches container A's published port", "[publish]") {
     auto b = lab.container("b");
     lab.up(a, {"8080:80", "5353:53/udp"});
     lab.up(b, {"9090:80"});
-    for (const char* ip : {kHostIp, "198.51.100.1"}) {
-        INFO("host address " << ip);
-        auto reply = lab.tcp("b", ip, 8080);
-        REQUIRE(reply);
-        CHECK(words(*reply).at(0) == "a");
-        auto dgram = lab.udp("b", ip, 5353);
-        REQUIRE(dgram);
-        CHECK(words(*dgram).at(0) == "a");
-    }
+    for (const char* ip : {kHostIp, "198.51.100.1"})
+        check_reaches(lab, "b", ip, 8080, 5353, "a");
     // And the other way round.
     auto back = lab.tcp("a", kHostIp, 9090);
     REQUIRE(back);
@@ -139,7 +135,8 @@ TEST_CASE("ranges, a port picked from a range and random ports", "[publish]") {
         auto json = lab.portpub({"ls", "--json"}).out;
         auto at = json.rfind(R"("container_port":81,"host_ip":"0.0.0.0","host_port":)");
         REQUIRE(at != std::string::npos);
-        return std::stoi(json.substr(at + std::string(R"("container_port":81,"host_ip":"0.0.0.0","host_port":)").size()));
+        return std::stoi(json.substr(
+            at + std::string(R"("container_port":81,"host_ip":"0.0.0.0","host_port":)").size()));
     }();
     CHECK(random_port >= std::stoi(range.at(0)));
     CHECK(random_port <= std::stoi(range.at(1)));
@@ -170,7 +167,8 @@ TEST_CASE("thousands of -p options are all published, in command-line order", "[
     Lab lab(0);
     auto web = lab.container("web");
     std::vector<std::string> specs;
-    for (int port = 20000; port < 23000; ++port) specs.push_back(std::to_string(port) + ":80");
+    for (int port = 20000; port < 23000; ++port)
+        specs.push_back(std::to_string(port) + ":80");
     specs.push_back("5353:53/udp");
     auto r = lab.up(web, specs);
     auto lines = words(r.out);  // "80/tcp -> 0.0.0.0:20000" is three words

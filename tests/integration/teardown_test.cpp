@@ -19,14 +19,15 @@ TEST_CASE("down leaves the machine as it was, and a fresh up reuses the address"
     CHECK_THAT(r.out, Catch::Contains(R"("address":"198.51.100.2")"));
     REQUIRE(lab.tcp("ext", kHostIp, 8080));
     CHECK(sh("cat /proc/sys/net/ipv4/ip_forward") == "1\n");
-    CHECK_THAT(sh("nft list map inet portpub pub4"), Catch::Contains("tcp . 8080 : 198.51.100.2 . 80"));
+    CHECK_THAT(sh("nft list map inet portpub pub4"),
+               Catch::Contains("tcp . 8080 : 198.51.100.2 . 80"));
 
     auto down = lab.portpub({"down", "--netns", web});
     CHECK(down.status == 0);
     CHECK(down.out == "web\n");
     CHECK(lab.snapshot() == before);  // no veth, bridge, map element, rule, record; ip_forward back
     CHECK(sh("ip -n web -o addr show; ip -n web route show") != inside_before);  // lo went up
-    CHECK(sh("ip -n web -o link show") .find("eth0") == std::string::npos);
+    CHECK(sh("ip -n web -o link show").find("eth0") == std::string::npos);
     CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
 
     auto again = lab.up(web, {"8080:80"}, {"--json"});
@@ -48,7 +49,8 @@ TEST_CASE("down of one container leaves the others working", "[teardown]") {
     CHECK(words(*reply).at(0) == "b");
     // a's address is free again and goes to the next container.
     auto c = lab.container("c");
-    CHECK_THAT(lab.up(c, {"7070:80"}, {"--json"}).out, Catch::Contains(R"("address":"198.51.100.2")"));
+    CHECK_THAT(lab.up(c, {"7070:80"}, {"--json"}).out,
+               Catch::Contains(R"("address":"198.51.100.2")"));
     REQUIRE(lab.portpub({"down", "--id", "b"}).status == 0);
     REQUIRE(lab.portpub({"down", "--id", "c"}).status == 0);
     CHECK(lab.snapshot() == before);

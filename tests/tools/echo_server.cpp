@@ -52,7 +52,8 @@ void serve_tcp(int listener, const std::string& name) {
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string line;
     char c;
-    while (line.size() < 4096 && ::read(fd, &c, 1) == 1 && c != '\n') line += c;
+    while (line.size() < 4096 && ::read(fd, &c, 1) == 1 && c != '\n')
+        line += c;
     std::string reply = name + " " + peer_text(peer) + " " + line + "\n";
     (void)!::write(fd, reply.data(), reply.size());
     ::close(fd);
@@ -64,7 +65,8 @@ void serve_udp(int fd, const std::string& name) {
     socklen_t len = sizeof peer;
     ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
     if (n < 0) return;
-    std::string reply = name + " " + peer_text(peer) + " " + std::string(buf, static_cast<size_t>(n));
+    std::string reply =
+        name + " " + peer_text(peer) + " " + std::string(buf, static_cast<size_t>(n));
     ::sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
 }
 
@@ -81,7 +83,8 @@ int main(int argc, char** argv) {
     std::vector<bool> is_tcp;
     for (int i = 2; i + 1 < argc; i += 2) {
         bool tcp = std::strcmp(argv[i], "--tcp") == 0;
-        fds.push_back({bound_socket(tcp ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
+        fds.push_back(
+            {bound_socket(tcp ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
         is_tcp.push_back(tcp);
     }
     std::printf("ready\n");

@@ -67,6 +67,13 @@ Publication Publisher::up(const UpRequest& req) {
         teardown(*plan.replaces, remaining, host);
         store_.save_host(host);
         store_.remove(pub.id);
+        try {
+            apply(pub, others, ns, host);
+        } catch (const Error& e) {
+            throw Error(std::string(e.what()) + " (the earlier publication of " + pub.id +
+                        " was removed; run up again once the problem is fixed)");
+        }
+        return pub;
     }
     apply(pub, others, ns, host);
     return pub;

@@ -48,6 +48,10 @@ show nft list map inet portpub pub4
 
 step "Tear down"
 show "$portpub" down --netns /run/netns/web
-show nft list ruleset
-ip -br link | grep -E 'portpub0|pp[0-9a-f]{8}' && { echo "demo: something was left behind" >&2; exit 1; }
+left=$(ip -br link | grep -E 'portpub0|pp[0-9a-f]{8}' || true)
+rules=$(nft list ruleset)
+if [[ -n "$left$rules" ]]; then
+  echo "demo: something was left behind: $left $rules" >&2
+  exit 1
+fi
 echo "no bridge, no veth, no rules left"

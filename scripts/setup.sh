@@ -10,20 +10,25 @@ packages=(
   cmake g++ make pkg-config
   libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev
   libboost-program-options-dev nlohmann-json3-dev catch2
-  # tests and demo: namespaces, a look at the ruleset, an HTTP server and client
-  iproute2 nftables util-linux curl busybox-static
+  # tests and demo: namespaces, a look at the ruleset, an HTTP client
+  iproute2 nftables util-linux curl
 )
 if [[ "${1:-}" == "--bench" ]]; then
   # CNI bridge + portmap (portmap 1.1 drives iptables)
   packages+=(containernetworking-plugins iptables)
 fi
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
+  installed "$p" || missing+=("$p")
 done
+# The demo's HTTP server is `busybox httpd`. Either build of busybox has it,
+# and the two conflict: never replace one that is there.
+if ! installed busybox && ! installed busybox-static; then
+  missing+=(busybox-static)
+fi
 if ((${#missing[@]} == 0)); then
   echo "setup: every package is installed"
   exit 0

@@ -55,7 +55,7 @@ SPEC is [ip:][hostPort:]containerPort[/proto], as in `docker run -p`:
   80                 random host port to container port 80/tcp
   8080:80            host port 8080 on every address
   192.0.2.1:8080:80  host port 8080 on one address
-  127.0.0.1::80      random host port on one address
+  192.0.2.1::80      random host port on one address
   8000-8010:80-90    ranges, one to one
   8000-8010:80       the first free host port of the range
   5353:53/udp        udp (or sctp; tcp is the default)
@@ -64,11 +64,9 @@ Example:
   portpub up -p 8080:80 -p 5353:53/udp --netns /run/netns/web
 )";
 
-po::options_description state_options() {
-    po::options_description o;
-    o.add_options()("state-dir", po::value<std::string>()->default_value(kDefaultStateDir),
-                    "directory of the records");
-    return o;
+void add_state_option(po::options_description& opts) {
+    opts.add_options()("state-dir", po::value<std::string>()->default_value(kDefaultStateDir),
+                       "directory of the records");
 }
 
 // Boost's parser erases each consumed token from the front of a vector, which
@@ -77,7 +75,11 @@ po::options_description state_options() {
 // every other option in one slice of its own, where Boost checks it as usual.
 std::vector<std::vector<std::string>> slice_publish_options(const std::vector<std::string>& args) {
     constexpr std::size_t kSlice = 128;               // tokens: 64 pairs
-    std::vector<std::vector<std::string>> slices(1);  // [0]: everything but -p pairs
+    std::vector<std::vector<std::string>> slices(1);  // [0]: everything but -p options
+    auto publish_slice = [&]() -> std::vector<std::string>& {
+        if (slices.size() == 1 || slices.back().size() >= kSlice) slices.emplace_back();
+        return slices.back();
+    };
     for (std::size_t i = 0; i < args.size(); ++i) {
         const auto& a = args[i];
         if (a == "--") {  // the rest is not options: leave it all to Boost
@@ -86,13 +88,17 @@ std::vector<std::vector<std::string>> slice_publish_options(const std::vector<st
         }
         const bool pair = (a == "-p" || a == "--publish") && i + 1 < args.size() &&
                           !args[i + 1].empty() && args[i + 1][0] != '-';
-        if (!pair) {
+        const bool joined = (a.size() > 2 && a.rfind("-p", 0) == 0 && a[2] != '-') ||
+                            a.rfind("--publish=", 0) == 0;  // -p8080:80, --publish=8080:80
+        if (pair) {
+            auto& slice = publish_slice();
+            slice.push_back(a);
+            slice.push_back(args[++i]);
+        } else if (joined) {
+            publish_slice().push_back(a);
+        } else {
             slices[0].push_back(a);
-            continue;
         }
-        if (slices.size() == 1 || slices.back().size() >= kSlice) slices.emplace_back();
-        slices.back().push_back(a);
-        slices.back().push_back(args[++i]);
     }
     return slices;
 }
@@ -101,9 +107,16 @@ po::variables_map parse(const std::string& command, const po::options_descriptio
                         const std::vector<std::string>& args) {
     po::variables_map vm;
     try {
+        // No positional arguments: a stray word (a spec without -p) is an error.
+        const po::positional_options_description none;
         for (const auto& slice : slice_publish_options(args))
-            po::store(po::command_line_parser(slice).options(opts).run(), vm);
+            po::store(po::command_line_parser(slice).options(opts).positional(none).run(), vm);
         po::notify(vm);
+    } catch (const po::too_many_positional_options_error&) {
+        throw UsageError(command == "up" ? "unexpected argument: every port spec needs its own -p "
+                                           "(e.g. -p 8080:80)"
+                                         : "unexpected argument",
+                         command);
     } catch (const po::error& e) {
         throw UsageError(e.what(), command);
     }
@@ -121,7 +134,7 @@ int cmd_up(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()("help,h", "show this help")(
         "publish,p", po::value<std::vector<std::string>>()->composing(),
-        "publish a port: [ip:][hostPort:]containerPort[/proto]; repeatable")(
+        "publish a port (SPEC, below); repeatable")(
         "netns", po::value<std::string>(), "the container's network namespace file (required)")(
         "id", po::value<std::string>(), "container id (default: derived from the namespace)")(
         "bridge", po::value<std::string>()->default_value("portpub0"), "bridge to attach to")(
@@ -129,7 +142,7 @@ int cmd_up(const std::vector<std::string>& args) {
         "container subnet; the gateway is its first address")(
         "ifname", po::value<std::string>()->default_value("eth0"),
         "interface name inside the container")("json", "print the result as JSON");
-    opts.add(state_options());
+    add_state_option(opts);
     auto vm = parse("up", opts, args);
     if (vm.count("help")) {
         std::cout << help_text("Usage: portpub [up] -p SPEC... --netns PATH [options]", opts,
@@ -137,8 +150,9 @@ int cmd_up(const std::vector<std::string>& args) {
         return kOk;
     }
     if (!vm.count("netns")) throw UsageError("the option '--netns' is required", "up");
+    if (!vm.count("publish")) throw UsageError("give at least one -p SPEC", "up");
     UpRequest req;
-    if (vm.count("publish")) req.specs = vm["publish"].as<std::vector<std::string>>();
+    req.specs = vm["publish"].as<std::vector<std::string>>();
     req.netns = vm["netns"].as<std::string>();
     if (vm.count("id")) req.id = vm["id"].as<std::string>();
     req.bridge = vm["bridge"].as<std::string>();
@@ -158,7 +172,7 @@ int cmd_down(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()("help,h", "show this help")("id", po::value<std::string>(), "container id")(
         "netns", po::value<std::string>(), "the container's network namespace file");
-    opts.add(state_options());
+    add_state_option(opts);
     auto vm = parse("down", opts, args);
     if (vm.count("help")) {
         std::cout << help_text("Usage: portpub down (--id ID | --netns PATH)", opts,
@@ -185,7 +199,7 @@ int cmd_down(const std::vector<std::string>& args) {
 int cmd_ls(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()("help,h", "show this help")("json", "print JSON");
-    opts.add(state_options());
+    add_state_option(opts);
     auto vm = parse("ls", opts, args);
     if (vm.count("help")) {
         std::cout << help_text("Usage: portpub ls [--json]", opts,
@@ -216,6 +230,19 @@ int cmd_ls(const std::vector<std::string>& args) {
     return kOk;
 }
 
+int cmd_version(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    opts.add_options()("help,h", "show this help");
+    auto vm = parse("version", opts, args);
+    if (vm.count("help")) {
+        std::cout << help_text("Usage: portpub version", opts,
+                               "\nPrints the version.\n\nExample:\n  portpub version\n");
+        return kOk;
+    }
+    std::cout << "portpub " << kVersion << "\n";
+    return kOk;
+}
+
 bool is_command(const std::string& s) {
     return s == "up" || s == "down" || s == "ls" || s == "version" || s == "help";
 }
@@ -233,6 +260,7 @@ int run_cli(int argc, char** argv) {
         return args.empty() ? kUsage : kOk;
     } else if (args[0] == "--version") {
         command = "version";
+        args.erase(args.begin());
     } else if (args[0].empty() || args[0][0] != '-') {
         std::cerr << "portpub: unknown command '" << args[0] << "' (see portpub --help)\n";
         return kUsage;
@@ -245,8 +273,7 @@ int run_cli(int argc, char** argv) {
             std::cout << kMainHelp;
             return kOk;
         }
-        std::cout << "portpub " << kVersion << "\n";
-        return kOk;
+        return cmd_version(args);
     } catch (const UsageError& e) {
         std::cerr << "portpub " << e.command() << ": " << e.what() << " (see portpub "
                   << e.command() << " --help)\n";

@@ -66,7 +66,7 @@ NlAddrPtr nl_address(const IpAddress& a, int prefix) {
 }
 
 void set_up(nl_sock* sk, rtnl_link* link, const std::string& where) {
-    LinkPtr change(rtnl_link_alloc());
+    LinkPtr change(must(rtnl_link_alloc()));
     rtnl_link_set_flags(change.get(), IFF_UP);
     int err = rtnl_link_change(sk, link, change.get(), 0);
     if (err < 0) fail("cannot bring up " + where, err);
@@ -74,7 +74,7 @@ void set_up(nl_sock* sk, rtnl_link* link, const std::string& where) {
 
 void add_address(nl_sock* sk, int ifindex, const IpAddress& a, int prefix,
                  const std::string& where) {
-    AddrPtr addr(rtnl_addr_alloc());
+    AddrPtr addr(must(rtnl_addr_alloc()));
     rtnl_addr_set_ifindex(addr.get(), ifindex);
     auto local = nl_address(a, prefix);
     rtnl_addr_set_local(addr.get(), local.get());
@@ -147,8 +147,7 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
     HostState::Bridge did;
     auto bridge = get_link(sk, net.bridge);
     if (!bridge) {
-        LinkPtr fresh(rtnl_link_bridge_alloc());
-        if (!fresh) throw Error("out of memory");
+        LinkPtr fresh(must(rtnl_link_bridge_alloc()));
         rtnl_link_set_name(fresh.get(), net.bridge.c_str());
         int err = rtnl_link_add(sk, fresh.get(), NLM_F_CREATE | NLM_F_EXCL);
         if (err < 0) fail("cannot create bridge " + net.bridge, err);
@@ -161,7 +160,28 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
             throw Error("interface " + net.bridge +
                         " exists and is not a bridge; pass another --bridge");
     }
-    const int index = rtnl_link_get_ifindex(bridge.get());
+    // From here on a failure undoes what this call did before throwing: the
+    // caller learns what was done only when it returns.
+    try {
+        configure_bridge(sk, bridge.get(), net, pin_mac, did);
+    } catch (...) {
+        try {
+            if (did.created) {
+                delete_link(net.bridge);
+            } else if (did.address_added) {
+                remove_address(net.bridge, {net.gateway, net.subnet.prefix});
+            }
+        } catch (const Error&) {
+            // keep the first error: it says what went wrong
+        }
+        throw;
+    }
+    return did;
+}
+
+void Links::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
+                             HostState::Bridge& did) {
+    const int index = rtnl_link_get_ifindex(bridge);
     const Cidr want{net.gateway, net.subnet.prefix};
     bool has = false;
     for (const auto& a : addresses_of(sk, index)) {
@@ -177,18 +197,17 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
         did.address_added = true;
     }
     if (pin_mac) {
-        if (nl_addr* mac = rtnl_link_get_addr(bridge.get())) {
-            LinkPtr change(rtnl_link_alloc());
+        if (nl_addr* mac = rtnl_link_get_addr(bridge)) {
+            LinkPtr change(must(rtnl_link_alloc()));
             rtnl_link_set_addr(change.get(), mac);
-            int err = rtnl_link_change(sk, bridge.get(), change.get(), 0);
+            int err = rtnl_link_change(sk, bridge, change.get(), 0);
             if (err < 0) fail("cannot fix the MAC address of bridge " + net.bridge, err);
         }
     }
-    if (!(rtnl_link_get_flags(bridge.get()) & IFF_UP)) {
-        set_up(sk, bridge.get(), "bridge " + net.bridge);
+    if (!(rtnl_link_get_flags(bridge) & IFF_UP)) {
+        set_up(sk, bridge, "bridge " + net.bridge);
         did.brought_up = !did.created;
     }
-    return did;
 }
 
 void Links::check_subnet_free(const Network& net) {
@@ -224,8 +243,7 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     auto bridge = get_link(sk, p.network.bridge);
     if (!bridge) throw Error("bridge " + p.network.bridge + " is missing");
 
-    std::unique_ptr<rtnl_link, VethRelease> veth(rtnl_link_veth_alloc());
-    if (!veth) throw Error("out of memory");
+    std::unique_ptr<rtnl_link, VethRelease> veth(must(rtnl_link_veth_alloc()));
     rtnl_link_set_name(veth.get(), p.host_veth.c_str());
     rtnl_link_set_master(veth.get(), rtnl_link_get_ifindex(bridge.get()));
     {
@@ -260,13 +278,13 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     add_address(csk, index, p.address, p.network.subnet.prefix, where);
     set_up(csk, peer.get(), where);
 
-    RoutePtr route(rtnl_route_alloc());
+    RoutePtr route(must(rtnl_route_alloc()));
     rtnl_route_set_family(route.get(), AF_INET);
     rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
     rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
     auto any = nl_address(IpAddress{}, 0);
     rtnl_route_set_dst(route.get(), any.get());
-    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    rtnl_nexthop* nh = must(rtnl_route_nh_alloc());
     auto gw = nl_address(p.network.gateway, 32);
     rtnl_route_nh_set_gateway(nh, gw.get());
     rtnl_route_nh_set_ifindex(nh, index);
@@ -285,7 +303,7 @@ bool Links::link_exists(const std::string& name) {
 }
 
 void Links::delete_link(const std::string& name) {
-    LinkPtr link(rtnl_link_alloc());
+    LinkPtr link(must(rtnl_link_alloc()));
     rtnl_link_set_name(link.get(), name.c_str());
     int err = rtnl_link_delete(host_.get(), link.get());
     if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV)
@@ -295,7 +313,7 @@ void Links::delete_link(const std::string& name) {
 void Links::set_link_down(const std::string& name) {
     auto link = get_link(host_.get(), name);
     if (!link) return;
-    LinkPtr change(rtnl_link_alloc());
+    LinkPtr change(must(rtnl_link_alloc()));
     rtnl_link_unset_flags(change.get(), IFF_UP);
     int err = rtnl_link_change(host_.get(), link.get(), change.get(), 0);
     if (err < 0) fail("cannot set " + name + " down", err);
@@ -304,7 +322,7 @@ void Links::set_link_down(const std::string& name) {
 void Links::remove_address(const std::string& link_name, const Cidr& address) {
     auto link = get_link(host_.get(), link_name);
     if (!link) return;
-    AddrPtr addr(rtnl_addr_alloc());
+    AddrPtr addr(must(rtnl_addr_alloc()));
     rtnl_addr_set_ifindex(addr.get(), rtnl_link_get_ifindex(link.get()));
     auto local = nl_address(address.address, address.prefix);
     rtnl_addr_set_local(addr.get(), local.get());

@@ -65,8 +65,7 @@ using SetPtr = std::unique_ptr<nftnl_set, SetFree>;
 // A rule as a chain of expressions, built in the order the kernel runs them.
 class Rule {
   public:
-    explicit Rule(const char* chain) : r_(nftnl_rule_alloc()) {
-        if (!r_) throw Error("out of memory");
+    explicit Rule(const char* chain) : r_(must(nftnl_rule_alloc())) {
         nftnl_rule_set_str(r_.get(), NFTNL_RULE_TABLE, kTableName);
         nftnl_rule_set_str(r_.get(), NFTNL_RULE_CHAIN, chain);
         nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
@@ -297,13 +296,12 @@ class Batch {
     void elements(std::uint16_t type, std::uint16_t flags, const char* set,
                   const std::vector<RawElement>& elems, const std::string& verb) {
         for (std::size_t at = 0; at < elems.size(); at += kElementsPerMessage) {
-            SetPtr s(nftnl_set_alloc());
+            SetPtr s(must(nftnl_set_alloc()));
             nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
             nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set);
             auto stop = std::min(elems.size(), at + kElementsPerMessage);
             for (auto i = at; i < stop; ++i) {
-                auto* e = nftnl_set_elem_alloc();
-                if (!e) throw Error("out of memory");
+                auto* e = must(nftnl_set_elem_alloc());
                 nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key.data(),
                                    static_cast<std::uint32_t>(elems[i].key.size()));
                 if (!elems[i].data.empty())
@@ -355,7 +353,14 @@ std::optional<BatchError> read_acks(mnl_socket* nl, std::size_t expected) {
         // The kernel answers while it processes the send, so the acks are queued
         // already; the timeout only guards against an ack lost to a full buffer.
         int ready = ::poll(&pfd, 1, 1000);
-        if (ready <= 0) break;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) {
+            if (first) break;  // the failure is known; the rest does not matter
+            throw Error("the kernel acknowledged " + std::to_string(seen) + " of " +
+                        std::to_string(expected) +
+                        " messages of the nftables batch; its outcome is unknown: check "
+                        "'portpub ls' and 'nft list table inet portpub', then retry");
+        }
         ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
         if (n < 0) throw_errno("cannot read the nftables reply");
         auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
@@ -395,7 +400,8 @@ std::string no_nftables_hint(int err) {
 
 }  // namespace
 
-NftFirewall::NftFirewall() : seq_(static_cast<std::uint32_t>(::time(nullptr))) {
+NftFirewall::NftFirewall(std::string owner)
+    : seq_(static_cast<std::uint32_t>(::time(nullptr))), owner_(std::move(owner)) {
     nl_ = mnl_socket_open(NETLINK_NETFILTER);
     if (!nl_) {
         int err = errno;
@@ -421,7 +427,17 @@ NftFirewall::~NftFirewall() {
     mnl_socket_close(nl_);
 }
 
+void NftFirewall::check_owner() {
+    auto found = table_comment();
+    if (!found || found->empty() || *found == comment()) return;
+    const std::string prefix = "portpub records: ";
+    const std::string other = found->rfind(prefix, 0) == 0 ? found->substr(prefix.size()) : *found;
+    throw Error("table inet portpub serves the portpub records in " + other + ", not " + owner_ +
+                "; a host has one state directory: pass --state-dir " + other);
+}
+
 void NftFirewall::apply(const FirewallChange& change) {
+    check_owner();
     try {
         commit(change);
         return;
@@ -480,15 +496,22 @@ namespace {
 
 // The table, its sets and chains, and the rules of every chain whose rule
 // count differs from what it should be (new, flushed, or edited by hand).
-void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
-    std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+void add_base(Batch& batch, const std::map<std::string, std::size_t>& present,
+              const std::string& comment) {
+    std::unique_ptr<nftnl_table, TableFree> t(must(nftnl_table_alloc()));
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
     nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+    if (auto* ud = nftnl_udata_buf_alloc(512)) {  // shown by `nft list` as the table's comment
+        nftnl_udata_put_strz(ud, NFTNL_UDATA_TABLE_COMMENT, comment.c_str());
+        nftnl_table_set_data(t.get(), NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(ud),
+                             nftnl_udata_buf_len(ud));
+        nftnl_udata_buf_free(ud);
+    }
     nftnl_table_nlmsg_build_payload(
         batch.begin(NFT_MSG_NEWTABLE, NLM_F_CREATE, "creating table inet portpub"), t.get());
     batch.end();
     for (const auto& def : kSets) {
-        SetPtr s(nftnl_set_alloc());
+        SetPtr s(must(nftnl_set_alloc()));
         nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
         nftnl_set_set_str(s.get(), NFTNL_SET_NAME, def.name);
         nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
@@ -514,7 +537,7 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
         batch.end();
     }
     for (const auto& def : kChains) {
-        std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
+        std::unique_ptr<nftnl_chain, ChainFree> c(must(nftnl_chain_alloc()));
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTableName);
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, def.name);
         nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
@@ -534,7 +557,7 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
         const std::size_t have = it == present.end() ? 0 : it->second;
         if (have == rules.size()) continue;
         if (have > 0) {
-            std::unique_ptr<nftnl_rule, RuleFree> flush(nftnl_rule_alloc());
+            std::unique_ptr<nftnl_rule, RuleFree> flush(must(nftnl_rule_alloc()));
             nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, kTableName);
             nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, chain.c_str());
             nftnl_rule_set_u32(flush.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
@@ -554,7 +577,7 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present) {
 // Map and set elements to delete and add, or the whole table to delete.
 void add_changes(Batch& batch, const FirewallChange& change) {
     if (change.drop_table) {
-        std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+        std::unique_ptr<nftnl_table, TableFree> t(must(nftnl_table_alloc()));
         nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
         nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
         nftnl_table_nlmsg_build_payload(
@@ -632,7 +655,7 @@ void NftFirewall::commit(const FirewallChange& change) {
             auto it = present.find(chain);
             intact = intact && it != present.end() && it->second == rules.size();
         }
-        if (!intact) add_base(batch, present);
+        if (!intact) add_base(batch, present, comment());
     }
     add_changes(batch, change);
     if (batch.messages() > 0) send(nl_, batch);
@@ -656,25 +679,43 @@ bool NftFirewall::query(const nlmsghdr* request, int (*on_message)(const nlmsghd
     }
 }
 
-bool NftFirewall::table_exists() {
+std::optional<std::string> NftFirewall::table_comment() {
     char buf[256];
-    std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+    std::unique_ptr<nftnl_table, TableFree> t(must(nftnl_table_alloc()));
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
     // Not a dump: the ack after the table ends the reply.
     auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++seq_);
     nftnl_table_nlmsg_build_payload(nlh, t.get());
-    return query(nlh, nullptr, nullptr, "query table inet portpub");
+    std::string comment;
+    auto read_comment = [](const nlmsghdr* msg, void* data) -> int {
+        std::unique_ptr<nftnl_table, TableFree> table(must(nftnl_table_alloc()));
+        if (nftnl_table_nlmsg_parse(msg, table.get()) < 0) return MNL_CB_ERROR;
+        std::uint32_t len = 0;
+        const void* ud = nftnl_table_get_data(table.get(), NFTNL_TABLE_USERDATA, &len);
+        if (!ud) return MNL_CB_OK;
+        auto on_attr = [](const nftnl_udata* attr, void* out) -> int {
+            if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT && nftnl_udata_len(attr) > 0)
+                static_cast<std::string*>(out)->assign(
+                    static_cast<const char*>(nftnl_udata_get(attr)),
+                    nftnl_udata_len(attr) - 1);  // without the NUL
+            return 0;
+        };
+        nftnl_udata_parse(ud, len, on_attr, data);
+        return MNL_CB_OK;
+    };
+    if (!query(nlh, read_comment, &comment, "query table inet portpub")) return std::nullopt;
+    return comment;
 }
 
 std::map<std::string, std::size_t> NftFirewall::rule_counts() {
     std::map<std::string, std::size_t> counts;
     char buf[256];
-    std::unique_ptr<nftnl_rule, RuleFree> filter(nftnl_rule_alloc());
+    std::unique_ptr<nftnl_rule, RuleFree> filter(must(nftnl_rule_alloc()));
     nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, kTableName);
     auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, ++seq_);
     nftnl_rule_nlmsg_build_payload(nlh, filter.get());
     auto count = [](const nlmsghdr* msg, void* data) -> int {
-        std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
+        std::unique_ptr<nftnl_rule, RuleFree> r(must(nftnl_rule_alloc()));
         if (nftnl_rule_nlmsg_parse(msg, r.get()) < 0) return MNL_CB_ERROR;
         if (const char* chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN))
             ++(*static_cast<std::map<std::string, std::size_t>*>(data))[chain];
@@ -687,13 +728,13 @@ std::map<std::string, std::size_t> NftFirewall::rule_counts() {
 std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string& set_name) {
     std::set<std::vector<std::uint8_t>> keys;
     char buf[512];
-    SetPtr filter(nftnl_set_alloc());
+    SetPtr filter(must(nftnl_set_alloc()));
     nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, kTableName);
     nftnl_set_set_str(filter.get(), NFTNL_SET_NAME, set_name.c_str());
     auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++seq_);
     nftnl_set_elems_nlmsg_build_payload(nlh, filter.get());
     auto collect = [](const nlmsghdr* msg, void* data) -> int {
-        SetPtr s(nftnl_set_alloc());
+        SetPtr s(must(nftnl_set_alloc()));
         if (nftnl_set_elems_nlmsg_parse(msg, s.get()) < 0) return MNL_CB_ERROR;
         nftnl_set_elem_foreach(
             s.get(),

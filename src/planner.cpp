@@ -137,10 +137,20 @@ void validate_request(const UpRequest& req) {
 }
 
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
-             const std::vector<Publication>& existing, const HostPortFacts& facts) {
+             const std::vector<Publication>& existing, const HostPortFacts& facts,
+             const std::function<bool(const Publication&)>& namespace_alive) {
     auto specs = parse_specs(req);
     validate_ifname(req.bridge, "--bridge");
     validate_ifname(req.ifname, "--ifname");
+    for (const auto& spec : specs) {
+        // Kernel DNAT matches only the host's own addresses: any other would
+        // be published and never answer.
+        if (spec.host_ip && !spec.host_ip->is_unspecified() && facts.is_local &&
+            !facts.is_local(*spec.host_ip))
+            throw Error("host address " + spec.host_ip->str() + " in '" + spec.text +
+                        "' is not an address of this host; use one of its addresses or leave "
+                        "the address out");
+    }
 
     Plan plan;
     auto& pub = plan.publication;
@@ -156,6 +166,12 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
     std::vector<Publication> others;
     for (const auto& p : existing) {
         if (p.id == pub.id) {
+            // The same id again replaces the earlier publication only for the
+            // same namespace, or when that namespace is gone: never a live
+            // container's.
+            if (p.netns_inode != ns.inode && (!namespace_alive || namespace_alive(p)))
+                throw Error("container id " + pub.id + " is already used for namespace " + p.netns +
+                            "; pass another --id, or run 'portpub down --id " + pub.id + "' first");
             plan.replaces = p;
             continue;
         }

@@ -132,3 +132,35 @@ TEST_CASE("one namespace under two ids is refused", "[planner]") {
     r.id = "other";
     CHECK_THAT(error_of(r, {web}), Catch::Contains("already published as container web"));
 }
+
+TEST_CASE("an id is taken over only from its own namespace or a gone one", "[planner]") {
+    auto other = test::publication("web", "10.77.0.2", {"8080:80"});
+    other.netns = "/run/netns/a";  // another namespace, same id
+    auto r = request({"9090:80"});
+    auto alive = [](const Publication&) { return true; };
+    auto gone = [](const Publication&) { return false; };
+    try {
+        plan_up(r, kWeb, {other}, {}, alive);
+        FAIL("a live container's id was taken over");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(),
+                   Catch::Contains("container id web is already used for namespace /run/netns/a"));
+    }
+    auto plan = plan_up(r, kWeb, {other}, {}, gone);
+    REQUIRE(plan.replaces);
+    CHECK(plan.replaces->netns == "/run/netns/a");
+    auto same = other;
+    same.netns_inode = kWeb.inode;  // the same namespace under another path
+    CHECK(plan_up(r, kWeb, {same}, {}, alive).replaces);
+}
+
+TEST_CASE("a host address must be one of the host's", "[planner]") {
+    HostPortFacts facts;
+    facts.is_local = [](const IpAddress& a) { return a.str() == "192.0.2.1"; };
+    CHECK_NOTHROW(
+        plan_up(request({"192.0.2.1:8080:80", "0.0.0.0:8081:81", "8082:82"}), kWeb, {}, facts));
+    CHECK_THROWS_WITH(
+        plan_up(request({"192.0.2.9:8080:80"}), kWeb, {}, facts),
+        Catch::Contains(
+            "host address 192.0.2.9 in '192.0.2.9:8080:80' is not an address of this host"));
+}

@@ -94,6 +94,16 @@ class Allocator {
                                 "'");
         }
         check_mine(spec, m);
+        if (facts_.in_use)
+            for (std::uint32_t p = m.host_port; p <= m.host_last(); ++p) {
+                const auto port = static_cast<std::uint16_t>(p);
+                if (!facts_.in_use(m.host_ip, m.proto, port)) continue;
+                std::string who = facts_.holder ? facts_.holder(m.host_ip, m.proto, port) : "";
+                throw Error("host port " + port_text(m.host_ip, port, m.proto) +
+                            " is in use on this host" + (who.empty() ? "" : " by " + who) +
+                            "; publishing it would hide that service from other hosts: stop it "
+                            "or choose another host port");
+            }
         claim(spec, index, m);
     }
 
@@ -151,7 +161,9 @@ std::vector<Mapping> allocate_ports(const std::vector<PortSpec>& specs,
                              Mapping{spec.host_ip, spec.proto, spec.host->first,
                                      spec.container.first, spec.container.size()});
     }
-    std::uint32_t random_cursor = facts.ephemeral.first;
+    // Where the search for a random port resumes, per protocol and address:
+    // ports below it were taken or busy already, and none is freed meanwhile.
+    std::map<std::pair<Proto, std::optional<IpAddress>>, std::uint32_t> cursors;
     for (std::size_t i = 0; i < specs.size(); ++i) {
         const auto& spec = specs[i];
         if (spec.picks_from_range()) {
@@ -163,8 +175,10 @@ std::vector<Mapping> allocate_ports(const std::vector<PortSpec>& specs,
                             "': every port of the range is published or in use");
             }
         } else if (!spec.host) {
+            std::uint32_t& random_cursor =
+                cursors.try_emplace({spec.proto, spec.host_ip}, facts.ephemeral.first)
+                    .first->second;
             for (std::uint32_t c = spec.container.first; c <= spec.container.last; ++c) {
-                // Ports below the cursor were taken or busy already; none is freed meanwhile.
                 std::optional<std::uint16_t> got;
                 if (random_cursor <= facts.ephemeral.last)
                     got = alloc.pick(

@@ -90,11 +90,7 @@ std::optional<IpAddress> parse_host_ip(std::string_view spec, std::string_view t
                        "' is not an IP address (host names are not resolved; write an address "
                        "such as 127.0.0.1 or [::1])");
     }
-    if (ip->is_v4() && bracketed)
-        fail(spec, "brackets are for IPv6 addresses; write " + ip->str() + " without them");
-    if (!ip->is_v4() && !bracketed)
-        fail(spec, "write IPv6 host addresses in brackets, e.g. [" + ip->str() + "]:8080:80");
-    return ip;
+    return ip;  // Docker takes [192.0.2.1] and unbracketed IPv6 too
 }
 
 }  // namespace
@@ -110,9 +106,9 @@ PortSpec parse_port_spec(std::string_view text) {
     std::string_view rest = text;
     if (auto slash = rest.rfind('/'); slash != std::string_view::npos) {
         auto proto = rest.substr(slash + 1);
-        auto p = parse_proto(proto);
+        auto p =
+            proto.empty() ? std::optional<Proto>(Proto::tcp) : parse_proto(proto);  // "80/": tcp
         if (!p) {
-            if (proto.empty()) fail(text, "empty protocol after '/' (use tcp, udp or sctp)");
             std::string shown =
                 proto.size() > 20 ? std::string(proto.substr(0, 20)) + "..." : std::string(proto);
             fail(text, "unknown protocol '" + shown + "' (use tcp, udp or sctp)");
@@ -152,15 +148,15 @@ PortSpec parse_port_spec(std::string_view text) {
                                "' is an address, not a host port; for a "
                                "random host port on that address write " +
                                std::string(host_part) + "::" + std::string(container_part));
-        } else if (colons == 2) {
-            auto c1 = rest.find(':');
-            auto c2 = rest.find(':', c1 + 1);
+        } else {
+            // As Docker splits it: the last two fields are the ports, everything
+            // before them the address (an IPv6 address may come without brackets).
+            auto c2 = rest.rfind(':');
+            auto c1 = rest.rfind(':', c2 - 1);
             ip_part = rest.substr(0, c1);
             host_part = rest.substr(c1 + 1, c2 - c1 - 1);
             container_part = rest.substr(c2 + 1);
             has_ip = has_host = true;
-        } else {
-            fail(text, "too many ':' (write IPv6 host addresses in brackets, e.g. [::1]:8080:80)");
         }
     }
     if (container_part.find(':') != std::string_view::npos)

@@ -1,5 +1,7 @@
 #include "portpub/publisher.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <functional>
 #include <iostream>
@@ -40,6 +42,12 @@ class Rollback {
     bool committed_ = false;
 };
 
+// True while the namespace file a record names still holds that namespace.
+bool namespace_alive(const Publication& p) {
+    struct stat st {};
+    return ::stat(p.netns.c_str(), &st) == 0 && st.st_ino == p.netns_inode;
+}
+
 std::vector<Publication> without(const std::vector<Publication>& all, const std::string& id) {
     std::vector<Publication> out;
     for (const auto& p : all)
@@ -49,22 +57,27 @@ std::vector<Publication> without(const std::vector<Publication>& all, const std:
 
 }  // namespace
 
+std::string Publisher::owner() const {
+    std::error_code ec;
+    auto path = std::filesystem::weakly_canonical(std::filesystem::absolute(store_.dir(), ec), ec);
+    return ec ? store_.dir().string() : path.string();
+}
+
 Publication Publisher::up(const UpRequest& req) {
     validate_request(req);  // bad input first: it is the most likely mistake
     require_capabilities();
     auto ns = Netns::open(req.netns);
     auto lock = store_.lock();
     const auto existing = store_.load_all();
-    Plan plan = plan_up(req, {ns.path(), ns.inode()}, existing, read_host_port_facts());
+    Plan plan =
+        plan_up(req, {ns.path(), ns.inode()}, existing, read_host_port_facts(), namespace_alive);
     const Publication& pub = plan.publication;
     HostState host = store_.load_host();
     auto others = without(existing, pub.id);
     if (plan.replaces) {
-        // Same id again: the new publication replaces the old one. The new one
-        // counts as remaining so that a shared bridge or the table stay.
-        auto remaining = others;
-        remaining.push_back(pub);
-        teardown(*plan.replaces, remaining, host);
+        // Same id again: a full `down` of the old publication, then an `up`
+        // of the new one, whose own rollback leaves nothing if it fails.
+        teardown(*plan.replaces, others, host);
         store_.save_host(host);
         store_.remove(pub.id);
         try {
@@ -82,8 +95,12 @@ Publication Publisher::up(const UpRequest& req) {
 void Publisher::apply(const Publication& pub, const std::vector<Publication>& others,
                       const Netns& ns, HostState& host) {
     Links links;
-    NftFirewall firewall;  // fails here, before any change, on a kernel without nftables
-    Rollback rollback;     // after links and firewall: its undo steps use them
+    // Everything that can refuse without changing anything comes first: a
+    // kernel without nftables, a table of another state directory, a subnet
+    // that is taken.
+    NftFirewall firewall(owner());
+    firewall.check_owner();
+    Rollback rollback;  // after links and firewall: its undo steps use them
     links.check_subnet_free(pub.network);
 
     HostState new_host = host;
@@ -161,7 +178,7 @@ std::optional<Publication> Publisher::down(const DownRequest& req) {
 
 void Publisher::teardown(const Publication& pub, const std::vector<Publication>& remaining,
                          HostState& host) {
-    NftFirewall firewall;
+    NftFirewall firewall(owner());
     firewall.apply(change_for_down(pub, remaining));
     Links links;
     // Deleting the host end takes the peer, its address and route with it.

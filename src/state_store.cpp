@@ -52,6 +52,8 @@ nlohmann::json parse_json(const fs::path& path) {
 }  // namespace
 
 StateStore::Lock StateStore::lock() {
+    std::error_code ec;
+    if (dir_.has_parent_path()) fs::create_directories(dir_.parent_path(), ec);  // 0755, as /run
     make_private_dir(dir_);
     make_private_dir(containers_dir());
     const auto path = dir_ / "lock";
@@ -65,7 +67,13 @@ StateStore::Lock StateStore::lock() {
 std::vector<Publication> StateStore::load_all() const {
     std::vector<Publication> out;
     std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(containers_dir(), ec)) {
+    fs::directory_iterator it(containers_dir(), ec);
+    if (ec == std::errc::no_such_file_or_directory) return out;  // nothing published yet
+    if (ec)
+        throw Error("cannot read the records in " + containers_dir().string() + ": " +
+                    ec.message() +
+                    (ec == std::errc::permission_denied ? " (run portpub as root)" : ""));
+    for (const auto& entry : it) {
         const auto& path = entry.path();
         if (path.extension() != ".json") continue;  // temporary files end in .tmp
         out.push_back(from_record(parse_json(path), path.string()));

@@ -19,4 +19,11 @@ std::string errno_text(int err);
 // Throws Error("<what>: <strerror(err)>").
 [[noreturn]] void throw_errno(const std::string& what, int err = errno);
 
+// For C allocators that return NULL: the pointer, or Error("out of memory").
+template <class T>
+T* must(T* p) {
+    if (!p) throw Error("out of memory");
+    return p;
+}
+
 }  // namespace portpub

@@ -1,8 +1,14 @@
-// What the host says about its ports: the local port range random host ports
-// come from, the ports reserved from it, and whether a socket holds a port.
+// What the host says about its ports and addresses: the local port range
+// random host ports come from, the ports reserved from it, the sockets that
+// hold ports (so that a published port never hides a local service), and the
+// host's own addresses.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "portpub/port_allocator.hpp"
 
@@ -11,10 +17,41 @@ namespace portpub {
 // Parses net.ipv4.ip_local_reserved_ports ("8080,9000-9010"); pure.
 std::function<bool(std::uint16_t)> parse_reserved_ports(const std::string& text);
 
-// Reads the facts from /proc/sys of the current network namespace.
-HostPortFacts read_host_port_facts();
+// A socket that holds a port: a TCP listener or a bound UDP socket.
+struct BoundSocket {
+    Proto proto = Proto::tcp;
+    IpAddress address;  // 0.0.0.0 or :: for every address
+    std::uint16_t port = 0;
+    std::uint64_t inode = 0;
+};
 
-// True when binding the port fails with EADDRINUSE (someone holds it).
-bool port_in_use(const std::optional<IpAddress>& ip, Proto proto, std::uint16_t port);
+// Parses /proc/net/{tcp,tcp6,udp,udp6}; pure. TCP sockets count only when
+// listening: a connection's local port does not stop a port being published.
+std::vector<BoundSocket> parse_proc_net(std::string_view text, Proto proto, bool v6);
+
+// The sockets bound on this host (its current network namespace).
+class HostSockets {
+  public:
+    static std::shared_ptr<const HostSockets> read();
+    explicit HostSockets(std::vector<BoundSocket> sockets);
+
+    // The socket holding this port on an address that meets `ip`, if any.
+    const BoundSocket* holder(const std::optional<IpAddress>& ip, Proto proto,
+                              std::uint16_t port) const;
+
+  private:
+    std::vector<BoundSocket> sockets_;
+    std::vector<bool> any_port_[2];  // [tcp, udp]: a quick "no socket at all on this port"
+};
+
+// "nginx (pid 412)" for the process that has the socket open, or "" when
+// /proc does not show one.
+std::string socket_owner(std::uint64_t inode);
+
+// The addresses of this host's interfaces (current network namespace).
+std::vector<IpAddress> host_addresses();
+
+// Reads the facts above from /proc of the current network namespace.
+HostPortFacts read_host_port_facts();
 
 }  // namespace portpub

@@ -10,6 +10,7 @@
 #include "portpub/state_store.hpp"
 
 struct nl_sock;
+struct rtnl_link;
 
 namespace portpub {
 
@@ -51,6 +52,10 @@ class Links {
     void remove_address(const std::string& link, const Cidr& address);  // no error if absent
 
   private:
+    // Address, MAC and up state of an existing bridge; records each change in `did`.
+    void configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
+                          HostState::Bridge& did);
+
     RouteSocket host_;
 };
 

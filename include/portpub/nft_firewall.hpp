@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,8 +39,10 @@ inline constexpr const char* kTableName = "portpub";
 
 class NftFirewall {
   public:
-    // Throws Error when the kernel has no nftables (no nfnetlink).
-    NftFirewall();
+    // `owner`: the state directory whose records this table serves; it is
+    // kept as the table's comment, and a table of another directory is left
+    // alone. Throws Error when the kernel has no nftables (no nfnetlink).
+    explicit NftFirewall(std::string owner);
     ~NftFirewall();
     NftFirewall(const NftFirewall&) = delete;
     NftFirewall& operator=(const NftFirewall&) = delete;
@@ -48,7 +51,12 @@ class NftFirewall {
     // error: `down` must work after a ruleset flush.
     void apply(const FirewallChange& change);
 
-    bool table_exists();
+    // Throws Error when the table serves another state directory's records.
+    void check_owner();
+
+    bool table_exists() { return table_comment().has_value(); }
+    // The table's comment ("" when it has none); nullopt when there is no table.
+    std::optional<std::string> table_comment();
     // Rules per chain of the table; empty when there is no table.
     std::map<std::string, std::size_t> rule_counts();
     // Keys of the elements of a set or map; empty when the set does not exist.
@@ -62,8 +70,11 @@ class NftFirewall {
                const std::string& what);
     [[noreturn]] void explain_existing(const std::vector<NatElement>& added,
                                        const std::string& fallback);
+    std::string comment() const { return "portpub records: " + owner_; }
+
     mnl_socket* nl_ = nullptr;
     std::uint32_t seq_;
+    std::string owner_;
 };
 
 }  // namespace portpub

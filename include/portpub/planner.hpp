@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,7 +49,10 @@ std::string host_veth_name(const IpAddress& address);
 // Error on the first problem; plan_up runs them too.
 void validate_request(const UpRequest& req);
 
+// `namespace_alive` tells whether the namespace a record names still exists
+// (the same file, the same inode); an empty function means it does.
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
-             const std::vector<Publication>& existing, const HostPortFacts& facts);
+             const std::vector<Publication>& existing, const HostPortFacts& facts,
+             const std::function<bool(const Publication&)>& namespace_alive = {});
 
 }  // namespace portpub

@@ -35,6 +35,9 @@ class Publisher {
     void teardown(const Publication& pub, const std::vector<Publication>& remaining,
                   HostState& host);
 
+    // The state directory as the table's owner: absolute, symlinks resolved.
+    std::string owner() const;
+
     StateStore store_;
 };
 

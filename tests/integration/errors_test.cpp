@@ -4,9 +4,11 @@
 #include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstddef>
@@ -157,4 +159,104 @@ TEST_CASE("an existing interface that does not fit is refused as the bridge", "[
     expect_failure(lab,
                    {"up", "--netns", web, "--subnet", kSubnet, "--bridge", "ext0", "-p", "8080:80"},
                    "interface ext0 exists and is not a bridge");
+}
+
+TEST_CASE("an id in use for a live namespace is never taken over", "[errors]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80"}, {"--id", "web"});
+    expect_failure(lab, {"up", "--netns", b, "--subnet", kSubnet, "--id", "web", "-p", "9090:80"},
+                   "container id web is already used for namespace /run/netns/a");
+    auto reply = lab.tcp("ext", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "a");
+}
+
+TEST_CASE("an id whose namespace is gone is taken over", "[errors]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80"}, {"--id", "web"});
+    lab.remove_container("a");  // exited without a down
+    lab.up(b, {"8080:80"}, {"--id", "web"});
+    auto reply = lab.tcp("ext", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "b");
+}
+
+TEST_CASE("a replacement that fails leaves nothing behind", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, {"8080:80"});
+    // Again for the same namespace, with an interface name that exists there.
+    auto r =
+        lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "--ifname", "lo", "-p", "9090:80"});
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("the earlier publication of web was removed"));
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+    CHECK(lab.portpub({"down", "--id", "web"}).status == 0);
+}
+
+TEST_CASE("a failure after the rules are in undoes them too", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    // The record cannot be written: the last step of up fails, after the
+    // veth, bridge, forwarding and nftables steps succeeded.
+    sh("mkdir -p " + lab.state_dir() + "/containers && chmod 0500 " + lab.state_dir() +
+       "/containers");
+    expect_failure(lab, up_args(web, "8080:80"),
+                   "cannot create " + lab.state_dir() + "/containers/web.json", [] {
+                       // Root writes anywhere unless it loses CAP_DAC_OVERRIDE.
+                       if (::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) != 0) ::_exit(125);
+                   });
+    CHECK(sh("nft list ruleset").empty());
+}
+
+TEST_CASE("a host address that is not the host's is refused", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    expect_failure(
+        lab, up_args(web, "192.0.2.99:8080:80"),
+        "host address 192.0.2.99 in '192.0.2.99:8080:80' is not an address of this host");
+}
+
+TEST_CASE("a host port a local program listens on is refused, naming it", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    // This test process listens on 7000 in the lab's host namespace.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(7000);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    REQUIRE(::listen(fd, 1) == 0);
+    expect_failure(lab, up_args(web, "7000:80"),
+                   "host port 7000/tcp is in use on this host by integration_tes (pid " +
+                       std::to_string(::getpid()) + ") on 0.0.0.0:7000");
+    expect_failure(lab, up_args(web, "6990-7010:80-100"), "host port 7000/tcp is in use");
+    // A range to pick from skips it.
+    auto r = lab.up(web, {"7000-7001:80"});
+    CHECK(r.out == "80/tcp -> 0.0.0.0:7001\n");
+    ::close(fd);
+}
+
+TEST_CASE("a second state directory cannot take over the table", "[errors]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80"});
+    const auto before = lab.snapshot();
+    auto r = run({PORTPUB_BIN, "up", "--netns", b, "--subnet", kSubnet, "-p", "9090:80",
+                  "--state-dir", "/run/other-state"});
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("table inet portpub serves the portpub records in " +
+                                      lab.state_dir() + ", not /run/other-state"));
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+    CHECK_THAT(sh("nft list table inet portpub"),
+               Catch::Contains("comment \"portpub records: " + lab.state_dir()));
 }

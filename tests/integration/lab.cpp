@@ -204,6 +204,12 @@ std::string Lab::container(const std::string& name) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) die("open " + path);
     ns_fds_[name] = fd;
+    serve(name);
+    return path;
+}
+
+void Lab::serve(const std::string& name) {
+    const int fd = ns_fd(name);
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) die("pipe");
     pid_t pid = ::fork();
@@ -222,9 +228,8 @@ std::string Lab::container(const std::string& name) {
            c != '\n')
         line += c;
     ::close(ready[0]);
-    if (line != "ready") throw std::runtime_error("pp-echo did not start in " + path);
+    if (line != "ready") throw std::runtime_error("pp-echo did not start in namespace " + name);
     servers_[name].push_back(pid);
-    return path;
 }
 
 void Lab::kill_servers(const std::string& name) {
@@ -332,7 +337,7 @@ std::string Lab::snapshot() const {
     return sh(
         "ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//; "
         "s/,LOWER_UP//; s/ qdisc [a-z_]*//'; echo --; "
-        "ip -o addr show | sed 's/^[0-9]*: //; s/valid_lft.*//'; echo --; "
+        "ip -o addr show | sed 's/^[0-9]*: //; s/valid_lft.*//; s/ tentative//'; echo --; "
         "ip route show table all; echo --; nft list ruleset; echo --; "
         "cat /proc/sys/net/ipv4/ip_forward; echo --; "
         "ls -A " +

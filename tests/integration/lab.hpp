@@ -57,6 +57,9 @@ class Lab {
     // A container namespace /run/netns/NAME with lo down (as `ip netns add`
     // leaves it) and pp-echo on TCP 80, 81 and UDP 53, 54. Returns its path.
     std::string container(const std::string& name);
+    // pp-echo named NAME inside namespace NAME (e.g. "ext"), on TCP 80, 81
+    // and UDP 53, 54.
+    void serve(const std::string& name);
     void kill_servers(const std::string& name);
     // What a runtime does when a container exits: its processes end and the
     // namespace file is removed, so the namespace and its interfaces vanish.

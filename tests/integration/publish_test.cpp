@@ -1,6 +1,10 @@
 // Traffic through published ports, from everywhere a user expects it to work.
 // Every case runs with net.bridge.bridge-nf-call-iptables at 0 and at 1.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "lab.hpp"
 
@@ -121,15 +125,18 @@ TEST_CASE("ranges, a port picked from a range and random ports", "[publish]") {
     auto a = lab.container("a");
     auto b = lab.container("b");
     lab.up(a, {"9000-9001:80-81"});
-    CHECK(words(*lab.tcp("ext", kHostIp, 9000)).at(0) == "a");
-    auto second = lab.tcp("ext", kHostIp, 9001);
-    REQUIRE(second);
-    CHECK(words(*second).at(0) == "a");
+    for (int port : {9000, 9001}) {
+        auto reply = lab.tcp("ext", kHostIp, port);
+        REQUIRE(reply);
+        CHECK(words(*reply) == Words{"a", kExtIp, "hello"});
+    }
 
     // 9000 and 9001 are published: b gets 9002, and a random port for 81.
     auto r = lab.up(b, {"9000-9010:80", "81"}, {"--json"});
     CHECK_THAT(r.out, Catch::Contains(R"("host_port":9002)"));
-    CHECK(words(*lab.tcp("ext", kHostIp, 9002)).at(0) == "b");
+    auto picked = lab.tcp("ext", kHostIp, 9002);
+    REQUIRE(picked);
+    CHECK(words(*picked).at(0) == "b");
     auto range = words(sh("cat /proc/sys/net/ipv4/ip_local_port_range"));
     auto random_port = [&] {
         auto json = lab.portpub({"ls", "--json"}).out;
@@ -179,4 +186,86 @@ TEST_CASE("thousands of -p options are all published, in command-line order", "[
     auto reply = lab.tcp("ext", kHostIp, 22999);
     REQUIRE(reply);
     CHECK(words(*reply).at(0) == "web");
+}
+
+TEST_CASE("containers reach other hosts with the host's address", "[publish]") {
+    int nf = bridge_nf_setting();
+    if (nf < 0) return;
+    INFO("bridge-nf-call-iptables=" << nf);
+    Lab lab(nf);
+    lab.serve("ext");  // a service on the other host
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80"});
+    // Outbound traffic leaves masqueraded: the other host sees 192.0.2.1.
+    auto reply = lab.tcp("web", kExtIp, 80);
+    REQUIRE(reply);
+    CHECK(words(*reply) == Words{"ext", kHostIp, "hello"});
+    auto dgram = lab.udp("web", kExtIp, 53);
+    REQUIRE(dgram);
+    CHECK(words(*dgram) == Words{"ext", kHostIp, "hello"});
+}
+
+TEST_CASE("concurrent ups get distinct addresses and all serve", "[publish]") {
+    Lab lab(0);
+    constexpr int kContainers = 8;
+    std::vector<std::string> paths;
+    for (int i = 0; i < kContainers; ++i)
+        paths.push_back(lab.container("c" + std::to_string(i)));
+    std::vector<pid_t> pids;
+    for (int i = 0; i < kContainers; ++i) {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            auto r = lab.portpub({"up", "--netns", paths[i], "--subnet", kSubnet, "-p",
+                                  std::to_string(7000 + i) + ":80"});
+            ::_exit(r.status);
+        }
+        pids.push_back(pid);
+    }
+    for (pid_t pid : pids) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    auto json = lab.portpub({"ls", "--json"}).out;
+    std::set<std::string> addresses;
+    for (auto at = json.find(R"("address":")"); at != std::string::npos;
+         at = json.find(R"("address":")", at + 1))
+        addresses.insert(json.substr(at + 11, json.find('"', at + 11) - at - 11));
+    CHECK(addresses.size() == kContainers);
+    for (int i = 0; i < kContainers; ++i) {
+        auto reply = lab.tcp("ext", kHostIp, 7000 + i);
+        REQUIRE(reply);
+        CHECK(words(*reply).at(0) == "c" + std::to_string(i));
+    }
+}
+
+TEST_CASE("the command line: help, version, JSON, stray words", "[cli]") {
+    Lab lab(0);
+    for (const char* command : {"up", "down", "ls", "version"}) {
+        INFO(command);
+        auto r = run({PORTPUB_BIN, command, "--help"});
+        CHECK(r.status == 0);
+        CHECK_THAT(r.out, Catch::StartsWith(std::string("Usage: portpub ")));
+        CHECK_THAT(r.out, Catch::Contains("Example:"));
+    }
+    auto version = run({PORTPUB_BIN, "version"});
+    CHECK(version.status == 0);
+    CHECK_THAT(version.out, Catch::Matches("portpub [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+    auto stray = lab.portpub({"up", "8080:80", "--netns", "/run/netns/x"});
+    CHECK(stray.status == 2);
+    CHECK_THAT(stray.err, Catch::Contains("every port spec needs its own -p"));
+    auto web = lab.container("web");
+    // Every spelling of -p, kept in command-line order.
+    auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80",
+                          "-p5353:53/udp", "--json", "--publish=9090:81"});
+    REQUIRE(r.status == 0);
+    CHECK(r.out ==
+          R"({"address":"198.51.100.2","bridge":"portpub0","gateway":"198.51.100.1",)"
+          R"("id":"web","ifname":"eth0","mappings":[)"
+          R"({"container_port":80,"host_ip":"0.0.0.0","host_port":8080,"protocol":"tcp"},)"
+          R"({"container_port":53,"host_ip":"0.0.0.0","host_port":5353,"protocol":"udp"},)"
+          R"({"container_port":81,"host_ip":"0.0.0.0","host_port":9090,"protocol":"tcp"}],)"
+          R"("netns":"/run/netns/web","subnet":"198.51.100.0/24"})"
+          "\n");
 }

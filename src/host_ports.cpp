@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <ifaddrs.h>
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,25 +27,6 @@ std::optional<unsigned> to_number(std::string_view s) {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || end != s.data() + s.size() || v > 65535) return std::nullopt;
     return v;
-}
-
-std::optional<std::uint32_t> hex32(std::string_view s) {
-    std::uint32_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
-// /proc/net writes addresses as 32-bit words in host (little-endian) order.
-std::optional<IpAddress> proc_address(std::string_view hex, bool v6) {
-    if (hex.size() != (v6 ? 32u : 8u)) return std::nullopt;
-    std::uint8_t bytes[16];
-    for (std::size_t word = 0; word < hex.size() / 8; ++word) {
-        auto w = hex32(hex.substr(word * 8, 8));
-        if (!w) return std::nullopt;
-        std::memcpy(bytes + word * 4, &*w, 4);  // back to the kernel's memory order
-    }
-    return IpAddress::from_bytes(v6 ? Family::v6 : Family::v4, bytes);
 }
 
 std::string read_text(const std::string& path) {
@@ -89,26 +73,58 @@ std::function<bool(std::uint16_t)> parse_reserved_ports(const std::string& text)
     return [bits](std::uint16_t p) { return bits->test(p); };
 }
 
-std::vector<BoundSocket> parse_proc_net(std::string_view text, Proto proto, bool v6) {
+BoundSocket decode_diag_message(const void* raw, Proto proto) {
+    const auto* msg = static_cast<const inet_diag_msg*>(raw);
+    BoundSocket s;
+    s.proto = proto;
+    // idiag_src holds the address in network byte order, as IpAddress keeps it.
+    s.address = IpAddress::from_bytes(msg->idiag_family == AF_INET6 ? Family::v6 : Family::v4,
+                                      reinterpret_cast<const std::uint8_t*>(msg->id.idiag_src));
+    s.port = ntohs(msg->id.idiag_sport);
+    s.inode = msg->idiag_inode;
+    return s;
+}
+
+std::vector<BoundSocket> dump_bound_sockets() {
     std::vector<BoundSocket> out;
-    std::size_t at = text.find('\n');  // skip the header line
-    while (at != std::string_view::npos && at + 1 < text.size()) {
-        auto next = text.find('\n', at + 1);
-        std::istringstream line(std::string(text.substr(at + 1, next - at - 1)));
-        at = next;
-        std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-        if (!(line >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
-              timeout >> inode))
-            continue;
-        if (proto == Proto::tcp && state != "0A") continue;  // TCP_LISTEN
-        auto colon = local.find(':');
-        if (colon == std::string::npos) continue;
-        auto address = proc_address(std::string_view(local).substr(0, colon), v6);
-        auto port = hex32(std::string_view(local).substr(colon + 1));
-        std::uint64_t ino = 0;
-        std::from_chars(inode.data(), inode.data() + inode.size(), ino);
-        if (!address || !port || *port > 65535) continue;
-        out.push_back({proto, *address, static_cast<std::uint16_t>(*port), ino});
+    mnl_socket* nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+    if (!nl) return out;  // no sock_diag: no check, as before the kernel had it
+    std::unique_ptr<mnl_socket, int (*)(mnl_socket*)> guard(nl, mnl_socket_close);
+    if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) return out;
+    std::vector<char> buf(64 * 1024);
+    std::uint32_t seq = 0;
+    for (auto [proto, family] : {std::pair{Proto::tcp, AF_INET},
+                                 {Proto::tcp, AF_INET6},
+                                 {Proto::udp, AF_INET},
+                                 {Proto::udp, AF_INET6}}) {
+        auto* nlh = mnl_nlmsg_put_header(buf.data());
+        nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        nlh->nlmsg_seq = ++seq;
+        auto* req = static_cast<inet_diag_req_v2*>(
+            mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
+        req->sdiag_family = static_cast<std::uint8_t>(family);
+        req->sdiag_protocol = proto == Proto::tcp ? IPPROTO_TCP : IPPROTO_UDP;
+        // TCP: listeners only (TCP_LISTEN is 10); UDP: every socket holds its port.
+        req->idiag_states = proto == Proto::tcp ? (1u << 10) : ~0u;
+        if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) continue;
+        struct Sink {
+            std::vector<BoundSocket>* out;
+            Proto proto;
+        } sink{&out, proto};
+        auto collect = [](const nlmsghdr* msg, void* data) -> int {
+            auto* sink = static_cast<Sink*>(data);
+            if (mnl_nlmsg_get_payload_len(msg) >= sizeof(inet_diag_msg))
+                sink->out->push_back(decode_diag_message(mnl_nlmsg_get_payload(msg), sink->proto));
+            return MNL_CB_OK;
+        };
+        for (;;) {
+            ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+            if (n <= 0) break;
+            int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), seq,
+                                mnl_socket_get_portid(nl), collect, &sink);
+            if (rc <= MNL_CB_STOP) break;
+        }
     }
     return out;
 }
@@ -121,15 +137,7 @@ HostSockets::HostSockets(std::vector<BoundSocket> sockets) : sockets_(std::move(
 }
 
 std::shared_ptr<const HostSockets> HostSockets::read() {
-    std::vector<BoundSocket> all;
-    for (auto [file, proto, v6] : {std::tuple{"tcp", Proto::tcp, false},
-                                   {"tcp6", Proto::tcp, true},
-                                   {"udp", Proto::udp, false},
-                                   {"udp6", Proto::udp, true}}) {
-        auto found = parse_proc_net(read_text(std::string("/proc/net/") + file), proto, v6);
-        all.insert(all.end(), found.begin(), found.end());
-    }
-    return std::make_shared<const HostSockets>(std::move(all));
+    return std::make_shared<const HostSockets>(dump_bound_sockets());
 }
 
 const BoundSocket* HostSockets::holder(const std::optional<IpAddress>& ip, Proto proto,

@@ -1,5 +1,6 @@
 #include "portpub/host_ports.hpp"
 
+#include <linux/inet_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,34 +21,24 @@ TEST_CASE("ip_local_reserved_ports is read as the kernel writes it", "[host_port
     CHECK_FALSE(none(8080));
 }
 
-TEST_CASE("/proc/net is read as the kernel writes it", "[host_ports]") {
-    const char* tcp =
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
-        "timeout inode\n"
-        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        "
-        "0 4242 1 0 100 0 0 10 0\n"
-        "   1: 0100007F:A2C4 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        "
-        "0 4243 1 0 20 4 30 10 -1\n"
-        "   2: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        "
-        "0 4244 1 0 100 0 0 10 0\n";
-    auto listeners = parse_proc_net(tcp, Proto::tcp, false);
-    REQUIRE(listeners.size() == 2);  // the established connection holds no port to publish
-    CHECK(listeners[0].address.str() == "127.0.0.1");
-    CHECK(listeners[0].port == 8080);
-    CHECK(listeners[0].inode == 4242);
-    CHECK(listeners[1].address.str() == "0.0.0.0");
-    CHECK(listeners[1].port == 22);
-    const char* udp6 =
-        "  sl  local_address                         remote_address                        st "
-        "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
-        "  1: 00000000000000000000000001000000:14E9 00000000000000000000000000000000:0000 07 "
-        "00000000:00000000 00:00000000 00000000     0        0 77 2 0 0\n";
-    auto bound = parse_proc_net(udp6, Proto::udp, true);
-    REQUIRE(bound.size() == 1);
-    CHECK(bound[0].address.str() == "::1");
-    CHECK(bound[0].port == 5353);
-    CHECK(parse_proc_net("header only\n", Proto::tcp, false).empty());
-    CHECK(parse_proc_net("header\n garbage line\n", Proto::tcp, false).empty());
+TEST_CASE("a sock_diag message is read as the kernel writes it", "[host_ports]") {
+    inet_diag_msg v4{};
+    v4.idiag_family = AF_INET;
+    v4.id.idiag_sport = htons(8080);
+    v4.id.idiag_src[0] = htonl(0xc0000201);  // 192.0.2.1
+    v4.idiag_inode = 4242;
+    auto s = decode_diag_message(&v4, Proto::tcp);
+    CHECK(s.proto == Proto::tcp);
+    CHECK(s.address.str() == "192.0.2.1");
+    CHECK(s.port == 8080);
+    CHECK(s.inode == 4242);
+    inet_diag_msg v6{};
+    v6.idiag_family = AF_INET6;
+    v6.id.idiag_sport = htons(5353);
+    v6.id.idiag_src[3] = htonl(1);  // ::1
+    auto u = decode_diag_message(&v6, Proto::udp);
+    CHECK(u.address.str() == "::1");
+    CHECK(u.port == 5353);
 }
 
 TEST_CASE("a socket holds a port for the addresses it receives on", "[host_ports]") {

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "portpub/error.hpp"
+#include "portpub/proxy_plan.hpp"
+#include "portpub/proxy_process.hpp"
+#include "portpub/proxy_server.hpp"
 #include "portpub/publisher.hpp"
 #include "portpub/version.hpp"
 
@@ -141,7 +144,11 @@ int cmd_up(const std::vector<std::string>& args) {
         "subnet", po::value<std::string>()->default_value("10.77.0.0/16"),
         "container subnet; the gateway is its first address")(
         "ifname", po::value<std::string>()->default_value("eth0"),
-        "interface name inside the container")("json", "print the result as JSON");
+        "interface name inside the container")(
+        "no-proxy", "no userland proxy: 127.0.0.1, ::1 and IPv6 clients are not served")(
+        "no-reserve", "do not hold the published ports with sockets")(
+        "udp-timeout", po::value<unsigned>()->default_value(90),
+        "seconds a proxied UDP flow lives without traffic")("json", "print the result as JSON");
     add_state_option(opts);
     auto vm = parse("up", opts, args);
     if (vm.count("help")) {
@@ -158,13 +165,19 @@ int cmd_up(const std::vector<std::string>& args) {
     req.bridge = vm["bridge"].as<std::string>();
     req.subnet = vm["subnet"].as<std::string>();
     req.ifname = vm["ifname"].as<std::string>();
+    req.proxy = !vm.count("no-proxy");
+    req.reserve = !vm.count("no-reserve");
+    req.udp_timeout = vm["udp-timeout"].as<unsigned>();
+    if (req.udp_timeout == 0) throw UsageError("--udp-timeout must be at least 1 second", "up");
 
     Publisher publisher(vm["state-dir"].as<std::string>());
     auto pub = publisher.up(req);
+    for (const auto& note : publisher.notes())
+        std::cerr << "portpub: " << note << "\n";
     if (vm.count("json"))
         std::cout << to_report(pub).dump() << "\n";
     else
-        std::cout << docker_port_lines(pub.mappings);
+        std::cout << docker_port_lines(listed_mappings(pub));
     return kOk;
 }
 
@@ -208,24 +221,35 @@ int cmd_ls(const std::vector<std::string>& args) {
         return kOk;
     }
     auto all = Publisher(vm["state-dir"].as<std::string>()).list();
+    auto running = [](const Publication& p) {
+        return p.proxy && process_running({p.proxy->pid, p.proxy->start_time});
+    };
     if (vm.count("json")) {
         auto out = nlohmann::json::array();
-        for (const auto& p : all)
-            out.push_back(to_report(p));
+        for (const auto& p : all) {
+            auto report = to_report(p);
+            if (p.proxy) report["proxy"]["running"] = running(p);
+            out.push_back(std::move(report));
+        }
         std::cout << out.dump() << "\n";
         return kOk;
     }
-    std::vector<std::array<std::string, 4>> rows{{"ID", "ADDRESS", "NETNS", "PORTS"}};
-    for (const auto& p : all)
-        rows.push_back({p.id, p.address.str(), p.netns, docker_ps_ports(p.mappings)});
-    std::array<std::size_t, 3> width{};
+    std::vector<std::array<std::string, 5>> rows{{"ID", "ADDRESS", "NETNS", "PROXY", "PORTS"}};
+    for (const auto& p : all) {
+        std::string proxy = !p.proxy     ? "-"
+                            : running(p) ? "pid " + std::to_string(p.proxy->pid)
+                                         : "dead (run up again)";
+        rows.push_back(
+            {p.id, p.address.str(), p.netns, proxy, docker_ps_ports(listed_mappings(p))});
+    }
+    std::array<std::size_t, 4> width{};
     for (const auto& r : rows)
         for (std::size_t i = 0; i < width.size(); ++i)
             width[i] = std::max(width[i], r[i].size());
     for (const auto& r : rows) {
         for (std::size_t i = 0; i < width.size(); ++i)
             std::cout << r[i] << std::string(width[i] - r[i].size() + 3, ' ');
-        std::cout << r[3] << "\n";
+        std::cout << r[4] << "\n";
     }
     return kOk;
 }
@@ -252,7 +276,7 @@ bool is_command(const std::string& s) {
 int run_cli(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::string command = "up";
-    if (!args.empty() && is_command(args[0])) {
+    if (!args.empty() && (is_command(args[0]) || args[0] == "proxy")) {
         command = args[0];
         args.erase(args.begin());
     } else if (args.empty() || args[0] == "--help" || args[0] == "-h") {
@@ -266,6 +290,7 @@ int run_cli(int argc, char** argv) {
         return kUsage;
     }
     try {
+        if (command == "proxy") return run_proxy(args);  // internal: started by up
         if (command == "up") return cmd_up(args);
         if (command == "down") return cmd_down(args);
         if (command == "ls") return cmd_ls(args);

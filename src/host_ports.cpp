@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "portpub/proxy_plan.hpp"
 #include "portpub/sysctl.hpp"
 
 namespace portpub {
@@ -38,14 +39,6 @@ std::string read_text(const std::string& path) {
 
 bool is_unspecified_or_mapped_any(const IpAddress& a) {
     return a.is_unspecified();
-}
-
-// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4.
-IpAddress unmapped(const IpAddress& a) {
-    static const std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (!a.is_v4() && std::memcmp(a.data(), prefix, 12) == 0)
-        return IpAddress::from_bytes(Family::v4, a.data() + 12);
-    return a;
 }
 
 // Does a socket bound to `bound` receive traffic for `ip` (nullopt: every address)?
@@ -85,7 +78,7 @@ BoundSocket decode_diag_message(const void* raw, Proto proto) {
     return s;
 }
 
-std::vector<BoundSocket> dump_bound_sockets() {
+std::vector<BoundSocket> dump_bound_sockets(bool any_tcp_state) {
     std::vector<BoundSocket> out;
     mnl_socket* nl = mnl_socket_open(NETLINK_SOCK_DIAG);
     if (!nl) return out;  // no sock_diag: no check, as before the kernel had it
@@ -106,7 +99,7 @@ std::vector<BoundSocket> dump_bound_sockets() {
         req->sdiag_family = static_cast<std::uint8_t>(family);
         req->sdiag_protocol = proto == Proto::tcp ? IPPROTO_TCP : IPPROTO_UDP;
         // TCP: listeners only (TCP_LISTEN is 10); UDP: every socket holds its port.
-        req->idiag_states = proto == Proto::tcp ? (1u << 10) : ~0u;
+        req->idiag_states = proto == Proto::tcp && !any_tcp_state ? (1u << 10) : ~0u;
         if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) continue;
         struct Sink {
             std::vector<BoundSocket>* out;

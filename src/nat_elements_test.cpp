@@ -26,7 +26,7 @@ TEST_CASE("bound elements: addr . proto . port", "[nft]") {
     const auto e = nat_elements(p).at(0);
     CHECK(e.map == NatMap::bound4);
     REQUIRE(e.key_len == 12);
-    CHECK(std::vector<int>(e.key.begin(), e.key.end()) ==
+    CHECK(std::vector<int>(e.key.begin(), e.key.begin() + e.key_len) ==
           std::vector<int>{192, 0, 2, 1, 17, 0, 0, 0, 0x14, 0xe9, 0, 0});
     CHECK(describe(e) == "udp 192.0.2.1:5353 -> 10.77.0.2:53");
 }

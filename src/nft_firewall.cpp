@@ -1,5 +1,8 @@
 #include "portpub/nft_firewall.hpp"
 
+// glibc before the kernel headers, which step aside for it.
+#include <netinet/in.h>
+
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
@@ -11,6 +14,7 @@
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
@@ -33,14 +37,16 @@ namespace {
 
 // nftables data type ids (as the nft tool numbers them), so that
 // `nft list ruleset` shows the maps with their real types.
-constexpr std::uint32_t kTypeIpv4 = 7, kTypeProto = 12, kTypeService = 13, kTypeIfname = 41;
+constexpr std::uint32_t kTypeIpv4 = 7, kTypeIpv6 = 8, kTypeProto = 12, kTypeService = 13,
+                        kTypeIfname = 41;
 constexpr std::uint32_t concat(std::uint32_t a, std::uint32_t b) {
     return a << 6 | b;
 }
 
 // Registers: concatenations start at the 128-bit register 1, whose 32-bit
 // parts are 8, 9, 10, 11; each field of a concatenation takes one of them.
-constexpr std::uint32_t kReg1 = NFT_REG_1, kReg32_1 = NFT_REG32_01, kReg32_2 = NFT_REG32_02;
+constexpr std::uint32_t kReg1 = NFT_REG_1, kReg2 = NFT_REG_2, kReg32_1 = NFT_REG32_01,
+                        kReg32_2 = NFT_REG32_02, kReg32_5 = NFT_REG32_05;
 
 constexpr std::size_t kElementsPerMessage = 1000;  // keeps one message's nest under 64 KiB
 constexpr std::uint32_t kBatchPage = 256 * 1024;
@@ -70,9 +76,14 @@ class Rule {
         nftnl_rule_set_str(r_.get(), NFTNL_RULE_CHAIN, chain);
         nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
     }
-    Rule& ipv4_only() {
-        std::uint8_t v4 = NFPROTO_IPV4;
-        return meta(NFT_META_NFPROTO, kReg1).cmp(kReg1, NFT_CMP_EQ, &v4, 1);
+    Rule& ipv4_only() { return family(NFPROTO_IPV4); }
+    Rule& ipv6_only() { return family(NFPROTO_IPV6); }
+    Rule& family(std::uint8_t nfproto) {
+        return meta(NFT_META_NFPROTO, kReg1).cmp(kReg1, NFT_CMP_EQ, &nfproto, 1);
+    }
+    Rule& tcp_only() {
+        std::uint8_t tcp = IPPROTO_TCP;
+        return meta(NFT_META_L4PROTO, kReg1).cmp(kReg1, NFT_CMP_EQ, &tcp, 1);
     }
     Rule& meta(std::uint32_t key, std::uint32_t dreg) {
         auto* e = expr("meta");
@@ -97,6 +108,9 @@ class Rule {
     }
     Rule& ip_saddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, dreg); }
     Rule& ip_daddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, dreg); }
+    Rule& ip6_daddr(std::uint32_t dreg) {
+        return payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, dreg);
+    }
     Rule& th_dport(std::uint32_t dreg) { return payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, dreg); }
     Rule& lookup(std::uint32_t sreg, const char* set, std::optional<std::uint32_t> dreg = {},
                  std::uint32_t flags = 0) {
@@ -116,6 +130,13 @@ class Rule {
         return add(e);
     }
     Rule& masquerade() { return add(expr("masq")); }
+    // redirect to :port, the port taken from a register (a map lookup).
+    Rule& redirect(std::uint32_t reg_port) {
+        auto* e = expr("redir");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, reg_port);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+        return add(e);
+    }
     Rule& fib_daddr_type(std::uint32_t dreg) {
         auto* e = expr("fib");
         nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
@@ -163,6 +184,25 @@ class Rule {
 // The rules of each chain, in order.
 std::map<std::string, std::vector<Rule>> base_rules() {
     std::map<std::string, std::vector<Rule>> chains;
+    // IPv6 TCP: `ip6 daddr . meta l4proto . th dport` then `meta l4proto . th dport`.
+    auto redirect_v6 = [&](Rule& first) {
+        const std::string chain = nftnl_rule_get_str(first.get(), NFTNL_RULE_CHAIN);
+        first.tcp_only()
+            .ipv6_only()
+            .ip6_daddr(kReg1)
+            .meta(NFT_META_L4PROTO, kReg2)
+            .th_dport(kReg32_5)
+            .lookup(kReg1, map_name(NatMap::proxy6addr), kReg1)
+            .redirect(kReg1);
+        chains[chain]
+            .emplace_back(chain.c_str())
+            .tcp_only()
+            .ipv6_only()
+            .meta(NFT_META_L4PROTO, kReg1)
+            .th_dport(kReg32_1)
+            .lookup(kReg1, map_name(NatMap::proxy6), kReg1)
+            .redirect(kReg1);
+    };
     const std::uint32_t local = RTN_LOCAL;
     const std::uint8_t loopback_net = 127;
     auto add = [&](const char* chain) -> Rule& { return chains[chain].emplace_back(chain); };
@@ -181,18 +221,47 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .lookup(kReg1, map_name(NatMap::wildcard4), kReg1)
         .dnat4(kReg1, kReg32_1);
 
+    // TCP to published ports over IPv6 goes to the container's proxy, which
+    // reaches the IPv4-only container.
+    redirect_v6(add("publish"));
+
     // fib daddr type local jump publish: traffic to any address of this host.
     auto to_local_address = [&](Rule& r) {
         r.fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
     };
     to_local_address(add("prerouting"));
 
+    // Loopback never reaches `publish`: DNAT of 127.0.0.0/8 would need
+    // route_localnet. `goto`, so that nothing after this rule sees it either.
     add("output")
         .ipv4_only()
         .payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
         .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1)
-        .verdict(NFT_RETURN);
+        .verdict(NFT_GOTO, "loopback");
+    add("output")
+        .ipv6_only()
+        .ip6_daddr(kReg1)
+        .cmp(kReg1, NFT_CMP_EQ, &in6addr_loopback, 16)
+        .verdict(NFT_GOTO, "loopback");
     to_local_address(add("output"));
+
+    // Loopback TCP to published ports goes to the container's proxy.
+    add("loopback")
+        .tcp_only()
+        .ipv4_only()
+        .ip_daddr(kReg1)
+        .meta(NFT_META_L4PROTO, kReg32_1)
+        .th_dport(kReg32_2)
+        .lookup(kReg1, map_name(NatMap::proxy4addr), kReg1)
+        .redirect(kReg1);
+    add("loopback")
+        .tcp_only()
+        .ipv4_only()
+        .meta(NFT_META_L4PROTO, kReg1)
+        .th_dport(kReg32_1)
+        .lookup(kReg1, map_name(NatMap::proxy4), kReg1)
+        .redirect(kReg1);
+    redirect_v6(add("loopback"));
 
     add("postrouting")
         .ipv4_only()
@@ -227,6 +296,12 @@ const SetDef kSets[] = {
      kBigEndian},
     {"pub4addr", NFT_SET_MAP, concat(concat(kTypeIpv4, kTypeProto), kTypeService), 12,
      concat(kTypeIpv4, kTypeService), 8, kBigEndian},
+    {"proxy4", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8, kTypeService, 2, kBigEndian},
+    {"proxy4addr", NFT_SET_MAP, concat(concat(kTypeIpv4, kTypeProto), kTypeService), 12,
+     kTypeService, 2, kBigEndian},
+    {"proxy6", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8, kTypeService, 2, kBigEndian},
+    {"proxy6addr", NFT_SET_MAP, concat(concat(kTypeIpv6, kTypeProto), kTypeService), 24,
+     kTypeService, 2, kBigEndian},
     {kSetNets, NFT_SET_INTERVAL, kTypeIpv4, 4, 0, 0, kBigEndian},
     {kSetBridges, 0, kTypeIfname, IFNAMSIZ, 0, 0, kHostEndian},
 };
@@ -241,7 +316,8 @@ struct ChainDef {
 };
 
 const ChainDef kChains[] = {
-    {"publish", std::nullopt, 0},  // before the chains that jump to it
+    {"publish", std::nullopt, 0},  // before the chains that jump to them
+    {"loopback", std::nullopt, 0},
     {"prerouting", NF_INET_PRE_ROUTING, kPriorityDstNat},
     {"output", NF_INET_LOCAL_OUT, kPriorityDstNat},
     {"postrouting", NF_INET_POST_ROUTING, kPrioritySrcNat},
@@ -270,7 +346,7 @@ std::vector<RawElement> network_elements(const Network& n, const char* set) {
 }
 
 RawElement raw(const NatElement& e) {
-    return {{e.key.begin(), e.key.begin() + e.key_len}, {e.data.begin(), e.data.end()}, 0};
+    return {e.key_bytes(), {e.data.begin(), e.data.begin() + e.data_len}, 0};
 }
 
 // A batch of nftables messages, with a description of each for error messages.
@@ -453,14 +529,11 @@ void NftFirewall::apply(const FirewallChange& change) {
     FirewallChange left;
     if (!table_exists()) return;  // nothing of ours is left
     left.drop_table = change.drop_table;
-    auto keep_present = [&](const std::vector<NatElement>& in, std::vector<NatElement>& out) {
-        std::set<std::vector<std::uint8_t>> have[2] = {element_keys(map_name(NatMap::wildcard4)),
-                                                       element_keys(map_name(NatMap::bound4))};
-        for (const auto& e : in)
-            if (have[static_cast<int>(e.map)].contains({e.key.begin(), e.key.begin() + e.key_len}))
-                out.push_back(e);
-    };
-    keep_present(change.del, left.del);
+    std::map<NatMap, std::set<std::vector<std::uint8_t>>> have;
+    for (const auto& e : change.del) {
+        if (!have.contains(e.map)) have[e.map] = element_keys(map_name(e.map));
+        if (have[e.map].contains(e.key_bytes())) left.del.push_back(e);
+    }
     auto nets = element_keys(kSetNets), bridges = element_keys(kSetBridges);
     for (const auto& n : change.del_networks)
         if (nets.contains(network_elements(n, kSetNets)[0].key) &&
@@ -475,19 +548,14 @@ void NftFirewall::apply(const FirewallChange& change) {
 
 void NftFirewall::explain_existing(const std::vector<NatElement>& added,
                                    const std::string& fallback) {
-    std::set<std::vector<std::uint8_t>> have[2] = {element_keys(map_name(NatMap::wildcard4)),
-                                                   element_keys(map_name(NatMap::bound4))};
+    std::map<NatMap, std::set<std::vector<std::uint8_t>>> have;
     for (const auto& e : added) {
-        if (!have[static_cast<int>(e.map)].contains({e.key.begin(), e.key.begin() + e.key_len}))
-            continue;
-        const std::size_t at = e.map == NatMap::bound4 ? 4 : 0;
-        std::string key = at ? IpAddress::from_bytes(Family::v4, e.key.data()).str() + " . " : "";
-        key += std::string(proto_name(static_cast<Proto>(e.key[at]))) + " . " +
-               std::to_string((e.key[at + 4] << 8) | e.key[at + 5]);
+        if (!have.contains(e.map)) have[e.map] = element_keys(map_name(e.map));
+        if (!have[e.map].contains(e.key_bytes())) continue;
         throw Error("map element " + describe(e) +
                     " is already in table inet portpub, but no portpub record holds it (left by a "
                     "crash or added by hand); remove it with: nft delete element inet portpub " +
-                    map_name(e.map) + " '{ " + key + " }'");
+                    map_name(e.map) + " '{ " + nft_key(e) + " }'");
     }
     throw Error(fallback);
 }
@@ -585,7 +653,7 @@ void add_changes(Batch& batch, const FirewallChange& change) {
         batch.end();
         return;
     }
-    for (NatMap map : {NatMap::wildcard4, NatMap::bound4}) {
+    for (NatMap map : kNatMaps) {
         std::vector<RawElement> del, add;
         for (const auto& e : change.del)
             if (e.map == map) del.push_back(raw(e));

@@ -7,6 +7,7 @@
 
 #include "portpub/error.hpp"
 #include "portpub/ipam.hpp"
+#include "portpub/proxy_plan.hpp"
 
 namespace portpub {
 
@@ -83,20 +84,18 @@ Cidr parse_subnet(const std::string& text) {
     return *subnet;
 }
 
-// Mappings the kernel path cannot serve in this version fail here, before any
+// Without the proxy, mappings only it could serve fail here, before any
 // change, instead of being accepted and silently not working.
-void check_servable(const PortSpec& spec) {
-    if (!spec.host_ip) return;
+void check_servable(const PortSpec& spec, bool proxy) {
+    if (proxy || !spec.host_ip || spec.proto == Proto::sctp) return;
     const auto& ip = *spec.host_ip;
-    if (!ip.is_v4())
+    if (!ip.is_v4() || ip.is_loopback())
         throw Error("host address " + ip.url_str() + " in '" + spec.text +
-                    "' is IPv6, and this version publishes IPv4 containers on IPv4 host "
-                    "addresses only; leave the address out or use an IPv4 one");
-    if (ip.is_loopback())
-        throw Error("host address " + ip.str() + " in '" + spec.text +
-                    "' is a loopback address: kernel NAT cannot serve it without "
-                    "route_localnet, which portpub never sets, and this version has no "
-                    "userland proxy; publish on another host address");
+                    "' is served by the userland proxy only (" +
+                    (ip.is_v4() ? "kernel NAT cannot serve loopback without route_localnet, which "
+                                  "portpub never sets"
+                                : "the container has IPv4 only") +
+                    "); drop --no-proxy, or publish on another host address");
 }
 
 void check_network(const Network& net, const std::vector<Publication>& others) {
@@ -121,7 +120,7 @@ std::vector<PortSpec> parse_specs(const UpRequest& req) {
     specs.reserve(req.specs.size());
     for (const auto& text : req.specs) {
         specs.push_back(parse_port_spec(text));
-        check_servable(specs.back());
+        check_servable(specs.back(), req.proxy);
     }
     return specs;
 }
@@ -198,6 +197,12 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
         pub.address = allocate_address(pub.network.subnet, pub.network.gateway, used);
     }
     pub.host_veth = host_veth_name(pub.address);
+    if (req.proxy && needs_proxy(pub)) {
+        ProxyInfo proxy;
+        proxy.reserve = req.reserve;
+        proxy.udp_timeout = req.udp_timeout;
+        pub.proxy = proxy;  // listeners and process come when `up` makes them
+    }
     return plan;
 }
 

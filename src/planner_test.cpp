@@ -103,11 +103,23 @@ TEST_CASE("the planner refuses what cannot work, before anything changes", "[pla
     CHECK_THAT(error_of(r), Catch::Contains("invalid container id"));
 }
 
-TEST_CASE("loopback and IPv6 host addresses are refused until a proxy exists", "[planner]") {
-    CHECK_THAT(error_of(request({"127.0.0.1:8080:80"})), Catch::Contains("loopback"));
-    CHECK_THAT(error_of(request({"[::1]:8080:80"})), Catch::Contains("IPv6"));
-    CHECK_THAT(error_of(request({"[2001:db8::1]:8080:80"})), Catch::Contains("IPv6"));
-    CHECK(error_of(request({"0.0.0.0:8080:80", "192.0.2.1:8081:81"})).empty());
+TEST_CASE("loopback and IPv6 host addresses need the proxy", "[planner]") {
+    auto with = plan_up(request({"127.0.0.1:8080:80", "[::1]:8081:81"}), kWeb, {}, {});
+    REQUIRE(with.publication.proxy);
+    CHECK(with.publication.proxy->reserve);
+    CHECK(with.publication.proxy->udp_timeout == 90);
+    auto r = request({"127.0.0.1:8080:80"});
+    r.proxy = false;
+    CHECK_THAT(error_of(r), Catch::Contains("served by the userland proxy only"));
+    CHECK_THAT(error_of(r), Catch::Contains("--no-proxy"));
+    r.specs = {"[2001:db8::1]:8080:80"};
+    CHECK_THAT(error_of(r), Catch::Contains("the container has IPv4 only"));
+    r.specs = {"0.0.0.0:8080:80", "192.0.2.1:8081:81"};
+    CHECK(error_of(r).empty());
+    CHECK_FALSE(plan_up(r, kWeb, {}, {}).publication.proxy);  // nothing for a proxy to do
+    // Only kernel-served mappings: no proxy even when allowed.
+    CHECK_FALSE(
+        plan_up(request({"192.0.2.1:8080:80", "9:9/sctp"}), kWeb, {}, {}).publication.proxy);
 }
 
 TEST_CASE("networks must agree with the containers already on them", "[planner]") {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "portpub/error.hpp"
+#include "portpub/proxy_plan.hpp"
 
 namespace portpub {
 
@@ -27,6 +28,11 @@ nlohmann::json to_record(const Publication& p) {
                         {"container_port", m.container_port},
                         {"count", m.count}});
     }
+    nlohmann::json proxy = nullptr;
+    if (p.proxy)
+        proxy = {{"listen4", p.proxy->listen4}, {"listen6", p.proxy->listen6},
+                 {"reserve", p.proxy->reserve}, {"udp_timeout", p.proxy->udp_timeout},
+                 {"pid", p.proxy->pid},         {"start_time", p.proxy->start_time}};
     return {{"version", kRecordVersion},
             {"id", p.id},
             {"netns", p.netns},
@@ -37,7 +43,8 @@ nlohmann::json to_record(const Publication& p) {
             {"ifname", p.ifname},
             {"host_veth", p.host_veth},
             {"address", p.address.str()},
-            {"mappings", std::move(maps)}};
+            {"mappings", std::move(maps)},
+            {"proxy", std::move(proxy)}};
 }
 
 Publication from_record(const nlohmann::json& j, const std::string& origin) {
@@ -74,6 +81,16 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
                 throw std::invalid_argument("bad port run");
             p.mappings.push_back(out);
         }
+        if (const auto& proxy = j.at("proxy"); !proxy.is_null()) {
+            ProxyInfo info;
+            info.listen4 = proxy.at("listen4").get<std::uint16_t>();
+            info.listen6 = proxy.at("listen6").get<std::uint16_t>();
+            info.reserve = proxy.at("reserve").get<bool>();
+            info.udp_timeout = proxy.at("udp_timeout").get<std::uint32_t>();
+            info.pid = proxy.at("pid").get<std::int32_t>();
+            info.start_time = proxy.at("start_time").get<std::uint64_t>();
+            p.proxy = info;
+        }
         return p;
     } catch (const nlohmann::json::exception& e) {
         throw Error("record " + origin + " is malformed (" + e.what() +
@@ -86,9 +103,9 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
 
 nlohmann::json to_report(const Publication& p) {
     nlohmann::json maps = nlohmann::json::array();
-    for (const auto& m : p.mappings) {
+    for (const auto& m : listed_mappings(p)) {
         for (std::uint32_t i = 0; i < m.count; ++i)
-            maps.push_back({{"host_ip", m.host_ip ? m.host_ip->str() : "0.0.0.0"},
+            maps.push_back({{"host_ip", m.host_ip->str()},
                             {"host_port", m.host_port + i},
                             {"container_port", m.container_port + i},
                             {"protocol", proto_name(m.proto)}});
@@ -100,7 +117,12 @@ nlohmann::json to_report(const Publication& p) {
             {"subnet", p.network.subnet.str()},
             {"gateway", p.network.gateway.str()},
             {"ifname", p.ifname},
-            {"mappings", std::move(maps)}};
+            {"mappings", std::move(maps)},
+            {"proxy", p.proxy ? nlohmann::json{{"pid", p.proxy->pid},
+                                               {"listen4", p.proxy->listen4},
+                                               {"listen6", p.proxy->listen6},
+                                               {"reserve", p.proxy->reserve}}
+                              : nlohmann::json(nullptr)}};
 }
 
 }  // namespace portpub

@@ -1,5 +1,7 @@
 #include "portpub/publisher.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -13,6 +15,9 @@
 #include "portpub/links.hpp"
 #include "portpub/netns.hpp"
 #include "portpub/nft_firewall.hpp"
+#include "portpub/proxy_plan.hpp"
+#include "portpub/proxy_process.hpp"
+#include "portpub/proxy_sockets.hpp"
 #include "portpub/sysctl.hpp"
 
 namespace portpub {
@@ -55,7 +60,29 @@ std::vector<Publication> without(const std::vector<Publication>& all, const std:
     return out;
 }
 
+bool kernel_has_sctp() {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP));
+    return static_cast<bool>(fd);
+}
+
 }  // namespace
+
+void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
+    bool unserved = false, sctp = false;
+    for (const auto& m : pub.mappings) {
+        unserved = unserved || (!req.proxy && (proxy_serves_loopback4(m) || proxy_serves_v6(m)));
+        sctp = sctp || m.proto == Proto::sctp;
+    }
+    if (unserved)
+        notes_.push_back(
+            "--no-proxy: connections to 127.0.0.1, ::1 and from IPv6 clients are not "
+            "served for " +
+            pub.id);
+    if (sctp && !kernel_has_sctp())
+        notes_.push_back(
+            "SCTP mappings get kernel NAT only, and this kernel has no SCTP: SCTP on "
+            "127.0.0.1 and ::1 is not served");
+}
 
 std::string Publisher::owner() const {
     std::error_code ec;
@@ -65,6 +92,7 @@ std::string Publisher::owner() const {
 
 Publication Publisher::up(const UpRequest& req) {
     validate_request(req);  // bad input first: it is the most likely mistake
+    notes_.clear();
     require_capabilities();
     auto ns = Netns::open(req.netns);
     auto lock = store_.lock();
@@ -72,6 +100,7 @@ Publication Publisher::up(const UpRequest& req) {
     Plan plan =
         plan_up(req, {ns.path(), ns.inode()}, existing, read_host_port_facts(), namespace_alive);
     const Publication& pub = plan.publication;
+    add_notes(req, pub);
     HostState host = store_.load_host();
     auto others = without(existing, pub.id);
     if (plan.replaces) {
@@ -81,19 +110,17 @@ Publication Publisher::up(const UpRequest& req) {
         store_.save_host(host);
         store_.remove(pub.id);
         try {
-            apply(pub, others, ns, host);
+            return apply(pub, others, ns, host);
         } catch (const Error& e) {
             throw Error(std::string(e.what()) + " (the earlier publication of " + pub.id +
                         " was removed; run up again once the problem is fixed)");
         }
-        return pub;
     }
-    apply(pub, others, ns, host);
-    return pub;
+    return apply(pub, others, ns, host);
 }
 
-void Publisher::apply(const Publication& pub, const std::vector<Publication>& others,
-                      const Netns& ns, HostState& host) {
+Publication Publisher::apply(Publication pub, const std::vector<Publication>& others,
+                             const Netns& ns, HostState& host) {
     Links links;
     // Everything that can refuse without changing anything comes first: a
     // kernel without nftables, a table of another state directory, a subnet
@@ -133,14 +160,32 @@ void Publisher::apply(const Publication& pub, const std::vector<Publication>& ot
     rollback.add([&links, name = pub.host_veth] { links.delete_link(name); });
     links.create_container_link(pub, ns);
 
+    // The proxy's sockets come before the rules: the redirects name its
+    // listeners' ports, and a port in use must fail before anything points at it.
+    std::optional<ProxyFds> proxy_fds;
+    if (pub.proxy) {
+        proxy_fds = open_proxy_sockets(pub);
+        pub.proxy->listen4 = proxy_fds->port4;
+        pub.proxy->listen6 = proxy_fds->port6;
+    }
+
     firewall.apply(change_for_up(pub));
     rollback.add([&firewall, pub, others] { firewall.apply(change_for_down(pub, others)); });
+
+    if (pub.proxy) {
+        auto started = start_proxy(pub, *proxy_fds, store_.dir());
+        proxy_fds.reset();  // the proxy holds them now
+        pub.proxy->pid = started.pid;
+        pub.proxy->start_time = started.start_time;
+        rollback.add([started] { stop_process(started); });
+    }
 
     store_.save(pub);
     rollback.add([this, id = pub.id] { store_.remove(id); });
     store_.save_host(new_host);
     host = new_host;
     rollback.commit();
+    return pub;
 }
 
 std::optional<Publication> Publisher::down(const DownRequest& req) {
@@ -178,6 +223,8 @@ std::optional<Publication> Publisher::down(const DownRequest& req) {
 
 void Publisher::teardown(const Publication& pub, const std::vector<Publication>& remaining,
                          HostState& host) {
+    // The proxy first: its ports go with it, before the rules that lead to it.
+    if (pub.proxy) stop_process({pub.proxy->pid, pub.proxy->start_time});
     NftFirewall firewall(owner());
     firewall.apply(change_for_down(pub, remaining));
     Links links;

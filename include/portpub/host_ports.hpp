@@ -32,7 +32,8 @@ BoundSocket decode_diag_message(const void* inet_diag_msg, Proto proto);
 // through sock_diag: the kernel walks only the listening sockets, where
 // /proc/net/tcp walks every bucket of the connection table (about 1 ms a file).
 // A TCP connection's local port does not stop a port being published.
-std::vector<BoundSocket> dump_bound_sockets();
+// With `any_tcp_state`, TCP sockets in every state (to name who holds a port).
+std::vector<BoundSocket> dump_bound_sockets(bool any_tcp_state = false);
 
 // The sockets bound on this host (its current network namespace).
 class HostSockets {

@@ -1,8 +1,14 @@
-// Map elements of the nftables table, as bytes. A mapping on every host address
-// goes to `pub4` keyed `meta l4proto . th dport`; one bound to a host address
-// goes to `pub4addr` keyed `ip daddr . meta l4proto . th dport`. Both map to
-// `container address . container port`. Each field of a concatenation takes a
-// whole 32-bit register, so shorter fields are zero-padded to 4 bytes.
+// Map elements of the nftables table, as bytes. Each field of a concatenation
+// takes a whole 32-bit register, so shorter fields are zero-padded to 4 bytes.
+//
+//   kernel DNAT, IPv4 host addresses other than loopback:
+//     pub4        meta l4proto . th dport              -> container addr . port
+//     pub4addr    ip daddr . meta l4proto . th dport   -> container addr . port
+//   redirects to the container's proxy (TCP; UDP has sockets on the port itself):
+//     proxy4      meta l4proto . th dport              -> listener port   (127.0.0.0/8)
+//     proxy4addr  ip daddr . meta l4proto . th dport   -> listener port   (127.0.0.1:8080:80)
+//     proxy6      meta l4proto . th dport              -> listener port   (IPv6)
+//     proxy6addr  ip6 daddr . meta l4proto . th dport  -> listener port   ([::1]:8080:80)
 #pragma once
 
 #include <array>
@@ -14,23 +20,33 @@
 
 namespace portpub {
 
-enum class NatMap : std::uint8_t { wildcard4, bound4 };
+enum class NatMap : std::uint8_t { wildcard4, bound4, proxy4, proxy4addr, proxy6, proxy6addr };
+inline constexpr NatMap kNatMaps[] = {NatMap::wildcard4,  NatMap::bound4, NatMap::proxy4,
+                                      NatMap::proxy4addr, NatMap::proxy6, NatMap::proxy6addr};
 
 struct NatElement {
     NatMap map = NatMap::wildcard4;
-    std::array<std::uint8_t, 12> key{};
+    std::array<std::uint8_t, 24> key{};
     std::uint8_t key_len = 0;
     std::array<std::uint8_t, 8> data{};
+    std::uint8_t data_len = 0;
 
+    std::vector<std::uint8_t> key_bytes() const { return {key.begin(), key.begin() + key_len}; }
     friend bool operator==(const NatElement&, const NatElement&) = default;
 };
 
 const char* map_name(NatMap m);
 
-NatElement nat_element(const Mapping& m, std::uint32_t offset, const IpAddress& container);
+// Kernel DNAT for port `offset` of a mapping the kernel serves.
+NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress& container);
+
+// Every element of a publication: DNAT for what the kernel serves, and, when
+// it has a proxy, the redirects of its TCP ports to the proxy's listeners.
 std::vector<NatElement> nat_elements(const Publication& p);
 
-// "tcp 0.0.0.0:8080 -> 10.77.0.2:80", for messages.
+// "tcp 0.0.0.0:8080 -> 10.77.0.2:80", "tcp 127.0.0.1:8080 -> proxy port 40123".
 std::string describe(const NatElement& e);
+// The element's key as `nft` writes it: "tcp . 8080", "127.0.0.1 . tcp . 8080".
+std::string nft_key(const NatElement& e);
 
 }  // namespace portpub

@@ -20,6 +20,9 @@ struct UpRequest {
     std::string bridge = "portpub0";
     std::string subnet = "10.77.0.0/16";
     std::string ifname = "eth0";
+    bool proxy = true;               // serve loopback and IPv6 through a userland proxy
+    bool reserve = true;             // hold every published port with a socket
+    std::uint32_t udp_timeout = 90;  // seconds
 };
 
 // The namespace as the shell found it: resolved path and nsfs inode.

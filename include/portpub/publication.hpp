@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,17 @@ struct Network {
     friend bool operator==(const Network&, const Network&) = default;
 };
 
+// The userland proxy of a container, when it has one.
+struct ProxyInfo {
+    std::uint16_t listen4 = 0;  // 127.0.0.1 port that IPv4 loopback connections are redirected to
+    std::uint16_t listen6 = 0;  // [::] port that IPv6 connections are redirected to
+    bool reserve = true;        // published ports are held by sockets of the proxy
+    std::uint32_t udp_timeout = 90;  // seconds a UDP flow lives without traffic
+    std::int32_t pid = 0;
+    std::uint64_t start_time = 0;  // with pid, the process's identity (/proc/PID/stat field 22)
+    friend bool operator==(const ProxyInfo&, const ProxyInfo&) = default;
+};
+
 struct Publication {
     std::string id;
     std::string netns;              // path as resolved at `up`
@@ -30,6 +42,7 @@ struct Publication {
     std::string host_veth;  // host end of the veth pair, on the bridge
     IpAddress address;      // the container's address in network.subnet
     std::vector<Mapping> mappings;
+    std::optional<ProxyInfo> proxy;
 
     friend bool operator==(const Publication&, const Publication&) = default;
 };

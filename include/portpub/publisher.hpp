@@ -25,20 +25,24 @@ class Publisher {
     explicit Publisher(std::filesystem::path state_dir) : store_(std::move(state_dir)) {}
 
     Publication up(const UpRequest& req);
+    // Things `up` says once, for the user (not errors): what is not served.
+    const std::vector<std::string>& notes() const { return notes_; }
     // The publication removed, or nullopt when nothing matched (not an error).
     std::optional<Publication> down(const DownRequest& req);
     std::vector<Publication> list() const { return store_.load_all(); }
 
   private:
-    void apply(const Publication& pub, const std::vector<Publication>& others, const Netns& ns,
-               HostState& host);
+    Publication apply(Publication pub, const std::vector<Publication>& others, const Netns& ns,
+                      HostState& host);
     void teardown(const Publication& pub, const std::vector<Publication>& remaining,
                   HostState& host);
 
+    void add_notes(const UpRequest& req, const Publication& pub);
     // The state directory as the table's owner: absolute, symlinks resolved.
     std::string owner() const;
 
     StateStore store_;
+    std::vector<std::string> notes_;
 };
 
 }  // namespace portpub

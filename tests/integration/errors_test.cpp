@@ -241,7 +241,7 @@ TEST_CASE("a host port a local program listens on is refused, naming it", "[erro
     expect_failure(lab, up_args(web, "6990-7010:80-100"), "host port 7000/tcp is in use");
     // A range to pick from skips it.
     auto r = lab.up(web, {"7000-7001:80"});
-    CHECK(r.out == "80/tcp -> 0.0.0.0:7001\n");
+    CHECK(r.out == "80/tcp -> 0.0.0.0:7001\n80/tcp -> [::]:7001\n");
     ::close(fd);
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "lab.hpp"
@@ -46,7 +47,9 @@ TEST_CASE("external clients reach published TCP and UDP ports and keep their add
     Lab lab(nf);
     auto web = lab.container("web");
     auto r = lab.up(web, {"8080:80", "5353:53/udp"});
-    CHECK(r.out == "80/tcp -> 0.0.0.0:8080\n53/udp -> 0.0.0.0:5353\n");
+    CHECK(r.out ==
+          "80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n53/udp -> 0.0.0.0:5353\n53/udp -> "
+          "[::]:5353\n");
 
     auto reply = lab.tcp("ext", kHostIp, 8080);
     REQUIRE(reply);
@@ -160,7 +163,9 @@ TEST_CASE("ls lists every container in docker ps style, and as JSON", "[publish]
     lab.up(db, {"192.0.2.1:6000-6001:80-81"});
     auto ls = lab.portpub({"ls"});
     REQUIRE(ls.status == 0);
-    CHECK_THAT(ls.out, Catch::Contains("0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp"));
+    CHECK_THAT(ls.out,
+               Catch::Contains("0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 0.0.0.0:5353->53/udp, "
+                               "[::]:5353->53/udp"));
     CHECK_THAT(ls.out, Catch::Contains("192.0.2.1:6000-6001->80-81/tcp"));
     CHECK_THAT(ls.out, Catch::Contains("/run/netns/web"));
     CHECK_THAT(ls.out, Catch::StartsWith("ID "));
@@ -178,11 +183,16 @@ TEST_CASE("thousands of -p options are all published, in command-line order", "[
         specs.push_back(std::to_string(port) + ":80");
     specs.push_back("5353:53/udp");
     auto r = lab.up(web, specs);
-    auto lines = words(r.out);  // "80/tcp -> 0.0.0.0:20000" is three words
-    REQUIRE(lines.size() == 3 * 3001);
-    CHECK(lines[2] == "0.0.0.0:20000");
-    CHECK(lines[3 * 2999 + 2] == "0.0.0.0:22999");
-    CHECK(lines[3 * 3000] == "53/udp");
+    // Each port on 0.0.0.0 and on [::]: "80/tcp -> 0.0.0.0:20000" is three words.
+    auto all = words(r.out);
+    std::vector<std::string> v4;
+    for (std::size_t i = 2; i < all.size(); i += 3)
+        if (all[i].rfind("0.0.0.0:", 0) == 0) v4.push_back(all[i].substr(8) + "/" + all[i - 2]);
+    REQUIRE(all.size() == 3 * 2 * 3001);
+    REQUIRE(v4.size() == 3001);
+    CHECK(v4[0] == "20000/80/tcp");
+    CHECK(v4[2999] == "22999/80/tcp");
+    CHECK(v4[3000] == "5353/53/udp");
     auto reply = lab.tcp("ext", kHostIp, 22999);
     REQUIRE(reply);
     CHECK(words(*reply).at(0) == "web");
@@ -260,12 +270,20 @@ TEST_CASE("the command line: help, version, JSON, stray words", "[cli]") {
     auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80",
                           "-p5353:53/udp", "--json", "--publish=9090:81"});
     REQUIRE(r.status == 0);
-    CHECK(r.out ==
-          R"({"address":"198.51.100.2","bridge":"portpub0","gateway":"198.51.100.1",)"
-          R"("id":"web","ifname":"eth0","mappings":[)"
-          R"({"container_port":80,"host_ip":"0.0.0.0","host_port":8080,"protocol":"tcp"},)"
-          R"({"container_port":53,"host_ip":"0.0.0.0","host_port":5353,"protocol":"udp"},)"
-          R"({"container_port":81,"host_ip":"0.0.0.0","host_port":9090,"protocol":"tcp"}],)"
-          R"("netns":"/run/netns/web","subnet":"198.51.100.0/24"})"
-          "\n");
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["id"] == "web");
+    CHECK(j["address"] == "198.51.100.2");
+    CHECK(j["bridge"] == "portpub0");
+    CHECK(j["gateway"] == "198.51.100.1");
+    CHECK(j["netns"] == "/run/netns/web");
+    CHECK(j["proxy"]["pid"].get<int>() > 0);
+    std::vector<std::string> seen;
+    for (const auto& m : j["mappings"])
+        seen.push_back(m["host_ip"].get<std::string>() + ":" +
+                       std::to_string(m["host_port"].get<int>()) + "->" +
+                       std::to_string(m["container_port"].get<int>()) + "/" +
+                       m["protocol"].get<std::string>());
+    CHECK(seen == std::vector<std::string>{"0.0.0.0:8080->80/tcp", ":::8080->80/tcp",
+                                           "0.0.0.0:5353->53/udp", ":::5353->53/udp",
+                                           "0.0.0.0:9090->81/tcp", ":::9090->81/tcp"});
 }

@@ -1,0 +1,38 @@
+// Starting and stopping a container's proxy process. A process is known by
+// its pid and its start time together, so that a recycled pid is never
+// mistaken for it, let alone signalled.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string_view>
+
+#include "portpub/proxy_sockets.hpp"
+
+namespace portpub {
+
+struct ProcessId {
+    std::int32_t pid = 0;
+    std::uint64_t start_time = 0;  // clock ticks after boot, /proc/PID/stat field 22
+};
+
+// Field 22 of a /proc/PID/stat line; pure.
+std::optional<std::uint64_t> parse_start_time(std::string_view stat_line);
+
+// Runs `portpub proxy` (this same binary) for `p`, detached: its own session,
+// stdin/stdout/stderr on /dev/null (a runtime waiting for a hook's stdout to
+// close must not wait for the proxy), only its own sockets inherited. Returns
+// once the proxy says it is ready; throws Error with its message otherwise.
+ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem::path& state_dir);
+
+// True while that very process runs.
+bool process_running(const ProcessId& id);
+
+// SIGTERM, then SIGKILL after `grace`; returns once it is gone. Does nothing
+// when the process is gone already, or when its pid now names another one.
+void stop_process(const ProcessId& id,
+                  std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
+
+}  // namespace portpub

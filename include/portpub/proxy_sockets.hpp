@@ -1,0 +1,28 @@
+// The sockets of a container's proxy, made by `up` itself so that every error
+// (a port in use, too few file descriptors) surfaces in `up`, then handed to
+// the proxy process.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "portpub/fd.hpp"
+#include "portpub/proxy_plan.hpp"
+
+namespace portpub {
+
+struct ProxyFds {
+    UniqueFd listen4;  // TCP, 127.0.0.1, kernel-chosen port
+    UniqueFd listen6;  // TCP, [::] (IPv6 only), kernel-chosen port; none without IPv6
+    std::uint16_t port4 = 0, port6 = 0;
+    std::vector<UniqueFd> sockets;  // holders and UDP servers, as proxy_sockets() lists them
+};
+
+// Raises the soft RLIMIT_NOFILE to the hard one; returns the new soft limit.
+std::uint64_t raise_fd_limit();
+
+// Throws Error naming the port and the program holding it, the file
+// descriptor limit and --no-reserve, or IPv6 being off.
+ProxyFds open_proxy_sockets(const Publication& p);
+
+}  // namespace portpub

@@ -1,0 +1,42 @@
+#include "portpub/logger.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+
+namespace portpub {
+
+Logger::Logger(std::filesystem::path path, std::size_t max_bytes)
+    : path_(std::move(path)), max_(max_bytes) {
+    std::error_code ec;
+    std::filesystem::create_directories(path_.parent_path(), ec);
+    ::chmod(path_.parent_path().c_str(), 0700);
+    open();
+}
+
+void Logger::open() {
+    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+    struct stat st {};
+    size_ = fd_ && ::fstat(fd_.get(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
+}
+
+void Logger::write(const std::string& line) {
+    if (!fd_) return;  // a log that cannot be written must not stop the proxy
+    if (size_ + line.size() + 32 > max_) {
+        const auto old = path_.string() + ".1";
+        ::rename(path_.c_str(), old.c_str());
+        open();
+        if (!fd_) return;
+    }
+    char stamp[32];
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    const std::string text = stamp + line + "\n";
+    if (::write(fd_.get(), text.data(), text.size()) > 0) size_ += text.size();
+}
+
+}  // namespace portpub

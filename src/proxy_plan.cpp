@@ -1,0 +1,102 @@
+#include "portpub/proxy_plan.hpp"
+
+#include <cstring>
+
+namespace portpub {
+
+bool publishes_v4(const Mapping& m) {
+    return !m.host_ip || m.host_ip->is_v4();
+}
+bool publishes_v6(const Mapping& m) {
+    return !m.host_ip || !m.host_ip->is_v4();
+}
+
+bool kernel_serves(const Mapping& m) {
+    return publishes_v4(m) && !(m.host_ip && m.host_ip->is_loopback());
+}
+
+bool proxy_serves_loopback4(const Mapping& m) {
+    if (m.proto == Proto::sctp || !publishes_v4(m)) return false;
+    return !m.host_ip || m.host_ip->is_unspecified() || m.host_ip->is_loopback();
+}
+
+bool proxy_serves_v6(const Mapping& m) {
+    return m.proto != Proto::sctp && publishes_v6(m);
+}
+
+bool needs_proxy(const Publication& p) {
+    for (const auto& m : p.mappings)
+        if (proxy_serves_loopback4(m) || proxy_serves_v6(m)) return true;
+    return false;
+}
+
+std::vector<Mapping> listed_mappings(const Publication& p) {
+    static const IpAddress any4 = *IpAddress::parse("0.0.0.0"), any6 = *IpAddress::parse("::");
+    std::vector<Mapping> out;
+    for (const auto& m : p.mappings) {
+        if (m.host_ip) {
+            out.push_back(m);
+            continue;
+        }
+        Mapping v4 = m;
+        v4.host_ip = any4;
+        out.push_back(v4);
+        if (p.proxy && proxy_serves_v6(m)) {
+            Mapping v6 = m;
+            v6.host_ip = any6;
+            out.push_back(v6);
+        }
+    }
+    return out;
+}
+
+IpAddress unmapped(const IpAddress& a) {
+    static const std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!a.is_v4() && std::memcmp(a.data(), prefix, 12) == 0)
+        return IpAddress::from_bytes(Family::v4, a.data() + 12);
+    return a;
+}
+
+std::vector<ProxySocket> proxy_sockets(const Publication& p, bool reserve) {
+    static const IpAddress any4 = *IpAddress::parse("0.0.0.0"), any6 = *IpAddress::parse("::"),
+                           loopback4 = *IpAddress::parse("127.0.0.1");
+    std::vector<ProxySocket> out;
+    for (const auto& m : p.mappings) {
+        if (m.proto == Proto::sctp) continue;  // kernel DNAT only
+        const bool udp = m.proto == Proto::udp;
+        for (std::uint32_t i = 0; i < m.count; ++i) {
+            const auto port = static_cast<std::uint16_t>(m.host_port + i);
+            if (publishes_v4(m)) {
+                const IpAddress bound = m.host_ip ? *m.host_ip : any4;
+                const bool serves = udp && proxy_serves_loopback4(m);
+                if (reserve)
+                    out.push_back({m.proto, bound, port, serves});
+                else if (serves)  // only where the proxy must read: loopback
+                    out.push_back({m.proto, bound.is_loopback() ? bound : loopback4, port, true});
+            }
+            if (publishes_v6(m)) {
+                const IpAddress bound = m.host_ip ? *m.host_ip : any6;
+                if (reserve || udp) out.push_back({m.proto, bound, port, udp});
+            }
+        }
+    }
+    return out;
+}
+
+std::optional<Endpoint> proxy_target(const Publication& p, Proto proto, const IpAddress& dst,
+                                     std::uint16_t port) {
+    const IpAddress d = unmapped(dst);
+    for (const auto& m : p.mappings) {
+        if (m.proto != proto || port < m.host_port || port > m.host_last()) continue;
+        if (m.host_ip) {
+            const IpAddress h = unmapped(*m.host_ip);
+            const bool covers = h.is_unspecified() ? h.family() == d.family() : h == d;
+            if (!covers) continue;
+        }
+        return Endpoint{p.address,
+                        static_cast<std::uint16_t>(m.container_port + (port - m.host_port))};
+    }
+    return std::nullopt;
+}
+
+}  // namespace portpub

@@ -1,0 +1,125 @@
+#include "portpub/proxy_plan.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "portpub/nat_elements.hpp"
+#include "test_support.hpp"
+
+using namespace portpub;
+
+namespace {
+
+IpAddress ip(const char* text) {
+    return *IpAddress::parse(text);
+}
+
+Publication with_proxy(Publication p) {
+    ProxyInfo info;
+    info.listen4 = 40000;
+    info.listen6 = 40001;
+    p.proxy = info;
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("the kernel serves IPv4 host addresses; the proxy loopback and IPv6", "[proxy_plan]") {
+    auto web =
+        test::publication("web", "10.77.0.2",
+                          {"8080:80", "0.0.0.0:8081:81", "192.0.2.1:8082:82", "127.0.0.1:8083:83",
+                           "[::1]:8084:84", "[::]:8085:85", "9:9/sctp"});
+    const auto& m = web.mappings;
+    CHECK(kernel_serves(m[0]));
+    CHECK(proxy_serves_loopback4(m[0]));
+    CHECK(proxy_serves_v6(m[0]));
+    CHECK(kernel_serves(m[1]));
+    CHECK(proxy_serves_loopback4(m[1]));
+    CHECK_FALSE(proxy_serves_v6(m[1]));  // 0.0.0.0 is IPv4 only, as in Docker
+    CHECK(kernel_serves(m[2]));
+    CHECK_FALSE(proxy_serves_loopback4(m[2]));
+    CHECK_FALSE(proxy_serves_v6(m[2]));
+    CHECK_FALSE(kernel_serves(m[3]));
+    CHECK(proxy_serves_loopback4(m[3]));
+    CHECK_FALSE(kernel_serves(m[4]));
+    CHECK(proxy_serves_v6(m[4]));
+    CHECK(proxy_serves_v6(m[5]));
+    CHECK(kernel_serves(m[6]));
+    CHECK_FALSE(proxy_serves_loopback4(m[6]));  // SCTP: kernel DNAT only
+    CHECK_FALSE(proxy_serves_v6(m[6]));
+    CHECK(needs_proxy(web));
+    CHECK_FALSE(needs_proxy(test::publication("x", "10.77.0.3", {"192.0.2.1:80:80", "9:9/sctp"})));
+}
+
+TEST_CASE("redirect elements point TCP ports at the proxy's listeners", "[proxy_plan]") {
+    auto web = with_proxy(test::publication(
+        "web", "10.77.0.2", {"8080:80", "127.0.0.1:8083:83", "[::1]:8084:84", "53:53/udp"}));
+    std::vector<std::string> seen;
+    for (const auto& e : nat_elements(web))
+        seen.push_back(std::string(map_name(e.map)) + " " + describe(e));
+    CHECK(seen == std::vector<std::string>{
+                      "pub4 tcp 0.0.0.0:8080 -> 10.77.0.2:80",
+                      "proxy4 tcp 0.0.0.0:8080 -> proxy port 40000",
+                      "proxy6 tcp [::]:8080 -> proxy port 40001",
+                      "proxy4addr tcp 127.0.0.1:8083 -> proxy port 40000",
+                      "proxy6addr tcp [::1]:8084 -> proxy port 40001",
+                      "pub4 udp 0.0.0.0:53 -> 10.77.0.2:53",  // UDP loopback: sockets on the port
+                  });
+    auto v6 = nat_elements(web)[4];
+    CHECK(v6.key_len == 24);
+    CHECK(nft_key(v6) == "::1 . tcp . 8084");
+    // Without a proxy, only kernel DNAT.
+    web.proxy.reset();
+    CHECK(nat_elements(web).size() == 2);
+}
+
+TEST_CASE("with reserve every published port is held; without, only UDP is served",
+          "[proxy_plan]") {
+    auto web = test::publication(
+        "web", "10.77.0.2",
+        {"8080:80", "192.0.2.1:8082:82", "53:53/udp", "127.0.0.1:54:54/udp", "9:9/sctp"});
+    auto held = proxy_sockets(web, true);
+    CHECK(held == std::vector<ProxySocket>{
+                      {Proto::tcp, ip("0.0.0.0"), 8080, false},
+                      {Proto::tcp, ip("::"), 8080, false},
+                      {Proto::tcp, ip("192.0.2.1"), 8082, false},
+                      {Proto::udp, ip("0.0.0.0"), 53, true},
+                      {Proto::udp, ip("::"), 53, true},
+                      {Proto::udp, ip("127.0.0.1"), 54, true},
+                  });
+    auto served = proxy_sockets(web, false);
+    CHECK(served == std::vector<ProxySocket>{
+                        {Proto::udp, ip("127.0.0.1"), 53, true},
+                        {Proto::udp, ip("::"), 53, true},
+                        {Proto::udp, ip("127.0.0.1"), 54, true},
+                    });
+    // 10,000 TCP ports without reserve: no socket at all beyond the listeners.
+    CHECK(proxy_sockets(test::publication("big", "10.77.0.3", {"10000-19999:10000-19999"}), false)
+              .empty());
+}
+
+TEST_CASE("the proxy finds the container port for an original destination", "[proxy_plan]") {
+    auto web =
+        test::publication("web", "10.77.0.2",
+                          {"8000-8010:80-90", "127.0.0.1:9000:99", "[::1]:9001:98", "53:5353/udp"});
+    CHECK(proxy_target(web, Proto::tcp, ip("127.0.0.1"), 8005) == Endpoint{ip("10.77.0.2"), 85});
+    CHECK(proxy_target(web, Proto::tcp, ip("::1"), 8010) == Endpoint{ip("10.77.0.2"), 90});
+    CHECK(proxy_target(web, Proto::tcp, ip("127.0.0.1"), 9000) == Endpoint{ip("10.77.0.2"), 99});
+    CHECK_FALSE(proxy_target(web, Proto::tcp, ip("127.0.0.2"), 9000));
+    CHECK(proxy_target(web, Proto::tcp, ip("::1"), 9001) == Endpoint{ip("10.77.0.2"), 98});
+    CHECK(proxy_target(web, Proto::tcp, ip("::ffff:127.0.0.1"), 9000) ==
+          Endpoint{ip("10.77.0.2"), 99});
+    CHECK(proxy_target(web, Proto::udp, ip("127.0.0.1"), 53) == Endpoint{ip("10.77.0.2"), 5353});
+    CHECK_FALSE(proxy_target(web, Proto::udp, ip("127.0.0.1"), 8005));
+    CHECK_FALSE(proxy_target(web, Proto::tcp, ip("127.0.0.1"), 7999));
+}
+
+TEST_CASE("listed mappings show [::] next to 0.0.0.0 when the proxy serves IPv6", "[proxy_plan]") {
+    auto web = test::publication("web", "10.77.0.2", {"8080:80", "9:9/sctp"});
+    CHECK(docker_port_lines(listed_mappings(web)) ==
+          "80/tcp -> 0.0.0.0:8080\n9/sctp -> 0.0.0.0:9\n");
+    web = with_proxy(web);
+    CHECK(docker_port_lines(listed_mappings(web)) ==
+          "80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n9/sctp -> 0.0.0.0:9\n");
+    CHECK(docker_ps_ports(listed_mappings(web)) ==
+          "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 0.0.0.0:9->9/sctp");
+}

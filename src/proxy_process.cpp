@@ -1,0 +1,170 @@
+#include "portpub/proxy_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "portpub/error.hpp"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace portpub {
+
+namespace {
+
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+int pidfd_signal(int pidfd, int sig) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+std::optional<std::uint64_t> start_time_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return std::nullopt;
+    // A zombie has exited: it runs no more.
+    auto close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z')
+        return std::nullopt;
+    return parse_start_time(line);
+}
+
+bool wait_readable(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    for (;;) {
+        int rc = ::poll(&p, 1, timeout_ms);
+        if (rc < 0 && errno == EINTR) continue;
+        return rc > 0;
+    }
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_start_time(std::string_view line) {
+    // "pid (comm) state ppid ...": comm may hold spaces and ')', so count from the last ')'.
+    auto close = line.rfind(')');
+    if (close == std::string_view::npos) return std::nullopt;
+    std::string_view rest = line.substr(close + 1);
+    int field = 2;
+    std::size_t at = 0;
+    while (at < rest.size()) {
+        while (at < rest.size() && rest[at] == ' ')
+            ++at;
+        auto end = rest.find(' ', at);
+        if (end == std::string_view::npos) end = rest.size();
+        if (++field == 22) {
+            std::uint64_t v = 0;
+            auto [p, ec] = std::from_chars(rest.data() + at, rest.data() + end, v);
+            if (ec != std::errc{} || p != rest.data() + end) return std::nullopt;
+            return v;
+        }
+        at = end;
+    }
+    return std::nullopt;
+}
+
+ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem::path& state_dir) {
+    // The publication travels in a memfd: no file to clean up, no size limit.
+    UniqueFd record(::memfd_create("portpub-publication", MFD_CLOEXEC));
+    if (!record) throw_errno("cannot create the proxy's publication file");
+    const std::string text = to_record(p).dump();
+    if (::write(record.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        throw_errno("cannot write the proxy's publication");
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) throw_errno("cannot create a pipe for the proxy");
+    UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+
+    // Everything the child needs is made before fork().
+    std::vector<int> keep{record.get(), ready_write.get(), fds.listen4.get()};
+    if (fds.listen6) keep.push_back(fds.listen6.get());
+    for (const auto& s : fds.sockets)
+        keep.push_back(s.get());
+    std::vector<std::string> args{"/proc/self/exe",
+                                  "proxy",
+                                  "--state-dir",
+                                  state_dir.string(),
+                                  "--id",
+                                  p.id,
+                                  "--publication-fd",
+                                  std::to_string(record.get()),
+                                  "--ready-fd",
+                                  std::to_string(ready_write.get())};
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    const pid_t pid = ::fork();
+    if (pid < 0) throw_errno("cannot start the proxy");
+    if (pid == 0) {
+        ::setsid();
+        int null = ::open("/dev/null", O_RDWR);
+        for (int fd = 0; fd < 3; ++fd)
+            ::dup2(null, fd);
+        // Whatever else the caller left open stays behind.
+        ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+        for (int fd : keep)
+            ::fcntl(fd, F_SETFD, 0);
+        ::execv(argv[0], argv.data());
+        const char msg[] = "error: cannot run the proxy\n";
+        (void)!::write(ready_write.get(), msg, sizeof msg - 1);
+        ::_exit(127);
+    }
+    ready_write.reset();
+
+    std::string said;
+    char c;
+    while (said.size() < 4096 && wait_readable(ready_read.get(), 5000) &&
+           ::read(ready_read.get(), &c, 1) == 1 && c != '\n')
+        said += c;
+    if (said != "ready") {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        if (said.rfind("error: ", 0) == 0)
+            throw Error("the proxy did not start: " + said.substr(7));
+        throw Error("the proxy did not start (no answer within 5 s)");
+    }
+    auto started = start_time_of(pid);
+    if (!started) throw Error("the proxy exited right after it started");
+    return {pid, *started};
+}
+
+bool process_running(const ProcessId& id) {
+    if (id.pid <= 0) return false;
+    auto t = start_time_of(id.pid);
+    return t && *t == id.start_time;
+}
+
+void stop_process(const ProcessId& id, std::chrono::milliseconds grace) {
+    if (id.pid <= 0) return;
+    // The pidfd pins the process; checking the start time after opening it
+    // tells whether it is ours. Signals then go to it and no other.
+    UniqueFd pidfd(pidfd_open(id.pid));
+    if (!pidfd) return;  // gone
+    auto t = start_time_of(id.pid);
+    if (!t || *t != id.start_time) return;  // exited, and the pid may name another process now
+    if (pidfd_signal(pidfd.get(), SIGTERM) != 0 && errno == ESRCH) return;
+    if (!wait_readable(pidfd.get(), static_cast<int>(grace.count()))) {
+        pidfd_signal(pidfd.get(), SIGKILL);
+        if (!wait_readable(pidfd.get(), 2000))
+            throw Error("the proxy (pid " + std::to_string(id.pid) + ") did not stop");
+    }
+    ::waitpid(id.pid, nullptr, WNOHANG);  // reaps it when it is our own child
+}
+
+}  // namespace portpub

@@ -1,0 +1,565 @@
+#include "portpub/proxy_server.hpp"
+
+// glibc before the kernel headers, which step aside for it.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <unordered_set>
+
+#include "portpub/error.hpp"
+#include "portpub/logger.hpp"
+#include "portpub/lru_table.hpp"
+#include "portpub/proxy_plan.hpp"
+#include "portpub/proxy_sockets.hpp"
+#include "portpub/tcp_relay.hpp"
+
+namespace portpub {
+
+namespace {
+
+constexpr std::size_t kMaxFlows = 4096;  // UDP flows; the oldest leaves for a new one
+constexpr int kTickMs = 250;             // namespace watch and flow expiry
+constexpr int kBurst = 64;               // datagrams or connections per wake-up
+
+std::uint64_t now_ms() {
+    timespec t{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<std::uint64_t>(t.tv_sec) * 1000 +
+           static_cast<std::uint64_t>(t.tv_nsec) / 1000000;
+}
+
+IpAddress address_of(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET)
+        return IpAddress::from_bytes(Family::v4,
+                                     reinterpret_cast<const std::uint8_t*>(
+                                         &reinterpret_cast<const sockaddr_in&>(ss).sin_addr));
+    return IpAddress::from_bytes(Family::v6,
+                                 reinterpret_cast<const std::uint8_t*>(
+                                     &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr));
+}
+
+std::uint16_t port_of(const sockaddr_storage& ss) {
+    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(ss).sin_port
+                                         : reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+}
+
+socklen_t endpoint(sockaddr_storage& ss, const Endpoint& e) {
+    std::memset(&ss, 0, sizeof ss);
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);  // containers have IPv4
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(e.port);
+    std::memcpy(&sa->sin_addr, e.address.data(), 4);
+    return sizeof(sockaddr_in);
+}
+
+std::string text(const IpAddress& a, std::uint16_t port) {
+    return a.url_str() + ":" + std::to_string(port);
+}
+
+void reset_and_close(UniqueFd& fd) {
+    linger l{1, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    fd.reset();
+}
+
+// Something registered with epoll.
+struct Watch {
+    virtual ~Watch() = default;
+    virtual void on(std::uint32_t events) = 0;
+};
+
+class Proxy;
+
+struct Listener : Watch {
+    Proxy& proxy;
+    UniqueFd fd;
+    Listener(Proxy& p, UniqueFd f) : proxy(p), fd(std::move(f)) {}
+    void on(std::uint32_t) override;
+};
+
+struct Relay;
+struct RelayEnd : Watch {  // one of the two sockets of a relay
+    Relay& relay;
+    bool server;
+    RelayEnd(Relay& r, bool s) : relay(r), server(s) {}
+    void on(std::uint32_t events) override;
+};
+
+struct Relay {
+    Proxy& proxy;
+    std::unique_ptr<TcpRelay> pair;
+    Endpoint target;
+    bool connecting = true;
+    RelayEnd client_end{*this, false}, server_end{*this, true};
+    Relay(Proxy& p, std::unique_ptr<TcpRelay> r, Endpoint t)
+        : proxy(p), pair(std::move(r)), target(t) {}
+};
+
+struct UdpPort : Watch {
+    Proxy& proxy;
+    UniqueFd fd;
+    bool v6;
+    std::uint16_t port;
+    UdpPort(Proxy& p, UniqueFd f, bool is_v6, std::uint16_t pt)
+        : proxy(p), fd(std::move(f)), v6(is_v6), port(pt) {}
+    void on(std::uint32_t) override;
+};
+
+struct Flow : Watch {  // one client of one UDP port, with its own socket toward the container
+    Proxy& proxy;
+    UniqueFd fd;
+    UdpPort& port;
+    std::string key;
+    sockaddr_storage client{};
+    socklen_t client_len = 0;
+    sockaddr_storage local{};  // the address the client sent to: replies come from it
+    int ifindex = 0;
+    Flow(Proxy& p, UniqueFd f, UdpPort& pt) : proxy(p), fd(std::move(f)), port(pt) {}
+    void on(std::uint32_t) override;
+};
+
+struct Callback : Watch {  // a signalfd, timerfd or pidfd
+    std::function<void(int)> fn;
+    UniqueFd fd;
+    Callback(UniqueFd f, std::function<void(int)> cb) : fn(std::move(cb)), fd(std::move(f)) {}
+    void on(std::uint32_t) override { fn(fd.get()); }
+};
+
+class Proxy {
+  public:
+    ~Proxy() {
+        for (Relay* r : relays_)
+            delete r;
+    }
+
+    Proxy(Publication pub, Logger& log) : pub_(std::move(pub)), log_(log), flows_(kMaxFlows) {
+        epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+        if (!epoll_) throw_errno("epoll_create1");
+        udp_timeout_ms_ = std::uint64_t{pub_.proxy ? pub_.proxy->udp_timeout : 90} * 1000;
+    }
+
+    // An inherited socket: a TCP listener, a UDP port to serve, or a holder.
+    void adopt(int raw) {
+        UniqueFd fd(raw);
+        int type = 0, listening = 0, domain = 0;
+        socklen_t len = sizeof type;
+        if (::getsockopt(raw, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return;  // not a socket
+        len = sizeof listening;
+        ::getsockopt(raw, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+        len = sizeof domain;
+        ::getsockopt(raw, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+        if (type == SOCK_STREAM && listening) {
+            auto l = std::make_unique<Listener>(*this, std::move(fd));
+            add(l->fd.get(), EPOLLIN, l.get());
+            keep_.push_back(std::move(l));
+        } else if (type == SOCK_DGRAM) {
+            sockaddr_storage ss{};
+            socklen_t sl = sizeof ss;
+            ::getsockname(raw, reinterpret_cast<sockaddr*>(&ss), &sl);
+            auto u =
+                std::make_unique<UdpPort>(*this, std::move(fd), domain == AF_INET6, port_of(ss));
+            add(u->fd.get(), EPOLLIN, u.get());
+            keep_.push_back(std::move(u));
+        } else {
+            holders_.push_back(std::move(fd));  // held, never read
+        }
+    }
+
+    void watch_container(int pidfd) {
+        if (pidfd < 0) return;
+        auto w = std::make_unique<Callback>(
+            UniqueFd(pidfd), [this](int) { stop("the container's process exited"); });
+        add(w->fd.get(), EPOLLIN, w.get());
+        keep_.push_back(std::move(w));
+    }
+
+    int run(int ready_fd) {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGTERM, SIGINT, SIGHUP})
+            sigaddset(&set, s);
+        ::sigprocmask(SIG_BLOCK, &set, nullptr);
+        auto sig = std::make_unique<Callback>(
+            UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)), [this](int fd) {
+                signalfd_siginfo si{};
+                while (::read(fd, &si, sizeof si) == sizeof si) {
+                }
+                stop("stopped by a signal");
+            });
+        add(sig->fd.get(), EPOLLIN, sig.get());
+        keep_.push_back(std::move(sig));
+
+        UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+        itimerspec every{{0, kTickMs * 1000000L}, {0, kTickMs * 1000000L}};
+        ::timerfd_settime(timer.get(), 0, &every, nullptr);
+        auto tick = std::make_unique<Callback>(std::move(timer), [this](int fd) {
+            std::uint64_t expirations = 0;
+            (void)!::read(fd, &expirations, sizeof expirations);
+            on_tick();
+        });
+        add(tick->fd.get(), EPOLLIN, tick.get());
+        keep_.push_back(std::move(tick));
+
+        log_.write("proxy for " + pub_.id + " started (pid " + std::to_string(::getpid()) + ", " +
+                   std::to_string(holders_.size()) + " ports held)");
+        const char ready[] = "ready\n";
+        (void)!::write(ready_fd, ready, sizeof ready - 1);
+        ::close(ready_fd);
+
+        epoll_event events[256];
+        while (running_) {
+            int n = ::epoll_wait(epoll_.get(), events, 256, -1);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                log_.write(std::string("epoll_wait failed: ") + std::strerror(errno));
+                return 1;
+            }
+            for (int i = 0; i < n && running_; ++i)
+                static_cast<Watch*>(events[i].data.ptr)->on(events[i].events);
+            graveyard_.clear();  // after the batch: no event left points into it
+            dead_flows_.clear();
+        }
+        log_.write("proxy for " + pub_.id + " exits: " + reason_);
+        return 0;
+    }
+
+    void accept_from(Listener& l);
+    void relay_event(Relay& r, bool server, std::uint32_t events);
+    void udp_in(UdpPort& p);
+    void flow_in(Flow& f);
+
+  private:
+    void add(int fd, std::uint32_t events, Watch* w) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.ptr = w;
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl");
+    }
+    void remove(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
+    void stop(const std::string& why) {
+        running_ = false;
+        reason_ = why;
+    }
+
+    void on_tick() {
+        // The namespace file gone, or naming another namespace: the container is gone.
+        struct stat st {};
+        if (::stat(pub_.netns.c_str(), &st) != 0 || st.st_ino != pub_.netns_inode) {
+            stop("the container's network namespace is gone");
+            return;
+        }
+        for (auto& [key, flow] : flows_.expire(now_ms(), udp_timeout_ms_))
+            drop_flow(std::move(flow));
+    }
+
+    void close_relay(Relay& r) {
+        remove(r.pair->client());
+        remove(r.pair->server());
+        auto it = relays_.find(&r);
+        if (it == relays_.end()) return;
+        graveyard_.push_back(std::unique_ptr<Relay>(&r));
+        relays_.erase(it);
+    }
+
+    void drop_flow(std::unique_ptr<Flow> f) {
+        remove(f->fd.get());
+        dead_flows_.push_back(std::move(f));
+    }
+
+    Publication pub_;
+    Logger& log_;
+    UniqueFd epoll_;
+    bool running_ = true;
+    std::string reason_;
+    std::vector<std::unique_ptr<Watch>> keep_;
+    std::vector<UniqueFd> holders_;
+    std::unordered_set<Relay*> relays_;
+    std::vector<std::unique_ptr<Relay>> graveyard_;
+    LruTable<std::string, std::unique_ptr<Flow>> flows_;
+    std::vector<std::unique_ptr<Flow>> dead_flows_;
+    std::uint64_t udp_timeout_ms_;
+    PipePool pipes_;
+    std::size_t refused_ = 0;
+};
+
+void Listener::on(std::uint32_t) {
+    proxy.accept_from(*this);
+}
+void RelayEnd::on(std::uint32_t events) {
+    relay.proxy.relay_event(relay, server, events);
+}
+void UdpPort::on(std::uint32_t) {
+    proxy.udp_in(*this);
+}
+void Flow::on(std::uint32_t) {
+    proxy.flow_in(*this);
+}
+
+void Proxy::accept_from(Listener& l) {
+    for (int i = 0; i < kBurst; ++i) {
+        UniqueFd client(::accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!client) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_.write("out of file descriptors: a connection waits");
+            return;
+        }
+        // Where the client meant to go, before nft redirected it here.
+        sockaddr_storage dst{};
+        socklen_t len = sizeof dst;
+        sockaddr_storage here{};
+        socklen_t here_len = sizeof here;
+        ::getsockname(client.get(), reinterpret_cast<sockaddr*>(&here), &here_len);
+        const bool ok =
+            here.ss_family == AF_INET
+                ? ::getsockopt(client.get(), SOL_IP, SO_ORIGINAL_DST, &dst, &len) == 0
+                : ::getsockopt(client.get(), SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len) == 0;
+        std::optional<Endpoint> target;
+        if (ok) target = proxy_target(pub_, Proto::tcp, address_of(dst), port_of(dst));
+        if (!target) {
+            if (refused_++ < 10)
+                log_.write("refused a connection that was not for a published port");
+            reset_and_close(client);
+            continue;
+        }
+        UniqueFd server(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        sockaddr_storage to{};
+        socklen_t to_len = endpoint(to, *target);
+        if (!server || (::connect(server.get(), reinterpret_cast<sockaddr*>(&to), to_len) != 0 &&
+                        errno != EINPROGRESS)) {
+            log_.write("cannot connect to " + text(target->address, target->port) + ": " +
+                       std::strerror(errno));
+            reset_and_close(client);
+            continue;
+        }
+        int one = 1;  // a relay must not add Nagle's delay to what it passes on
+        ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        ::setsockopt(server.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        auto relay = std::make_unique<Relay>(
+            *this, std::make_unique<TcpRelay>(std::move(client), std::move(server), pipes_),
+            *target);
+        const std::uint32_t edge = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        add(relay->pair->client(), edge, &relay->client_end);
+        add(relay->pair->server(), edge, &relay->server_end);
+        relays_.insert(relay.release());
+    }
+}
+
+void Proxy::relay_event(Relay& r, bool server, std::uint32_t events) {
+    if (!relays_.contains(&r)) return;  // closed earlier in this batch
+    if (r.connecting) {
+        if (!server) return;  // the client's data waits for the connection
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(r.pair->server(), SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+            log_.write("cannot connect to " + text(r.target.address, r.target.port) + ": " +
+                       std::strerror(err ? err : ECONNREFUSED));
+            linger l{1, 0};
+            ::setsockopt(r.pair->client(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            close_relay(r);
+            return;
+        }
+        if (!(events & EPOLLOUT)) return;
+        r.connecting = false;
+    }
+    if (r.pair->pump() != TcpRelay::State::open) close_relay(r);
+}
+
+void Proxy::udp_in(UdpPort& p) {
+    static char buf[65536];
+    for (int i = 0; i < kBurst; ++i) {
+        sockaddr_storage from{};
+        iovec iov{buf, sizeof buf};
+        alignas(cmsghdr) char control[128];
+        msghdr msg{};
+        msg.msg_name = &from;
+        msg.msg_namelen = sizeof from;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        ssize_t n = ::recvmsg(p.fd.get(), &msg, 0);
+        if (n < 0) return;  // EAGAIN: all read
+        // The address the datagram was sent to: the reply must come from it.
+        sockaddr_storage local{};
+        int ifindex = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+                in_pktinfo info;
+                std::memcpy(&info, CMSG_DATA(c), sizeof info);
+                auto* sa = reinterpret_cast<sockaddr_in*>(&local);
+                sa->sin_family = AF_INET;
+                sa->sin_addr = info.ipi_addr;
+            } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+                in6_pktinfo info;
+                std::memcpy(&info, CMSG_DATA(c), sizeof info);
+                auto* sa = reinterpret_cast<sockaddr_in6*>(&local);
+                sa->sin6_family = AF_INET6;
+                sa->sin6_addr = info.ipi6_addr;
+                ifindex = static_cast<int>(info.ipi6_ifindex);
+            }
+        }
+        if (local.ss_family == 0) {  // no pktinfo: the socket is bound to one address
+            socklen_t len = sizeof local;
+            ::getsockname(p.fd.get(), reinterpret_cast<sockaddr*>(&local), &len);
+        }
+        const IpAddress to = address_of(local);
+        std::string key(reinterpret_cast<const char*>(&p), sizeof(&p));
+        key.append(reinterpret_cast<const char*>(to.data()), to.size());
+        key.append(reinterpret_cast<const char*>(&from), msg.msg_namelen);
+        const auto now = now_ms();
+        Flow* flow = nullptr;
+        if (auto* found = flows_.find(key, now)) flow = found->get();
+        if (!flow) {
+            auto target = proxy_target(pub_, Proto::udp, to, p.port);
+            if (!target) continue;
+            UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+            sockaddr_storage dst{};
+            socklen_t dst_len = endpoint(dst, *target);
+            if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&dst), dst_len) != 0) {
+                log_.write("cannot reach " + text(target->address, target->port) + ": " +
+                           std::strerror(errno));
+                continue;
+            }
+            auto f = std::make_unique<Flow>(*this, std::move(s), p);
+            f->key = key;
+            f->client = from;
+            f->client_len = msg.msg_namelen;
+            f->local = local;
+            f->ifindex = ifindex;
+            flow = f.get();
+            add(flow->fd.get(), EPOLLIN, flow);
+            if (auto evicted = flows_.insert(key, std::move(f), now))
+                drop_flow(std::move(evicted->second));
+        }
+        (void)!::send(flow->fd.get(), buf, static_cast<std::size_t>(n), 0);
+    }
+}
+
+void Proxy::flow_in(Flow& f) {
+    static char buf[65536];
+    for (int i = 0; i < kBurst; ++i) {
+        ssize_t n = ::recv(f.fd.get(), buf, sizeof buf, 0);
+        if (n < 0) {
+            if (errno == ECONNREFUSED)
+                continue;  // an ICMP error from the container: nothing to pass on
+            return;
+        }
+        flows_.find(f.key, now_ms());  // replies keep a flow alive too
+        iovec iov{buf, static_cast<std::size_t>(n)};
+        alignas(cmsghdr) char control[64]{};
+        msghdr msg{};
+        msg.msg_name = &f.client;
+        msg.msg_namelen = f.client_len;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+        if (f.local.ss_family == AF_INET) {
+            in_pktinfo info{};
+            info.ipi_spec_dst = reinterpret_cast<sockaddr_in&>(f.local).sin_addr;
+            c->cmsg_level = IPPROTO_IP;
+            c->cmsg_type = IP_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof info);
+            std::memcpy(CMSG_DATA(c), &info, sizeof info);
+            msg.msg_controllen = CMSG_SPACE(sizeof info);
+        } else {
+            in6_pktinfo info{};
+            info.ipi6_addr = reinterpret_cast<sockaddr_in6&>(f.local).sin6_addr;
+            info.ipi6_ifindex = static_cast<unsigned>(f.ifindex);
+            c->cmsg_level = IPPROTO_IPV6;
+            c->cmsg_type = IPV6_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof info);
+            std::memcpy(CMSG_DATA(c), &info, sizeof info);
+            msg.msg_controllen = CMSG_SPACE(sizeof info);
+        }
+        (void)!::sendmsg(f.port.fd.get(), &msg, 0);
+    }
+}
+
+// The container's pid, when the namespace was given as /proc/PID/ns/net.
+int container_pidfd(const std::string& netns) {
+    static const std::regex proc(R"(/proc/([0-9]+)/ns/net)");
+    std::smatch m;
+    if (!std::regex_match(netns, m, proc)) return -1;
+    return static_cast<int>(::syscall(SYS_pidfd_open, std::stoi(m[1].str()), 0));
+}
+
+std::string read_all(int fd) {
+    std::string out;
+    char buf[65536];
+    ::lseek(fd, 0, SEEK_SET);
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
+    return out;
+}
+
+}  // namespace
+
+int run_proxy(const std::vector<std::string>& args) {
+    namespace po = boost::program_options;
+    po::options_description opts;
+    opts.add_options()("state-dir", po::value<std::string>()->required(), "")(
+        "id", po::value<std::string>()->required(), "")(
+        "publication-fd", po::value<int>()->required(), "")("ready-fd",
+                                                            po::value<int>()->required(), "");
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+    const int ready_fd = vm["ready-fd"].as<int>();
+    const int record_fd = vm["publication-fd"].as<int>();
+    ::prctl(PR_SET_NAME, "portpub-proxy");
+    ::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-splice is an error return, not a signal
+    (void)!::chdir("/");
+    try {
+        Publication pub =
+            from_record(nlohmann::json::parse(read_all(record_fd)), "the publication from up");
+        ::close(record_fd);
+        // Every other open descriptor is a socket `up` made for this proxy:
+        // listed before this process opens any of its own.
+        std::vector<int> inherited;
+        if (DIR* d = ::opendir("/proc/self/fd")) {
+            while (auto* e = ::readdir(d)) {
+                int fd = std::atoi(e->d_name);
+                if (fd > 2 && fd != ready_fd && fd != ::dirfd(d)) inherited.push_back(fd);
+            }
+            ::closedir(d);
+        }
+        Logger log(std::filesystem::path(vm["state-dir"].as<std::string>()) / "logs" /
+                   (pub.id + ".log"));
+        raise_fd_limit();
+        const std::string netns = pub.netns;
+        Proxy proxy(std::move(pub), log);
+        for (int fd : inherited)
+            proxy.adopt(fd);
+        proxy.watch_container(container_pidfd(netns));
+        return proxy.run(ready_fd);
+    } catch (const std::exception& e) {
+        const std::string line = std::string("error: ") + e.what() + "\n";
+        (void)!::write(ready_fd, line.data(), line.size());
+        return 1;
+    }
+}
+
+}  // namespace portpub

@@ -1,0 +1,140 @@
+#include "portpub/proxy_sockets.hpp"
+
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "portpub/error.hpp"
+#include "portpub/host_ports.hpp"
+
+namespace portpub {
+
+namespace {
+
+// File descriptors kept free for everything else `up` opens (netlink
+// sockets, records, the namespace).
+constexpr std::uint64_t kSpareFds = 64;
+
+socklen_t fill(sockaddr_storage& ss, const IpAddress& a, std::uint16_t port) {
+    std::memset(&ss, 0, sizeof ss);
+    if (a.is_v4()) {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(port);
+        std::memcpy(&sa->sin_addr, a.data(), 4);
+        return sizeof(sockaddr_in);
+    }
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    std::memcpy(&sa->sin6_addr, a.data(), 16);
+    return sizeof(sockaddr_in6);
+}
+
+UniqueFd make_socket(Proto proto, bool v6) {
+    UniqueFd fd(::socket(
+        v6 ? AF_INET6 : AF_INET,
+        (proto == Proto::tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) throw_errno("cannot create a socket");
+    int one = 1;
+    if (v6)
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);  // IPv4 has its own
+    return fd;
+}
+
+// "nginx (pid 412)" for a socket on this port, in any state, or "".
+std::string holder_of(Proto proto, std::uint16_t port) {
+    for (const auto& s : dump_bound_sockets(true))
+        if (s.proto == proto && s.port == port) {
+            auto owner = socket_owner(s.inode);
+            return (owner.empty() ? "a socket" : owner) + " on " + s.address.url_str() + ":" +
+                   std::to_string(port);
+        }
+    return "";
+}
+
+void bind_or_explain(int fd, const IpAddress& a, std::uint16_t port, Proto proto) {
+    sockaddr_storage ss;
+    socklen_t len = fill(ss, a, port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return;
+    const int err = errno;
+    const std::string what = "host port " + a.url_str() + ":" + std::to_string(port) + "/" +
+                             std::string(proto_name(proto));
+    if (err == EADDRINUSE) {
+        auto who = holder_of(proto, port);
+        throw Error(what + " is in use on this host" + (who.empty() ? "" : " by " + who) +
+                    "; stop it or choose another host port");
+    }
+    throw_errno("cannot hold " + what, err);
+}
+
+UniqueFd listener(bool v6) {
+    auto fd = make_socket(Proto::tcp, v6);
+    const IpAddress at = v6 ? *IpAddress::parse("::") : *IpAddress::parse("127.0.0.1");
+    bind_or_explain(fd.get(), at, 0, Proto::tcp);
+    if (::listen(fd.get(), SOMAXCONN) != 0) throw_errno("cannot listen for the proxy");
+    return fd;
+}
+
+std::uint16_t port_of(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                         : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+}  // namespace
+
+std::uint64_t raise_fd_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur;
+}
+
+ProxyFds open_proxy_sockets(const Publication& p) {
+    const bool reserve = p.proxy && p.proxy->reserve;
+    const auto wanted = proxy_sockets(p, reserve);
+    const std::uint64_t limit = raise_fd_limit();
+    if (wanted.size() + kSpareFds > limit) {
+        throw Error("holding the " + std::to_string(wanted.size()) +
+                    " sockets of these ports needs more file descriptors than the limit of " +
+                    std::to_string(limit) +
+                    " (RLIMIT_NOFILE); pass --no-reserve to publish "
+                    "without holding the ports, or raise the limit (ulimit -n)");
+    }
+    ProxyFds fds;
+    fds.listen4 = listener(false);
+    fds.port4 = port_of(fds.listen4.get());
+    // A host with IPv6 off has nothing to serve on [::]: that half is skipped.
+    const bool ipv6 = UniqueFd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)).get() >= 0;
+    if (ipv6) {
+        fds.listen6 = listener(true);
+        fds.port6 = port_of(fds.listen6.get());
+    }
+    fds.sockets.reserve(wanted.size());
+    for (const auto& s : wanted) {
+        if (!s.address.is_v4() && !ipv6) continue;
+        auto fd = make_socket(s.proto, !s.address.is_v4());
+        if (s.serves) {
+            // The proxy answers from the address the client sent to.
+            int one = 1;
+            if (s.address.is_v4())
+                ::setsockopt(fd.get(), IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+            else
+                ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+        }
+        bind_or_explain(fd.get(), s.address, s.port, s.proto);
+        fds.sockets.push_back(std::move(fd));
+    }
+    return fds;
+}
+
+}  // namespace portpub

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "portpub/error.hpp"
+#include "portpub/planner.hpp"
 
 namespace portpub {
 
@@ -248,8 +249,11 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     rtnl_link_set_master(veth.get(), rtnl_link_get_ifindex(bridge.get()));
     {
         LinkPtr peer(rtnl_link_veth_get_peer(veth.get()));
-        rtnl_link_set_name(peer.get(), p.ifname.c_str());
+                rtnl_link_set_name(peer.get(), p.ifname.c_str());
         rtnl_link_set_ns_fd(peer.get(), ns.fd());
+        const auto mac = container_mac(p.address);
+        NlAddrPtr lladdr(must(nl_addr_build(AF_LLC, mac.data(), mac.size())));
+        rtnl_link_set_addr(peer.get(), lladdr.get());
     }
     int err = rtnl_link_add(sk, veth.get(), NLM_F_CREATE | NLM_F_EXCL);
     if (err == -NLE_EXIST)

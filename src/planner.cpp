@@ -61,6 +61,10 @@ std::string host_veth_name(const IpAddress& address) {
     return buf;
 }
 
+std::array<std::uint8_t, 6> container_mac(const IpAddress& address) {
+    return {0x02, 0x70, address.data()[0], address.data()[1], address.data()[2], address.data()[3]};
+}
+
 namespace {
 
 Cidr parse_subnet(const std::string& text) {

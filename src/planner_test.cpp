@@ -176,3 +176,9 @@ TEST_CASE("a host address must be one of the host's", "[planner]") {
         Catch::Contains(
             "host address 192.0.2.9 in '192.0.2.9:8080:80' is not an address of this host"));
 }
+
+TEST_CASE("a container's MAC follows from its address", "[planner]") {
+    CHECK(container_mac(*IpAddress::parse("198.51.100.3")) ==
+          std::array<std::uint8_t, 6>{0x02, 0x70, 198, 51, 100, 3});
+    CHECK(container_mac(*IpAddress::parse("10.77.0.2")) != container_mac(*IpAddress::parse("10.77.0.3")));
+}

@@ -2,6 +2,7 @@
 // happens here, so that bad input fails before anything is changed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -47,6 +48,11 @@ std::string derive_id(const std::string& path, std::uint64_t inode);
 // The host end of the veth pair, named after the container address so that it
 // is unique on the host and recognisable: pp0a4d0002 for 10.77.0.2.
 std::string host_veth_name(const IpAddress& address);
+
+// The container interface's MAC, derived from its address (02:70:a:b:c:d,
+// locally administered): an address given to another container later keeps
+// its MAC, so no neighbour cache on the host ever holds a stale one.
+std::array<std::uint8_t, 6> container_mac(const IpAddress& address);
 
 // The checks that need nothing but the request: specs, names, subnet. Throws
 // Error on the first problem; plan_up runs them too.

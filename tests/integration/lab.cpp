@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +46,9 @@ void isolate_process() {
     if (::unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) die("unshare(CLONE_NEWNS | CLONE_NEWNET)");
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("making / private");
     if (::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) die("mounting a tmpfs on /run");
+    // Proxies started by portpub outlive the `up` that started them: as a
+    // subreaper, this process inherits them, and ends them with its labs.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     done = true;
 }
 
@@ -61,13 +68,48 @@ class InNetns {
     int saved_;
 };
 
-sockaddr_in endpoint(const std::string& ip, int port) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1)
+struct Endpoint {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    int family() const { return ss.ss_family; }
+    sockaddr* addr() { return reinterpret_cast<sockaddr*>(&ss); }
+};
+
+Endpoint endpoint(const std::string& ip, int port) {
+    Endpoint e;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&e.ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&e.ss);
+    if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(static_cast<uint16_t>(port));
+        e.len = sizeof *v4;
+    } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(static_cast<uint16_t>(port));
+        e.len = sizeof *v6;
+    } else {
         throw std::runtime_error("bad address " + ip);
-    return sa;
+    }
+    return e;
+}
+
+// Every child of this process (proxies it inherited as a subreaper included).
+std::vector<int> children() {
+    std::vector<int> out;
+    const std::string self = std::to_string(::getpid());
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (!std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+        std::ifstream in(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(in, line)) continue;
+        auto close = line.rfind(')');
+        std::istringstream rest(line.substr(close + 2));
+        std::string state, ppid;
+        rest >> state >> ppid;
+        if (ppid == self) out.push_back(std::stoi(name));
+    }
+    return out;
 }
 
 bool wait_for(int fd, short events, int timeout_ms) {
@@ -183,7 +225,9 @@ Lab::Lab(int bridge_nf) {
        "ip addr add 192.0.2.1/24 dev ext0 && ip addr add 192.0.2.3/24 dev ext0 && "
        "ip link set ext0 up && ip -n ext link set lo up && "
        "ip -n ext addr add 192.0.2.2/24 dev eth0 && ip -n ext link set eth0 up && "
-       "ip -n ext route add default via 192.0.2.1");
+       "ip -n ext route add default via 192.0.2.1 && "
+       "ip addr add 2001:db8::1/64 dev ext0 nodad && ip -n ext addr add 2001:db8::2/64 dev eth0 nodad && "
+       "ip -n ext route add default via 2001:db8::1");
     ns_fds_["ext"] = ::open("/run/netns/ext", O_RDONLY | O_CLOEXEC);
 }
 
@@ -193,6 +237,10 @@ Lab::~Lab() {
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
         }
+    for (int pid : children()) {  // proxies and echo children left by the test
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
     for (auto& [name, fd] : ns_fds_)
         ::close(fd);
     ::umount2("/run/netns", MNT_DETACH);
@@ -217,7 +265,7 @@ void Lab::serve(const std::string& name) {
         ::dup2(ready[1], 1);
         if (::setns(fd, CLONE_NEWNET) != 0) ::_exit(126);
         ::execl(ECHO_BIN, ECHO_BIN, name.c_str(), "--tcp", "80", "--tcp", "81", "--udp", "53",
-                "--udp", "54", static_cast<char*>(nullptr));
+                "--udp", "54", "--echo-tcp", "7", "--echo-udp", "7", static_cast<char*>(nullptr));
         ::_exit(127);
     }
     ::close(ready[1]);
@@ -284,12 +332,12 @@ std::optional<std::string> Lab::tcp(const std::string& from, const std::string& 
     int fd;
     {
         InNetns in(ns_fd(from));
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = ::socket(endpoint(ip, port).family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     }
     if (fd < 0) die("socket");
     auto sa = endpoint(ip, port);
     std::optional<std::string> reply;
-    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    int rc = ::connect(fd, sa.addr(), sa.len);
     int soerr = 0;
     socklen_t len = sizeof soerr;
     if ((rc == 0 || errno == EINPROGRESS) && wait_for(fd, POLLOUT, timeout_ms) &&
@@ -315,13 +363,13 @@ std::optional<std::string> Lab::udp(const std::string& from, const std::string& 
     int fd;
     {
         InNetns in(ns_fd(from));
-        fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        fd = ::socket(endpoint(ip, port).family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
     }
     if (fd < 0) die("socket");
     auto sa = endpoint(ip, port);
     std::optional<std::string> reply;
     // Connected, so that an ICMP port unreachable ends the wait early.
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
+    if (::connect(fd, sa.addr(), sa.len) == 0 &&
         ::send(fd, "hello", 5, 0) == 5 && wait_for(fd, POLLIN, timeout_ms)) {
         char buf[512];
         ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -329,6 +377,103 @@ std::optional<std::string> Lab::udp(const std::string& from, const std::string& 
     }
     ::close(fd);
     return reply;
+}
+
+std::optional<std::string> Lab::echo_tcp(const std::string& from, const std::string& ip, int port,
+                                         const std::string& payload, int timeout_ms) {
+    auto sa = endpoint(ip, port);
+    int fd;
+    {
+        InNetns in(ns_fd(from));
+        fd = ::socket(sa.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) die("socket");
+    if (::connect(fd, sa.addr(), sa.len) != 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    std::string got;
+    std::size_t sent = 0;
+    bool shut = false, eof = false, failed = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::vector<char> buf(256 * 1024);
+    // Write and read at once, so that a large payload cannot deadlock.
+    while (!eof && !failed && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, static_cast<short>(POLLIN | (shut ? 0 : POLLOUT)), 0};
+        if (::poll(&p, 1, 200) <= 0) continue;
+        if (p.revents & POLLIN) {
+            ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+            if (n > 0)
+                got.append(buf.data(), static_cast<std::size_t>(n));
+            else if (n == 0)
+                eof = true;
+            else if (errno != EAGAIN)
+                failed = true;
+        }
+        if (!shut && (p.revents & POLLOUT)) {
+            ssize_t n = sent < payload.size()
+                            ? ::send(fd, payload.data() + sent, payload.size() - sent, MSG_NOSIGNAL)
+                            : 0;
+            if (n > 0)
+                sent += static_cast<std::size_t>(n);
+            else if (n < 0 && errno != EAGAIN)
+                failed = true;
+            if (sent == payload.size()) {
+                ::shutdown(fd, SHUT_WR);  // half-close: the reply still comes
+                shut = true;
+            }
+        }
+        if ((p.revents & (POLLERR | POLLHUP)) && !(p.revents & POLLIN)) failed = true;
+    }
+    ::close(fd);
+    if (!eof || failed) return std::nullopt;
+    return got;
+}
+
+std::optional<std::string> Lab::echo_udp(const std::string& from, const std::string& ip, int port,
+                                         const std::string& payload, int timeout_ms) {
+    auto sa = endpoint(ip, port);
+    int fd;
+    {
+        InNetns in(ns_fd(from));
+        fd = ::socket(sa.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) die("socket");
+    std::optional<std::string> reply;
+    if (::connect(fd, sa.addr(), sa.len) == 0 &&
+        ::send(fd, payload.data(), payload.size(), 0) == static_cast<ssize_t>(payload.size()) &&
+        wait_for(fd, POLLIN, timeout_ms)) {
+        std::vector<char> buf(65536);
+        ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n >= 0) reply = std::string(buf.data(), static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return reply;
+}
+
+std::optional<int> Lab::proxy_pid(const std::string& id) const {
+    std::ifstream in(state_dir_ + "/containers/" + id + ".json");
+    if (!in) return std::nullopt;
+    auto j = nlohmann::json::parse(in);
+    if (j["proxy"].is_null()) return std::nullopt;
+    return j["proxy"]["pid"].get<int>();
+}
+
+bool alive(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return false;
+    auto close = line.rfind(')');
+    return close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+int fd_count(int pid) {
+    int n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+        ++n;
+    return n;
 }
 
 std::string Lab::snapshot() const {

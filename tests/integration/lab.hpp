@@ -41,6 +41,8 @@ inline constexpr const char* kHostIp = "192.0.2.1";
 inline constexpr const char* kHostIp2 = "192.0.2.3";
 inline constexpr const char* kExtIp = "192.0.2.2";
 inline constexpr const char* kSubnet = "198.51.100.0/24";
+inline constexpr const char* kHostIp6 = "2001:db8::1";
+inline constexpr const char* kExtIp6 = "2001:db8::2";
 
 class Lab {
   public:
@@ -55,7 +57,8 @@ class Lab {
     static bool has_bridge_netfilter();
 
     // A container namespace /run/netns/NAME with lo down (as `ip netns add`
-    // leaves it) and pp-echo on TCP 80, 81 and UDP 53, 54. Returns its path.
+    // leaves it) and pp-echo on TCP 80, 81 and UDP 53, 54 (lines) and on TCP
+    // and UDP 7 (byte-exact echo). Returns its path.
     std::string container(const std::string& name);
     // pp-echo named NAME inside namespace NAME (e.g. "ext"), on TCP 80, 81
     // and UDP 53, 54.
@@ -78,6 +81,17 @@ class Lab {
                                    int timeout_ms = 3000);
     std::optional<std::string> udp(const std::string& from, const std::string& ip, int port,
                                    int timeout_ms = 3000);
+    // `payload` to an echo port and everything that comes back: the client
+    // writes all, shuts its writing half, and reads until the end of file.
+    std::optional<std::string> echo_tcp(const std::string& from, const std::string& ip, int port,
+                                        const std::string& payload, int timeout_ms = 60000);
+    std::optional<std::string> echo_udp(const std::string& from, const std::string& ip, int port,
+                                        const std::string& payload, int timeout_ms = 3000);
+
+    // The proxy of a container as its record names it, when it has one.
+    std::optional<int> proxy_pid(const std::string& id) const;
+    // The pid of container NAME's echo server.
+    int server_pid(const std::string& name) { return servers_.at(name).front(); }
 
     // What a user looks at to see that nothing is left: links, addresses,
     // routes, the nftables ruleset, ip_forward, records.
@@ -91,6 +105,11 @@ class Lab {
     std::map<std::string, int> ns_fds_;
     std::map<std::string, std::vector<int>> servers_;
 };
+
+// True while the process runs (a zombie does not).
+bool alive(int pid);
+// How many file descriptors the process has open.
+int fd_count(int pid);
 
 // The lines only in `a` ("- ...") and only in `b` ("+ ..."); empty when equal.
 std::string diff_lines(const std::string& a, const std::string& b);

@@ -144,3 +144,22 @@ TEST_CASE("the gateway's MAC stays the same as containers come and go", "[teardo
     REQUIRE(reply);
     CHECK(words(*reply).at(0) == "c");
 }
+
+TEST_CASE("a reused address answers at once: the host's ARP cache is never stale", "[teardown]") {
+        Lab lab(0);
+    auto keep = lab.container("keep");
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    // Another container keeps the bridge's carrier up, so that the kernel
+    // does not flush its neighbour cache when a's port goes.
+    lab.up(keep, {"9090:80"});
+    lab.up(a, {"8080:80"});
+    REQUIRE(lab.tcp("ext", kHostIp, 8080));  // the host now has a's MAC in its neighbour cache
+    REQUIRE(lab.portpub({"down", "--id", "a"}).status == 0);
+    // b gets a's address; the host must reach it right away, not after the
+    // cached entry for that address expires.
+    CHECK_THAT(lab.up(b, {"8080:80"}, {"--json"}).out, Catch::Contains(R"("address":"198.51.100.3")"));
+    auto reply = lab.tcp("ext", kHostIp, 8080, 2000);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "b");
+}

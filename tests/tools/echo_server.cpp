@@ -3,8 +3,11 @@
 // datagram it answers "<name> <peer-address> <payload>" from the address the
 // datagram was sent to. The peer address lets a test check that the client's
 // own address arrives (no masquerade on the kernel path).
+// On --echo-tcp ports it sends back every byte until the client's end of
+// file, then ends its own side (one child process a connection); on
+// --echo-udp ports every datagram comes back as it is.
 //
-//   pp-echo NAME [--tcp PORT]... [--udp PORT]...
+//   pp-echo NAME [--tcp PORT]... [--udp PORT]... [--echo-tcp PORT]... [--echo-udp PORT]...
 // Prints "ready" on stdout once every socket is bound, then serves until killed.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,7 +36,7 @@ int bound_socket(int type, int port) {
         std::perror("pp-echo: bind");
         std::exit(1);
     }
-    if (type == SOCK_STREAM) ::listen(fd, 64);
+    if (type == SOCK_STREAM) ::listen(fd, 4096);
     return fd;
 }
 
@@ -59,6 +62,34 @@ void serve_tcp(int listener, const std::string& name) {
     ::close(fd);
 }
 
+// A whole connection echoed back, in a child of its own.
+void serve_echo_tcp(int listener) {
+    int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (::fork() != 0) {
+        ::close(fd);
+        return;
+    }
+    static char buf[256 * 1024];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = ::write(fd, buf + done, static_cast<size_t>(n - done));
+            if (w <= 0) ::_exit(1);
+            done += w;
+        }
+    }
+    ::shutdown(fd, SHUT_WR);  // the client's end of file, passed back after the data
+    ::_exit(0);
+}
+
+void serve_echo_udp(int fd) {
+    static char buf[65536];
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
+    if (n >= 0) ::sendto(fd, buf, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&peer), len);
+}
+
 void serve_udp(int fd, const std::string& name) {
     char buf[2048];
     sockaddr_in peer{};
@@ -79,13 +110,19 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string name = argv[1];
+    ::signal(SIGCHLD, SIG_IGN);  // echo children reap themselves
+    enum Kind { line_tcp, line_udp, echo_tcp, echo_udp };
     std::vector<pollfd> fds;
-    std::vector<bool> is_tcp;
+    std::vector<Kind> kinds;
     for (int i = 2; i + 1 < argc; i += 2) {
-        bool tcp = std::strcmp(argv[i], "--tcp") == 0;
-        fds.push_back(
-            {bound_socket(tcp ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
-        is_tcp.push_back(tcp);
+        const std::string opt = argv[i];
+        const Kind k = opt == "--tcp"        ? line_tcp
+                       : opt == "--udp"      ? line_udp
+                       : opt == "--echo-tcp" ? echo_tcp
+                                             : echo_udp;
+        const bool stream = k == line_tcp || k == echo_tcp;
+        fds.push_back({bound_socket(stream ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
+        kinds.push_back(k);
     }
     std::printf("ready\n");
     std::fflush(stdout);
@@ -93,10 +130,12 @@ int main(int argc, char** argv) {
         if (::poll(fds.data(), fds.size(), -1) < 0) continue;
         for (size_t i = 0; i < fds.size(); ++i) {
             if (!(fds[i].revents & POLLIN)) continue;
-            if (is_tcp[i])
-                serve_tcp(fds[i].fd, name);
-            else
-                serve_udp(fds[i].fd, name);
+            switch (kinds[i]) {
+                case line_tcp: serve_tcp(fds[i].fd, name); break;
+                case line_udp: serve_udp(fds[i].fd, name); break;
+                case echo_tcp: serve_echo_tcp(fds[i].fd); break;
+                case echo_udp: serve_echo_udp(fds[i].fd); break;
+            }
         }
     }
 }

@@ -1,0 +1,320 @@
+// The userland proxy: loopback and IPv6 clients reach the container through
+// one proxy process per container, which holds the published ports, lives as
+// long as the container, and copes with many ports and many connections.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "lab.hpp"
+
+using namespace lab;
+
+namespace {
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::string out(n, '\0');
+    for (auto& c : out) c = static_cast<char>(gen());
+    return out;
+}
+
+// Waits up to `ms` for the process to be gone.
+bool gone_within(int pid, int ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+        if (!alive(pid)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return !alive(pid);
+}
+
+// Binding host port `port` in the lab's host namespace, without SO_REUSEADDR.
+int try_bind(int family, int type, int port) {
+    int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (family == AF_INET) {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *sa;
+    } else {
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *sa;
+    }
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    int err = errno;
+    ::close(fd);
+    return rc == 0 ? 0 : err;
+}
+
+}  // namespace
+
+TEST_CASE("127.0.0.1 and ::1 reach the container, byte for byte, with half-close", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8007:7", "8007:7/udp"});
+    for (const char* ip : {"127.0.0.1", "::1"}) {
+        for (std::size_t size : {std::size_t{1}, std::size_t{1000}, std::size_t{65543}, std::size_t{1} << 20,
+                                 std::size_t{64} << 20}) {
+            INFO(ip << " TCP, " << size << " bytes");
+            const auto sent = random_bytes(size, static_cast<unsigned>(size));
+            auto back = lab.echo_tcp("host", ip, 8007, sent);
+            REQUIRE(back);
+            CHECK(back->size() == sent.size());
+            CHECK((*back == sent));
+        }
+        for (std::size_t size : {std::size_t{1}, std::size_t{1400}, std::size_t{9000}, std::size_t{65000}}) {
+            INFO(ip << " UDP, " << size << " bytes");
+            const auto sent = random_bytes(size, static_cast<unsigned>(size) + 1);
+            auto back = lab.echo_udp("host", ip, 8007, sent);
+            REQUIRE(back);
+            CHECK((*back == sent));
+        }
+    }
+        // UDP replies come from the address the client sent to: a connected
+    // client drops a reply from 127.0.0.1 when it sent to 127.0.0.2.
+    auto reply = lab.echo_udp("host", "127.0.0.2", 8007, "from the address I used");
+    REQUIRE(reply);
+    CHECK(*reply == "from the address I used");
+    REQUIRE(lab.echo_tcp("host", "127.0.0.2", 8007, "tcp too"));
+}
+
+TEST_CASE("an IPv4-only container is reachable from IPv6 clients", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    auto r = lab.up(web, {"8080:80", "5353:53/udp", "8007:7"});
+    CHECK_THAT(r.out, Catch::Contains("80/tcp -> [::]:8080"));
+    auto reply = lab.tcp("ext", kHostIp6, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "web");
+    auto dgram = lab.udp("ext", kHostIp6, 5353);
+    REQUIRE(dgram);
+    CHECK(words(*dgram).at(0) == "web");
+    const auto sent = random_bytes(1 << 20, 7);
+    auto back = lab.echo_tcp("ext", kHostIp6, 8007, sent);
+    REQUIRE(back);
+    CHECK((*back == sent));
+    // The host to its own IPv6 address, too.
+    REQUIRE(lab.tcp("host", kHostIp6, 8080));
+}
+
+TEST_CASE("a 127.0.0.1 mapping is served on the host's loopback only", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    auto r = lab.up(web, {"127.0.0.1:8081:81", "127.0.0.1:5454:54/udp"});
+    CHECK(r.out == "81/tcp -> 127.0.0.1:8081\n54/udp -> 127.0.0.1:5454\n");
+    auto reply = lab.tcp("host", "127.0.0.1", 8081);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "web");
+    REQUIRE(lab.udp("host", "127.0.0.1", 5454));
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8081, 1000));
+    CHECK_FALSE(lab.tcp("host", kHostIp, 8081, 1000));
+    // A neighbour that sends packets for 127.0.0.1 to the host (CVE-2020-8558)
+    // gets nothing: portpub never sets route_localnet.
+    sh("ip netns exec ext sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.eth0.route_localnet=1 && "
+       "ip -n ext rule add pref 100 lookup local && ip -n ext rule del pref 0 lookup local && "
+       "ip -n ext rule add to 127.0.0.1 lookup 100 pref 10 && "
+       "ip -n ext route add 127.0.0.1 via 192.0.2.1 dev eth0 table 100");
+    CHECK_THAT(sh("ip -n ext route get 127.0.0.1"), Catch::Contains("via 192.0.2.1 dev eth0"));
+    CHECK_FALSE(lab.tcp("ext", "127.0.0.1", 8081, 1000));
+    CHECK(sh("cat /proc/sys/net/ipv4/conf/all/route_localnet") == "0\n");
+}
+
+TEST_CASE("1,000 concurrent connections through one proxy all complete", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80"});
+    const int pid = *lab.proxy_pid("web");
+    const int idle = fd_count(pid);
+    // 1,000 connections open at once, then each sends its line and reads the reply.
+    std::vector<int> fds;
+    for (int i = 0; i < 1000; ++i) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(8080);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+        fds.push_back(fd);
+    }
+    CHECK(fd_count(pid) > idle + 1000);  // they really are open at once
+    int answered = 0;
+    for (int fd : fds) {
+        timeval tv{10, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void)!::write(fd, "hi\n", 3);
+        char buf[128];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0 && std::string(buf, static_cast<std::size_t>(n)).rfind("web ", 0) == 0) ++answered;
+        ::close(fd);
+    }
+    CHECK(answered == 1000);
+    // Every relay is gone again; idle pipes stay pooled for reuse.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (fd_count(pid) > idle + 2 * 256 && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(fd_count(pid) <= idle + 2 * 256);  // the pool keeps at most 256 pipes
+    CHECK(lab.tcp("host", "127.0.0.1", 8080));
+}
+
+TEST_CASE("10,000 ports cost the proxy no more descriptors than one", "[proxy]") {
+    Lab lab(0);
+    auto one = lab.container("one");
+    auto many = lab.container("many");
+    lab.up(one, {"7000:80"}, {"--no-reserve"});
+    std::vector<std::string> specs;
+    for (int port = 10000; port < 20000; ++port) specs.push_back(std::to_string(port) + ":80");
+    lab.up(many, specs, {"--no-reserve"});
+    CHECK(fd_count(*lab.proxy_pid("many")) == fd_count(*lab.proxy_pid("one")));
+    for (int port : {10000, 15000, 19999}) {
+        INFO("port " << port);
+        for (const char* ip : {"127.0.0.1", "::1"}) {
+            auto reply = lab.tcp("host", ip, port);
+            REQUIRE(reply);
+            CHECK(words(*reply).at(0) == "many");
+        }
+    }
+    REQUIRE(lab.tcp("host", "127.0.0.1", 7000));
+}
+
+TEST_CASE("published ports are held: no other program can bind them", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == 0);
+    lab.up(web, {"8080:80", "5353:53/udp"});
+    CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == EADDRINUSE);
+    CHECK(try_bind(AF_INET6, SOCK_STREAM, 8080) == EADDRINUSE);
+    CHECK(try_bind(AF_INET, SOCK_DGRAM, 5353) == EADDRINUSE);
+    CHECK(try_bind(AF_INET6, SOCK_DGRAM, 5353) == EADDRINUSE);
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == 0);
+    // --no-reserve leaves TCP ports free to bind.
+    lab.up(web, {"8080:80"}, {"--no-reserve"});
+    CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == 0);
+}
+
+TEST_CASE("holding more ports than descriptors allow fails, naming the limit", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "10000-12999:10000-12999"}, [] {
+        rlimit lim{2048, 2048};
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    });
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("limit of 2048 (RLIMIT_NOFILE)"));
+    CHECK_THAT(r.err, Catch::Contains("--no-reserve"));
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("a UDP port a local program holds is refused, naming it", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(5353);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    const auto before = lab.snapshot();
+    auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "5353:53/udp"});
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Catch::Contains("host port 5353/udp is in use on this host by integration_tes (pid " +
+                                      std::to_string(::getpid()) + ")"));
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+    ::close(fd);
+}
+
+TEST_CASE("the proxy exits when the container's namespace goes, without down", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80"});
+    const int pid = *lab.proxy_pid("web");
+    REQUIRE(alive(pid));
+    lab.remove_container("web");
+    CHECK(gone_within(pid, 2000));
+    CHECK_THAT(lab.portpub({"ls"}).out, Catch::Contains("dead (run up again)"));
+    CHECK(lab.portpub({"down", "--id", "web"}).status == 0);
+}
+
+TEST_CASE("the proxy exits when the container's process exits", "[proxy]") {
+    Lab lab(0);
+    lab.container("web");
+    // The namespace as a runtime names it: through the container's process.
+    const std::string path = "/proc/" + std::to_string(lab.server_pid("web")) + "/ns/net";
+    lab.up(path, {"8080:80"}, {"--id", "web"});
+    const int pid = *lab.proxy_pid("web");
+    REQUIRE(lab.tcp("host", "127.0.0.1", 8080));
+    lab.kill_servers("web");  // the namespace stays (/run/netns/web), the process is gone
+    CHECK(gone_within(pid, 2000));
+    CHECK(lab.portpub({"down", "--id", "web"}).status == 0);
+}
+
+TEST_CASE("a killed proxy is shown, up again restores it, down stops it", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80"});
+    const int first = *lab.proxy_pid("web");
+    ::kill(first, SIGKILL);
+    REQUIRE(gone_within(first, 2000));
+    CHECK_FALSE(lab.tcp("host", "127.0.0.1", 8080, 1000));
+    CHECK_THAT(lab.portpub({"ls"}).out, Catch::Contains("dead (run up again)"));
+    lab.up(web, {"8080:80"});
+    const int second = *lab.proxy_pid("web");
+    CHECK(second != first);
+    REQUIRE(lab.tcp("host", "127.0.0.1", 8080));
+    CHECK_THAT(lab.portpub({"ls"}).out, Catch::Contains("pid " + std::to_string(second)));
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK_FALSE(alive(second));
+    CHECK_FALSE(lab.tcp("host", "127.0.0.1", 8080, 1000));
+}
+
+TEST_CASE("--no-proxy: no proxy, loopback not served, and up says so", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    auto r = lab.up(web, {"8080:80"}, {"--no-proxy"});
+    CHECK(r.out == "80/tcp -> 0.0.0.0:8080\n");
+    CHECK_THAT(r.err, Catch::Contains("--no-proxy: connections to 127.0.0.1, ::1 and from IPv6 clients are not served"));
+    CHECK_FALSE(lab.proxy_pid("web"));
+    CHECK_FALSE(lab.tcp("host", "127.0.0.1", 8080, 1000));
+    REQUIRE(lab.tcp("ext", kHostIp, 8080));
+    auto refused = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "--no-proxy", "-p", "127.0.0.1:8081:81"});
+    CHECK(refused.status == 1);
+    CHECK_THAT(refused.err, Catch::Contains("drop --no-proxy"));
+}
+
+TEST_CASE("SCTP mappings get kernel NAT, and up says loopback SCTP is not served", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    int probe = ::socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+    const bool sctp = probe >= 0;
+    if (probe >= 0) ::close(probe);
+    auto r = lab.up(web, {"9999:9999/sctp"});
+    CHECK(r.out == "9999/sctp -> 0.0.0.0:9999\n");
+    CHECK_FALSE(lab.proxy_pid("web"));  // nothing for a proxy to serve
+    if (!sctp) CHECK_THAT(r.err, Catch::Contains("this kernel has no SCTP"));
+    CHECK_THAT(sh("nft list map inet portpub pub4"), Catch::Contains("sctp . 9999 : 198.51.100.2 . 9999"));
+}
+
+TEST_CASE("down stops the proxy and leaves the machine as it was", "[proxy]") {
+    Lab lab(1);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, {"8080:80", "127.0.0.1:8081:81", "5353:53/udp", "[::1]:8082:80"});
+    const int pid = *lab.proxy_pid("web");
+    REQUIRE(lab.tcp("host", "::1", 8082));
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK_FALSE(alive(pid));
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}

@@ -1,10 +1,34 @@
 #!/usr/bin/env bash
-# Benchmark: portpub up/down for 1 ... 65,535 ports against CNI bridge+portmap
-# up to 1,000 ports, in a private namespace. Bounded: a few minutes by default
-# (CNI portmap at 1,000 ports takes tens of seconds a run).
-#   scripts/bench.sh [--runs R] [--cni-runs R] [--max-cni-ports N] [--no-cni]
+# Benchmarks, in private namespaces (a few minutes in all):
+#   1. portpub up/down for 1 ... 65,535 ports against CNI bridge+portmap up to
+#      1,000 ports (most of the time is CNI portmap's);
+#   2. the loopback proxy against docker-proxy and direct: throughput,
+#      connection rate, memory for 1,000 ports.
+#   scripts/bench.sh [publish|proxy] [options of that benchmark]
+# docker-proxy comes from Debian's docker.io package, unpacked into
+# build/bench-tools (no Docker engine is installed or run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --bench
-scripts/build.sh
-exec build/tests/portpub-bench "$@"
+scripts/build.sh >/dev/null
+
+which="${1:-all}"
+[[ $# -gt 0 ]] && shift
+
+docker_proxy() {
+  local dir=build/bench-tools
+  if [[ ! -x $dir/usr/sbin/docker-proxy ]]; then
+    mkdir -p "$dir"
+    (cd "$dir" && apt-get download docker.io >/dev/null && dpkg-deb -x docker.io_*.deb .)
+  fi
+  echo "$dir/usr/sbin/docker-proxy"
+}
+
+if [[ $which == all || $which == publish ]]; then
+  echo "## Publishing ports"
+  build/tests/portpub-bench "$@"
+fi
+if [[ $which == all || $which == proxy ]]; then
+  echo "## The loopback proxy"
+  build/tests/portpub-proxy-bench --docker-proxy "$(docker_proxy)" "$@"
+fi

@@ -14,8 +14,8 @@ packages=(
   iproute2 nftables util-linux curl
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  # CNI bridge + portmap (portmap 1.1 drives iptables)
-  packages+=(containernetworking-plugins iptables)
+    # CNI bridge + portmap (portmap 1.1 drives iptables); iperf3 for the proxy
+  packages+=(containernetworking-plugins iptables iperf3)
 fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

@@ -93,7 +93,8 @@ class Proxy;
 struct Listener : Watch {
     Proxy& proxy;
     UniqueFd fd;
-    Listener(Proxy& p, UniqueFd f) : proxy(p), fd(std::move(f)) {}
+    bool v6;
+    Listener(Proxy& p, UniqueFd f, bool is_v6) : proxy(p), fd(std::move(f)), v6(is_v6) {}
     void on(std::uint32_t) override;
 };
 
@@ -169,7 +170,7 @@ class Proxy {
         len = sizeof domain;
         ::getsockopt(raw, SOL_SOCKET, SO_DOMAIN, &domain, &len);
         if (type == SOCK_STREAM && listening) {
-            auto l = std::make_unique<Listener>(*this, std::move(fd));
+            auto l = std::make_unique<Listener>(*this, std::move(fd), domain == AF_INET6);
             add(l->fd.get(), EPOLLIN, l.get());
             keep_.push_back(std::move(l));
         } else if (type == SOCK_DGRAM) {
@@ -273,9 +274,9 @@ class Proxy {
             drop_flow(std::move(flow));
     }
 
+    // Closing its sockets takes them out of epoll: each was registered once
+    // and never duplicated.
     void close_relay(Relay& r) {
-        remove(r.pair->client());
-        remove(r.pair->server());
         auto it = relays_.find(&r);
         if (it == relays_.end()) return;
         graveyard_.push_back(std::unique_ptr<Relay>(&r));
@@ -327,13 +328,9 @@ void Proxy::accept_from(Listener& l) {
         // Where the client meant to go, before nft redirected it here.
         sockaddr_storage dst{};
         socklen_t len = sizeof dst;
-        sockaddr_storage here{};
-        socklen_t here_len = sizeof here;
-        ::getsockname(client.get(), reinterpret_cast<sockaddr*>(&here), &here_len);
         const bool ok =
-            here.ss_family == AF_INET
-                ? ::getsockopt(client.get(), SOL_IP, SO_ORIGINAL_DST, &dst, &len) == 0
-                : ::getsockopt(client.get(), SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len) == 0;
+            l.v6 ? ::getsockopt(client.get(), SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len) == 0
+                 : ::getsockopt(client.get(), SOL_IP, SO_ORIGINAL_DST, &dst, &len) == 0;
         std::optional<Endpoint> target;
         if (ok) target = proxy_target(pub_, Proto::tcp, address_of(dst), port_of(dst));
         if (!target) {
@@ -352,8 +349,9 @@ void Proxy::accept_from(Listener& l) {
             reset_and_close(client);
             continue;
         }
-        int one = 1;  // a relay must not add Nagle's delay to what it passes on
-        ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        // A relay must not add Nagle's delay to what it passes on (the
+        // client's socket has TCP_NODELAY from its listener already).
+        int one = 1;
         ::setsockopt(server.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         auto relay = std::make_unique<Relay>(
             *this, std::make_unique<TcpRelay>(std::move(client), std::move(server), pipes_),
@@ -367,12 +365,13 @@ void Proxy::accept_from(Listener& l) {
 
 void Proxy::relay_event(Relay& r, bool server, std::uint32_t events) {
     if (!relays_.contains(&r)) return;  // closed earlier in this batch
+    r.pair->ready(server, events);
     if (r.connecting) {
         if (!server) return;  // the client's data waits for the connection
-        int err = 0;
-        socklen_t len = sizeof err;
-        ::getsockopt(r.pair->server(), SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(r.pair->server(), SOL_SOCKET, SO_ERROR, &err, &len);
             log_.write("cannot connect to " + text(r.target.address, r.target.port) + ": " +
                        std::strerror(err ? err : ECONNREFUSED));
             linger l{1, 0};

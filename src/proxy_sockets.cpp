@@ -1,6 +1,7 @@
 #include "portpub/proxy_sockets.hpp"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -74,6 +75,8 @@ UniqueFd listener(bool v6) {
     auto fd = make_socket(Proto::tcp, v6);
     const IpAddress at = v6 ? *IpAddress::parse("::") : *IpAddress::parse("127.0.0.1");
     bind_or_explain(fd.get(), at, 0, Proto::tcp);
+    int one = 1;  // accepted sockets inherit it: the proxy adds no Nagle delay
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::listen(fd.get(), SOMAXCONN) != 0) throw_errno("cannot listen for the proxy");
     return fd;
 }

@@ -1,6 +1,7 @@
 #include "portpub/tcp_relay.hpp"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,10 +65,16 @@ TcpRelay::~TcpRelay() {
     pool_.put(std::move(down_.pipe));
 }
 
-TcpRelay::Step TcpRelay::step(Direction& d) {
+void TcpRelay::ready(bool server, std::uint32_t events) {
+    const int i = server ? 1 : 0;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_[i] = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[i] = true;
+}
+
+TcpRelay::Step TcpRelay::step(Direction& d, const Direction& other) {
     if (d.copy) return step_copy(d);
     Step result = Step::idle;
-    if (!d.eof && d.pipe.bytes < pool_.capacity()) {
+    if (!d.eof && readable(d.from) && d.pipe.bytes < pool_.capacity()) {
         ssize_t n = ::splice(d.from, nullptr, d.pipe.write.get(), nullptr,
                              pool_.capacity() - d.pipe.bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
@@ -79,22 +86,30 @@ TcpRelay::Step TcpRelay::step(Direction& d) {
         } else if (errno == EINVAL && d.pipe.bytes == 0) {
             d.copy = true;  // this socket does not splice: fall back to read/write
             return step_copy(d);
-        } else if (errno != EAGAIN && errno != EINTR) {
+        } else if (errno == EAGAIN) {
+            // With an empty pipe, EAGAIN means the socket is empty: wait for
+            // epoll. With data in the pipe it may mean the pipe is full.
+            if (d.pipe.bytes == 0) readable(d.from) = false;
+        } else if (errno != EINTR) {
             return Step::failed;
         }
     }
-    if (d.pipe.bytes > 0) {
+    if (d.pipe.bytes > 0 && writable(d.to)) {
         ssize_t n = ::splice(d.pipe.read.get(), nullptr, d.to, nullptr, d.pipe.bytes,
                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
             d.pipe.bytes -= static_cast<std::size_t>(n);
             result = Step::moved;
-        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        } else if (n < 0 && errno == EAGAIN) {
+            writable(d.to) = false;
+        } else if (n < 0 && errno != EINTR) {
             return Step::failed;
         }
     }
     if (d.eof && d.pipe.bytes == 0 && !d.shut) {
-        ::shutdown(d.to, SHUT_WR);  // half-close: the other side may still answer
+        // Half-close: the other side may still answer. When the other
+        // direction has ended too, close() says it: no shutdown needed.
+        if (!(other.eof && other.pipe.bytes == 0)) ::shutdown(d.to, SHUT_WR);
         d.shut = true;
         result = Step::moved;
     }
@@ -144,7 +159,7 @@ TcpRelay::State TcpRelay::pump() {
     // Edge-triggered: keep going until neither direction moves, so that no
     // readiness is left unused (a full pipe that drains lets reading resume).
     for (;;) {
-        Step a = step(up_), b = step(down_);
+        Step a = step(up_, down_), b = step(down_, up_);
         if (a == Step::failed || b == Step::failed) {
             reset_both();
             return State::reset;

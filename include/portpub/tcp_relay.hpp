@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -47,6 +48,10 @@ class TcpRelay {
     // failed (the other side is then reset too).
     State pump();
 
+    // What epoll said about one side: worth reading from / writing to again.
+    // Without such news, a side that answered EAGAIN is left alone.
+    void ready(bool server, std::uint32_t epoll_events);
+
     int client() const { return client_.get(); }
     int server() const { return server_.get(); }
 
@@ -61,13 +66,19 @@ class TcpRelay {
         std::size_t buffered = 0, sent = 0;
     };
     enum class Step { idle, moved, failed };
-    Step step(Direction& d);
+    Step step(Direction& d, const Direction& other);
     Step step_copy(Direction& d);
     void reset_both();
+
+    bool& readable(int fd) { return fd == client_.get() ? readable_[0] : readable_[1]; }
+    bool& writable(int fd) { return fd == client_.get() ? writable_[0] : writable_[1]; }
 
     UniqueFd client_, server_;
     PipePool& pool_;
     Direction up_, down_;  // client -> container, container -> client
+    // [client, server]. Nothing is worth reading until epoll says so (adding a
+    // socket to epoll reports data already waiting); sockets start writable.
+    bool readable_[2] = {false, false}, writable_[2] = {true, true};
 };
 
 }  // namespace portpub

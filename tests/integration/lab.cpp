@@ -14,14 +14,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -226,7 +226,8 @@ Lab::Lab(int bridge_nf) {
        "ip link set ext0 up && ip -n ext link set lo up && "
        "ip -n ext addr add 192.0.2.2/24 dev eth0 && ip -n ext link set eth0 up && "
        "ip -n ext route add default via 192.0.2.1 && "
-       "ip addr add 2001:db8::1/64 dev ext0 nodad && ip -n ext addr add 2001:db8::2/64 dev eth0 nodad && "
+       "ip addr add 2001:db8::1/64 dev ext0 nodad && ip -n ext addr add 2001:db8::2/64 dev eth0 "
+       "nodad && "
        "ip -n ext route add default via 2001:db8::1");
     ns_fds_["ext"] = ::open("/run/netns/ext", O_RDONLY | O_CLOEXEC);
 }
@@ -278,6 +279,27 @@ void Lab::serve(const std::string& name) {
     ::close(ready[0]);
     if (line != "ready") throw std::runtime_error("pp-echo did not start in namespace " + name);
     servers_[name].push_back(pid);
+}
+
+int Lab::spawn(const std::string& name, const std::vector<std::string>& argv) {
+    const int fd = ns_fd(name);
+    std::vector<char*> args;
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int null = ::open("/dev/null", O_RDWR);
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::setns(fd, CLONE_NEWNET) != 0) ::_exit(126);
+        ::execvp(args[0], args.data());
+        ::_exit(127);
+    }
+    if (pid < 0) die("fork");
+    servers_[name].push_back(pid);
+    return pid;
 }
 
 void Lab::kill_servers(const std::string& name) {
@@ -369,8 +391,8 @@ std::optional<std::string> Lab::udp(const std::string& from, const std::string& 
     auto sa = endpoint(ip, port);
     std::optional<std::string> reply;
     // Connected, so that an ICMP port unreachable ends the wait early.
-    if (::connect(fd, sa.addr(), sa.len) == 0 &&
-        ::send(fd, "hello", 5, 0) == 5 && wait_for(fd, POLLIN, timeout_ms)) {
+    if (::connect(fd, sa.addr(), sa.len) == 0 && ::send(fd, "hello", 5, 0) == 5 &&
+        wait_for(fd, POLLIN, timeout_ms)) {
         char buf[512];
         ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n > 0) reply = std::string(buf, static_cast<size_t>(n));

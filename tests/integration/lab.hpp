@@ -64,6 +64,9 @@ class Lab {
     // and UDP 53, 54.
     void serve(const std::string& name);
     void kill_servers(const std::string& name);
+    // Runs argv inside namespace NAME ("host" too), detached from the test's
+    // output; it ends with the lab.
+    int spawn(const std::string& name, const std::vector<std::string>& argv);
     // What a runtime does when a container exits: its processes end and the
     // namespace file is removed, so the namespace and its interfaces vanish.
     void remove_container(const std::string& name);

@@ -21,7 +21,8 @@ namespace {
 std::string random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 gen(seed);
     std::string out(n, '\0');
-    for (auto& c : out) c = static_cast<char>(gen());
+    for (auto& c : out)
+        c = static_cast<char>(gen());
     return out;
 }
 
@@ -66,8 +67,8 @@ TEST_CASE("127.0.0.1 and ::1 reach the container, byte for byte, with half-close
     auto web = lab.container("web");
     lab.up(web, {"8007:7", "8007:7/udp"});
     for (const char* ip : {"127.0.0.1", "::1"}) {
-        for (std::size_t size : {std::size_t{1}, std::size_t{1000}, std::size_t{65543}, std::size_t{1} << 20,
-                                 std::size_t{64} << 20}) {
+        for (std::size_t size : {std::size_t{1}, std::size_t{1000}, std::size_t{65543},
+                                 std::size_t{1} << 20, std::size_t{64} << 20}) {
             INFO(ip << " TCP, " << size << " bytes");
             const auto sent = random_bytes(size, static_cast<unsigned>(size));
             auto back = lab.echo_tcp("host", ip, 8007, sent);
@@ -75,7 +76,8 @@ TEST_CASE("127.0.0.1 and ::1 reach the container, byte for byte, with half-close
             CHECK(back->size() == sent.size());
             CHECK((*back == sent));
         }
-        for (std::size_t size : {std::size_t{1}, std::size_t{1400}, std::size_t{9000}, std::size_t{65000}}) {
+        for (std::size_t size :
+             {std::size_t{1}, std::size_t{1400}, std::size_t{9000}, std::size_t{65000}}) {
             INFO(ip << " UDP, " << size << " bytes");
             const auto sent = random_bytes(size, static_cast<unsigned>(size) + 1);
             auto back = lab.echo_udp("host", ip, 8007, sent);
@@ -83,7 +85,7 @@ TEST_CASE("127.0.0.1 and ::1 reach the container, byte for byte, with half-close
             CHECK((*back == sent));
         }
     }
-        // UDP replies come from the address the client sent to: a connected
+    // UDP replies come from the address the client sent to: a connected
     // client drops a reply from 127.0.0.1 when it sent to 127.0.0.2.
     auto reply = lab.echo_udp("host", "127.0.0.2", 8007, "from the address I used");
     REQUIRE(reply);
@@ -123,7 +125,8 @@ TEST_CASE("a 127.0.0.1 mapping is served on the host's loopback only", "[proxy]"
     CHECK_FALSE(lab.tcp("host", kHostIp, 8081, 1000));
     // A neighbour that sends packets for 127.0.0.1 to the host (CVE-2020-8558)
     // gets nothing: portpub never sets route_localnet.
-    sh("ip netns exec ext sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.eth0.route_localnet=1 && "
+    sh("ip netns exec ext sysctl -qw net.ipv4.conf.all.route_localnet=1 "
+       "net.ipv4.conf.eth0.route_localnet=1 && "
        "ip -n ext rule add pref 100 lookup local && ip -n ext rule del pref 0 lookup local && "
        "ip -n ext rule add to 127.0.0.1 lookup 100 pref 10 && "
        "ip -n ext route add 127.0.0.1 via 192.0.2.1 dev eth0 table 100");
@@ -157,7 +160,8 @@ TEST_CASE("1,000 concurrent connections through one proxy all complete", "[proxy
         (void)!::write(fd, "hi\n", 3);
         char buf[128];
         ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n > 0 && std::string(buf, static_cast<std::size_t>(n)).rfind("web ", 0) == 0) ++answered;
+        if (n > 0 && std::string(buf, static_cast<std::size_t>(n)).rfind("web ", 0) == 0)
+            ++answered;
         ::close(fd);
     }
     CHECK(answered == 1000);
@@ -175,7 +179,8 @@ TEST_CASE("10,000 ports cost the proxy no more descriptors than one", "[proxy]")
     auto many = lab.container("many");
     lab.up(one, {"7000:80"}, {"--no-reserve"});
     std::vector<std::string> specs;
-    for (int port = 10000; port < 20000; ++port) specs.push_back(std::to_string(port) + ":80");
+    for (int port = 10000; port < 20000; ++port)
+        specs.push_back(std::to_string(port) + ":80");
     lab.up(many, specs, {"--no-reserve"});
     CHECK(fd_count(*lab.proxy_pid("many")) == fd_count(*lab.proxy_pid("one")));
     for (int port : {10000, 15000, 19999}) {
@@ -209,10 +214,11 @@ TEST_CASE("holding more ports than descriptors allow fails, naming the limit", "
     Lab lab(0);
     auto web = lab.container("web");
     const auto before = lab.snapshot();
-    auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "10000-12999:10000-12999"}, [] {
-        rlimit lim{2048, 2048};
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-    });
+    auto r = lab.portpub(
+        {"up", "--netns", web, "--subnet", kSubnet, "-p", "10000-12999:10000-12999"}, [] {
+            rlimit lim{2048, 2048};
+            ::setrlimit(RLIMIT_NOFILE, &lim);
+        });
     CHECK(r.status == 1);
     CHECK_THAT(r.err, Catch::Contains("limit of 2048 (RLIMIT_NOFILE)"));
     CHECK_THAT(r.err, Catch::Contains("--no-reserve"));
@@ -230,8 +236,9 @@ TEST_CASE("a UDP port a local program holds is refused, naming it", "[proxy]") {
     const auto before = lab.snapshot();
     auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "5353:53/udp"});
     CHECK(r.status == 1);
-    CHECK_THAT(r.err, Catch::Contains("host port 5353/udp is in use on this host by integration_tes (pid " +
-                                      std::to_string(::getpid()) + ")"));
+    CHECK_THAT(r.err, Catch::Contains(
+                          "host port 5353/udp is in use on this host by integration_tes (pid " +
+                          std::to_string(::getpid()) + ")"));
     CHECK(diff_lines(before, lab.snapshot()) == "");
     ::close(fd);
 }
@@ -285,11 +292,15 @@ TEST_CASE("--no-proxy: no proxy, loopback not served, and up says so", "[proxy]"
     auto web = lab.container("web");
     auto r = lab.up(web, {"8080:80"}, {"--no-proxy"});
     CHECK(r.out == "80/tcp -> 0.0.0.0:8080\n");
-    CHECK_THAT(r.err, Catch::Contains("--no-proxy: connections to 127.0.0.1, ::1 and from IPv6 clients are not served"));
+    CHECK_THAT(
+        r.err,
+        Catch::Contains(
+            "--no-proxy: connections to 127.0.0.1, ::1 and from IPv6 clients are not served"));
     CHECK_FALSE(lab.proxy_pid("web"));
     CHECK_FALSE(lab.tcp("host", "127.0.0.1", 8080, 1000));
     REQUIRE(lab.tcp("ext", kHostIp, 8080));
-    auto refused = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "--no-proxy", "-p", "127.0.0.1:8081:81"});
+    auto refused = lab.portpub(
+        {"up", "--netns", web, "--subnet", kSubnet, "--no-proxy", "-p", "127.0.0.1:8081:81"});
     CHECK(refused.status == 1);
     CHECK_THAT(refused.err, Catch::Contains("drop --no-proxy"));
 }
@@ -304,7 +315,8 @@ TEST_CASE("SCTP mappings get kernel NAT, and up says loopback SCTP is not served
     CHECK(r.out == "9999/sctp -> 0.0.0.0:9999\n");
     CHECK_FALSE(lab.proxy_pid("web"));  // nothing for a proxy to serve
     if (!sctp) CHECK_THAT(r.err, Catch::Contains("this kernel has no SCTP"));
-    CHECK_THAT(sh("nft list map inet portpub pub4"), Catch::Contains("sctp . 9999 : 198.51.100.2 . 9999"));
+    CHECK_THAT(sh("nft list map inet portpub pub4"),
+               Catch::Contains("sctp . 9999 : 198.51.100.2 . 9999"));
 }
 
 TEST_CASE("down stops the proxy and leaves the machine as it was", "[proxy]") {

@@ -146,7 +146,7 @@ TEST_CASE("the gateway's MAC stays the same as containers come and go", "[teardo
 }
 
 TEST_CASE("a reused address answers at once: the host's ARP cache is never stale", "[teardown]") {
-        Lab lab(0);
+    Lab lab(0);
     auto keep = lab.container("keep");
     auto a = lab.container("a");
     auto b = lab.container("b");
@@ -158,7 +158,8 @@ TEST_CASE("a reused address answers at once: the host's ARP cache is never stale
     REQUIRE(lab.portpub({"down", "--id", "a"}).status == 0);
     // b gets a's address; the host must reach it right away, not after the
     // cached entry for that address expires.
-    CHECK_THAT(lab.up(b, {"8080:80"}, {"--json"}).out, Catch::Contains(R"("address":"198.51.100.3")"));
+    CHECK_THAT(lab.up(b, {"8080:80"}, {"--json"}).out,
+               Catch::Contains(R"("address":"198.51.100.3")"));
     auto reply = lab.tcp("ext", kHostIp, 8080, 2000);
     REQUIRE(reply);
     CHECK(words(*reply).at(0) == "b");

@@ -5,11 +5,13 @@
 // own address arrives (no masquerade on the kernel path).
 // On --echo-tcp ports it sends back every byte until the client's end of
 // file, then ends its own side (one child process a connection); on
-// --echo-udp ports every datagram comes back as it is.
+// --echo-udp ports every datagram comes back as it is. On --hello-tcp ports
+// it writes "hello" and closes each connection at once (for connection rates).
 //
 //   pp-echo NAME [--tcp PORT]... [--udp PORT]... [--echo-tcp PORT]... [--echo-udp PORT]...
 // Prints "ready" on stdout once every socket is bound, then serves until killed.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -82,12 +84,22 @@ void serve_echo_tcp(int listener) {
     ::_exit(0);
 }
 
+void serve_hello(int listener) {
+    for (int i = 0; i < 64; ++i) {
+        int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;
+        (void)!::write(fd, "hello\n", 6);
+        ::close(fd);
+    }
+}
+
 void serve_echo_udp(int fd) {
     static char buf[65536];
     sockaddr_in peer{};
     socklen_t len = sizeof peer;
     ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
-    if (n >= 0) ::sendto(fd, buf, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&peer), len);
+    if (n >= 0)
+        ::sendto(fd, buf, static_cast<size_t>(n), 0, reinterpret_cast<sockaddr*>(&peer), len);
 }
 
 void serve_udp(int fd, const std::string& name) {
@@ -111,17 +123,19 @@ int main(int argc, char** argv) {
     }
     const std::string name = argv[1];
     ::signal(SIGCHLD, SIG_IGN);  // echo children reap themselves
-    enum Kind { line_tcp, line_udp, echo_tcp, echo_udp };
+    enum Kind { line_tcp, line_udp, echo_tcp, echo_udp, hello_tcp };
     std::vector<pollfd> fds;
     std::vector<Kind> kinds;
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string opt = argv[i];
-        const Kind k = opt == "--tcp"        ? line_tcp
-                       : opt == "--udp"      ? line_udp
-                       : opt == "--echo-tcp" ? echo_tcp
-                                             : echo_udp;
-        const bool stream = k == line_tcp || k == echo_tcp;
-        fds.push_back({bound_socket(stream ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
+        const Kind k = opt == "--tcp"         ? line_tcp
+                       : opt == "--udp"       ? line_udp
+                       : opt == "--echo-tcp"  ? echo_tcp
+                       : opt == "--hello-tcp" ? hello_tcp
+                                              : echo_udp;
+        const bool stream = k == line_tcp || k == echo_tcp || k == hello_tcp;
+        fds.push_back(
+            {bound_socket(stream ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
         kinds.push_back(k);
     }
     std::printf("ready\n");
@@ -131,10 +145,22 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < fds.size(); ++i) {
             if (!(fds[i].revents & POLLIN)) continue;
             switch (kinds[i]) {
-                case line_tcp: serve_tcp(fds[i].fd, name); break;
-                case line_udp: serve_udp(fds[i].fd, name); break;
-                case echo_tcp: serve_echo_tcp(fds[i].fd); break;
-                case echo_udp: serve_echo_udp(fds[i].fd); break;
+                case line_tcp:
+                    serve_tcp(fds[i].fd, name);
+                    break;
+                case line_udp:
+                    serve_udp(fds[i].fd, name);
+                    break;
+                case echo_tcp:
+                    serve_echo_tcp(fds[i].fd);
+                    break;
+                case echo_udp:
+                    serve_echo_udp(fds[i].fd);
+                    break;
+                case hello_tcp:
+                    ::fcntl(fds[i].fd, F_SETFL, O_NONBLOCK);
+                    serve_hello(fds[i].fd);
+                    break;
             }
         }
     }

@@ -1,0 +1,290 @@
+// portpub-proxy-bench: the loopback proxy against docker-proxy and against no
+// proxy at all, in one run, in private namespaces of this process:
+//   - bulk TCP throughput (iperf3) to a container server on 127.0.0.1 through
+//     the portpub proxy and through docker-proxy, and direct to the container;
+//   - short connections per second through each (a client of its own against
+//     a server that answers "hello" and closes);
+//   - resident memory of one portpub proxy serving 1,000 ports, against the
+//     sum over 1,000 docker-proxy processes.
+//
+//   portpub-proxy-bench --docker-proxy PATH [--seconds S] [--runs R] [--ports N]
+// Prints Markdown; see docs/BENCHMARKS.md.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../integration/lab.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty()      ? 0
+           : v.size() % 2 ? v[v.size() / 2]
+                          : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+[[noreturn]] void fail(const std::string& why) {
+    std::cerr << "proxy-bench: " << why << "\n";
+    std::exit(1);
+}
+
+// CPU time a process has used, in seconds (user + system).
+double cpu_seconds(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i)
+        if (i >= 14) ticks += std::stod(field);  // utime, stime
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+long rss_kib(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return 0;
+}
+
+// A docker-proxy process; it reports on fd 3 ("0\n") once it listens.
+int start_docker_proxy(const std::string& path, int host_port, const std::string& container_ip,
+                       int container_port) {
+    int status[2];
+    if (::pipe(status) != 0) fail("pipe");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(status[1], 3);
+        int null = ::open("/dev/null", O_RDWR);
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        ::execl(path.c_str(), path.c_str(), "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port",
+                std::to_string(host_port).c_str(), "-container-ip", container_ip.c_str(),
+                "-container-port", std::to_string(container_port).c_str(),
+                static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(status[1]);
+    char c = 0;
+    pollfd p{status[0], POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1 || ::read(status[0], &c, 1) != 1 || c != '0')
+        fail("docker-proxy did not start on port " + std::to_string(host_port));
+    ::close(status[0]);
+    return pid;
+}
+
+double iperf3_gbits(const std::string& host, int port, int seconds) {
+    auto r = lab::run(
+        {"iperf3", "-c", host, "-p", std::to_string(port), "-t", std::to_string(seconds), "-J"});
+    if (r.status != 0)
+        fail("iperf3 to " + host + ":" + std::to_string(port) + " failed: " + r.out + r.err);
+    auto j = nlohmann::json::parse(r.out);
+    return j["end"]["sum_received"]["bits_per_second"].get<double>() / 1e9;
+}
+
+// Short connections per second: `parallel` at a time, each connect, read
+// the server's line to its end of file, close.
+double connections_per_second(const std::string& host, int port, int seconds, int parallel = 32) {
+    int ep = ::epoll_create1(0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, host.c_str(), &sa.sin_addr);
+    auto open_one = [&] {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.fd = fd;
+        ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    };
+    for (int i = 0; i < parallel; ++i)
+        open_one();
+    long done = 0, failed = 0;
+    const auto end = Clock::now() + std::chrono::seconds(seconds);
+    epoll_event events[64];
+    char buf[256];
+    while (Clock::now() < end) {
+        int n = ::epoll_wait(ep, events, 64, 100);
+        for (int i = 0; i < n; ++i) {
+            int fd = events[i].data.fd;
+            ssize_t got;
+            while ((got = ::read(fd, buf, sizeof buf)) > 0) {
+            }
+            if (got == 0 || (got < 0 && errno != EAGAIN)) {
+                (got == 0 ? done : failed)++;
+                ::close(fd);  // epoll forgets it
+                open_one();
+            }
+        }
+    }
+    ::close(ep);
+    if (failed > done / 100)
+        fail(std::to_string(failed) + " of the short connections failed on port " +
+             std::to_string(port));
+    return static_cast<double>(done) / seconds;
+}
+
+std::string fixed(double v, int digits) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string docker_proxy;
+    int seconds = 5, runs = 3, ports = 1000;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+        if (a == "--docker-proxy")
+            docker_proxy = next();
+        else if (a == "--seconds")
+            seconds = std::max(1, std::stoi(next()));
+        else if (a == "--runs")
+            runs = std::max(1, std::stoi(next()));
+        else if (a == "--ports")
+            ports = std::max(1, std::stoi(next()));
+        else
+            fail(
+                "usage: portpub-proxy-bench --docker-proxy PATH [--seconds S] [--runs R] [--ports "
+                "N]");
+    }
+    if (docker_proxy.empty() || ::access(docker_proxy.c_str(), X_OK) != 0)
+        fail("pass --docker-proxy PATH (scripts/bench.sh fetches it from Debian's docker.io)");
+    ::signal(SIGPIPE, SIG_IGN);
+
+    lab::Lab lab(0);  // private namespaces; nothing here touches the machine's own
+    auto srv = lab.container("srv");
+    lab.spawn("srv", {"iperf3", "-s", "-p", "5201"});
+    lab.spawn("srv", {ECHO_BIN, "srv", "--hello-tcp", "9000"});
+    auto up = lab.portpub(
+        {"up", "--netns", srv, "--subnet", lab::kSubnet, "-p", "15201:5201", "-p", "19000:9000"});
+    if (up.status != 0) fail("portpub up: " + up.err);
+    const std::string container = "198.51.100.2";
+    std::vector<int> dockers{start_docker_proxy(docker_proxy, 25201, container, 5201),
+                             start_docker_proxy(docker_proxy, 29000, container, 9000)};
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // iperf3 server up
+
+    struct Path {
+        const char* name;
+        std::string host;
+        int iperf_port, hello_port;
+        std::vector<int> proxies;  // whose CPU time counts (none when direct)
+        std::vector<double> gbits, rate, cpu_per_gb, cpu_per_kconn;
+    };
+    const int our_proxy = *lab.proxy_pid("srv");
+    std::vector<Path> paths{
+        {"direct to the container", container, 5201, 9000, {}, {}, {}, {}, {}},
+        {"portpub proxy, 127.0.0.1", "127.0.0.1", 15201, 19000, {our_proxy}, {}, {}, {}, {}},
+        {"docker-proxy, 127.0.0.1",
+         "127.0.0.1",
+         25201,
+         29000,
+         {dockers[0], dockers[1]},
+         {},
+         {},
+         {},
+         {}}};
+    auto cpu = [](const std::vector<int>& pids) {
+        double s = 0;
+        for (int pid : pids)
+            s += cpu_seconds(pid);
+        return s;
+    };
+    for (int run = 0; run < runs; ++run)  // interleaved, so that drift hits all alike
+        for (auto& p : paths) {
+            double before = cpu(p.proxies);
+            const double gbits = iperf3_gbits(p.host, p.iperf_port, seconds);
+            p.gbits.push_back(gbits);
+            p.cpu_per_gb.push_back((cpu(p.proxies) - before) / (gbits * seconds / 8));
+            before = cpu(p.proxies);
+            const double rate = connections_per_second(p.host, p.hello_port, seconds);
+            p.rate.push_back(rate);
+            p.cpu_per_kconn.push_back((cpu(p.proxies) - before) / (rate * seconds / 1000));
+        }
+
+    // Memory for N published ports: one portpub proxy against N docker-proxy processes.
+    auto many = lab.container("many");
+    // Below the local port range, and apart: the portpub proxy holds its ports.
+    const int first = 20000, docker_first = 20000 + ports;
+    const std::string spec = std::to_string(first) + "-" + std::to_string(first + ports - 1) + ":" +
+                             std::to_string(first) + "-" + std::to_string(first + ports - 1);
+    auto big = lab.portpub({"up", "--netns", many, "--subnet", lab::kSubnet, "-p", spec});
+    if (big.status != 0) fail("portpub up with " + std::to_string(ports) + " ports: " + big.err);
+    const int proxy = *lab.proxy_pid("many");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const long portpub_kib = rss_kib(proxy);
+    const int portpub_fds = lab::fd_count(proxy);
+    std::vector<int> many_dockers;
+    long docker_kib = 0;
+    for (int i = 0; i < ports; ++i)
+        many_dockers.push_back(
+            start_docker_proxy(docker_proxy, docker_first + i, "198.51.100.3", first + i));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (int pid : many_dockers)
+        docker_kib += rss_kib(pid);
+    for (int pid : many_dockers)
+        ::kill(pid, SIGKILL);
+    for (int pid : dockers)
+        ::kill(pid, SIGKILL);
+    for (int pid : many_dockers)
+        ::waitpid(pid, nullptr, 0);
+    for (int pid : dockers)
+        ::waitpid(pid, nullptr, 0);
+
+    const double direct = median(paths[0].gbits), our_gbits = median(paths[1].gbits),
+                 docker = median(paths[2].gbits);
+    const double our_rate = median(paths[1].rate), docker_rate = median(paths[2].rate);
+    std::cout << "| path | TCP throughput (Gbit/s) | proxy CPU per GB (ms) | short connections per "
+                 "second | proxy CPU per 1,000 connections (ms) |\n|---|---:|---:|---:|---:|\n";
+    for (const auto& p : paths)
+        std::cout << "| " << p.name << " | " << fixed(median(p.gbits), 2) << " | "
+                  << (p.proxies.empty() ? "-" : fixed(1000 * median(p.cpu_per_gb), 1)) << " | "
+                  << fixed(median(p.rate), 0) << " | "
+                  << (p.proxies.empty() ? "-" : fixed(1000 * median(p.cpu_per_kconn), 1)) << " |\n";
+    std::cout << "\n";
+    std::cout << "| ratio | measured | target |\n|---|---:|---:|\n";
+    std::cout << "| portpub / docker-proxy throughput | " << fixed(our_gbits / docker, 2)
+              << " | >= 1.2 |\n";
+    std::cout << "| portpub / direct throughput | " << fixed(our_gbits / direct, 2)
+              << " | >= 0.9 |\n";
+    std::cout << "| portpub / docker-proxy connection rate | " << fixed(our_rate / docker_rate, 2)
+              << " | >= 2 |\n";
+    std::cout << "| portpub / docker-proxy memory, " << ports << " ports | "
+              << fixed(static_cast<double>(portpub_kib) / static_cast<double>(docker_kib), 4)
+              << " | < 0.02 |\n\n";
+    std::cout << "Memory for " << ports << " published ports: one portpub proxy " << portpub_kib
+              << " KiB RSS (" << portpub_fds
+              << " file descriptors, the ports held on 0.0.0.0 and [::]); " << ports
+              << " docker-proxy processes " << docker_kib << " KiB RSS in all ("
+              << docker_kib / ports << " KiB each, IPv4 only).\n";
+    std::cout << "Medians of " << runs << " runs of " << seconds << " s each; iperf3 "
+              << "single stream"
+              << "; connection client: 32 at a time.\n";
+    return 0;
+}

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -329,4 +330,47 @@ TEST_CASE("down stops the proxy and leaves the machine as it was", "[proxy]") {
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
     CHECK_FALSE(alive(pid));
     CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("the proxy is detached: its own session, stdio on /dev/null", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80"});  // returns: the proxy does not hold up's stdout pipe
+    const int pid = *lab.proxy_pid("web");
+    for (int fd : {0, 1, 2}) {
+        INFO("fd " << fd);
+        CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/fd/" +
+                                            std::to_string(fd)) == "/dev/null");
+    }
+    CHECK(::getsid(pid) == pid);
+}
+
+TEST_CASE("down never signals a recycled pid", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80"});
+    const int proxy = *lab.proxy_pid("web");
+    // The record now names another live process under the proxy's pid slot,
+    // as if the proxy had died and its pid been reused.
+    const int other = lab.server_pid("web");
+    const std::string record = lab.state_dir() + "/containers/web.json";
+    sh("sed -i 's/\"pid\": " + std::to_string(proxy) + "/\"pid\": " + std::to_string(other) +
+       "/' " + record);
+    REQUIRE_THAT(sh("cat " + record), Catch::Contains("\"pid\": " + std::to_string(other)));
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(alive(other));  // its start time is not the proxy's: left alone
+    ::kill(proxy, SIGTERM);
+}
+
+TEST_CASE("UDP flows end after the idle timeout", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"5353:53/udp"}, {"--udp-timeout", "1"});
+    const int pid = *lab.proxy_pid("web");
+    const int idle = fd_count(pid);
+    REQUIRE(lab.udp("host", "127.0.0.1", 5353));
+    CHECK(fd_count(pid) == idle + 1);  // the flow's socket toward the container
+    std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+    CHECK(fd_count(pid) == idle);
+    REQUIRE(lab.udp("host", "127.0.0.1", 5353));  // a new flow serves again
 }

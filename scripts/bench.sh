@@ -14,6 +14,11 @@ scripts/build.sh >/dev/null
 
 which="${1:-all}"
 [[ $# -gt 0 ]] && shift
+case $which in
+  all) [[ $# -eq 0 ]] || { echo "bench: options go with 'publish' or 'proxy'" >&2; exit 2; } ;;
+  publish | proxy) ;;
+  *) echo "usage: scripts/bench.sh [publish|proxy] [options of that benchmark]" >&2; exit 2 ;;
+esac
 
 docker_proxy() {
   local dir=build/bench-tools

@@ -288,7 +288,7 @@ TEST_CASE("a killed proxy is shown, up again restores it, down stops it", "[prox
     CHECK_FALSE(lab.tcp("host", "127.0.0.1", 8080, 1000));
 }
 
-TEST_CASE("--no-proxy: no proxy, loopback not served, and up says so", "[proxy]") {
+TEST_CASE("without the proxy (--no-proxy) loopback is not served, and up says so", "[proxy]") {
     Lab lab(0);
     auto web = lab.container("web");
     auto r = lab.up(web, {"8080:80"}, {"--no-proxy"});

@@ -249,7 +249,7 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     rtnl_link_set_master(veth.get(), rtnl_link_get_ifindex(bridge.get()));
     {
         LinkPtr peer(rtnl_link_veth_get_peer(veth.get()));
-                rtnl_link_set_name(peer.get(), p.ifname.c_str());
+        rtnl_link_set_name(peer.get(), p.ifname.c_str());
         rtnl_link_set_ns_fd(peer.get(), ns.fd());
         const auto mac = container_mac(p.address);
         NlAddrPtr lladdr(must(nl_addr_build(AF_LLC, mac.data(), mac.size())));

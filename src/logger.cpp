@@ -23,6 +23,7 @@ void Logger::open() {
 }
 
 void Logger::write(const std::string& line) {
+    if (!fd_) open();  // it failed before (out of descriptors?): try again
     if (!fd_) return;  // a log that cannot be written must not stop the proxy
     if (size_ + line.size() + 32 > max_) {
         const auto old = path_.string() + ".1";

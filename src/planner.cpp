@@ -55,6 +55,10 @@ std::string derive_id(const std::string& path, std::uint64_t inode) {
     return "netns-" + std::to_string(inode);
 }
 
+std::string publication_id(const UpRequest& req, const NetnsIdentity& ns) {
+    return req.id ? *req.id : derive_id(ns.path, ns.inode);
+}
+
 std::string host_veth_name(const IpAddress& address) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "pp%08x", address.v4_value());
@@ -157,7 +161,7 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
 
     Plan plan;
     auto& pub = plan.publication;
-    pub.id = req.id ? *req.id : derive_id(ns.path, ns.inode);
+    pub.id = publication_id(req, ns);
     validate_id(pub.id);
     pub.netns = ns.path;
     pub.netns_inode = ns.inode;

@@ -180,5 +180,6 @@ TEST_CASE("a host address must be one of the host's", "[planner]") {
 TEST_CASE("a container's MAC follows from its address", "[planner]") {
     CHECK(container_mac(*IpAddress::parse("198.51.100.3")) ==
           std::array<std::uint8_t, 6>{0x02, 0x70, 198, 51, 100, 3});
-    CHECK(container_mac(*IpAddress::parse("10.77.0.2")) != container_mac(*IpAddress::parse("10.77.0.3")));
+    CHECK(container_mac(*IpAddress::parse("10.77.0.2")) !=
+          container_mac(*IpAddress::parse("10.77.0.3")));
 }

@@ -41,7 +41,7 @@ std::vector<Mapping> listed_mappings(const Publication& p) {
         Mapping v4 = m;
         v4.host_ip = any4;
         out.push_back(v4);
-        if (p.proxy && proxy_serves_v6(m)) {
+        if (p.proxy && p.proxy->listen6 != 0 && proxy_serves_v6(m)) {  // 0: no IPv6 here
             Mapping v6 = m;
             v6.host_ip = any6;
             out.push_back(v6);

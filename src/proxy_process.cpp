@@ -1,5 +1,6 @@
 #include "portpub/proxy_process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -117,7 +119,16 @@ ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem
         for (int fd = 0; fd < 3; ++fd)
             ::dup2(null, fd);
         // Whatever else the caller left open stays behind.
-        ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+        if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+            // Kernels before 5.11: one descriptor at a time.
+            if (DIR* d = ::opendir("/proc/self/fd")) {
+                while (auto* e = ::readdir(d)) {
+                    const int fd = std::atoi(e->d_name);
+                    if (fd > 2 && fd != ::dirfd(d)) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+                }
+                ::closedir(d);
+            }
+        }
         for (int fd : keep)
             ::fcntl(fd, F_SETFD, 0);
         ::execv(argv[0], argv.data());

@@ -263,7 +263,24 @@ class Proxy {
         reason_ = why;
     }
 
+    // Out of file descriptors: the listener would wake epoll again at once.
+    // It sleeps until the next tick; waiting connections stay in its queue.
+    void pause(Listener& l) {
+        epoll_event ev{};
+        ev.data.ptr = &l;
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, l.fd.get(), &ev);
+        if (paused_.empty()) log_.write("out of file descriptors: new connections wait");
+        paused_.push_back(&l);
+    }
+
     void on_tick() {
+        for (Listener* l : paused_) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.ptr = l;
+            ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, l->fd.get(), &ev);
+        }
+        paused_.clear();
         // The namespace file gone, or naming another namespace: the container is gone.
         struct stat st {};
         if (::stat(pub_.netns.c_str(), &st) != 0 || st.st_ino != pub_.netns_inode) {
@@ -301,6 +318,7 @@ class Proxy {
     std::vector<std::unique_ptr<Flow>> dead_flows_;
     std::uint64_t udp_timeout_ms_;
     PipePool pipes_;
+    std::vector<Listener*> paused_;
     std::size_t refused_ = 0;
 };
 
@@ -321,8 +339,7 @@ void Proxy::accept_from(Listener& l) {
     for (int i = 0; i < kBurst; ++i) {
         UniqueFd client(::accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!client) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_.write("out of file descriptors: a connection waits");
+            if (errno == EMFILE || errno == ENFILE) pause(l);
             return;
         }
         // Where the client meant to go, before nft redirected it here.
@@ -403,6 +420,7 @@ void Proxy::udp_in(UdpPort& p) {
         // The address the datagram was sent to: the reply must come from it.
         sockaddr_storage local{};
         int ifindex = 0;
+        bool unicast = true;  // broadcast and multicast are not published ports' traffic
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
                 in_pktinfo info;
@@ -410,6 +428,9 @@ void Proxy::udp_in(UdpPort& p) {
                 auto* sa = reinterpret_cast<sockaddr_in*>(&local);
                 sa->sin_family = AF_INET;
                 sa->sin_addr = info.ipi_addr;
+                // For a datagram to one of our addresses the kernel's reply
+                // address is that address; for broadcast and multicast not.
+                unicast = info.ipi_addr.s_addr == info.ipi_spec_dst.s_addr;
             } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
                 in6_pktinfo info;
                 std::memcpy(&info, CMSG_DATA(c), sizeof info);
@@ -417,14 +438,18 @@ void Proxy::udp_in(UdpPort& p) {
                 sa->sin6_family = AF_INET6;
                 sa->sin6_addr = info.ipi6_addr;
                 ifindex = static_cast<int>(info.ipi6_ifindex);
+                unicast = !IN6_IS_ADDR_MULTICAST(&info.ipi6_addr);
             }
         }
+        if (!unicast) continue;
         if (local.ss_family == 0) {  // no pktinfo: the socket is bound to one address
             socklen_t len = sizeof local;
             ::getsockname(p.fd.get(), reinterpret_cast<sockaddr*>(&local), &len);
         }
         const IpAddress to = address_of(local);
-        std::string key(reinterpret_cast<const char*>(&p), sizeof(&p));
+        // The flow: this port, the address the client sent to, the client.
+        const UdpPort* port = &p;
+        std::string key(reinterpret_cast<const char*>(&port), sizeof port);
         key.append(reinterpret_cast<const char*>(to.data()), to.size());
         key.append(reinterpret_cast<const char*>(&from), msg.msg_namelen);
         const auto now = now_ms();

@@ -14,9 +14,9 @@ namespace portpub {
 
 namespace {
 
-// File descriptors kept free for everything else `up` opens (netlink
-// sockets, records, the namespace).
-constexpr std::uint64_t kSpareFds = 64;
+// File descriptors kept free besides the held ports: for the connections the
+// proxy relays (six each: two sockets, two pipes) and what `up` opens itself.
+constexpr std::uint64_t kSpareFds = 1024;
 
 socklen_t fill(sockaddr_storage& ss, const IpAddress& a, std::uint16_t port) {
     std::memset(&ss, 0, sizeof ss);
@@ -108,23 +108,24 @@ ProxyFds open_proxy_sockets(const Publication& p) {
     const std::uint64_t limit = raise_fd_limit();
     if (wanted.size() + kSpareFds > limit) {
         throw Error("holding the " + std::to_string(wanted.size()) +
-                    " sockets of these ports needs more file descriptors than the limit of " +
+                    " sockets of these ports, with room for connections, needs more file "
+                    "descriptors than the limit of " +
                     std::to_string(limit) +
                     " (RLIMIT_NOFILE); pass --no-reserve to publish "
                     "without holding the ports, or raise the limit (ulimit -n)");
     }
     ProxyFds fds;
-    fds.listen4 = listener(false);
-    fds.port4 = port_of(fds.listen4.get());
     // A host with IPv6 off has nothing to serve on [::]: that half is skipped.
     const bool ipv6 = UniqueFd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)).get() >= 0;
-    if (ipv6) {
-        fds.listen6 = listener(true);
-        fds.port6 = port_of(fds.listen6.get());
-    }
+    // The published ports first: the listeners take kernel-chosen ports from
+    // the same range as random host ports, and must not take one of these.
     fds.sockets.reserve(wanted.size());
     for (const auto& s : wanted) {
-        if (!s.address.is_v4() && !ipv6) continue;
+        if (!s.address.is_v4() && !ipv6) {
+            if (s.address.is_unspecified()) continue;
+            throw Error("host address " + s.address.url_str() +
+                        " needs IPv6, which is off on this host");
+        }
         auto fd = make_socket(s.proto, !s.address.is_v4());
         if (s.serves) {
             // The proxy answers from the address the client sent to.
@@ -136,6 +137,12 @@ ProxyFds open_proxy_sockets(const Publication& p) {
         }
         bind_or_explain(fd.get(), s.address, s.port, s.proto);
         fds.sockets.push_back(std::move(fd));
+    }
+    fds.listen4 = listener(false);
+    fds.port4 = port_of(fds.listen4.get());
+    if (ipv6) {
+        fds.listen6 = listener(true);
+        fds.port6 = port_of(fds.listen6.get());
     }
     return fds;
 }

@@ -84,6 +84,13 @@ void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
             "127.0.0.1 and ::1 is not served");
 }
 
+void Publisher::remove_log(const std::string& id) const {
+    std::error_code ec;
+    const auto log = store_.dir() / "logs" / (id + ".log");
+    std::filesystem::remove(log, ec);
+    std::filesystem::remove(log.string() + ".1", ec);
+}
+
 std::string Publisher::owner() const {
     std::error_code ec;
     auto path = std::filesystem::weakly_canonical(std::filesystem::absolute(store_.dir(), ec), ec);
@@ -97,8 +104,26 @@ Publication Publisher::up(const UpRequest& req) {
     auto ns = Netns::open(req.netns);
     auto lock = store_.lock();
     const auto existing = store_.load_all();
-    Plan plan =
-        plan_up(req, {ns.path(), ns.inode()}, existing, read_host_port_facts(), namespace_alive);
+    const NetnsIdentity identity{ns.path(), ns.inode()};
+    auto facts = read_host_port_facts();
+    // An `up` again for the same id replaces that publication: the ports its
+    // proxy holds are about to be released, so they do not count as in use.
+    const std::string id = publication_id(req, identity);
+    if (auto old = std::find_if(existing.begin(), existing.end(),
+                                [&](const Publication& p) { return p.id == id; });
+        old != existing.end() && old->proxy) {
+        auto held_by_old = [mappings = old->mappings](const std::optional<IpAddress>& ip,
+                                                      Proto proto, std::uint16_t port) {
+            Mapping probe{ip, proto, port, 0, 1};
+            return std::any_of(mappings.begin(), mappings.end(),
+                               [&](const Mapping& m) { return conflicts(m, probe); });
+        };
+        facts.in_use = [in_use = facts.in_use, held_by_old](const std::optional<IpAddress>& ip,
+                                                            Proto proto, std::uint16_t port) {
+            return in_use(ip, proto, port) && !held_by_old(ip, proto, port);
+        };
+    }
+    Plan plan = plan_up(req, identity, existing, facts, namespace_alive);
     const Publication& pub = plan.publication;
     add_notes(req, pub);
     HostState host = store_.load_host();
@@ -177,7 +202,10 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
         proxy_fds.reset();  // the proxy holds them now
         pub.proxy->pid = started.pid;
         pub.proxy->start_time = started.start_time;
-        rollback.add([started] { stop_process(started); });
+        rollback.add([this, started, id = pub.id] {
+            stop_process(started);
+            remove_log(id);
+        });
     }
 
     store_.save(pub);
@@ -224,7 +252,10 @@ std::optional<Publication> Publisher::down(const DownRequest& req) {
 void Publisher::teardown(const Publication& pub, const std::vector<Publication>& remaining,
                          HostState& host) {
     // The proxy first: its ports go with it, before the rules that lead to it.
-    if (pub.proxy) stop_process({pub.proxy->pid, pub.proxy->start_time});
+    if (pub.proxy) {
+        stop_process({pub.proxy->pid, pub.proxy->start_time});
+        remove_log(pub.id);
+    }
     NftFirewall firewall(owner());
     firewall.apply(change_for_down(pub, remaining));
     Links links;

@@ -58,6 +58,9 @@ std::array<std::uint8_t, 6> container_mac(const IpAddress& address);
 // Error on the first problem; plan_up runs them too.
 void validate_request(const UpRequest& req);
 
+// The id an `up` publishes under: --id, or the one derived from the namespace.
+std::string publication_id(const UpRequest& req, const NetnsIdentity& ns);
+
 // `namespace_alive` tells whether the namespace a record names still exists
 // (the same file, the same inode); an empty function means it does.
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,

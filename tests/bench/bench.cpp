@@ -17,6 +17,7 @@
 #include <functional>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,7 @@ void require(const RunResult& r, const std::string& what) {
     if (r.status != 0) {
         std::cerr << "bench: " << what << " failed (" << r.status << "): " << r.err << r.out
                   << "\n";
-        std::exit(1);
+        throw std::runtime_error("stopped");
     }
 }
 
@@ -125,7 +126,7 @@ std::string ms(double v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     int runs = 7, cni_runs = 3, max_cni_ports = 1000;
     bool with_cni = true;
     for (int i = 1; i < argc; ++i) {
@@ -190,4 +191,14 @@ int main(int argc, char** argv) {
               << "); CNI: median of " << cni_runs
               << " runs. Wall clock of each whole command, exec and veth set-up included.\n";
     return 0;
+}
+
+// Failures throw, so that the lab's destructor ends every process it started.
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "bench: " << e.what() << "\n";
+        return 1;
+    }
 }

@@ -26,6 +26,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,8 +45,7 @@ double median(std::vector<double> v) {
 }
 
 [[noreturn]] void fail(const std::string& why) {
-    std::cerr << "proxy-bench: " << why << "\n";
-    std::exit(1);
+    throw std::runtime_error(why);
 }
 
 // CPU time a process has used, in seconds (user + system).
@@ -155,7 +155,7 @@ std::string fixed(double v, int digits) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     std::string docker_proxy;
     int seconds = 5, runs = 3, ports = 1000;
     for (int i = 1; i < argc; ++i) {
@@ -287,4 +287,14 @@ int main(int argc, char** argv) {
               << "single stream"
               << "; connection client: 32 at a time.\n";
     return 0;
+}
+
+// Failures throw, so that the lab's destructor ends every process it started.
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "bench: " << e.what() << "\n";
+        return 1;
+    }
 }

@@ -508,7 +508,8 @@ std::string Lab::snapshot() const {
         "ip route show table all; echo --; nft list ruleset; echo --; "
         "cat /proc/sys/net/ipv4/ip_forward; echo --; "
         "ls -A " +
-        state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; true");
+        state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ +
+        "/host.json 2>/dev/null; ls -A " + state_dir_ + "/logs 2>/dev/null; true");
 }
 
 }  // namespace lab

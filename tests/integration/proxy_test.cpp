@@ -1,6 +1,7 @@
 // The userland proxy: loopback and IPv6 clients reach the container through
 // one proxy process per container, which holds the published ports, lives as
 // long as the container, and copes with many ports and many connections.
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -153,7 +154,11 @@ TEST_CASE("1,000 concurrent connections through one proxy all complete", "[proxy
         REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
         fds.push_back(fd);
     }
-    CHECK(fd_count(pid) > idle + 1000);  // they really are open at once
+    // All 1,000 relays open at once: each holds two sockets at least.
+    const auto open_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (fd_count(pid) < idle + 2000 && std::chrono::steady_clock::now() < open_by)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(fd_count(pid) >= idle + 2000);
     int answered = 0;
     for (int fd : fds) {
         timeval tv{10, 0};
@@ -266,6 +271,9 @@ TEST_CASE("the proxy exits when the container's process exits", "[proxy]") {
     REQUIRE(lab.tcp("host", "127.0.0.1", 8080));
     lab.kill_servers("web");  // the namespace stays (/run/netns/web), the process is gone
     CHECK(gone_within(pid, 2000));
+    // Told by the pidfd, not by the namespace file vanishing (it vanishes too).
+    CHECK_THAT(sh("cat " + lab.state_dir() + "/logs/web.log"),
+               Catch::Contains("the container's process exited"));
     CHECK(lab.portpub({"down", "--id", "web"}).status == 0);
 }
 
@@ -370,7 +378,122 @@ TEST_CASE("UDP flows end after the idle timeout", "[proxy]") {
     const int idle = fd_count(pid);
     REQUIRE(lab.udp("host", "127.0.0.1", 5353));
     CHECK(fd_count(pid) == idle + 1);  // the flow's socket toward the container
-    std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+    // Gone one timeout (1 s) after the last datagram, at the next 250 ms tick.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (fd_count(pid) > idle && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(fd_count(pid) == idle);
     REQUIRE(lab.udp("host", "127.0.0.1", 5353));  // a new flow serves again
+}
+
+TEST_CASE("one UDP client talking to two published ports reaches each", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"5353:53/udp", "5354:54/udp", "8007:7/udp"});
+    // One client socket, the same source port for every destination.
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+    timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (int round = 0; round < 2; ++round)
+        for (int port : {5353, 5354, 8007}) {
+            INFO("port " << port << ", round " << round);
+            sockaddr_in to{};
+            to.sin_family = AF_INET;
+            to.sin_port = htons(static_cast<uint16_t>(port));
+            to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            REQUIRE(::sendto(fd, "ping", 4, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 4);
+            char buf[256];
+            sockaddr_in got{};
+            socklen_t len = sizeof got;
+            ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&got), &len);
+            REQUIRE(n > 0);
+            CHECK(ntohs(got.sin_port) == port);  // the answer comes from the port asked
+            const std::string reply(buf, static_cast<std::size_t>(n));
+            // 53 and 54 answer "web <peer> ping"; 7 echoes.
+            CHECK(reply == (port == 8007 ? std::string("ping") : "web 198.51.100.1 ping"));
+        }
+    ::close(fd);
+}
+
+TEST_CASE("up again with a live proxy and UDP ports replaces it", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"5353:53/udp", "8080:80"});
+    const int first = *lab.proxy_pid("web");
+    lab.up(web, {"5353:53/udp", "8080:80"});  // the old proxy's own sockets do not count as in use
+    const int second = *lab.proxy_pid("web");
+    CHECK(second != first);
+    CHECK_FALSE(alive(first));
+    REQUIRE(lab.udp("host", "127.0.0.1", 5353));
+    REQUIRE(lab.tcp("host", "127.0.0.1", 8080));
+}
+
+TEST_CASE("a client reset mid-transfer closes both sides", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8007:7"});
+    const int pid = *lab.proxy_pid("web");
+    const int idle = fd_count(pid);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(8007);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    const std::string chunk(1 << 20, 'x');
+    REQUIRE(::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0);  // the echo piles up unread
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(fd);  // a reset
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (fd_count(pid) > idle + 4 &&
+           std::chrono::steady_clock::now() < until)  // 4: one pooled pipe pair
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(fd_count(pid) <= idle + 4);
+    REQUIRE(lab.echo_tcp("host", "127.0.0.1", 8007, "still serving"));
+}
+
+TEST_CASE("the proxy's listeners never take a port that is to be held", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    // Four local ports: the random host ports and the listeners' kernel-chosen
+    // ports come from the same few.
+    sh("echo '40000 40003' > /proc/sys/net/ipv4/ip_local_port_range");
+    for (int round = 0; round < 3; ++round) {
+        auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "80", "-p", "81"});
+        INFO(r.err);
+        REQUIRE(r.status == 0);
+        REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    }
+}
+
+TEST_CASE("broadcast datagrams to a published UDP port are not relayed", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8007:7/udp"});
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    timeval tv{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    auto send_to = [&](const char* ip) {
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(8007);
+        ::inet_pton(AF_INET, ip, &to.sin_addr);
+        REQUIRE(::sendto(fd, "ping", 4, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 4);
+        char buf[64];
+        return ::recv(fd, buf, sizeof buf, 0) > 0;
+    };
+        CHECK(send_to("127.0.0.1"));  // unicast, through the proxy
+    // A relayed datagram makes a flow, and a flow is a socket of the proxy.
+    const int pid = *lab.proxy_pid("web");
+    const int before = fd_count(pid);
+    CHECK_FALSE(send_to("192.0.2.255"));  // the broadcast of the host's link
+    CHECK(fd_count(pid) == before);
+    ::close(fd);
 }

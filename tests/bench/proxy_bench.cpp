@@ -61,10 +61,12 @@ double cpu_seconds(int pid) {
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-long rss_kib(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+// Proportional set size: resident memory with each shared page split among
+// the processes that map it, so that 1,000 copies of one binary count once.
+long pss_kib(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
     for (std::string line; std::getline(in, line);)
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+        if (line.rfind("Pss:", 0) == 0) return std::stol(line.substr(4));
     return 0;
 }
 
@@ -238,7 +240,7 @@ int run(int argc, char** argv) {
     if (big.status != 0) fail("portpub up with " + std::to_string(ports) + " ports: " + big.err);
     const int proxy = *lab.proxy_pid("many");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const long portpub_kib = rss_kib(proxy);
+    const long portpub_kib = pss_kib(proxy);
     const int portpub_fds = lab::fd_count(proxy);
     std::vector<int> many_dockers;
     long docker_kib = 0;
@@ -247,7 +249,7 @@ int run(int argc, char** argv) {
             start_docker_proxy(docker_proxy, docker_first + i, "198.51.100.3", first + i));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     for (int pid : many_dockers)
-        docker_kib += rss_kib(pid);
+        docker_kib += pss_kib(pid);
     for (int pid : many_dockers)
         ::kill(pid, SIGKILL);
     for (int pid : dockers)
@@ -279,9 +281,9 @@ int run(int argc, char** argv) {
               << fixed(static_cast<double>(portpub_kib) / static_cast<double>(docker_kib), 4)
               << " | < 0.02 |\n\n";
     std::cout << "Memory for " << ports << " published ports: one portpub proxy " << portpub_kib
-              << " KiB RSS (" << portpub_fds
+              << " KiB PSS (" << portpub_fds
               << " file descriptors, the ports held on 0.0.0.0 and [::]); " << ports
-              << " docker-proxy processes " << docker_kib << " KiB RSS in all ("
+              << " docker-proxy processes " << docker_kib << " KiB PSS in all ("
               << docker_kib / ports << " KiB each, IPv4 only).\n";
     std::cout << "Medians of " << runs << " runs of " << seconds << " s each; iperf3 "
               << "single stream"

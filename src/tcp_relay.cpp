@@ -26,13 +26,14 @@ void set_linger_reset(int fd) {  // close() then sends a reset instead of a FIN
 
 }  // namespace
 
-PipePool::PipePool(std::size_t keep) : keep_(keep) {
+PipePool::PipePool(std::size_t keep, bool use_pipes) : keep_(keep), use_pipes_(use_pipes) {
     // Up to 1 MiB a pipe: fewer, larger moves. Pages are taken only as data
     // arrives, so an idle pipe costs next to nothing.
     capacity_ = std::min<std::size_t>(pipe_max_size(), 1 << 20);
 }
 
 Pipe PipePool::get() {
+    if (!use_pipes_) return {};
     if (!free_.empty()) {
         Pipe p = std::move(free_.back());
         free_.pop_back();

@@ -20,7 +20,9 @@ struct Pipe {
 // Reused pipes: creating and sizing one costs three system calls.
 class PipePool {
   public:
-    explicit PipePool(std::size_t keep = 256);
+    // With `use_pipes` false the pool hands out no pipe, and relays copy
+    // through user space, as they do when pipes run out.
+    explicit PipePool(std::size_t keep = 256, bool use_pipes = true);
     Pipe get();
     void put(Pipe p);  // kept only when empty
     std::size_t capacity() const { return capacity_; }
@@ -28,6 +30,7 @@ class PipePool {
 
   private:
     std::size_t keep_;
+    bool use_pipes_;
     std::size_t capacity_;  // bytes a pipe holds (F_SETPIPE_SZ)
     std::vector<Pipe> free_;
 };

@@ -195,10 +195,5 @@ int run(int argc, char** argv) {
 
 // Failures throw, so that the lab's destructor ends every process it started.
 int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {
-        std::cerr << "bench: " << e.what() << "\n";
-        return 1;
-    }
+    return lab::guarded_main(run, argc, argv);
 }

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -193,6 +194,15 @@ std::string diff_lines(const std::string& a, const std::string& b) {
     for (const auto& l : lb)
         if (lb.count(l) > la.count(l)) out += "+ " + l + "\n";
     return out;
+}
+
+int guarded_main(int (*body)(int, char**), int argc, char** argv) {
+    try {
+        return body(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench: %s\n", e.what());
+        return 1;
+    }
 }
 
 std::vector<std::string> words(const std::string& reply) {

@@ -117,6 +117,10 @@ int fd_count(int pid);
 // The lines only in `a` ("- ...") and only in `b` ("+ ..."); empty when equal.
 std::string diff_lines(const std::string& a, const std::string& b);
 
+// main() of a benchmark: runs `body`, turning an exception into a message and
+// exit status 1 after the stack (labs included) has unwound.
+int guarded_main(int (*body)(int, char**), int argc, char** argv);
+
 // Split a reply "NAME PEER MESSAGE" into its words.
 std::vector<std::string> words(const std::string& reply);
 

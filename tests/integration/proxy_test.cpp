@@ -28,6 +28,15 @@ std::string random_bytes(std::size_t n, unsigned seed) {
     return out;
 }
 
+// 127.0.0.1:port as a socket address.
+sockaddr_in loopback4(int port) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sa;
+}
+
 // Waits up to `ms` for the process to be gone.
 bool gone_within(int pid, int ms) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
@@ -147,10 +156,7 @@ TEST_CASE("1,000 concurrent connections through one proxy all complete", "[proxy
     std::vector<int> fds;
     for (int i = 0; i < 1000; ++i) {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons(8080);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sockaddr_in sa = loopback4(8080);
         REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
         fds.push_back(fd);
     }
@@ -392,19 +398,14 @@ TEST_CASE("one UDP client talking to two published ports reaches each", "[proxy]
     lab.up(web, {"5353:53/udp", "5354:54/udp", "8007:7/udp"});
     // One client socket, the same source port for every destination.
     int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in from = loopback4(0);
     REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
     timeval tv{3, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     for (int round = 0; round < 2; ++round)
         for (int port : {5353, 5354, 8007}) {
             INFO("port " << port << ", round " << round);
-            sockaddr_in to{};
-            to.sin_family = AF_INET;
-            to.sin_port = htons(static_cast<uint16_t>(port));
-            to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            sockaddr_in to = loopback4(port);
             REQUIRE(::sendto(fd, "ping", 4, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 4);
             char buf[256];
             sockaddr_in got{};
@@ -439,10 +440,7 @@ TEST_CASE("a client reset mid-transfer closes both sides", "[proxy]") {
     const int pid = *lab.proxy_pid("web");
     const int idle = fd_count(pid);
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(8007);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in sa = loopback4(8007);
     REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
     const std::string chunk(1 << 20, 'x');
     REQUIRE(::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0);  // the echo piles up unread
@@ -489,7 +487,7 @@ TEST_CASE("broadcast datagrams to a published UDP port are not relayed", "[proxy
         char buf[64];
         return ::recv(fd, buf, sizeof buf, 0) > 0;
     };
-        CHECK(send_to("127.0.0.1"));  // unicast, through the proxy
+    CHECK(send_to("127.0.0.1"));  // unicast, through the proxy
     // A relayed datagram makes a flow, and a flow is a socket of the proxy.
     const int pid = *lab.proxy_pid("web");
     const int before = fd_count(pid);

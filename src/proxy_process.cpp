@@ -35,14 +35,18 @@ int pidfd_signal(int pidfd, int sig) {
     return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
+// The start time of a running portpub proxy with this pid; nullopt when the
+// pid names no process, a zombie, or another program. Start times count
+// clock ticks (10 ms), so the name tells apart two processes started in the
+// same tick.
 std::optional<std::uint64_t> start_time_of(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     if (!std::getline(in, line)) return std::nullopt;
-    // A zombie has exited: it runs no more.
-    auto close = line.rfind(')');
-    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z')
-        return std::nullopt;
+    auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) return std::nullopt;
+    if (line.compare(open + 1, close - open - 1, kProxyName) != 0) return std::nullopt;
+    if (close + 2 < line.size() && line[close + 2] == 'Z') return std::nullopt;  // exited
     return parse_start_time(line);
 }
 
@@ -143,6 +147,11 @@ ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem
     while (said.size() < 4096 && wait_readable(ready_read.get(), 5000) &&
            ::read(ready_read.get(), &c, 1) == 1 && c != '\n')
         said += c;
+    // The end of file after "ready": the proxy closed its end, its start-up
+    // is over, and what `up` leaves behind is what the proxy runs with.
+    while (said == "ready" && wait_readable(ready_read.get(), 5000) &&
+           ::read(ready_read.get(), &c, 1) == 1) {
+    }
     if (said != "ready") {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);

@@ -30,6 +30,7 @@
 #include "portpub/logger.hpp"
 #include "portpub/lru_table.hpp"
 #include "portpub/proxy_plan.hpp"
+#include "portpub/proxy_process.hpp"
 #include "portpub/proxy_sockets.hpp"
 #include "portpub/tcp_relay.hpp"
 
@@ -553,7 +554,7 @@ int run_proxy(const std::vector<std::string>& args) {
     po::notify(vm);
     const int ready_fd = vm["ready-fd"].as<int>();
     const int record_fd = vm["publication-fd"].as<int>();
-    ::prctl(PR_SET_NAME, "portpub-proxy");
+    ::prctl(PR_SET_NAME, kProxyName);
     ::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-splice is an error return, not a signal
     (void)!::chdir("/");
     try {

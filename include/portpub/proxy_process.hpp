@@ -13,6 +13,9 @@
 
 namespace portpub {
 
+// The proxy's process name (PR_SET_NAME), part of its identity.
+inline constexpr const char* kProxyName = "portpub-proxy";
+
 struct ProcessId {
     std::int32_t pid = 0;
     std::uint64_t start_time = 0;  // clock ticks after boot, /proc/PID/stat field 22
@@ -27,7 +30,7 @@ std::optional<std::uint64_t> parse_start_time(std::string_view stat_line);
 // once the proxy says it is ready; throws Error with its message otherwise.
 ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem::path& state_dir);
 
-// True while that very process runs.
+// True while that very process runs (pid, start time and name all match).
 bool process_running(const ProcessId& id);
 
 // SIGTERM, then SIGKILL after `grace`; returns once it is gone. Does nothing

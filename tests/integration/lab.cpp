@@ -509,15 +509,19 @@ int fd_count(int pid) {
 }
 
 std::string Lab::snapshot() const {
-    // Configuration only: operational state the kernel derives by itself
-    // (operstate, carrier, the default qdisc) is left out.
+    // Configuration only. Left out is what the kernel derives by itself and
+    // no tool can put back: operstate, carrier (LOWER_UP, NO-CARRIER, the
+    // routes' linkdown), the default qdisc, IPv6 link-local addresses and
+    // routes, and an address still in duplicate address detection.
     return sh(
         "ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//; "
-        "s/,LOWER_UP//; s/ qdisc [a-z_]*//'; echo --; "
-        "ip -o addr show | sed 's/^[0-9]*: //; s/valid_lft.*//; s/ tentative//'; echo --; "
-        "ip route show table all; echo --; nft list ruleset; echo --; "
-        "cat /proc/sys/net/ipv4/ip_forward; echo --; "
-        "ls -A " +
+        "s/,LOWER_UP//; s/NO-CARRIER,//; s/ qdisc [a-z_]*//'; echo --; "
+        "ip -o addr show | grep -v 'inet6 fe80::' | sed 's/^[0-9]*: //; s/valid_lft.*//; s/ "
+        "tentative//'; "
+        "echo --; ip route show table all | grep -v -e '^fe80::' -e 'ff00::/8' -e '^local fe80::' "
+        "| "
+        "sed 's/ linkdown//'; echo --; nft list ruleset; echo --; "
+        "cat /proc/sys/net/ipv4/ip_forward; echo --; ls -A " +
         state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ +
         "/host.json 2>/dev/null; ls -A " + state_dir_ + "/logs 2>/dev/null; true");
 }

@@ -379,13 +379,15 @@ TEST_CASE("down never signals a recycled pid", "[proxy]") {
 TEST_CASE("UDP flows end after the idle timeout", "[proxy]") {
     Lab lab(0);
     auto web = lab.container("web");
-    lab.up(web, {"5353:53/udp"}, {"--udp-timeout", "1"});
+    // 3 s: room for a loaded machine between the reply and the count below.
+    lab.up(web, {"5353:53/udp"}, {"--udp-timeout", "3"});
     const int pid = *lab.proxy_pid("web");
     const int idle = fd_count(pid);
     REQUIRE(lab.udp("host", "127.0.0.1", 5353));
-    CHECK(fd_count(pid) == idle + 1);  // the flow's socket toward the container
-    // Gone one timeout (1 s) after the last datagram, at the next 250 ms tick.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    CHECK(fd_count(pid) ==
+          idle + 1);  // the flow's socket toward the container
+                      // Gone one timeout (3 s) after the last datagram, at the next 250 ms tick.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
     while (fd_count(pid) > idle && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(fd_count(pid) == idle);

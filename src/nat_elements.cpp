@@ -1,6 +1,8 @@
 #include "portpub/nat_elements.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "portpub/proxy_plan.hpp"
 
@@ -24,6 +26,10 @@ const char* map_name(NatMap m) {
     return "?";
 }
 
+bool is_interval(NatMap m) {
+    return m != NatMap::wildcard4 && m != NatMap::bound4;
+}
+
 namespace {
 
 void put_port(std::uint8_t* at, std::uint16_t port) {  // network byte order
@@ -36,27 +42,38 @@ std::uint16_t get_port(const std::uint8_t* at) {
 }
 
 // The key "[address .] proto . port", the address taking its full width.
-void put_key(NatElement& e, const IpAddress* address, Proto proto, std::uint16_t port) {
+std::uint8_t put_key(std::array<std::uint8_t, 24>& key, const IpAddress* address, Proto proto,
+                     std::uint16_t port) {
     std::size_t at = 0;
     if (address) {
-        std::memcpy(e.key.data(), address->data(), address->size());
+        std::memcpy(key.data(), address->data(), address->size());
         at = address->size();
     }
-    e.key[at] = static_cast<std::uint8_t>(proto);
-    put_port(&e.key[at + 4], port);
-    e.key_len = static_cast<std::uint8_t>(at + 8);
+    key[at] = static_cast<std::uint8_t>(proto);
+    put_port(&key[at + 4], port);
+    return static_cast<std::uint8_t>(at + 8);
 }
 
 std::size_t address_width(NatMap m) {
     return m == NatMap::bound4 || m == NatMap::proxy4addr ? 4 : m == NatMap::proxy6addr ? 16 : 0;
 }
 
-NatElement redirect(NatMap map, const IpAddress* address, Proto proto, std::uint16_t port,
-                    std::uint16_t listener) {
+// A run of host ports led to one proxy listener.
+struct Run {
+    NatMap map;
+    std::optional<IpAddress> address;
+    Proto proto;
+    std::uint32_t first, last;
+    std::uint16_t listener;
+};
+
+NatElement redirect(const Run& r) {
     NatElement e;
-    e.map = map;
-    put_key(e, address, proto, port);
-    put_port(e.data.data(), listener);
+    e.map = r.map;
+    const IpAddress* a = r.address ? &*r.address : nullptr;
+    e.key_len = put_key(e.key, a, r.proto, static_cast<std::uint16_t>(r.first));
+    put_key(e.key_end, a, r.proto, static_cast<std::uint16_t>(r.last));
+    put_port(e.data.data(), r.listener);
     e.data_len = 2;
     return e;
 }
@@ -68,7 +85,7 @@ NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress&
     const auto host_port = static_cast<std::uint16_t>(m.host_port + offset);
     const bool bound = m.host_ip && !m.host_ip->is_unspecified();
     e.map = bound ? NatMap::bound4 : NatMap::wildcard4;
-    put_key(e, bound ? &*m.host_ip : nullptr, m.proto, host_port);
+    e.key_len = put_key(e.key, bound ? &*m.host_ip : nullptr, m.proto, host_port);
     std::memcpy(e.data.data(), container.data(), 4);
     put_port(&e.data[4], static_cast<std::uint16_t>(m.container_port + offset));
     e.data_len = 8;
@@ -78,20 +95,35 @@ NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress&
 std::vector<NatElement> nat_elements(const Publication& p) {
     std::vector<NatElement> out;
     out.reserve(port_count(p.mappings));
+    std::vector<Run> runs;
     for (const auto& m : p.mappings) {
-        const bool bound = m.host_ip && !m.host_ip->is_unspecified();
-        const IpAddress* address = bound ? &*m.host_ip : nullptr;
-        for (std::uint32_t i = 0; i < m.count; ++i) {
-            const auto port = static_cast<std::uint16_t>(m.host_port + i);
+        for (std::uint32_t i = 0; i < m.count; ++i)
             if (kernel_serves(m)) out.push_back(dnat_element(m, i, p.address));
-            if (!p.proxy || m.proto != Proto::tcp) continue;
-            if (proxy_serves_loopback4(m))
-                out.push_back(redirect(bound ? NatMap::proxy4addr : NatMap::proxy4, address,
-                                       m.proto, port, p.proxy->listen4));
-            if (proxy_serves_v6(m) && p.proxy->listen6 != 0)  // 0: the host has no IPv6
-                out.push_back(redirect(bound ? NatMap::proxy6addr : NatMap::proxy6, address,
-                                       m.proto, port, p.proxy->listen6));
-        }
+        if (!p.proxy || m.proto != Proto::tcp) continue;  // UDP: sockets on the port
+        const bool bound = m.host_ip && !m.host_ip->is_unspecified();
+        if (proxy_serves_loopback4(m))
+            runs.push_back({bound ? NatMap::proxy4addr : NatMap::proxy4,
+                            bound ? m.host_ip : std::nullopt, m.proto, m.host_port, m.host_last(),
+                            p.proxy->listen4});
+        if (proxy_serves_v6(m) && p.proxy->listen6 != 0)  // 0: the host has no IPv6
+            runs.push_back({bound ? NatMap::proxy6addr : NatMap::proxy6,
+                            bound ? m.host_ip : std::nullopt, m.proto, m.host_port, m.host_last(),
+                            p.proxy->listen6});
+    }
+    // Ports next to each other reach the same listener: one element for all.
+    std::sort(runs.begin(), runs.end(), [](const Run& a, const Run& b) {
+        return std::tie(a.map, a.address, a.proto, a.first) <
+               std::tie(b.map, b.address, b.proto, b.first);
+    });
+    for (std::size_t i = 0; i < runs.size();) {
+        Run merged = runs[i];
+        std::size_t j = i + 1;
+        for (; j < runs.size() && runs[j].map == merged.map && runs[j].address == merged.address &&
+               runs[j].proto == merged.proto && runs[j].first <= merged.last + 1;
+             ++j)
+            merged.last = std::max(merged.last, runs[j].last);
+        out.push_back(redirect(merged));
+        i = j;
     }
     return out;
 }
@@ -101,8 +133,11 @@ std::string nft_key(const NatElement& e) {
     std::string key;
     if (at == 4) key = IpAddress::from_bytes(Family::v4, e.key.data()).str() + " . ";
     if (at == 16) key = IpAddress::from_bytes(Family::v6, e.key.data()).str() + " . ";
-    return key + std::string(proto_name(static_cast<Proto>(e.key[at]))) + " . " +
+    key += std::string(proto_name(static_cast<Proto>(e.key[at]))) + " . " +
            std::to_string(get_port(&e.key[at + 4]));
+    if (is_interval(e.map) && get_port(&e.key_end[at + 4]) != get_port(&e.key[at + 4]))
+        key += "-" + std::to_string(get_port(&e.key_end[at + 4]));
+    return key;
 }
 
 std::string describe(const NatElement& e) {
@@ -113,7 +148,10 @@ std::string describe(const NatElement& e) {
                        : v6       ? "[::]"
                                   : "0.0.0.0";
     std::string proto(proto_name(static_cast<Proto>(e.key[at])));
-    std::string from = proto + " " + host + ":" + std::to_string(get_port(&e.key[at + 4]));
+    std::string ports = std::to_string(get_port(&e.key[at + 4]));
+    if (is_interval(e.map) && get_port(&e.key_end[at + 4]) != get_port(&e.key[at + 4]))
+        ports += "-" + std::to_string(get_port(&e.key_end[at + 4]));
+    std::string from = proto + " " + host + ":" + ports;
     if (e.data_len == 2) return from + " -> proxy port " + std::to_string(get_port(e.data.data()));
     return from + " -> " + IpAddress::from_bytes(Family::v4, e.data.data()).str() + ":" +
            std::to_string(get_port(&e.data[4]));

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -184,18 +185,22 @@ class Rule {
 // The rules of each chain, in order.
 std::map<std::string, std::vector<Rule>> base_rules() {
     std::map<std::string, std::vector<Rule>> chains;
-    // IPv6 TCP: `ip6 daddr . meta l4proto . th dport` then `meta l4proto . th dport`.
-    auto redirect_v6 = [&](Rule& first) {
-        const std::string chain = nftnl_rule_get_str(first.get(), NFTNL_RULE_CHAIN);
-        first.tcp_only()
+    const std::uint32_t local = RTN_LOCAL;
+    const std::uint8_t loopback_net = 127;
+    auto add = [&](const char* chain) -> Rule& { return chains[chain].emplace_back(chain); };
+
+    // IPv6 TCP to a published port goes to the container's proxy (the
+    // container has IPv4 only): published on that address, or on every one.
+    auto v6_to_proxy = [&](const char* chain) {
+        add(chain)
+            .tcp_only()
             .ipv6_only()
             .ip6_daddr(kReg1)
             .meta(NFT_META_L4PROTO, kReg2)
             .th_dport(kReg32_5)
             .lookup(kReg1, map_name(NatMap::proxy6addr), kReg1)
             .redirect(kReg1);
-        chains[chain]
-            .emplace_back(chain.c_str())
+        add(chain)
             .tcp_only()
             .ipv6_only()
             .meta(NFT_META_L4PROTO, kReg1)
@@ -203,9 +208,6 @@ std::map<std::string, std::vector<Rule>> base_rules() {
             .lookup(kReg1, map_name(NatMap::proxy6), kReg1)
             .redirect(kReg1);
     };
-    const std::uint32_t local = RTN_LOCAL;
-    const std::uint8_t loopback_net = 127;
-    auto add = [&](const char* chain) -> Rule& { return chains[chain].emplace_back(chain); };
 
     add("publish")
         .ipv4_only()
@@ -220,29 +222,28 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .th_dport(kReg32_1)
         .lookup(kReg1, map_name(NatMap::wildcard4), kReg1)
         .dnat4(kReg1, kReg32_1);
+    v6_to_proxy("publish");
 
-    // TCP to published ports over IPv6 goes to the container's proxy, which
-    // reaches the IPv4-only container.
-    redirect_v6(add("publish"));
-
+    // Loopback addresses never reach `publish`: DNAT of 127.0.0.0/8 would
+    // need route_localnet. From outside they are martians the kernel drops;
+    // from this host they go to the proxy. `goto`: nothing after sees them.
+    auto loopback = [&](const char* chain, bool from_outside) {
+        Rule& v4 = add(chain)
+                       .ipv4_only()
+                       .payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
+                       .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1);
+        from_outside ? v4.verdict(NFT_RETURN) : v4.verdict(NFT_GOTO, "loopback");
+        Rule& v6 =
+            add(chain).ipv6_only().ip6_daddr(kReg1).cmp(kReg1, NFT_CMP_EQ, &in6addr_loopback, 16);
+        from_outside ? v6.verdict(NFT_RETURN) : v6.verdict(NFT_GOTO, "loopback");
+    };
     // fib daddr type local jump publish: traffic to any address of this host.
     auto to_local_address = [&](Rule& r) {
         r.fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
     };
+    loopback("prerouting", true);
     to_local_address(add("prerouting"));
-
-    // Loopback never reaches `publish`: DNAT of 127.0.0.0/8 would need
-    // route_localnet. `goto`, so that nothing after this rule sees it either.
-    add("output")
-        .ipv4_only()
-        .payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
-        .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1)
-        .verdict(NFT_GOTO, "loopback");
-    add("output")
-        .ipv6_only()
-        .ip6_daddr(kReg1)
-        .cmp(kReg1, NFT_CMP_EQ, &in6addr_loopback, 16)
-        .verdict(NFT_GOTO, "loopback");
+    loopback("output", false);
     to_local_address(add("output"));
 
     // Loopback TCP to published ports goes to the container's proxy.
@@ -261,7 +262,7 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .th_dport(kReg32_1)
         .lookup(kReg1, map_name(NatMap::proxy4), kReg1)
         .redirect(kReg1);
-    redirect_v6(add("loopback"));
+    v6_to_proxy("loopback");
 
     add("postrouting")
         .ipv4_only()
@@ -289,22 +290,30 @@ struct SetDef {
     const char* name;
     std::uint32_t flags, key_type, key_len, data_type, data_len;
     std::uint32_t key_byteorder;
+    std::array<std::uint8_t, 4> fields{};  // interval concatenations: each field's length
 };
 
+// Interval maps over concatenations (nft's "pipapo"): an element holds a range.
+constexpr std::uint32_t kIntervalMap = NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT;
+
+// clang-format off
 const SetDef kSets[] = {
-    {"pub4", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8, concat(kTypeIpv4, kTypeService), 8,
-     kBigEndian},
+    {"pub4", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8,
+     concat(kTypeIpv4, kTypeService), 8, kBigEndian, {}},
     {"pub4addr", NFT_SET_MAP, concat(concat(kTypeIpv4, kTypeProto), kTypeService), 12,
-     concat(kTypeIpv4, kTypeService), 8, kBigEndian},
-    {"proxy4", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8, kTypeService, 2, kBigEndian},
-    {"proxy4addr", NFT_SET_MAP, concat(concat(kTypeIpv4, kTypeProto), kTypeService), 12,
-     kTypeService, 2, kBigEndian},
-    {"proxy6", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8, kTypeService, 2, kBigEndian},
-    {"proxy6addr", NFT_SET_MAP, concat(concat(kTypeIpv6, kTypeProto), kTypeService), 24,
-     kTypeService, 2, kBigEndian},
-    {kSetNets, NFT_SET_INTERVAL, kTypeIpv4, 4, 0, 0, kBigEndian},
-    {kSetBridges, 0, kTypeIfname, IFNAMSIZ, 0, 0, kHostEndian},
+     concat(kTypeIpv4, kTypeService), 8, kBigEndian, {}},
+    {"proxy4", kIntervalMap, concat(kTypeProto, kTypeService), 8,
+     kTypeService, 2, kBigEndian, {1, 2}},
+    {"proxy4addr", kIntervalMap, concat(concat(kTypeIpv4, kTypeProto), kTypeService), 12,
+     kTypeService, 2, kBigEndian, {4, 1, 2}},
+    {"proxy6", kIntervalMap, concat(kTypeProto, kTypeService), 8,
+     kTypeService, 2, kBigEndian, {1, 2}},
+    {"proxy6addr", kIntervalMap, concat(concat(kTypeIpv6, kTypeProto), kTypeService), 24,
+     kTypeService, 2, kBigEndian, {16, 1, 2}},
+    {kSetNets, NFT_SET_INTERVAL, kTypeIpv4, 4, 0, 0, kBigEndian, {}},
+    {kSetBridges, 0, kTypeIfname, IFNAMSIZ, 0, 0, kHostEndian, {}},
 };
+// clang-format on
 
 // The nat priorities of iptables and nft's "dstnat" / "srcnat".
 constexpr int kPriorityDstNat = -100, kPrioritySrcNat = 100;
@@ -323,11 +332,13 @@ const ChainDef kChains[] = {
     {"postrouting", NF_INET_POST_ROUTING, kPrioritySrcNat},
 };
 
-// One element as raw bytes: key, optional data, flags.
+// One element as raw bytes: key, optional key end (intervals of
+// concatenations), optional data, flags.
 struct RawElement {
     std::vector<std::uint8_t> key;
     std::vector<std::uint8_t> data;
     std::uint32_t flags = 0;
+    std::vector<std::uint8_t> key_end;
 };
 
 std::vector<RawElement> network_elements(const Network& n, const char* set) {
@@ -340,13 +351,15 @@ std::vector<RawElement> network_elements(const Network& n, const char* set) {
     }
     // An interval is its first address and, flagged as the end, the address after its last.
     auto first = n.subnet.network(), after = IpAddress::v4(n.subnet.last().v4_value() + 1);
-    RawElement start{{first.data(), first.data() + 4}, {}, 0};
-    RawElement end{{after.data(), after.data() + 4}, {}, NFT_SET_ELEM_INTERVAL_END};
+    RawElement start{{first.data(), first.data() + 4}, {}, 0, {}};
+    RawElement end{{after.data(), after.data() + 4}, {}, NFT_SET_ELEM_INTERVAL_END, {}};
     return {start, end};
 }
 
 RawElement raw(const NatElement& e) {
-    return {e.key_bytes(), {e.data.begin(), e.data.begin() + e.data_len}, 0};
+    RawElement r{e.key_bytes(), {e.data.begin(), e.data.begin() + e.data_len}, 0, {}};
+    if (is_interval(e.map)) r.key_end.assign(e.key_end.begin(), e.key_end.begin() + e.key_len);
+    return r;
 }
 
 // A batch of nftables messages, with a description of each for error messages.
@@ -384,6 +397,9 @@ class Batch {
                     nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, elems[i].data.data(),
                                        static_cast<std::uint32_t>(elems[i].data.size()));
                 if (elems[i].flags) nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, elems[i].flags);
+                if (!elems[i].key_end.empty())
+                    nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, elems[i].key_end.data(),
+                                       static_cast<std::uint32_t>(elems[i].key_end.size()));
                 nftnl_set_elem_add(s.get(), e);
             }
             auto* nlh = begin(type, flags,
@@ -591,10 +607,15 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present,
             nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, def.data_len);
         }
         nftnl_set_set_u32(s.get(), NFTNL_SET_ID, static_cast<std::uint32_t>(&def - kSets) + 1);
+        if (def.fields[0]) {
+            const auto count = static_cast<std::uint32_t>(std::count_if(
+                def.fields.begin(), def.fields.end(), [](std::uint8_t f) { return f != 0; }));
+            nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, def.fields.data(), count);
+        }
         if (auto* ud = nftnl_udata_buf_alloc(64)) {
             nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, def.key_byteorder);
-            if (def.flags & NFT_SET_INTERVAL)
-                nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
+                        if ((def.flags & NFT_SET_INTERVAL) && !(def.flags & NFT_SET_CONCAT))
+                nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);  // as nft does
             nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
                                nftnl_udata_buf_len(ud));
             nftnl_udata_buf_free(ud);

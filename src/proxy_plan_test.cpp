@@ -58,18 +58,46 @@ TEST_CASE("redirect elements point TCP ports at the proxy's listeners", "[proxy_
         seen.push_back(std::string(map_name(e.map)) + " " + describe(e));
     CHECK(seen == std::vector<std::string>{
                       "pub4 tcp 0.0.0.0:8080 -> 10.77.0.2:80",
-                      "proxy4 tcp 0.0.0.0:8080 -> proxy port 40000",
-                      "proxy6 tcp [::]:8080 -> proxy port 40001",
-                      "proxy4addr tcp 127.0.0.1:8083 -> proxy port 40000",
-                      "proxy6addr tcp [::1]:8084 -> proxy port 40001",
                       "pub4 udp 0.0.0.0:53 -> 10.77.0.2:53",  // UDP loopback: sockets on the port
+                      "proxy4 tcp 0.0.0.0:8080 -> proxy port 40000",
+                      "proxy4addr tcp 127.0.0.1:8083 -> proxy port 40000",
+                      "proxy6 tcp [::]:8080 -> proxy port 40001",
+                      "proxy6addr tcp [::1]:8084 -> proxy port 40001",
                   });
-    auto v6 = nat_elements(web)[4];
+    auto v6 = nat_elements(web).back();
     CHECK(v6.key_len == 24);
     CHECK(nft_key(v6) == "::1 . tcp . 8084");
     // Without a proxy, only kernel DNAT.
     web.proxy.reset();
     CHECK(nat_elements(web).size() == 2);
+}
+
+TEST_CASE("redirects cover runs of ports: neighbours merge, gaps split, no IPv6 no proxy6",
+          "[proxy_plan]") {
+    auto web = with_proxy(test::publication(
+        "web", "10.77.0.2",
+        {"8011:91", "8000-8010:80-90", "8013:93", "127.0.0.1:9000-9001:90-91", "9002:92/udp"}));
+    std::vector<std::string> proxy4;
+    for (const auto& e : nat_elements(web))
+        if (is_interval(e.map)) proxy4.push_back(std::string(map_name(e.map)) + " " + nft_key(e));
+    CHECK(proxy4 == std::vector<std::string>{
+                        "proxy4 tcp . 8000-8011",
+                        "proxy4 tcp . 8013",
+                        "proxy4addr 127.0.0.1 . tcp . 9000-9001",
+                        "proxy6 tcp . 8000-8011",
+                        "proxy6 tcp . 8013",
+                    });
+    const auto run = nat_elements(web).at(14);  // 14 DNAT elements come first
+    REQUIRE(run.map == NatMap::proxy4);
+    CHECK(std::vector<int>(run.key_end.begin(), run.key_end.begin() + run.key_len) ==
+          std::vector<int>{6, 0, 0, 0, 0x1f, 0x4b, 0, 0});  // tcp . 8011
+    // Every host port at once is a single element per map.
+    auto all = with_proxy(test::publication("big", "10.77.0.3", {"1-65535:1-65535"}));
+    CHECK(nat_elements(all).size() == 65535 + 2);
+    // A host without IPv6 gets no IPv6 redirects.
+    web.proxy->listen6 = 0;
+    for (const auto& e : nat_elements(web))
+        CHECK(e.map != NatMap::proxy6);
 }
 
 TEST_CASE("with reserve every published port is held; without, only UDP is served",

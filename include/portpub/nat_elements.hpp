@@ -1,14 +1,15 @@
 // Map elements of the nftables table, as bytes. Each field of a concatenation
 // takes a whole 32-bit register, so shorter fields are zero-padded to 4 bytes.
 //
-//   kernel DNAT, IPv4 host addresses other than loopback:
+//   kernel DNAT, IPv4 host addresses other than loopback (an element a port):
 //     pub4        meta l4proto . th dport              -> container addr . port
 //     pub4addr    ip daddr . meta l4proto . th dport   -> container addr . port
-//   redirects to the container's proxy (TCP; UDP has sockets on the port itself):
-//     proxy4      meta l4proto . th dport              -> listener port   (127.0.0.0/8)
-//     proxy4addr  ip daddr . meta l4proto . th dport   -> listener port   (127.0.0.1:8080:80)
-//     proxy6      meta l4proto . th dport              -> listener port   (IPv6)
-//     proxy6addr  ip6 daddr . meta l4proto . th dport  -> listener port   ([::1]:8080:80)
+//   the proxy, for loopback and IPv6 TCP (UDP has sockets on the port itself);
+//   interval maps, an element a run of host ports: 1-65535 is one element.
+//     proxy4      meta l4proto . th dport              -> listener port  (127.0.0.0/8)
+//     proxy4addr  ip daddr . meta l4proto . th dport   -> listener port  (127.0.0.1:8080:80)
+//     proxy6      meta l4proto . th dport              -> listener port  (IPv6)
+//     proxy6addr  ip6 daddr . meta l4proto . th dport  -> listener port  ([::1]:8080:80)
 #pragma once
 
 #include <array>
@@ -24,9 +25,13 @@ enum class NatMap : std::uint8_t { wildcard4, bound4, proxy4, proxy4addr, proxy6
 inline constexpr NatMap kNatMaps[] = {NatMap::wildcard4,  NatMap::bound4, NatMap::proxy4,
                                       NatMap::proxy4addr, NatMap::proxy6, NatMap::proxy6addr};
 
+// Interval maps hold ranges: an element has a key and a key end.
+bool is_interval(NatMap m);
+
 struct NatElement {
     NatMap map = NatMap::wildcard4;
     std::array<std::uint8_t, 24> key{};
+    std::array<std::uint8_t, 24> key_end{};  // interval maps only: the range's last key
     std::uint8_t key_len = 0;
     std::array<std::uint8_t, 8> data{};
     std::uint8_t data_len = 0;
@@ -41,12 +46,12 @@ const char* map_name(NatMap m);
 NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress& container);
 
 // Every element of a publication: DNAT for what the kernel serves, and, when
-// it has a proxy, the redirects of its TCP ports to the proxy's listeners.
+// it has a proxy, the redirects of its TCP port runs to the proxy's listeners.
 std::vector<NatElement> nat_elements(const Publication& p);
 
-// "tcp 0.0.0.0:8080 -> 10.77.0.2:80", "tcp 127.0.0.1:8080 -> proxy port 40123".
+// "tcp 0.0.0.0:8080 -> 10.77.0.2:80", "tcp 127.0.0.1:8000-8010 -> proxy port 40123".
 std::string describe(const NatElement& e);
-// The element's key as `nft` writes it: "tcp . 8080", "127.0.0.1 . tcp . 8080".
+// The element's key as `nft` writes it: "tcp . 8080", "127.0.0.1 . tcp . 8000-8010".
 std::string nft_key(const NatElement& e);
 
 }  // namespace portpub

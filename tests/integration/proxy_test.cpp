@@ -126,8 +126,8 @@ TEST_CASE("an IPv4-only container is reachable from IPv6 clients", "[proxy]") {
 TEST_CASE("a 127.0.0.1 mapping is served on the host's loopback only", "[proxy]") {
     Lab lab(0);
     auto web = lab.container("web");
-    auto r = lab.up(web, {"127.0.0.1:8081:81", "127.0.0.1:5454:54/udp"});
-    CHECK(r.out == "81/tcp -> 127.0.0.1:8081\n54/udp -> 127.0.0.1:5454\n");
+    auto r = lab.up(web, {"127.0.0.1:8081:81", "127.0.0.1:5454:54/udp", "8082:80", "5455:53/udp"});
+    CHECK_THAT(r.out, Catch::StartsWith("81/tcp -> 127.0.0.1:8081\n54/udp -> 127.0.0.1:5454\n"));
     auto reply = lab.tcp("host", "127.0.0.1", 8081);
     REQUIRE(reply);
     CHECK(words(*reply).at(0) == "web");
@@ -143,6 +143,13 @@ TEST_CASE("a 127.0.0.1 mapping is served on the host's loopback only", "[proxy]"
        "ip -n ext route add 127.0.0.1 via 192.0.2.1 dev eth0 table 100");
     CHECK_THAT(sh("ip -n ext route get 127.0.0.1"), Catch::Contains("via 192.0.2.1 dev eth0"));
     CHECK_FALSE(lab.tcp("ext", "127.0.0.1", 8081, 1000));
+    // Nor through a port published on every address, which it reaches as
+    // 192.0.2.1.
+    REQUIRE(lab.tcp("ext", kHostIp, 8082));
+    REQUIRE(lab.udp("ext", kHostIp, 5455));
+    CHECK_FALSE(lab.tcp("ext", "127.0.0.1", 8082, 1000));
+    CHECK_FALSE(lab.udp("ext", "127.0.0.1", 5455, 1000));
+    CHECK_FALSE(lab.udp("ext", "127.0.0.1", 5454, 1000));
     CHECK(sh("cat /proc/sys/net/ipv4/conf/all/route_localnet") == "0\n");
 }
 

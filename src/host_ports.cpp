@@ -222,6 +222,7 @@ HostPortFacts read_host_port_facts() {
     };
     auto addresses = std::make_shared<std::vector<IpAddress>>(host_addresses());
     facts.is_local = [addresses](const IpAddress& ip) {
+        if (ip.is_v4() && ip.is_loopback()) return true;  // lo answers all of 127.0.0.0/8
         return std::find(addresses->begin(), addresses->end(), ip) != addresses->end();
     };
     return facts;

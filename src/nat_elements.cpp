@@ -105,7 +105,7 @@ std::vector<NatElement> nat_elements(const Publication& p) {
             runs.push_back({bound ? NatMap::proxy4addr : NatMap::proxy4,
                             bound ? m.host_ip : std::nullopt, m.proto, m.host_port, m.host_last(),
                             p.proxy->listen4});
-        if (proxy_serves_v6(m) && p.proxy->listen6 != 0)  // 0: the host has no IPv6
+        if (proxy_serves_v6(m) && p.proxy->listen6 != 0)  // 0: no IPv6 on the host
             runs.push_back({bound ? NatMap::proxy6addr : NatMap::proxy6,
                             bound ? m.host_ip : std::nullopt, m.proto, m.host_port, m.host_last(),
                             p.proxy->listen6});

@@ -614,7 +614,7 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present,
         }
         if (auto* ud = nftnl_udata_buf_alloc(64)) {
             nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, def.key_byteorder);
-                        if ((def.flags & NFT_SET_INTERVAL) && !(def.flags & NFT_SET_CONCAT))
+            if ((def.flags & NFT_SET_INTERVAL) && !(def.flags & NFT_SET_CONCAT))
                 nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);  // as nft does
             nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
                                nftnl_udata_buf_len(ud));

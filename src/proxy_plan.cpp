@@ -4,6 +4,27 @@
 
 namespace portpub {
 
+namespace {
+
+const IpAddress& any4() {
+    static const IpAddress a = *IpAddress::parse("0.0.0.0");
+    return a;
+}
+const IpAddress& any6() {
+    static const IpAddress a = *IpAddress::parse("::");
+    return a;
+}
+const IpAddress& loopback4() {
+    static const IpAddress a = *IpAddress::parse("127.0.0.1");
+    return a;
+}
+const IpAddress& loopback6() {
+    static const IpAddress a = *IpAddress::parse("::1");
+    return a;
+}
+
+}  // namespace
+
 bool publishes_v4(const Mapping& m) {
     return !m.host_ip || m.host_ip->is_v4();
 }
@@ -31,7 +52,6 @@ bool needs_proxy(const Publication& p) {
 }
 
 std::vector<Mapping> listed_mappings(const Publication& p) {
-    static const IpAddress any4 = *IpAddress::parse("0.0.0.0"), any6 = *IpAddress::parse("::");
     std::vector<Mapping> out;
     for (const auto& m : p.mappings) {
         if (m.host_ip) {
@@ -39,11 +59,11 @@ std::vector<Mapping> listed_mappings(const Publication& p) {
             continue;
         }
         Mapping v4 = m;
-        v4.host_ip = any4;
+        v4.host_ip = any4();
         out.push_back(v4);
-        if (p.proxy && p.proxy->listen6 != 0 && proxy_serves_v6(m)) {  // 0: no IPv6 here
+        if (p.proxy && p.proxy->ipv6 && proxy_serves_v6(m)) {
             Mapping v6 = m;
-            v6.host_ip = any6;
+            v6.host_ip = any6();
             out.push_back(v6);
         }
     }
@@ -57,9 +77,49 @@ IpAddress unmapped(const IpAddress& a) {
     return a;
 }
 
+ProxyListeners proxy_listeners(const Publication& p) {
+    // The first TCP port of each kind, by family.
+    const Mapping *every4 = nullptr, *lo4 = nullptr, *every6 = nullptr, *lo6 = nullptr;
+    bool tcp4 = false, tcp6 = false, other6 = false;
+    for (const auto& m : p.mappings) {
+        if (m.proto != Proto::tcp) continue;
+        const bool every = !m.host_ip || m.host_ip->is_unspecified();
+        if (proxy_serves_loopback4(m)) {
+            tcp4 = true;
+            if (every && !every4) every4 = &m;
+            if (!every && *m.host_ip == loopback4() && !lo4) lo4 = &m;
+        }
+        if (proxy_serves_v6(m)) {
+            tcp6 = true;
+            if (every && !every6) every6 = &m;
+            if (!every && *m.host_ip == loopback6() && !lo6) lo6 = &m;
+            if (!every && *m.host_ip != loopback6()) other6 = true;
+        }
+    }
+    ProxyListeners out;
+    auto at = [](const IpAddress& a, const Mapping* m) {
+        return ProxySocket{Proto::tcp, a, m ? m->host_port : std::uint16_t{0}, true};
+    };
+    if (every4)
+        out.v4 = at(any4(), every4);
+    else if (lo4 || tcp4)
+        out.v4 = at(loopback4(), lo4);
+    if (every6)
+        out.v6 = at(any6(), every6);
+    else if (lo6 && !other6)
+        out.v6 = at(loopback6(), lo6);
+    else if (tcp6)
+        out.v6 = at(any6(), nullptr);
+    return out;
+}
+
 std::vector<ProxySocket> proxy_sockets(const Publication& p, bool reserve) {
-    static const IpAddress any4 = *IpAddress::parse("0.0.0.0"), any6 = *IpAddress::parse("::"),
-                           loopback4 = *IpAddress::parse("127.0.0.1");
+    const auto listeners = proxy_listeners(p);
+    auto listens = [&](Proto proto, const IpAddress& a, std::uint16_t port) {
+        for (const auto& l : {listeners.v4, listeners.v6})
+            if (l && proto == l->proto && port == l->port && a == l->address) return true;
+        return false;
+    };
     std::vector<ProxySocket> out;
     for (const auto& m : p.mappings) {
         if (m.proto == Proto::sctp) continue;  // kernel DNAT only
@@ -67,16 +127,17 @@ std::vector<ProxySocket> proxy_sockets(const Publication& p, bool reserve) {
         for (std::uint32_t i = 0; i < m.count; ++i) {
             const auto port = static_cast<std::uint16_t>(m.host_port + i);
             if (publishes_v4(m)) {
-                const IpAddress bound = m.host_ip ? *m.host_ip : any4;
+                const IpAddress bound = m.host_ip ? *m.host_ip : any4();
                 const bool serves = udp && proxy_serves_loopback4(m);
-                if (reserve)
+                if (reserve && !listens(m.proto, bound, port))
                     out.push_back({m.proto, bound, port, serves});
                 else if (serves)  // only where the proxy must read: loopback
-                    out.push_back({m.proto, bound.is_loopback() ? bound : loopback4, port, true});
+                    out.push_back({m.proto, bound.is_loopback() ? bound : loopback4(), port, true});
             }
             if (publishes_v6(m)) {
-                const IpAddress bound = m.host_ip ? *m.host_ip : any6;
-                if (reserve || udp) out.push_back({m.proto, bound, port, udp});
+                const IpAddress bound = m.host_ip ? *m.host_ip : any6();
+                if ((reserve || udp) && !listens(m.proto, bound, port))
+                    out.push_back({m.proto, bound, port, udp});
             }
         }
     }

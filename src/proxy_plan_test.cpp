@@ -17,6 +17,7 @@ Publication with_proxy(Publication p) {
     ProxyInfo info;
     info.listen4 = 40000;
     info.listen6 = 40001;
+    info.ipv6 = true;
     p.proxy = info;
     return p;
 }
@@ -100,15 +101,38 @@ TEST_CASE("redirects cover runs of ports: neighbours merge, gaps split, no IPv6 
         CHECK(e.map != NatMap::proxy6);
 }
 
+TEST_CASE("the proxy listens on a port the publication holds anyway", "[proxy_plan]") {
+    auto listeners = [](std::vector<std::string> specs) {
+        auto l = proxy_listeners(test::publication("web", "10.77.0.2", specs));
+        auto text = [](const std::optional<ProxySocket>& s) {
+            return s ? s->address.url_str() + ":" + std::to_string(s->port) : std::string("none");
+        };
+        return text(l.v4) + " " + text(l.v6);
+    };
+    // The first TCP port on every address, where the proxy is the holder.
+    CHECK(listeners({"53:53/udp", "127.0.0.1:8083:83", "8080:80", "8081:81"}) ==
+          "0.0.0.0:8080 [::]:8080");
+    CHECK(listeners({"0.0.0.0:8090:90", "[::]:8091:91"}) == "0.0.0.0:8090 [::]:8091");
+    // Loopback only: the first loopback port.
+    CHECK(listeners({"127.0.0.1:8083:83", "[::1]:8084:84", "127.0.0.1:8085:85"}) ==
+          "127.0.0.1:8083 [::1]:8084");
+    // IPv6 from other hosts arrives on the interface's address: not ::1.
+    CHECK(listeners({"[::1]:8084:84", "[2001:db8::1]:8086:86"}) == "none [::]:0");
+    // No port to borrow: the kernel picks one.
+    CHECK(listeners({"127.0.0.2:8085:85"}) == "127.0.0.1:0 none");
+    // Nothing for the proxy to accept: UDP, SCTP, kernel-only addresses.
+    CHECK(listeners({"53:53/udp", "9:9/sctp", "192.0.2.1:8082:82"}) == "none none");
+    CHECK(listeners({"0.0.0.0:8090:90"}) == "0.0.0.0:8090 none");
+}
+
 TEST_CASE("with reserve every published port is held; without, only UDP is served",
           "[proxy_plan]") {
     auto web = test::publication(
         "web", "10.77.0.2",
         {"8080:80", "192.0.2.1:8082:82", "53:53/udp", "127.0.0.1:54:54/udp", "9:9/sctp"});
     auto held = proxy_sockets(web, true);
+    // TCP 8080 is held by the proxy's listeners.
     CHECK(held == std::vector<ProxySocket>{
-                      {Proto::tcp, ip("0.0.0.0"), 8080, false},
-                      {Proto::tcp, ip("::"), 8080, false},
                       {Proto::tcp, ip("192.0.2.1"), 8082, false},
                       {Proto::udp, ip("0.0.0.0"), 53, true},
                       {Proto::udp, ip("::"), 53, true},

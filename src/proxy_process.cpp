@@ -96,7 +96,8 @@ ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem
     UniqueFd ready_read(ready[0]), ready_write(ready[1]);
 
     // Everything the child needs is made before fork().
-    std::vector<int> keep{record.get(), ready_write.get(), fds.listen4.get()};
+    std::vector<int> keep{record.get(), ready_write.get()};
+    if (fds.listen4) keep.push_back(fds.listen4.get());
     if (fds.listen6) keep.push_back(fds.listen6.get());
     for (const auto& s : fds.sockets)
         keep.push_back(s.get());

@@ -71,11 +71,13 @@ void bind_or_explain(int fd, const IpAddress& a, std::uint16_t port, Proto proto
     throw_errno("cannot hold " + what, err);
 }
 
-UniqueFd listener(bool v6) {
-    auto fd = make_socket(Proto::tcp, v6);
-    const IpAddress at = v6 ? *IpAddress::parse("::") : *IpAddress::parse("127.0.0.1");
-    bind_or_explain(fd.get(), at, 0, Proto::tcp);
-    int one = 1;  // accepted sockets inherit it: the proxy adds no Nagle delay
+UniqueFd listener(const ProxySocket& at) {
+    auto fd = make_socket(Proto::tcp, !at.address.is_v4());
+    int one = 1;
+    // A port a proxy listened on before may have connections in TIME_WAIT.
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bind_or_explain(fd.get(), at.address, at.port, Proto::tcp);
+    // Accepted sockets inherit it: the proxy adds no Nagle delay.
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::listen(fd.get(), SOMAXCONN) != 0) throw_errno("cannot listen for the proxy");
     return fd;
@@ -117,8 +119,8 @@ ProxyFds open_proxy_sockets(const Publication& p) {
     ProxyFds fds;
     // A host with IPv6 off has nothing to serve on [::]: that half is skipped.
     const bool ipv6 = UniqueFd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)).get() >= 0;
-    // The published ports first: the listeners take kernel-chosen ports from
-    // the same range as random host ports, and must not take one of these.
+    // The published ports first: a listener on a kernel-chosen port (see
+    // proxy_listeners()) must not take one of these.
     fds.sockets.reserve(wanted.size());
     for (const auto& s : wanted) {
         if (!s.address.is_v4() && !ipv6) {
@@ -138,12 +140,16 @@ ProxyFds open_proxy_sockets(const Publication& p) {
         bind_or_explain(fd.get(), s.address, s.port, s.proto);
         fds.sockets.push_back(std::move(fd));
     }
-    fds.listen4 = listener(false);
-    fds.port4 = port_of(fds.listen4.get());
-    if (ipv6) {
-        fds.listen6 = listener(true);
+    const auto listeners = proxy_listeners(p);
+    if (listeners.v4) {
+        fds.listen4 = listener(*listeners.v4);
+        fds.port4 = port_of(fds.listen4.get());
+    }
+    if (listeners.v6 && ipv6) {
+        fds.listen6 = listener(*listeners.v6);
         fds.port6 = port_of(fds.listen6.get());
     }
+    fds.ipv6 = ipv6;
     return fds;
 }
 

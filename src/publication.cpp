@@ -30,9 +30,13 @@ nlohmann::json to_record(const Publication& p) {
     }
     nlohmann::json proxy = nullptr;
     if (p.proxy)
-        proxy = {{"listen4", p.proxy->listen4}, {"listen6", p.proxy->listen6},
-                 {"reserve", p.proxy->reserve}, {"udp_timeout", p.proxy->udp_timeout},
-                 {"pid", p.proxy->pid},         {"start_time", p.proxy->start_time}};
+        proxy = {{"listen4", p.proxy->listen4},
+                 {"listen6", p.proxy->listen6},
+                 {"ipv6", p.proxy->ipv6},
+                 {"reserve", p.proxy->reserve},
+                 {"udp_timeout", p.proxy->udp_timeout},
+                 {"pid", p.proxy->pid},
+                 {"start_time", p.proxy->start_time}};
     return {{"version", kRecordVersion},
             {"id", p.id},
             {"netns", p.netns},
@@ -85,6 +89,7 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
             ProxyInfo info;
             info.listen4 = proxy.at("listen4").get<std::uint16_t>();
             info.listen6 = proxy.at("listen6").get<std::uint16_t>();
+            info.ipv6 = proxy.at("ipv6").get<bool>();
             info.reserve = proxy.at("reserve").get<bool>();
             info.udp_timeout = proxy.at("udp_timeout").get<std::uint32_t>();
             info.pid = proxy.at("pid").get<std::int32_t>();

@@ -192,6 +192,7 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
         proxy_fds = open_proxy_sockets(pub);
         pub.proxy->listen4 = proxy_fds->port4;
         pub.proxy->listen6 = proxy_fds->port6;
+        pub.proxy->ipv6 = proxy_fds->ipv6;
     }
 
     firewall.apply(change_for_up(pub));

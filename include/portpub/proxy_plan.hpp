@@ -35,10 +35,23 @@ struct ProxySocket {
     friend bool operator==(const ProxySocket&, const ProxySocket&) = default;
 };
 
-// The sockets for `p`. With `reserve`, every published TCP and UDP port is
-// held on its addresses, so that no other program can bind it while it is
-// published. Without, only the UDP sockets the proxy serves: 127.0.0.1 for
-// IPv4 loopback, the mapping's address or :: for IPv6.
+// The TCP listeners nft redirects connections to: one for IPv4 loopback, one
+// for IPv6 (none where no TCP mapping needs it). A listener takes a port the
+// publication holds anyway, the first TCP port published on every address
+// (0.0.0.0, [::]), else on 127.0.0.1 or ::1, so that the proxy takes no port
+// of its own that another publication might want; failing that, port 0: the
+// kernel picks one. IPv6 redirects from other hosts arrive on the receiving
+// interface's address, so only an IPv6 listener for ::1 alone is on ::1.
+struct ProxyListeners {
+    std::optional<ProxySocket> v4, v6;
+};
+ProxyListeners proxy_listeners(const Publication& p);
+
+// The sockets for `p` besides its listeners. With `reserve`, every published
+// TCP and UDP port is held on its addresses, so that no other program can
+// bind it while it is published (a listener holds its own port). Without,
+// only the UDP sockets the proxy serves: 127.0.0.1 for IPv4 loopback, the
+// mapping's address or :: for IPv6.
 std::vector<ProxySocket> proxy_sockets(const Publication& p, bool reserve);
 
 // Where a connection or datagram the proxy received for host address `dst`,

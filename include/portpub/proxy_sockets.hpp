@@ -12,9 +12,9 @@
 namespace portpub {
 
 struct ProxyFds {
-    UniqueFd listen4;  // TCP, 127.0.0.1, kernel-chosen port
-    UniqueFd listen6;  // TCP, [::] (IPv6 only), kernel-chosen port; none without IPv6
+    UniqueFd listen4, listen6;  // as proxy_listeners() says; no IPv6 one on a host without IPv6
     std::uint16_t port4 = 0, port6 = 0;
+    bool ipv6 = false;              // the host has IPv6
     std::vector<UniqueFd> sockets;  // holders and UDP servers, as proxy_sockets() lists them
 };
 

@@ -224,9 +224,12 @@ TEST_CASE("published ports are held: no other program can bind them", "[proxy]")
     CHECK(try_bind(AF_INET6, SOCK_DGRAM, 5353) == EADDRINUSE);
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
     CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == 0);
-    // --no-reserve leaves TCP ports free to bind.
-    lab.up(web, {"8080:80"}, {"--no-reserve"});
-    CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == 0);
+    // --no-reserve leaves TCP ports free to bind, but for the first: the
+    // proxy listens there for what nft redirects to it.
+    lab.up(web, {"8080:80", "8081:81"}, {"--no-reserve"});
+    CHECK(try_bind(AF_INET, SOCK_STREAM, 8081) == 0);
+    CHECK(try_bind(AF_INET6, SOCK_STREAM, 8081) == 0);
+    CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == EADDRINUSE);
 }
 
 TEST_CASE("holding more ports than descriptors allow fails, naming the limit", "[proxy]") {
@@ -464,14 +467,34 @@ TEST_CASE("a client reset mid-transfer closes both sides", "[proxy]") {
     REQUIRE(lab.echo_tcp("host", "127.0.0.1", 8007, "still serving"));
 }
 
+TEST_CASE("a proxy takes no port beyond its own publication", "[proxy]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80", "127.0.0.1:8081:81", "[::1]:8082:81"});
+    // Every other TCP port is free for b, and its proxy serves on them.
+    lab.up(b, {"1-8079:1-8079", "8083-65535:8083-65535"}, {"--no-reserve"});
+    auto to_a = lab.tcp("host", "127.0.0.1", 8081);
+    REQUIRE(to_a);
+    CHECK(words(*to_a).at(0) == "a");
+    auto to_b = lab.tcp("host", "127.0.0.1", 80);
+    REQUIRE(to_b);
+    CHECK(words(*to_b).at(0) == "b");
+    auto v6_to_a = lab.tcp("host", "::1", 8082);
+    REQUIRE(v6_to_a);
+    CHECK(words(*v6_to_a).at(0) == "a");
+}
+
 TEST_CASE("the proxy's listeners never take a port that is to be held", "[proxy]") {
     Lab lab(0);
     auto web = lab.container("web");
     // Four local ports: the random host ports and the listeners' kernel-chosen
-    // ports come from the same few.
+    // ports (no port published on every address to listen on) come from the
+    // same few.
     sh("echo '40000 40003' > /proc/sys/net/ipv4/ip_local_port_range");
     for (int round = 0; round < 3; ++round) {
-        auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "80", "-p", "81"});
+        auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "127.0.0.2::80",
+                              "-p", std::string("[") + kHostIp6 + "]::81"});
         INFO(r.err);
         REQUIRE(r.status == 0);
         REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);

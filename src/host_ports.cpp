@@ -6,6 +6,7 @@
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ BoundSocket decode_diag_message(const void* raw, Proto proto) {
                                       reinterpret_cast<const std::uint8_t*>(msg->id.idiag_src));
     s.port = ntohs(msg->id.idiag_sport);
     s.inode = msg->idiag_inode;
+    s.time_wait = proto == Proto::tcp && msg->idiag_state == TCP_TIME_WAIT;
     return s;
 }
 

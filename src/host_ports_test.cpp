@@ -2,6 +2,7 @@
 
 #include <linux/inet_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +33,9 @@ TEST_CASE("a sock_diag message is read as the kernel writes it", "[host_ports]")
     CHECK(s.address.str() == "192.0.2.1");
     CHECK(s.port == 8080);
     CHECK(s.inode == 4242);
+    CHECK_FALSE(s.time_wait);
+    v4.idiag_state = TCP_TIME_WAIT;
+    CHECK(decode_diag_message(&v4, Proto::tcp).time_wait);
     inet_diag_msg v6{};
     v6.idiag_family = AF_INET6;
     v6.id.idiag_sport = htons(5353);

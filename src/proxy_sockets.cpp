@@ -45,10 +45,10 @@ UniqueFd make_socket(Proto proto, bool v6) {
     return fd;
 }
 
-// "nginx (pid 412)" for a socket on this port, in any state, or "".
+// "nginx (pid 412)" for a socket on this port, in any state but TIME_WAIT, or "".
 std::string holder_of(Proto proto, std::uint16_t port) {
     for (const auto& s : dump_bound_sockets(true))
-        if (s.proto == proto && s.port == port) {
+        if (s.proto == proto && s.port == port && !s.time_wait) {
             auto owner = socket_owner(s.inode);
             return (owner.empty() ? "a socket" : owner) + " on " + s.address.url_str() + ":" +
                    std::to_string(port);
@@ -56,11 +56,38 @@ std::string holder_of(Proto proto, std::uint16_t port) {
     return "";
 }
 
+// Whether the only TCP sockets on `port` are connections in TIME_WAIT.
+bool only_time_wait(std::uint16_t port) {
+    bool any = false;
+    for (const auto& s : dump_bound_sockets(true)) {
+        if (s.proto != Proto::tcp || s.port != port) continue;
+        if (!s.time_wait) return false;
+        any = true;
+    }
+    return any;
+}
+
 void bind_or_explain(int fd, const IpAddress& a, std::uint16_t port, Proto proto) {
     sockaddr_storage ss;
     socklen_t len = fill(ss, a, port);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return;
-    const int err = errno;
+    int err = errno;
+    int reuse = 0;
+    socklen_t reuse_len = sizeof reuse;
+    ::getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &reuse_len);
+    if (err == EADDRINUSE && proto == Proto::tcp && !reuse && only_time_wait(port)) {
+        // Connections that a proxy listening here closed first stay in
+        // TIME_WAIT for a minute, and only a socket with SO_REUSEADDR may bind
+        // next to them. It is taken off again once bound, so that no server
+        // can start on the port, with SO_REUSEADDR or without (checked in
+        // tests/integration/proxy_test.cpp).
+        int on = 1, off = 0;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0;
+        err = errno;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &off, sizeof off);
+        if (bound) return;
+    }
     const std::string what = "host port " + a.url_str() + ":" + std::to_string(port) + "/" +
                              std::string(proto_name(proto));
     if (err == EADDRINUSE) {

@@ -89,7 +89,8 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
             ProxyInfo info;
             info.listen4 = proxy.at("listen4").get<std::uint16_t>();
             info.listen6 = proxy.at("listen6").get<std::uint16_t>();
-            info.ipv6 = proxy.at("ipv6").get<bool>();
+            // Records of 0.1 before "ipv6" was kept: an IPv6 listener meant IPv6.
+            info.ipv6 = proxy.value("ipv6", info.listen6 != 0);
             info.reserve = proxy.at("reserve").get<bool>();
             info.udp_timeout = proxy.at("udp_timeout").get<std::uint32_t>();
             info.pid = proxy.at("pid").get<std::int32_t>();

@@ -17,6 +17,23 @@ TEST_CASE("a record reads back as the publication it was written from", "[record
     CHECK(j.at("mappings").size() == 3);
 }
 
+TEST_CASE("a record with a proxy reads back, and so does one from before \"ipv6\" was kept",
+          "[record]") {
+    auto p = test::publication("web", "10.77.0.2", {"8080:80"});
+    p.proxy = ProxyInfo{};
+    p.proxy->listen4 = 8080;
+    p.proxy->listen6 = 8080;
+    p.proxy->ipv6 = true;
+    p.proxy->pid = 412;
+    auto j = to_record(p);
+    CHECK(from_record(nlohmann::json::parse(j.dump()), "web.json") == p);
+    auto old = j;
+    old["proxy"].erase("ipv6");
+    CHECK(from_record(old, "web.json").proxy->ipv6);
+    old["proxy"]["listen6"] = 0;  // written on a host without IPv6
+    CHECK_FALSE(from_record(old, "web.json").proxy->ipv6);
+}
+
 TEST_CASE("the report lists every port with the host port used", "[record]") {
     auto p = test::publication("web", "10.77.0.2", {"8000-8001:80-81"});
     auto r = to_report(p);

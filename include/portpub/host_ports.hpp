@@ -23,6 +23,7 @@ struct BoundSocket {
     IpAddress address;  // 0.0.0.0 or :: for every address
     std::uint16_t port = 0;
     std::uint64_t inode = 0;
+    bool time_wait = false;  // a closed TCP connection the kernel still remembers (no inode)
 };
 
 // One socket of a sock_diag dump (struct inet_diag_msg) as a BoundSocket; pure.

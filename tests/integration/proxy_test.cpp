@@ -11,7 +11,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "lab.hpp"
@@ -69,6 +72,57 @@ int try_bind(int family, int type, int port) {
     int err = errno;
     ::close(fd);
     return rc == 0 ? 0 : err;
+}
+
+// The container that answers a TCP connection from the host, or "" for none.
+std::string answering(Lab& lab, const std::string& ip, int port) {
+    auto reply = lab.tcp("host", ip, port);
+    return reply ? words(*reply).at(0) : "";
+}
+
+// A server starting on host port `port` as most do (SO_REUSEADDR, bind,
+// listen on every address): 0, or the errno of the step that failed.
+int try_listen(int family, int port) {
+    int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(sockaddr_in);
+    reinterpret_cast<sockaddr_in*>(&ss)->sin_family = AF_INET;
+    reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(static_cast<uint16_t>(port));
+    if (family == AF_INET6) {
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+        *sa = {};
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *sa;
+    }
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    if (rc == 0) rc = ::listen(fd, 1);
+    int err = errno;
+    ::close(fd);
+    return rc == 0 ? 0 : err;
+}
+
+// The local ports of this namespace's TCP sockets in `state`, as
+// /proc/net/tcp and tcp6 write it ("0A": listening, "06": TIME_WAIT).
+std::set<int> tcp_ports(const std::string& state) {
+    std::set<int> ports;
+    for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(path);
+        std::string line;
+        std::getline(in, line);  // the header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, st;
+            fields >> slot >> local >> remote >> st;
+            const auto colon = local.find(':');  // ADDRESS:PORT, both hex
+            if (colon != std::string::npos && st == state)
+                ports.insert(std::stoi(local.substr(colon + 1), nullptr, 16));
+        }
+    }
+    return ports;
 }
 
 }  // namespace
@@ -474,23 +528,47 @@ TEST_CASE("a proxy takes no port beyond its own publication", "[proxy]") {
     lab.up(a, {"8080:80", "127.0.0.1:8081:81", "[::1]:8082:81"});
     // Every other TCP port is free for b, and its proxy serves on them.
     lab.up(b, {"1-8079:1-8079", "8083-65535:8083-65535"}, {"--no-reserve"});
-    auto to_a = lab.tcp("host", "127.0.0.1", 8081);
-    REQUIRE(to_a);
-    CHECK(words(*to_a).at(0) == "a");
-    auto to_b = lab.tcp("host", "127.0.0.1", 80);
-    REQUIRE(to_b);
-    CHECK(words(*to_b).at(0) == "b");
-    auto v6_to_a = lab.tcp("host", "::1", 8082);
-    REQUIRE(v6_to_a);
-    CHECK(words(*v6_to_a).at(0) == "a");
+    CHECK(answering(lab, "127.0.0.1", 8081) == "a");
+    CHECK(answering(lab, "127.0.0.1", 80) == "b");
+    CHECK(answering(lab, "::1", 8082) == "a");
+}
+
+TEST_CASE("a publication on loopback alone is served by listeners on its own ports", "[proxy]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"127.0.0.1:8081:81", "[::1]:8082:80"}, {"--no-reserve"});
+    CHECK(answering(lab, "127.0.0.1", 8081) == "web");
+    CHECK(answering(lab, "::1", 8082) == "web");
+    // Nothing else of this host listens: the proxy took no port of its own.
+    CHECK(tcp_ports("0A") == std::set<int>{8081, 8082});
+}
+
+TEST_CASE("a port the proxy listened on is held again at once, and held fast", "[proxy]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    lab.up(a, {"8080:80"});  // the proxy listens on 8080
+    // The container closes first, so the proxy closes its side to the client
+    // first: those connections stay in TIME_WAIT on 127.0.0.1:8080.
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(lab.tcp("host", "127.0.0.1", 8080));
+    REQUIRE(lab.portpub({"down", "--id", "a"}).status == 0);
+    REQUIRE(tcp_ports("06").count(8080) == 1);
+    auto b = lab.container("b");
+    lab.up(b, {"7000:80", "8080:81"});  // 8080 is held now, not listened on
+    CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == EADDRINUSE);
+    CHECK(try_listen(AF_INET, 8080) == EADDRINUSE);
+    CHECK(try_listen(AF_INET6, 8080) == EADDRINUSE);
+    CHECK(answering(lab, "127.0.0.1", 8080) == "b");
 }
 
 TEST_CASE("the proxy's listeners never take a port that is to be held", "[proxy]") {
     Lab lab(0);
     auto web = lab.container("web");
     // Four local ports: the random host ports and the listeners' kernel-chosen
-    // ports (no port published on every address to listen on) come from the
-    // same few.
+    // ports (no TCP port is published on every address, 127.0.0.1 or ::1)
+    // come from the same few. The IPv6 listener on [::] would clash with the
+    // port held on 2001:db8::1 if it were bound first; on IPv4, 127.0.0.1 and
+    // 127.0.0.2 never clash.
     sh("echo '40000 40003' > /proc/sys/net/ipv4/ip_local_port_range");
     for (int round = 0; round < 3; ++round) {
         auto r = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "127.0.0.2::80",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "portpub/error.hpp"
+#include "portpub/oci_hook.hpp"
 #include "portpub/proxy_plan.hpp"
 #include "portpub/proxy_process.hpp"
 #include "portpub/proxy_server.hpp"
@@ -35,6 +36,7 @@ class UsageError : public Error {
 const char* const kMainHelp = R"(Usage: portpub [up] -p SPEC... --netns PATH [options]
        portpub down (--id ID | --netns PATH)
        portpub ls [--json]
+       portpub oci-hook            (run by an OCI runtime, state on stdin)
        portpub version
 
 Publishes ports of a container's network namespace the way `docker run -p`
@@ -45,6 +47,7 @@ Commands:
   up       publish ports (the default command)
   down     remove what `up` made for one container
   ls       list published containers
+  oci-hook publish at createRuntime, unpublish at poststop (OCI hook)
   version  print the version
 
 Run `portpub COMMAND --help` for the options of a command.
@@ -254,6 +257,55 @@ int cmd_ls(const std::vector<std::string>& args) {
     return kOk;
 }
 
+int cmd_oci_hook(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    opts.add_options()("help,h", "show this help");
+    add_state_option(opts);
+    auto vm = parse("oci-hook", opts, args);
+    if (vm.count("help")) {
+        std::cout << help_text(
+            "Usage: portpub oci-hook [--state-dir DIR]   (the container's state on stdin)", opts,
+            std::string("\nRun by an OCI runtime (runc, crun, Podman) as a hook. At createRuntime "
+                        "it publishes\nthe ports of the ") +
+                kPortsAnnotation +
+                " annotation (comma-separated -p specs) in\n/proc/PID/ns/net, "
+                "or in the namespace file " +
+                kNetnsAnnotation + " names; " + kBridgeAnnotation + "\nand " + kSubnetAnnotation +
+                " set --bridge and --subnet. At poststop it unpublishes. Nothing\nis printed on "
+                "stdout; errors go to stderr and fail the hook.\n\nExample (hooks.d, for "
+                "Podman):\n  podman run --annotation io.portpub.ports=8080:80 ...\n");
+        return kOk;
+    }
+    // A state is a few KiB at most; more is not a runtime talking.
+    constexpr std::size_t kMaxState = 1 << 20;
+    std::string text;
+    char buf[4096];
+    while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(std::cin.gcount()));
+        if (text.size() > kMaxState)
+            throw Error(
+                "the OCI state on stdin is over 1 MiB; portpub oci-hook must be run by a "
+                "runtime as a hook");
+    }
+    const auto action = hook_action(parse_oci_state(text));
+    Publisher publisher(vm["state-dir"].as<std::string>());
+    switch (action.kind) {
+        case HookAction::Kind::publish: {
+            publisher.up(action.up);
+            for (const auto& note : publisher.notes())
+                std::cerr << "portpub: " << note << "\n";
+            break;
+        }
+        case HookAction::Kind::unpublish:
+            publisher.down(DownRequest{action.id, std::nullopt});
+            break;
+        case HookAction::Kind::nothing:
+            std::cerr << "portpub: " << action.why << "\n";
+            break;
+    }
+    return kOk;
+}
+
 int cmd_version(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()("help,h", "show this help");
@@ -268,7 +320,8 @@ int cmd_version(const std::vector<std::string>& args) {
 }
 
 bool is_command(const std::string& s) {
-    return s == "up" || s == "down" || s == "ls" || s == "version" || s == "help";
+    return s == "up" || s == "down" || s == "ls" || s == "oci-hook" || s == "version" ||
+           s == "help";
 }
 
 }  // namespace
@@ -294,6 +347,7 @@ int run_cli(int argc, char** argv) {
         if (command == "up") return cmd_up(args);
         if (command == "down") return cmd_down(args);
         if (command == "ls") return cmd_ls(args);
+        if (command == "oci-hook") return cmd_oci_hook(args);
         if (command == "help") {
             std::cout << kMainHelp;
             return kOk;

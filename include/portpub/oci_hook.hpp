@@ -1,0 +1,43 @@
+// portpub as an OCI hook: the container state a runtime (runc, crun, Podman)
+// writes on a hook's stdin, and what the hook does with it. Pure.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "portpub/planner.hpp"
+
+namespace portpub {
+
+// The annotations portpub reads; any other "io.portpub." key is an error, so
+// that a misspelt one is not silently ignored.
+inline constexpr const char* kPortsAnnotation = "io.portpub.ports";    // "8080:80,53:53/udp"
+inline constexpr const char* kNetnsAnnotation = "io.portpub.netns";    // a netns file to use
+inline constexpr const char* kBridgeAnnotation = "io.portpub.bridge";  // as up --bridge
+inline constexpr const char* kSubnetAnnotation = "io.portpub.subnet";  // as up --subnet
+
+// The runtime-spec "state" of a container.
+struct OciState {
+    std::string id, status, bundle;
+    std::optional<long long> pid;
+    std::map<std::string, std::string> annotations;
+};
+
+// Parses the state JSON; an Error names what is wrong with it.
+OciState parse_oci_state(const std::string& text);
+
+struct HookAction {
+    enum class Kind { publish, unpublish, nothing };
+    Kind kind = Kind::nothing;
+    UpRequest up;     // publish: what `portpub up` would get
+    std::string id;   // publish, unpublish: the container id
+    std::string why;  // nothing: why, for stderr
+};
+
+// createRuntime (status "creating"; also "created", as the deprecated prestart
+// hook sees it) publishes the ports of the annotation, in /proc/PID/ns/net or
+// the namespace the annotation names; poststop ("stopped") unpublishes by id.
+HookAction hook_action(const OciState& state);
+
+}  // namespace portpub

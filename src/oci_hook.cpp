@@ -1,0 +1,128 @@
+#include "portpub/oci_hook.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "portpub/error.hpp"
+
+namespace portpub {
+
+namespace {
+
+std::string trimmed(const std::string& s) {
+    const auto first = s.find_first_not_of(" \t");
+    if (first == std::string::npos) return "";
+    return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+std::string field_string(const nlohmann::json& j, const char* key, bool required) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        if (required) throw Error(std::string("the OCI state has no \"") + key + "\"");
+        return "";
+    }
+    if (!it->is_string())
+        throw Error(std::string("the OCI state's \"") + key + "\" is not a string");
+    return it->get<std::string>();
+}
+
+}  // namespace
+
+OciState parse_oci_state(const std::string& text) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        throw Error("the OCI state on stdin is not JSON (" + std::string(e.what()) +
+                    "); portpub oci-hook must be run by a runtime as a hook");
+    }
+    if (!j.is_object()) throw Error("the OCI state on stdin is not a JSON object");
+    OciState s;
+    s.id = field_string(j, "id", true);
+    validate_id(s.id);
+    s.status = field_string(j, "status", true);
+    s.bundle = field_string(j, "bundle", false);
+    if (auto it = j.find("pid"); it != j.end() && !it->is_null()) {
+        if (!it->is_number_integer())
+            throw Error("the OCI state's \"pid\" of container " + s.id + " is not an integer");
+        s.pid = it->get<long long>();
+    }
+    if (auto it = j.find("annotations"); it != j.end() && !it->is_null()) {
+        if (!it->is_object())
+            throw Error("the OCI state's \"annotations\" of container " + s.id +
+                        " is not an object");
+        for (const auto& [key, value] : it->items()) {
+            if (!value.is_string())
+                throw Error("annotation " + key + " of container " + s.id + " is not a string");
+            s.annotations[key] = value.get<std::string>();
+        }
+    }
+    return s;
+}
+
+HookAction hook_action(const OciState& state) {
+    for (const auto& [key, value] : state.annotations) {
+        if (key.rfind("io.portpub.", 0) != 0) continue;
+        if (key != kPortsAnnotation && key != kNetnsAnnotation && key != kBridgeAnnotation &&
+            key != kSubnetAnnotation)
+            throw Error("unknown annotation " + key + " on container " + state.id +
+                        " (portpub reads " + kPortsAnnotation + ", " + kNetnsAnnotation + ", " +
+                        kBridgeAnnotation + " and " + kSubnetAnnotation + ")");
+    }
+    HookAction action;
+    action.id = state.id;
+    auto annotation = [&](const char* key) -> std::optional<std::string> {
+        auto it = state.annotations.find(key);
+        if (it == state.annotations.end()) return std::nullopt;
+        return it->second;
+    };
+    if (state.status == "stopped") {
+        action.kind = HookAction::Kind::unpublish;
+        return action;
+    }
+    if (state.status == "running") {
+        action.why = "container " + state.id +
+                     " is running: portpub publishes at createRuntime and unpublishes at "
+                     "poststop, and does nothing here";
+        return action;
+    }
+    if (state.status != "creating" && state.status != "created")
+        throw Error("container " + state.id + " has status '" + state.status +
+                    "', which portpub does not know (creating, created, running, stopped)");
+    auto ports = annotation(kPortsAnnotation);
+    if (!ports) {
+        action.why = "container " + state.id + " has no " + kPortsAnnotation +
+                     " annotation: nothing to publish";
+        return action;
+    }
+    UpRequest& up = action.up;
+    up.id = state.id;
+    std::size_t start = 0;
+    for (;;) {
+        const auto comma = ports->find(',', start);
+        auto spec = trimmed(ports->substr(start, comma - start));
+        if (spec.empty())
+            throw Error("annotation " + std::string(kPortsAnnotation) + "='" + *ports +
+                        "' of container " + state.id +
+                        " has an empty port spec; separate specs with single commas, as in "
+                        "8080:80,5353:53/udp");
+        up.specs.push_back(std::move(spec));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (auto netns = annotation(kNetnsAnnotation)) {
+        up.netns = *netns;
+    } else if (state.pid && *state.pid > 0) {
+        up.netns = "/proc/" + std::to_string(*state.pid) + "/ns/net";
+    } else {
+        throw Error("the OCI state of container " + state.id +
+                    " has no pid; run portpub oci-hook as a createRuntime hook, or name the "
+                    "namespace with the " +
+                    kNetnsAnnotation + " annotation");
+    }
+    if (auto bridge = annotation(kBridgeAnnotation)) up.bridge = *bridge;
+    if (auto subnet = annotation(kSubnetAnnotation)) up.subnet = *subnet;
+    action.kind = HookAction::Kind::publish;
+    return action;
+}
+
+}  // namespace portpub

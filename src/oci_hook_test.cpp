@@ -1,0 +1,118 @@
+#include "portpub/oci_hook.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "portpub/error.hpp"
+
+using namespace portpub;
+
+namespace {
+
+// A state as runc writes it for a createRuntime hook.
+std::string creating(const std::string& annotations, const std::string& pid = "4242") {
+    return R"({"ociVersion":"1.0.2","id":"web1","status":"creating","pid":)" + pid +
+           R"(,"bundle":"/var/lib/bundles/web1","annotations":{)" + annotations + "}}";
+}
+
+}  // namespace
+
+TEST_CASE("an OCI state is read as the runtime-spec defines it", "[oci_hook]") {
+    auto s = parse_oci_state(creating(R"("io.portpub.ports":"8080:80","other":"x")"));
+    CHECK(s.id == "web1");
+    CHECK(s.status == "creating");
+    CHECK(s.pid == 4242);
+    CHECK(s.bundle == "/var/lib/bundles/web1");
+    CHECK(s.annotations.at("io.portpub.ports") == "8080:80");
+    CHECK(s.annotations.at("other") == "x");
+    // poststop: no pid, no annotations
+    auto stopped = parse_oci_state(R"({"ociVersion":"1.0.2","id":"web1","status":"stopped",)"
+                                   R"("bundle":"/b"})");
+    CHECK_FALSE(stopped.pid);
+    CHECK(stopped.annotations.empty());
+}
+
+TEST_CASE("a malformed OCI state is an error saying what is wrong", "[oci_hook]") {
+    const std::pair<std::string, std::string> cases[] = {
+        {"", "not JSON"},
+        {"{\"id\":", "not JSON"},
+        {"[]", "not a JSON object"},
+        {R"({"status":"creating"})", "has no \"id\""},
+        {R"({"id":"web1"})", "has no \"status\""},
+        {R"({"id":7,"status":"creating"})", "\"id\" is not a string"},
+        {R"({"id":"../../etc","status":"creating"})", "invalid container id '../../etc'"},
+        {R"({"id":"a/b","status":"stopped"})", "invalid container id 'a/b'"},
+        {R"({"id":"web1","status":"creating","pid":"12"})", "\"pid\" of container web1"},
+        {R"({"id":"web1","status":"creating","annotations":[]})", "is not an object"},
+        {R"({"id":"web1","status":"creating","annotations":{"io.portpub.ports":8080}})",
+         "annotation io.portpub.ports of container web1 is not a string"},
+    };
+    for (const auto& [text, message] : cases) {
+        INFO(text);
+        CHECK_THROWS_WITH(parse_oci_state(text), Catch::Contains(message));
+    }
+    // A 200-character id is refused before it can name a file.
+    CHECK_THROWS_WITH(
+        parse_oci_state(R"({"id":")" + std::string(200, 'a') + R"(","status":"stopped"})"),
+        Catch::Contains("1-128 letters"));
+}
+
+TEST_CASE("createRuntime publishes the annotation's ports in the container's namespace",
+          "[oci_hook]") {
+    auto a =
+        hook_action(parse_oci_state(creating(R"("io.portpub.ports":" 8080:80, 5353:53/udp")")));
+    REQUIRE(a.kind == HookAction::Kind::publish);
+    CHECK(a.id == "web1");
+    CHECK(a.up.id == "web1");
+    CHECK(a.up.netns == "/proc/4242/ns/net");
+    CHECK(a.up.specs == std::vector<std::string>{"8080:80", "5353:53/udp"});
+    CHECK(a.up.bridge == "portpub0");  // defaults, as `portpub up`
+    CHECK(a.up.subnet == "10.77.0.0/16");
+
+    auto b = hook_action(parse_oci_state(
+        creating(R"("io.portpub.ports":"80","io.portpub.netns":"/run/netns/x",)"
+                 R"("io.portpub.bridge":"br9","io.portpub.subnet":"192.0.2.0/24")")));
+    CHECK(b.up.netns == "/run/netns/x");
+    CHECK(b.up.bridge == "br9");
+    CHECK(b.up.subnet == "192.0.2.0/24");
+
+    // The deprecated prestart hook sees "created".
+    auto c = parse_oci_state(creating(R"("io.portpub.ports":"80")"));
+    c.status = "created";
+    CHECK(hook_action(c).kind == HookAction::Kind::publish);
+}
+
+TEST_CASE("poststop unpublishes by id, while other states and no annotation do nothing",
+          "[oci_hook]") {
+    auto stopped = hook_action(parse_oci_state(R"({"id":"web1","status":"stopped"})"));
+    CHECK(stopped.kind == HookAction::Kind::unpublish);
+    CHECK(stopped.id == "web1");
+    auto running = parse_oci_state(creating(R"("io.portpub.ports":"80")"));
+    running.status = "running";
+    CHECK(hook_action(running).kind == HookAction::Kind::nothing);
+    auto bare = hook_action(parse_oci_state(creating("")));
+    CHECK(bare.kind == HookAction::Kind::nothing);
+    CHECK_THAT(bare.why, Catch::Contains("no io.portpub.ports annotation"));
+}
+
+TEST_CASE("hook input that cannot be acted on is an error naming it", "[oci_hook]") {
+    auto error_of = [](const std::string& state) {
+        try {
+            hook_action(parse_oci_state(state));
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK_THAT(error_of(creating(R"("io.portpub.ports":"8080:80,,81")")),
+               Catch::Contains("io.portpub.ports='8080:80,,81' of container web1 has an empty "
+                               "port spec"));
+    CHECK_THAT(error_of(creating(R"("io.portpub.ports":"")")), Catch::Contains("empty port spec"));
+    CHECK_THAT(error_of(creating(R"("io.portpub.port":"80")")),
+               Catch::Contains("unknown annotation io.portpub.port on container web1"));
+    CHECK_THAT(error_of(R"({"id":"web1","status":"creating","annotations":)"
+                        R"({"io.portpub.ports":"80"}})"),
+               Catch::Contains("has no pid"));
+    CHECK_THAT(error_of(creating(R"("io.portpub.ports":"80")", "0")),
+               Catch::Contains("has no pid"));
+    CHECK_THAT(error_of(R"({"id":"web1","status":"paused"})"), Catch::Contains("status 'paused'"));
+}

@@ -359,6 +359,12 @@ RunResult Lab::up(const std::string& netns, const std::vector<std::string>& spec
     return r;
 }
 
+std::string Lab::answering(const std::string& from, const std::string& ip, int port,
+                           int timeout_ms) {
+    auto reply = tcp(from, ip, port, timeout_ms);
+    return reply ? words(*reply).at(0) : "";
+}
+
 std::optional<std::string> Lab::tcp(const std::string& from, const std::string& ip, int port,
                                     int timeout_ms) {
     int fd;

@@ -82,6 +82,9 @@ class Lab {
     // server's reply, or nullopt when nothing answered within the timeout.
     std::optional<std::string> tcp(const std::string& from, const std::string& ip, int port,
                                    int timeout_ms = 3000);
+    // The name of the container whose echo server answers tcp(), or "" for none.
+    std::string answering(const std::string& from, const std::string& ip, int port,
+                          int timeout_ms = 3000);
     std::optional<std::string> udp(const std::string& from, const std::string& ip, int port,
                                    int timeout_ms = 3000);
     // `payload` to an echo port and everything that comes back: the client

@@ -74,12 +74,6 @@ int try_bind(int family, int type, int port) {
     return rc == 0 ? 0 : err;
 }
 
-// The container that answers a TCP connection from the host, or "" for none.
-std::string answering(Lab& lab, const std::string& ip, int port) {
-    auto reply = lab.tcp("host", ip, port);
-    return reply ? words(*reply).at(0) : "";
-}
-
 // A server starting on host port `port` as most do (SO_REUSEADDR, bind,
 // listen on every address): 0, or the errno of the step that failed.
 int try_listen(int family, int port) {
@@ -163,9 +157,7 @@ TEST_CASE("an IPv4-only container is reachable from IPv6 clients", "[proxy]") {
     auto web = lab.container("web");
     auto r = lab.up(web, {"8080:80", "5353:53/udp", "8007:7"});
     CHECK_THAT(r.out, Catch::Contains("80/tcp -> [::]:8080"));
-    auto reply = lab.tcp("ext", kHostIp6, 8080);
-    REQUIRE(reply);
-    CHECK(words(*reply).at(0) == "web");
+    CHECK(lab.answering("ext", kHostIp6, 8080) == "web");
     auto dgram = lab.udp("ext", kHostIp6, 5353);
     REQUIRE(dgram);
     CHECK(words(*dgram).at(0) == "web");
@@ -182,9 +174,7 @@ TEST_CASE("a 127.0.0.1 mapping is served on the host's loopback only", "[proxy]"
     auto web = lab.container("web");
     auto r = lab.up(web, {"127.0.0.1:8081:81", "127.0.0.1:5454:54/udp", "8082:80", "5455:53/udp"});
     CHECK_THAT(r.out, Catch::StartsWith("81/tcp -> 127.0.0.1:8081\n54/udp -> 127.0.0.1:5454\n"));
-    auto reply = lab.tcp("host", "127.0.0.1", 8081);
-    REQUIRE(reply);
-    CHECK(words(*reply).at(0) == "web");
+    CHECK(lab.answering("host", "127.0.0.1", 8081) == "web");
     REQUIRE(lab.udp("host", "127.0.0.1", 5454));
     CHECK_FALSE(lab.tcp("ext", kHostIp, 8081, 1000));
     CHECK_FALSE(lab.tcp("host", kHostIp, 8081, 1000));
@@ -259,9 +249,7 @@ TEST_CASE("10,000 ports cost the proxy no more descriptors than one", "[proxy]")
     for (int port : {10000, 15000, 19999}) {
         INFO("port " << port);
         for (const char* ip : {"127.0.0.1", "::1"}) {
-            auto reply = lab.tcp("host", ip, port);
-            REQUIRE(reply);
-            CHECK(words(*reply).at(0) == "many");
+            CHECK(lab.answering("host", ip, port) == "many");
         }
     }
     REQUIRE(lab.tcp("host", "127.0.0.1", 7000));
@@ -528,17 +516,17 @@ TEST_CASE("a proxy takes no port beyond its own publication", "[proxy]") {
     lab.up(a, {"8080:80", "127.0.0.1:8081:81", "[::1]:8082:81"});
     // Every other TCP port is free for b, and its proxy serves on them.
     lab.up(b, {"1-8079:1-8079", "8083-65535:8083-65535"}, {"--no-reserve"});
-    CHECK(answering(lab, "127.0.0.1", 8081) == "a");
-    CHECK(answering(lab, "127.0.0.1", 80) == "b");
-    CHECK(answering(lab, "::1", 8082) == "a");
+    CHECK(lab.answering("host", "127.0.0.1", 8081) == "a");
+    CHECK(lab.answering("host", "127.0.0.1", 80) == "b");
+    CHECK(lab.answering("host", "::1", 8082) == "a");
 }
 
 TEST_CASE("a publication on loopback alone is served by listeners on its own ports", "[proxy]") {
     Lab lab(0);
     auto web = lab.container("web");
     lab.up(web, {"127.0.0.1:8081:81", "[::1]:8082:80"}, {"--no-reserve"});
-    CHECK(answering(lab, "127.0.0.1", 8081) == "web");
-    CHECK(answering(lab, "::1", 8082) == "web");
+    CHECK(lab.answering("host", "127.0.0.1", 8081) == "web");
+    CHECK(lab.answering("host", "::1", 8082) == "web");
     // Nothing else of this host listens: the proxy took no port of its own.
     CHECK(tcp_ports("0A") == std::set<int>{8081, 8082});
 }
@@ -558,7 +546,7 @@ TEST_CASE("a port the proxy listened on is held again at once, and held fast", "
     CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == EADDRINUSE);
     CHECK(try_listen(AF_INET, 8080) == EADDRINUSE);
     CHECK(try_listen(AF_INET6, 8080) == EADDRINUSE);
-    CHECK(answering(lab, "127.0.0.1", 8080) == "b");
+    CHECK(lab.answering("host", "127.0.0.1", 8080) == "b");
 }
 
 TEST_CASE("the proxy's listeners never take a port that is to be held", "[proxy]") {

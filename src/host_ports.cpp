@@ -38,13 +38,9 @@ std::string read_text(const std::string& path) {
     return ss.str();
 }
 
-bool is_unspecified_or_mapped_any(const IpAddress& a) {
-    return a.is_unspecified();
-}
-
 // Does a socket bound to `bound` receive traffic for `ip` (nullopt: every address)?
 bool receives(const IpAddress& bound, const std::optional<IpAddress>& ip) {
-    if (!ip || is_unspecified_or_mapped_any(bound) || ip->is_unspecified()) return true;
+    if (!ip || bound.is_unspecified() || ip->is_unspecified()) return true;
     return unmapped(bound) == unmapped(*ip);
 }
 

@@ -8,6 +8,24 @@
 
 namespace portpub {
 
+namespace {
+
+std::string rotated(const std::filesystem::path& log) {
+    return log.string() + ".1";
+}
+
+}  // namespace
+
+std::filesystem::path log_path(const std::filesystem::path& state_dir, const std::string& id) {
+    return state_dir / "logs" / (id + ".log");
+}
+
+void remove_log(const std::filesystem::path& path) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    std::filesystem::remove(rotated(path), ec);
+}
+
 Logger::Logger(std::filesystem::path path, std::size_t max_bytes)
     : path_(std::move(path)), max_(max_bytes) {
     std::error_code ec;
@@ -26,7 +44,7 @@ void Logger::write(const std::string& line) {
     if (!fd_) open();  // it failed before (out of descriptors?): try again
     if (!fd_) return;  // a log that cannot be written must not stop the proxy
     if (size_ + line.size() + 32 > max_) {
-        const auto old = path_.string() + ".1";
+        const auto old = rotated(path_);
         ::rename(path_.c_str(), old.c_str());
         open();
         if (!fd_) return;

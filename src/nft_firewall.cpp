@@ -580,8 +580,8 @@ namespace {
 
 // The table, its sets and chains, and the rules of every chain whose rule
 // count differs from what it should be (new, flushed, or edited by hand).
-void add_base(Batch& batch, const std::map<std::string, std::size_t>& present,
-              const std::string& comment) {
+void add_base(Batch& batch, const std::map<std::string, std::vector<Rule>>& chain_rules,
+              const std::map<std::string, std::size_t>& present, const std::string& comment) {
     std::unique_ptr<nftnl_table, TableFree> t(must(nftnl_table_alloc()));
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
     nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
@@ -641,7 +641,7 @@ void add_base(Batch& batch, const std::map<std::string, std::size_t>& present,
             c.get());
         batch.end();
     }
-    for (const auto& [chain, rules] : base_rules()) {
+    for (const auto& [chain, rules] : chain_rules) {
         auto it = present.find(chain);
         const std::size_t have = it == present.end() ? 0 : it->second;
         if (have == rules.size()) continue;
@@ -740,11 +740,12 @@ void NftFirewall::commit(const FirewallChange& change) {
         // that closing this socket then waits for (about 10 ms here).
         auto present = rule_counts();
         bool intact = !present.empty();
-        for (const auto& [chain, rules] : base_rules()) {
+        const auto chain_rules = base_rules();
+        for (const auto& [chain, rules] : chain_rules) {
             auto it = present.find(chain);
             intact = intact && it != present.end() && it->second == rules.size();
         }
-        if (!intact) add_base(batch, present, comment());
+        if (!intact) add_base(batch, chain_rules, present, comment());
     }
     add_changes(batch, change);
     if (batch.messages() > 0) send(nl_, batch);

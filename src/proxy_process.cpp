@@ -27,10 +27,6 @@ namespace portpub {
 
 namespace {
 
-int pidfd_open(pid_t pid) {
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
-
 int pidfd_signal(int pidfd, int sig) {
     return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
@@ -186,6 +182,10 @@ void stop_process(const ProcessId& id, std::chrono::milliseconds grace) {
             throw Error("the proxy (pid " + std::to_string(id.pid) + ") did not stop");
     }
     ::waitpid(id.pid, nullptr, WNOHANG);  // reaps it when it is our own child
+}
+
+int pidfd_open(int pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
 }  // namespace portpub

@@ -14,7 +14,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -78,8 +77,7 @@ std::string text(const IpAddress& a, std::uint16_t port) {
 }
 
 void reset_and_close(UniqueFd& fd) {
-    linger l{1, 0};
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    set_linger_reset(fd.get());
     fd.reset();
 }
 
@@ -120,10 +118,8 @@ struct Relay {
 struct UdpPort : Watch {
     Proxy& proxy;
     UniqueFd fd;
-    bool v6;
     std::uint16_t port;
-    UdpPort(Proxy& p, UniqueFd f, bool is_v6, std::uint16_t pt)
-        : proxy(p), fd(std::move(f)), v6(is_v6), port(pt) {}
+    UdpPort(Proxy& p, UniqueFd f, std::uint16_t pt) : proxy(p), fd(std::move(f)), port(pt) {}
     void on(std::uint32_t) override;
 };
 
@@ -178,8 +174,7 @@ class Proxy {
             sockaddr_storage ss{};
             socklen_t sl = sizeof ss;
             ::getsockname(raw, reinterpret_cast<sockaddr*>(&ss), &sl);
-            auto u =
-                std::make_unique<UdpPort>(*this, std::move(fd), domain == AF_INET6, port_of(ss));
+            auto u = std::make_unique<UdpPort>(*this, std::move(fd), port_of(ss));
             add(u->fd.get(), EPOLLIN, u.get());
             keep_.push_back(std::move(u));
         } else {
@@ -233,7 +228,7 @@ class Proxy {
             int n = ::epoll_wait(epoll_.get(), events, 256, -1);
             if (n < 0) {
                 if (errno == EINTR) continue;
-                log_.write(std::string("epoll_wait failed: ") + std::strerror(errno));
+                log_.write(std::string("epoll_wait failed: ") + errno_text(errno));
                 return 1;
             }
             for (int i = 0; i < n && running_; ++i)
@@ -363,7 +358,7 @@ void Proxy::accept_from(Listener& l) {
         if (!server || (::connect(server.get(), reinterpret_cast<sockaddr*>(&to), to_len) != 0 &&
                         errno != EINPROGRESS)) {
             log_.write("cannot connect to " + text(target->address, target->port) + ": " +
-                       std::strerror(errno));
+                       errno_text(errno));
             reset_and_close(client);
             continue;
         }
@@ -391,9 +386,8 @@ void Proxy::relay_event(Relay& r, bool server, std::uint32_t events) {
             socklen_t len = sizeof err;
             ::getsockopt(r.pair->server(), SOL_SOCKET, SO_ERROR, &err, &len);
             log_.write("cannot connect to " + text(r.target.address, r.target.port) + ": " +
-                       std::strerror(err ? err : ECONNREFUSED));
-            linger l{1, 0};
-            ::setsockopt(r.pair->client(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+                       errno_text(err ? err : ECONNREFUSED));
+            set_linger_reset(r.pair->client());
             close_relay(r);
             return;
         }
@@ -464,7 +458,7 @@ void Proxy::udp_in(UdpPort& p) {
             socklen_t dst_len = endpoint(dst, *target);
             if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&dst), dst_len) != 0) {
                 log_.write("cannot reach " + text(target->address, target->port) + ": " +
-                           std::strerror(errno));
+                           errno_text(errno));
                 continue;
             }
             auto f = std::make_unique<Flow>(*this, std::move(s), p);
@@ -528,7 +522,7 @@ int container_pidfd(const std::string& netns) {
     static const std::regex proc(R"(/proc/([0-9]+)/ns/net)");
     std::smatch m;
     if (!std::regex_match(netns, m, proc)) return -1;
-    return static_cast<int>(::syscall(SYS_pidfd_open, std::stoi(m[1].str()), 0));
+    return pidfd_open(std::stoi(m[1].str()));
 }
 
 std::string read_all(int fd) {
@@ -571,8 +565,7 @@ int run_proxy(const std::vector<std::string>& args) {
             }
             ::closedir(d);
         }
-        Logger log(std::filesystem::path(vm["state-dir"].as<std::string>()) / "logs" /
-                   (pub.id + ".log"));
+        Logger log(log_path(vm["state-dir"].as<std::string>(), pub.id));
         raise_fd_limit();
         const std::string netns = pub.netns;
         Proxy proxy(std::move(pub), log);

@@ -13,6 +13,7 @@
 #include "portpub/firewall_change.hpp"
 #include "portpub/host_ports.hpp"
 #include "portpub/links.hpp"
+#include "portpub/logger.hpp"
 #include "portpub/netns.hpp"
 #include "portpub/nft_firewall.hpp"
 #include "portpub/proxy_plan.hpp"
@@ -82,13 +83,6 @@ void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
         notes_.push_back(
             "SCTP mappings get kernel NAT only, and this kernel has no SCTP: SCTP on "
             "127.0.0.1 and ::1 is not served");
-}
-
-void Publisher::remove_log(const std::string& id) const {
-    std::error_code ec;
-    const auto log = store_.dir() / "logs" / (id + ".log");
-    std::filesystem::remove(log, ec);
-    std::filesystem::remove(log.string() + ".1", ec);
 }
 
 std::string Publisher::owner() const {
@@ -205,7 +199,7 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
         pub.proxy->start_time = started.start_time;
         rollback.add([this, started, id = pub.id] {
             stop_process(started);
-            remove_log(id);
+            remove_log(log_path(store_.dir(), id));
         });
     }
 
@@ -255,7 +249,7 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     // The proxy first: its ports go with it, before the rules that lead to it.
     if (pub.proxy) {
         stop_process({pub.proxy->pid, pub.proxy->start_time});
-        remove_log(pub.id);
+        remove_log(log_path(store_.dir(), pub.id));
     }
     NftFirewall firewall(owner());
     firewall.apply(change_for_down(pub, remaining));

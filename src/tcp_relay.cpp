@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <charconv>
+
+#include "portpub/sysctl.hpp"
 
 namespace portpub {
 
@@ -14,17 +16,18 @@ namespace {
 constexpr std::size_t kCopyBuffer = 64 * 1024;
 
 std::size_t pipe_max_size() {
+    const auto text = read_sysctl("fs/pipe-max-size");
     std::size_t size = 1 << 20;
-    std::ifstream("/proc/sys/fs/pipe-max-size") >> size;
+    if (text) std::from_chars(text->data(), text->data() + text->size(), size);
     return size;
 }
 
-void set_linger_reset(int fd) {  // close() then sends a reset instead of a FIN
+}  // namespace
+
+void set_linger_reset(int fd) {
     linger l{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }
-
-}  // namespace
 
 PipePool::PipePool(std::size_t keep, bool use_pipes) : keep_(keep), use_pipes_(use_pipes) {
     // Up to 1 MiB a pipe: fewer, larger moves. Pages are taken only as data

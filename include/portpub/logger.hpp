@@ -10,6 +10,11 @@
 
 namespace portpub {
 
+// The log of container `id`'s proxy: STATE_DIR/logs/ID.log.
+std::filesystem::path log_path(const std::filesystem::path& state_dir, const std::string& id);
+// Removes a log and the copy it was rotated to.
+void remove_log(const std::filesystem::path& path);
+
 class Logger {
   public:
     explicit Logger(std::filesystem::path path, std::size_t max_bytes = 1 << 20);

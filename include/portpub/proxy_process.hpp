@@ -30,6 +30,9 @@ std::optional<std::uint64_t> parse_start_time(std::string_view stat_line);
 // once the proxy says it is ready; throws Error with its message otherwise.
 ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem::path& state_dir);
 
+// A pidfd for `pid` (pidfd_open(2)), or -1.
+int pidfd_open(int pid);
+
 // True while that very process runs (pid, start time and name all match).
 bool process_running(const ProcessId& id);
 

@@ -38,8 +38,6 @@ class Publisher {
                   HostState& host);
 
     void add_notes(const UpRequest& req, const Publication& pub);
-    // The proxy's log goes with its publication.
-    void remove_log(const std::string& id) const;
     // The state directory as the table's owner: absolute, symlinks resolved.
     std::string owner() const;
 

@@ -12,6 +12,9 @@
 
 namespace portpub {
 
+// close() of this socket then sends a reset instead of a FIN.
+void set_linger_reset(int fd);
+
 struct Pipe {
     UniqueFd read, write;
     std::size_t bytes = 0;  // held in the pipe right now

@@ -17,12 +17,16 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/program_options.hpp>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <string_view>
 #include <unordered_set>
 
 #include "portpub/error.hpp"
@@ -123,18 +127,61 @@ struct UdpPort : Watch {
     void on(std::uint32_t) override;
 };
 
+// A UDP flow: this port, the address the client sent to, the client.
+struct FlowKey {
+    const UdpPort* port = nullptr;
+    std::array<std::uint8_t, 16> to{};
+    std::array<std::uint8_t, sizeof(sockaddr_in6)> from{};  // as recvmsg wrote it, zero-padded
+    bool operator==(const FlowKey&) const = default;
+};
+
+struct FlowKeyHash {
+    std::size_t operator()(const FlowKey& k) const {
+        auto bytes = [](const auto& a) {
+            return std::hash<std::string_view>{}(
+                std::string_view(reinterpret_cast<const char*>(a.data()), a.size()));
+        };
+        return std::hash<const void*>{}(k.port) ^ (bytes(k.to) * 31) ^ (bytes(k.from) * 131);
+    }
+};
+
 struct Flow : Watch {  // one client of one UDP port, with its own socket toward the container
     Proxy& proxy;
     UniqueFd fd;
     UdpPort& port;
-    std::string key;
+    FlowKey key;
     sockaddr_storage client{};
     socklen_t client_len = 0;
-    sockaddr_storage local{};  // the address the client sent to: replies come from it
-    int ifindex = 0;
+    // IP_PKTINFO / IPV6_PKTINFO for replies: they leave from the address the
+    // client sent to. Built once, when the flow starts.
+    alignas(cmsghdr) char reply_control[64]{};
+    std::size_t reply_control_len = 0;
     Flow(Proxy& p, UniqueFd f, UdpPort& pt) : proxy(p), fd(std::move(f)), port(pt) {}
+    void reply_from(const sockaddr_storage& local, int ifindex);
     void on(std::uint32_t) override;
 };
+
+void Flow::reply_from(const sockaddr_storage& local, int ifindex) {
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(reply_control);
+    if (local.ss_family == AF_INET) {
+        in_pktinfo info{};
+        info.ipi_spec_dst = reinterpret_cast<const sockaddr_in&>(local).sin_addr;
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof info);
+        std::memcpy(CMSG_DATA(c), &info, sizeof info);
+        reply_control_len = CMSG_SPACE(sizeof info);
+    } else {
+        in6_pktinfo info{};
+        info.ipi6_addr = reinterpret_cast<const sockaddr_in6&>(local).sin6_addr;
+        info.ipi6_ifindex = static_cast<unsigned>(ifindex);
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof info);
+        std::memcpy(CMSG_DATA(c), &info, sizeof info);
+        reply_control_len = CMSG_SPACE(sizeof info);
+    }
+}
 
 struct Callback : Watch {  // a signalfd, timerfd or pidfd
     std::function<void(int)> fn;
@@ -310,7 +357,7 @@ class Proxy {
     std::vector<UniqueFd> holders_;
     std::unordered_set<Relay*> relays_;
     std::vector<std::unique_ptr<Relay>> graveyard_;
-    LruTable<std::string, std::unique_ptr<Flow>> flows_;
+    LruTable<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
     std::vector<std::unique_ptr<Flow>> dead_flows_;
     std::uint64_t udp_timeout_ms_;
     PipePool pipes_;
@@ -442,11 +489,10 @@ void Proxy::udp_in(UdpPort& p) {
             ::getsockname(p.fd.get(), reinterpret_cast<sockaddr*>(&local), &len);
         }
         const IpAddress to = address_of(local);
-        // The flow: this port, the address the client sent to, the client.
-        const UdpPort* port = &p;
-        std::string key(reinterpret_cast<const char*>(&port), sizeof port);
-        key.append(reinterpret_cast<const char*>(to.data()), to.size());
-        key.append(reinterpret_cast<const char*>(&from), msg.msg_namelen);
+        FlowKey key{&p};
+        std::memcpy(key.to.data(), to.data(), to.size());
+        std::memcpy(key.from.data(), &from,
+                    std::min<std::size_t>(msg.msg_namelen, key.from.size()));
         const auto now = now_ms();
         Flow* flow = nullptr;
         if (auto* found = flows_.find(key, now)) flow = found->get();
@@ -465,8 +511,7 @@ void Proxy::udp_in(UdpPort& p) {
             f->key = key;
             f->client = from;
             f->client_len = msg.msg_namelen;
-            f->local = local;
-            f->ifindex = ifindex;
+            f->reply_from(local, ifindex);
             flow = f.get();
             add(flow->fd.get(), EPOLLIN, flow);
             if (auto evicted = flows_.insert(key, std::move(f), now))
@@ -487,32 +532,13 @@ void Proxy::flow_in(Flow& f) {
         }
         flows_.find(f.key, now_ms());  // replies keep a flow alive too
         iovec iov{buf, static_cast<std::size_t>(n)};
-        alignas(cmsghdr) char control[64]{};
         msghdr msg{};
         msg.msg_name = &f.client;
         msg.msg_namelen = f.client_len;
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-        if (f.local.ss_family == AF_INET) {
-            in_pktinfo info{};
-            info.ipi_spec_dst = reinterpret_cast<sockaddr_in&>(f.local).sin_addr;
-            c->cmsg_level = IPPROTO_IP;
-            c->cmsg_type = IP_PKTINFO;
-            c->cmsg_len = CMSG_LEN(sizeof info);
-            std::memcpy(CMSG_DATA(c), &info, sizeof info);
-            msg.msg_controllen = CMSG_SPACE(sizeof info);
-        } else {
-            in6_pktinfo info{};
-            info.ipi6_addr = reinterpret_cast<sockaddr_in6&>(f.local).sin6_addr;
-            info.ipi6_ifindex = static_cast<unsigned>(f.ifindex);
-            c->cmsg_level = IPPROTO_IPV6;
-            c->cmsg_type = IPV6_PKTINFO;
-            c->cmsg_len = CMSG_LEN(sizeof info);
-            std::memcpy(CMSG_DATA(c), &info, sizeof info);
-            msg.msg_controllen = CMSG_SPACE(sizeof info);
-        }
+        msg.msg_control = f.reply_control;
+        msg.msg_controllen = f.reply_control_len;
         (void)!::sendmsg(f.port.fd.get(), &msg, 0);
     }
 }

@@ -21,7 +21,6 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr int kOk = 0, kFailed = 1, kUsage = 2;
-constexpr const char* kDefaultStateDir = "/run/portpub";
 
 class UsageError : public Error {
   public:

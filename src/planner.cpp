@@ -166,9 +166,14 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
     pub.netns = ns.path;
     pub.netns_inode = ns.inode;
     pub.ifname = req.ifname;
-    pub.network.bridge = req.bridge;
-    pub.network.subnet = parse_subnet(req.subnet);
-    pub.network.gateway = default_gateway(pub.network.subnet);
+    pub.cni_network = req.cni_network;
+    if (req.attached) {
+        pub.network = req.attached->network;
+    } else {
+        pub.network.bridge = req.bridge;
+        pub.network.subnet = parse_subnet(req.subnet);
+        pub.network.gateway = default_gateway(pub.network.subnet);
+    }
 
     std::vector<Publication> others;
     for (const auto& p : existing) {
@@ -196,15 +201,19 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
             taken.push_back({p.id, m});
     pub.mappings = allocate_ports(specs, taken, facts);
 
-    if (plan.replaces && plan.replaces->network == pub.network) {
-        pub.address = plan.replaces->address;  // a container keeps its address across `up`s
+    if (req.attached) {
+        pub.address = req.attached->address;  // host_veth stays empty: no link of portpub's
     } else {
-        std::set<IpAddress> used;
-        for (const auto& p : others)
-            if (p.network.subnet == pub.network.subnet) used.insert(p.address);
-        pub.address = allocate_address(pub.network.subnet, pub.network.gateway, used);
+        if (plan.replaces && plan.replaces->network == pub.network) {
+            pub.address = plan.replaces->address;  // a container keeps its address across `up`s
+        } else {
+            std::set<IpAddress> used;
+            for (const auto& p : others)
+                if (p.network.subnet == pub.network.subnet) used.insert(p.address);
+            pub.address = allocate_address(pub.network.subnet, pub.network.gateway, used);
+        }
+        pub.host_veth = host_veth_name(pub.address);
     }
-    pub.host_veth = host_veth_name(pub.address);
     if (req.proxy && needs_proxy(pub)) {
         ProxyInfo proxy;
         proxy.reserve = req.reserve;

@@ -48,7 +48,8 @@ nlohmann::json to_record(const Publication& p) {
             {"host_veth", p.host_veth},
             {"address", p.address.str()},
             {"mappings", std::move(maps)},
-            {"proxy", std::move(proxy)}};
+            {"proxy", std::move(proxy)},
+            {"cni_network", p.cni_network ? nlohmann::json(*p.cni_network) : nlohmann::json()}};
 }
 
 Publication from_record(const nlohmann::json& j, const std::string& origin) {
@@ -85,6 +86,9 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
                 throw std::invalid_argument("bad port run");
             p.mappings.push_back(out);
         }
+        // Records before 0.3 have no "cni_network".
+        if (auto it = j.find("cni_network"); it != j.end() && !it->is_null())
+            p.cni_network = it->get<std::string>();
         if (const auto& proxy = j.at("proxy"); !proxy.is_null()) {
             ProxyInfo info;
             info.listen4 = proxy.at("listen4").get<std::uint16_t>();

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "portpub/capabilities.hpp"
 #include "portpub/error.hpp"
@@ -14,6 +16,7 @@
 #include "portpub/host_ports.hpp"
 #include "portpub/links.hpp"
 #include "portpub/logger.hpp"
+#include "portpub/nat_elements.hpp"
 #include "portpub/netns.hpp"
 #include "portpub/nft_firewall.hpp"
 #include "portpub/proxy_plan.hpp"
@@ -138,26 +141,14 @@ Publication Publisher::up(const UpRequest& req) {
     return apply(pub, others, ns, host);
 }
 
-Publication Publisher::apply(Publication pub, const std::vector<Publication>& others,
-                             const Netns& ns, HostState& host) {
-    Links links;
-    // Everything that can refuse without changing anything comes first: a
-    // kernel without nftables, a table of another state directory, a subnet
-    // that is taken.
-    NftFirewall firewall(owner());
-    firewall.check_owner();
-    Rollback rollback;  // after links and firewall: its undo steps use them
-    links.check_subnet_free(pub.network);
+namespace {
 
-    HostState new_host = host;
-    if (auto forward = read_sysctl(kIpForward); forward && *forward != "1") {
-        write_sysctl(kIpForward, "1");
-        rollback.add([value = *forward] { write_sysctl(kIpForward, value); });
-        if (!new_host.ip_forward_before) new_host.ip_forward_before = *forward;
-    }
-
+// The bridge (made, or an existing one brought up and addressed), and the
+// veth pair with the container's address.
+void make_links(const Publication& pub, const Netns& ns, Links& links, HostState& host,
+                Rollback& rollback) {
     const auto& net = pub.network;
-    auto did = links.ensure_bridge(net, !new_host.bridges.contains(net.bridge));
+    auto did = links.ensure_bridge(net, !host.bridges.contains(net.bridge));
     if (did.created) {
         rollback.add([&links, name = net.bridge] { links.delete_link(name); });
     } else {
@@ -168,7 +159,7 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
                 links.remove_address(net.bridge, {net.gateway, net.subnet.prefix});
             });
     }
-    auto& owned = new_host.bridges[net.bridge];
+    auto& owned = host.bridges[net.bridge];
     owned.created = owned.created || did.created;
     owned.address_added = owned.address_added || did.address_added;
     owned.brought_up = owned.brought_up || did.brought_up;
@@ -178,6 +169,32 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     if (links.link_exists(pub.host_veth)) links.delete_link(pub.host_veth);
     rollback.add([&links, name = pub.host_veth] { links.delete_link(name); });
     links.create_container_link(pub, ns);
+}
+
+}  // namespace
+
+Publication Publisher::apply(Publication pub, const std::vector<Publication>& others,
+                             const Netns& ns, HostState& host) {
+    Links links;
+    // Everything that can refuse without changing anything comes first: a
+    // kernel without nftables, a table of another state directory, a subnet
+    // that is taken.
+    NftFirewall firewall(owner());
+    firewall.check_owner();
+    Rollback rollback;  // after links and firewall: its undo steps use them
+    // A container attached by another CNI plugin: its subnet is on that
+    // plugin's bridge, and the links are that plugin's to make.
+    const bool own_links = !pub.host_veth.empty();
+    if (own_links) links.check_subnet_free(pub.network);
+
+    HostState new_host = host;
+    if (auto forward = read_sysctl(kIpForward); forward && *forward != "1") {
+        write_sysctl(kIpForward, "1");
+        rollback.add([value = *forward] { write_sysctl(kIpForward, value); });
+        if (!new_host.ip_forward_before) new_host.ip_forward_before = *forward;
+    }
+
+    if (own_links) make_links(pub, ns, links, new_host, rollback);
 
     // The proxy's sockets come before the rules: the redirects name its
     // listeners' ports, and a port in use must fail before anything points at it.
@@ -244,6 +261,34 @@ std::optional<Publication> Publisher::down(const DownRequest& req) {
     return pub;
 }
 
+std::optional<std::vector<std::string>> Publisher::check(const std::string& id) {
+    validate_id(id);
+    auto lock = store_.lock();
+    const auto existing = store_.load_all();
+    auto it = std::find_if(existing.begin(), existing.end(),
+                           [&](const Publication& p) { return p.id == id; });
+    if (it == existing.end()) return std::nullopt;
+    const Publication& pub = *it;
+    std::vector<std::string> missing;
+    if (!namespace_alive(pub)) missing.push_back("namespace " + pub.netns + " is gone");
+    if (!pub.host_veth.empty() && !Links().link_exists(pub.host_veth))
+        missing.push_back("veth " + pub.host_veth + " is missing");
+    NftFirewall firewall(owner());
+    if (!firewall.table_exists()) {
+        missing.push_back("table inet " + std::string(kTableName) + " is missing");
+    } else {
+        std::map<NatMap, std::set<std::vector<std::uint8_t>>> have;
+        for (const auto& e : nat_elements(pub)) {
+            if (!have.contains(e.map)) have[e.map] = firewall.element_keys(map_name(e.map));
+            if (!have[e.map].contains(e.key_bytes()))
+                missing.push_back("map element " + describe(e) + " is missing");
+        }
+    }
+    if (pub.proxy && !process_running({pub.proxy->pid, pub.proxy->start_time}))
+        missing.push_back("proxy (pid " + std::to_string(pub.proxy->pid) + ") is not running");
+    return missing;
+}
+
 void Publisher::teardown(const Publication& pub, const std::vector<Publication>& remaining,
                          HostState& host) {
     // The proxy first: its ports go with it, before the rules that lead to it.
@@ -255,7 +300,7 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     firewall.apply(change_for_down(pub, remaining));
     Links links;
     // Deleting the host end takes the peer, its address and route with it.
-    links.delete_link(pub.host_veth);
+    if (!pub.host_veth.empty()) links.delete_link(pub.host_veth);
 
     const bool bridge_in_use =
         std::any_of(remaining.begin(), remaining.end(),

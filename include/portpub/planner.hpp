@@ -14,6 +14,14 @@
 
 namespace portpub {
 
+// A container that already has its interface and address, made by the CNI
+// plugin before portpub in a chain: portpub publishes to `address` and makes
+// no link.
+struct Attachment {
+    IpAddress address;
+    Network network;  // the other plugin's bridge (or host-side link) and subnet
+};
+
 struct UpRequest {
     std::vector<std::string> specs;
     std::string netns;
@@ -24,6 +32,8 @@ struct UpRequest {
     bool proxy = true;               // serve loopback and IPv6 through a userland proxy
     bool reserve = true;             // hold every published port with a socket
     std::uint32_t udp_timeout = 90;  // seconds
+    std::optional<Attachment> attached;
+    std::optional<std::string> cni_network;  // see Publication::cni_network
 };
 
 // The namespace as the shell found it: resolved path and nsfs inode.

@@ -40,11 +40,16 @@ struct Publication {
     std::string netns;              // path as resolved at `up`
     std::uint64_t netns_inode = 0;  // identity of the namespace at `up`
     Network network;
-    std::string ifname;     // interface inside the container
-    std::string host_veth;  // host end of the veth pair, on the bridge
-    IpAddress address;      // the container's address in network.subnet
+    std::string ifname;  // interface inside the container
+    // The host end of the veth pair, on the bridge. Empty when portpub did not
+    // make the container's link: a CNI plugin before it in a chain did.
+    std::string host_veth;
+    IpAddress address;  // the container's address in network.subnet
     std::vector<Mapping> mappings;
     std::optional<ProxyInfo> proxy;
+    // The CNI network this was published for, by `ADD`: CHECK, DEL and GC
+    // match it. Nothing for the CLI and the OCI hook.
+    std::optional<std::string> cni_network;
 
     friend bool operator==(const Publication&, const Publication&) = default;
 };

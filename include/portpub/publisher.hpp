@@ -15,6 +15,9 @@ namespace portpub {
 
 class Netns;
 
+// Where records live unless --state-dir (or a CNI "stateDir") says otherwise.
+inline constexpr const char* kDefaultStateDir = "/run/portpub";
+
 struct DownRequest {
     std::optional<std::string> id;
     std::optional<std::string> netns;
@@ -30,6 +33,9 @@ class Publisher {
     // The publication removed, or nullopt when nothing matched (not an error).
     std::optional<Publication> down(const DownRequest& req);
     std::vector<Publication> list() const { return store_.load_all(); }
+    // What is missing of publication `id` in the kernel: its namespace, veth,
+    // map elements, proxy. Empty when whole; nullopt when there is no record.
+    std::optional<std::vector<std::string>> check(const std::string& id);
 
   private:
     Publication apply(Publication pub, const std::vector<Publication>& others, const Netns& ns,

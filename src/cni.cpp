@@ -1,0 +1,327 @@
+#include "portpub/cni.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+#include "portpub/error.hpp"
+#include "portpub/ip_address.hpp"
+
+namespace portpub::cni {
+
+namespace {
+
+using nlohmann::json;
+
+bool supported(const std::string& version) {
+    return std::find(std::begin(kSupportedVersions), std::end(kSupportedVersions), version) !=
+           std::end(kSupportedVersions);
+}
+
+std::string require_var(const std::function<std::optional<std::string>(const char*)>& get,
+                        const char* name, const std::string& command) {
+    auto value = get(name);
+    if (!value || value->empty())
+        throw CniError(kInvalidEnvironment, std::string(name) + " is not set; CNI " + command +
+                                                " needs it (the runtime sets it)");
+    return *value;
+}
+
+// Throws kInvalidConfig "FIELD must be a TYPE" unless `j[key]` has that type.
+template <class T>
+std::optional<T> field(const json& j, const std::string& key, json::value_t type,
+                       const char* type_name, const std::string& path) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    bool ok =
+        it->type() == type || (type == json::value_t::number_unsigned && it->is_number_integer());
+    if (!ok)
+        throw CniError(kInvalidConfig, "network configuration: " + path + " must be " + type_name +
+                                           ", not " + it->dump());
+    return it->get<T>();
+}
+
+std::optional<std::string> string_field(const json& j, const std::string& key,
+                                        const std::string& path) {
+    return field<std::string>(j, key, json::value_t::string, "a string", path);
+}
+
+PortMapping parse_mapping(const json& j, const std::string& path) {
+    if (!j.is_object())
+        throw CniError(kInvalidConfig, "network configuration: " + path + " must be an object");
+    PortMapping m;
+    auto port = [&](const char* key) {
+        auto v =
+            field<long long>(j, key, json::value_t::number_unsigned, "a number", path + "." + key);
+        if (!v || *v < 1 || *v > 65535)
+            throw CniError(kInvalidConfig,
+                           "network configuration: " + path + "." + key + " " +
+                               (v ? std::to_string(*v) : std::string("is missing")) +
+                               ": give a port from 1 to 65535");
+        return static_cast<int>(*v);
+    };
+    m.host_port = port("hostPort");
+    m.container_port = port("containerPort");
+    if (auto proto = string_field(j, "protocol", path + ".protocol")) {
+        m.protocol = *proto;
+        std::transform(m.protocol.begin(), m.protocol.end(), m.protocol.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (m.protocol.empty()) m.protocol = "tcp";
+        if (m.protocol != "tcp" && m.protocol != "udp" && m.protocol != "sctp")
+            throw CniError(kInvalidConfig, "network configuration: " + path + ".protocol '" +
+                                               *proto + "': use tcp, udp or sctp");
+    }
+    if (auto ip = string_field(j, "hostIP", path + ".hostIP")) {
+        if (!ip->empty() && !IpAddress::parse(*ip))
+            throw CniError(kInvalidConfig, "network configuration: " + path + ".hostIP '" + *ip +
+                                               "' is not an IP address");
+        m.host_ip = *ip;
+    }
+    return m;
+}
+
+std::string cidr_str(const IpAddress& a, int prefix) {
+    return a.str() + "/" + std::to_string(prefix);
+}
+
+}  // namespace
+
+Environment parse_environment(const std::function<std::optional<std::string>(const char*)>& get) {
+    Environment env;
+    const auto command = get("CNI_COMMAND").value_or("");
+    if (command == "ADD") {
+        env.command = Command::add;
+    } else if (command == "DEL") {
+        env.command = Command::del;
+    } else if (command == "CHECK") {
+        env.command = Command::check;
+    } else if (command == "VERSION") {
+        env.command = Command::version;
+    } else if (command == "STATUS") {
+        env.command = Command::status;
+    } else if (command == "GC") {
+        env.command = Command::gc;
+    } else {
+        throw CniError(kInvalidEnvironment, "CNI_COMMAND '" + command +
+                                                "' is not a CNI command: use ADD, DEL, CHECK, "
+                                                "VERSION, STATUS or GC");
+    }
+    if (env.command != Command::add && env.command != Command::del && env.command != Command::check)
+        return env;
+    env.container_id = require_var(get, "CNI_CONTAINERID", command);
+    try {
+        validate_id(env.container_id);
+    } catch (const Error& e) {
+        throw CniError(kInvalidEnvironment, std::string("CNI_CONTAINERID: ") + e.what());
+    }
+    env.ifname = require_var(get, "CNI_IFNAME", command);
+    try {
+        validate_ifname(env.ifname, "CNI_IFNAME");
+    } catch (const Error& e) {
+        throw CniError(kInvalidEnvironment, e.what());
+    }
+    // DEL must work when the namespace is gone, and the runtime may then leave it out.
+    if (env.command == Command::del)
+        env.netns = get("CNI_NETNS").value_or("");
+    else
+        env.netns = require_var(get, "CNI_NETNS", command);
+    return env;
+}
+
+Config parse_config(const std::string& text, Command command) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        throw CniError(kUndecodable, "the network configuration on stdin is not JSON", e.what());
+    }
+    if (!j.is_object())
+        throw CniError(kUndecodable, "the network configuration on stdin is not a JSON object");
+    Config c;
+    c.cni_version = string_field(j, "cniVersion", "cniVersion").value_or("");
+    if (c.cni_version.empty())
+        throw CniError(kInvalidConfig, "network configuration: cniVersion is missing");
+    if (command == Command::version) return c;  // VERSION reads nothing else
+    if (!supported(c.cni_version))
+        throw CniError(kIncompatibleVersion,
+                       "CNI version " + c.cni_version +
+                           " is not supported by portpub; use 1.0.0 or 1.1.0 in the network "
+                           "configuration",
+                       "supported: 1.0.0, 1.1.0");
+    c.name = string_field(j, "name", "name").value_or("");
+    c.type = string_field(j, "type", "type").value_or("");
+    if (c.name.empty() || c.type.empty())
+        throw CniError(kInvalidConfig, std::string("network configuration: ") +
+                                           (c.name.empty() ? "name" : "type") + " is missing");
+    if (auto v = string_field(j, "bridge", "bridge")) c.bridge = *v;
+    if (auto v = string_field(j, "subnet", "subnet")) c.subnet = *v;
+    if (auto v = string_field(j, "stateDir", "stateDir")) {
+        if (v->empty() || v->front() != '/')
+            throw CniError(kInvalidConfig,
+                           "network configuration: stateDir '" + *v + "' must be an absolute path");
+        c.state_dir = *v;
+    }
+    if (auto rc = j.find("runtimeConfig"); rc != j.end() && !rc->is_null()) {
+        if (!rc->is_object())
+            throw CniError(kInvalidConfig,
+                           "network configuration: runtimeConfig must be an object");
+        if (auto pm = rc->find("portMappings"); pm != rc->end() && !pm->is_null()) {
+            if (!pm->is_array())
+                throw CniError(kInvalidConfig,
+                               "network configuration: runtimeConfig.portMappings must be a list");
+            for (std::size_t i = 0; i < pm->size(); ++i)
+                c.port_mappings.push_back(parse_mapping(
+                    (*pm)[i], "runtimeConfig.portMappings[" + std::to_string(i) + "]"));
+        }
+    }
+    if (auto prev = j.find("prevResult"); prev != j.end() && !prev->is_null()) {
+        if (!prev->is_object())
+            throw CniError(kInvalidConfig, "network configuration: prevResult must be an object");
+        c.prev_result = *prev;
+    }
+    if (auto valid = j.find("cni.dev/valid-attachments"); valid != j.end() && !valid->is_null()) {
+        if (!valid->is_array())
+            throw CniError(kInvalidConfig,
+                           "network configuration: cni.dev/valid-attachments must be a list");
+        for (std::size_t i = 0; i < valid->size(); ++i) {
+            const auto path = "cni.dev/valid-attachments[" + std::to_string(i) + "]";
+            const auto& a = (*valid)[i];
+            if (!a.is_object())
+                throw CniError(kInvalidConfig,
+                               "network configuration: " + path + " must be an object");
+            c.valid_attachments.push_back(
+                {string_field(a, "containerID", path + ".containerID").value_or(""),
+                 string_field(a, "ifname", path + ".ifname").value_or("")});
+        }
+    }
+    return c;
+}
+
+std::vector<std::string> port_specs(const std::vector<PortMapping>& mappings) {
+    std::vector<std::string> specs;
+    std::size_t i = 0;
+    while (i < mappings.size()) {
+        const auto& first = mappings[i];
+        std::size_t n = 1;
+        while (i + n < mappings.size()) {
+            const auto& next = mappings[i + n];
+            if (next.protocol != first.protocol || next.host_ip != first.host_ip ||
+                next.host_port != first.host_port + static_cast<int>(n) ||
+                next.container_port != first.container_port + static_cast<int>(n))
+                break;
+            ++n;
+        }
+        std::string spec;
+        if (!first.host_ip.empty()) {
+            auto ip = IpAddress::parse(first.host_ip);
+            spec = ip->url_str() + ":";
+        }
+        auto range = [n](int start) {
+            return n == 1 ? std::to_string(start)
+                          : std::to_string(start) + "-" +
+                                std::to_string(start + static_cast<int>(n) - 1);
+        };
+        spec += range(first.host_port) + ":" + range(first.container_port) + "/" + first.protocol;
+        specs.push_back(std::move(spec));
+        i += n;
+    }
+    return specs;
+}
+
+portpub::Attachment attachment_from(const json& prev, const std::string& ifname) {
+    auto invalid = [](const std::string& what) {
+        return CniError(kInvalidConfig, "network configuration: prevResult " + what);
+    };
+    const json interfaces = prev.value("interfaces", json::array());
+    const json ips = prev.value("ips", json::array());
+    if (!interfaces.is_array() || !ips.is_array())
+        throw invalid("interfaces and ips must be lists");
+    auto in_sandbox = [](const json& iface) {
+        return iface.is_object() && !iface.value("sandbox", std::string()).empty();
+    };
+    for (const auto& ip : ips) {
+        if (!ip.is_object()) throw invalid("ips must hold objects");
+        auto cidr = Cidr::parse(ip.value("address", std::string()));
+        if (!cidr)
+            throw invalid("address " + ip.value("address", json()).dump() + " is not a CIDR");
+        if (!cidr->address.is_v4()) continue;  // IPv6 container addresses: issue of dual stack
+        if (auto idx = ip.find("interface"); idx != ip.end() && idx->is_number_integer()) {
+            auto k = idx->get<long long>();
+            if (k < 0 || k >= static_cast<long long>(interfaces.size()))
+                throw invalid("ips[].interface " + std::to_string(k) + " names no interface");
+            const auto& iface = interfaces[static_cast<std::size_t>(k)];
+            if (!in_sandbox(iface) || iface.value("name", std::string()) != ifname) continue;
+        }
+        portpub::Attachment a;
+        a.address = cidr->address;
+        a.network.subnet = Cidr{cidr->network(), cidr->prefix};
+        if (auto gw = ip.find("gateway"); gw != ip.end() && gw->is_string()) {
+            auto parsed = IpAddress::parse(gw->get<std::string>());
+            if (!parsed || !parsed->is_v4())
+                throw invalid("gateway " + gw->dump() + " is not IPv4");
+            a.network.gateway = *parsed;
+        } else {
+            a.network.gateway = IpAddress::v4(cidr->network().v4_value() + 1);
+        }
+        // The host side of the plugin before: a bridge plugin lists its bridge
+        // first, a ptp plugin its host end of the veth.
+        for (const auto& iface : interfaces)
+            if (iface.is_object() && !in_sandbox(iface)) {
+                a.network.bridge = iface.value("name", std::string());
+                break;
+            }
+        if (a.network.bridge.empty())
+            throw invalid("names no host-side interface (bridge or veth) for " + ifname);
+        return a;
+    }
+    throw CniError(kInvalidConfig,
+                   "network configuration: prevResult has no IPv4 address for interface " + ifname +
+                       "; portpub publishes ports to the container's IPv4 address");
+}
+
+UpRequest up_request(const Config& config, const Environment& env) {
+    UpRequest req;
+    req.specs = port_specs(config.port_mappings);
+    req.netns = env.netns;
+    req.id = env.container_id;
+    req.ifname = env.ifname;
+    req.bridge = config.bridge;
+    req.subnet = config.subnet;
+    req.cni_network = config.name;
+    if (config.prev_result) req.attached = attachment_from(*config.prev_result, env.ifname);
+    return req;
+}
+
+json main_result(const Publication& p, const std::string& cni_version) {
+    const auto mac = container_mac(p.address);
+    char mac_text[18];
+    std::snprintf(mac_text, sizeof mac_text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+                  mac[2], mac[3], mac[4], mac[5]);
+    return {
+        {"cniVersion", cni_version},
+        {"interfaces",
+         json::array({{{"name", p.network.bridge}},
+                      {{"name", p.host_veth}},
+                      {{"name", p.ifname}, {"mac", mac_text}, {"sandbox", p.netns}}})},
+        {"ips", json::array({{{"address", cidr_str(p.address, p.network.subnet.prefix)},
+                              {"gateway", p.network.gateway.str()},
+                              {"interface", 2}}})},
+        {"routes", json::array({{{"dst", "0.0.0.0/0"}, {"gw", p.network.gateway.str()}}})},
+        {"dns", json::object()},
+    };
+}
+
+json error_json(const CniError& e, const std::string& cni_version) {
+    json j = {{"cniVersion", supported(cni_version) ? cni_version : kLatestVersion},
+              {"code", e.code()},
+              {"msg", e.what()}};
+    if (!e.details().empty()) j["details"] = e.details();
+    return j;
+}
+
+json version_json() {
+    return {{"cniVersion", kLatestVersion},
+            {"supportedVersions", json::array({kSupportedVersions[0], kSupportedVersions[1]})}};
+}
+
+}  // namespace portpub::cni

@@ -1,0 +1,169 @@
+#include "portpub/cni_plugin.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "portpub/capabilities.hpp"
+#include "portpub/cni.hpp"
+#include "portpub/error.hpp"
+#include "portpub/nft_firewall.hpp"
+#include "portpub/publisher.hpp"
+
+namespace portpub {
+
+namespace {
+
+using namespace cni;
+
+// portpub's own error code (the spec leaves 100 and up to plugins): the
+// publication failed, and the message says why and what to do.
+constexpr int kPublishFailed = 100;
+
+std::string read_all(std::istream& in) {
+    // A configuration with a prevResult of 65,535 port mappings is a few MiB.
+    constexpr std::size_t kMax = 64u << 20;
+    std::string text;
+    char buf[65536];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(in.gcount()));
+        if (text.size() > kMax)
+            throw CniError(kIoFailure, "the network configuration on stdin is over 64 MiB");
+    }
+    return text;
+}
+
+// Runs `f`, turning a portpub Error into a CNI error of `code`.
+template <class F>
+auto as_cni(int code, F&& f) {
+    try {
+        return f();
+    } catch (const Error& e) {
+        throw CniError(code, e.what());
+    }
+}
+
+// The record `id` when it was made for this network, else nothing.
+std::optional<Publication> record_of(const Publisher& publisher, const std::string& id,
+                                     const Config& config) {
+    for (auto& p : publisher.list())
+        if (p.id == id && p.cni_network == config.name) return p;
+    return std::nullopt;
+}
+
+nlohmann::json add(const Config& config, const Environment& env, std::ostream& err) {
+    UpRequest req = up_request(config, env);
+    as_cni(kInvalidConfig, [&] { validate_request(req); });
+    Publisher publisher(config.state_dir);
+    for (const auto& p : publisher.list())
+        if (p.id == env.container_id && p.cni_network != config.name)
+            throw CniError(kPublishFailed,
+                           "container " + env.container_id + " is already published by portpub" +
+                               (p.cni_network ? " in CNI network " + *p.cni_network
+                                              : std::string(" (portpub up or its OCI hook)")) +
+                               "; portpub publishes one network per container");
+    auto pub = as_cni(kPublishFailed, [&] { return publisher.up(req); });
+    for (const auto& note : publisher.notes())
+        err << "portpub: " << note << "\n";
+    if (!config.prev_result) return main_result(pub, config.cni_version);
+    // Chained: the result of the plugin before, passed on.
+    auto result = *config.prev_result;
+    result["cniVersion"] = config.cni_version;
+    return result;
+}
+
+void del(const Config& config, const Environment& env) {
+    Publisher publisher(config.state_dir);
+    if (record_of(publisher, env.container_id, config))
+        as_cni(kPublishFailed, [&] {
+            publisher.down(DownRequest{env.container_id, std::nullopt});
+        });
+}
+
+void check(const Config& config, const Environment& env) {
+    Publisher publisher(config.state_dir);
+    if (!record_of(publisher, env.container_id, config))
+        throw CniError(kPublishFailed, "portpub has no publication of container " +
+                                           env.container_id + " in network " + config.name +
+                                           "; run ADD again");
+    auto missing = as_cni(kPublishFailed, [&] { return publisher.check(env.container_id); });
+    if (missing && !missing->empty()) {
+        std::string msg = "container " + env.container_id + ": ";
+        for (std::size_t i = 0; i < missing->size(); ++i)
+            msg += (i ? "; " : "") + (*missing)[i];
+        throw CniError(kPublishFailed, msg + " (DEL and ADD again restore it)");
+    }
+}
+
+void status(const Config& config) {
+    try {
+        require_capabilities();
+        Publisher publisher(config.state_dir);
+        publisher.list();  // the records are readable
+        NftFirewall firewall(config.state_dir);
+    } catch (const Error& e) {
+        throw CniError(kNotAvailable, std::string("portpub cannot publish: ") + e.what());
+    }
+}
+
+void gc(const Config& config, std::ostream& err) {
+    Publisher publisher(config.state_dir);
+    for (const auto& p : publisher.list()) {
+        if (p.cni_network != config.name) continue;
+        const ValidAttachment mine{p.id, p.ifname};
+        if (std::find(config.valid_attachments.begin(), config.valid_attachments.end(), mine) !=
+            config.valid_attachments.end())
+            continue;
+        as_cni(kPublishFailed, [&] { publisher.down(DownRequest{p.id, std::nullopt}); });
+        err << "portpub: removed the publication of container " << p.id
+            << ", which the runtime no longer has\n";
+    }
+}
+
+}  // namespace
+
+bool cni_requested() {
+    return std::getenv("CNI_COMMAND") != nullptr;
+}
+
+int run_cni_plugin(std::istream& in, std::ostream& out, std::ostream& err) {
+    std::string version = kLatestVersion;
+    try {
+        const auto env = parse_environment([](const char* name) -> std::optional<std::string> {
+            const char* v = std::getenv(name);
+            return v ? std::optional<std::string>(v) : std::nullopt;
+        });
+        auto config = parse_config(read_all(in), env.command);
+        version = config.cni_version;
+        if (config.state_dir.empty()) config.state_dir = kDefaultStateDir;
+        switch (env.command) {
+            case Command::version:
+                out << version_json().dump() << "\n";
+                break;
+            case Command::add:
+                out << add(config, env, err).dump() << "\n";
+                break;
+            case Command::del:
+                del(config, env);
+                break;
+            case Command::check:
+                check(config, env);
+                break;
+            case Command::status:
+                status(config);
+                break;
+            case Command::gc:
+                gc(config, err);
+                break;
+        }
+        return 0;
+    } catch (const CniError& e) {
+        out << error_json(e, version).dump() << "\n";
+    } catch (const std::exception& e) {
+        out << error_json(CniError(kPublishFailed, e.what()), version).dump() << "\n";
+    }
+    return 1;
+}
+
+}  // namespace portpub

@@ -1,0 +1,249 @@
+#include "portpub/cni.hpp"
+
+#include <catch2/catch.hpp>
+#include <map>
+
+using namespace portpub;
+using namespace portpub::cni;
+
+namespace {
+
+auto vars(std::map<std::string, std::string> m) {
+    return [m](const char* name) -> std::optional<std::string> {
+        auto it = m.find(name);
+        return it == m.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+}
+
+int code_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const CniError& e) {
+        return e.code();
+    }
+    return 0;
+}
+
+std::string message_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const CniError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// What the CNI bridge plugin returns for a container.
+const char* kBridgeResult = R"({
+  "cniVersion": "1.0.0",
+  "interfaces": [
+    {"name": "cni0", "mac": "aa:bb:cc:00:00:01"},
+    {"name": "veth1234", "mac": "aa:bb:cc:00:00:02"},
+    {"name": "eth0", "mac": "aa:bb:cc:00:00:03", "sandbox": "/run/netns/c1"}
+  ],
+  "ips": [
+    {"address": "2001:db8::5/64", "interface": 2},
+    {"address": "198.51.100.5/24", "gateway": "198.51.100.1", "interface": 2}
+  ],
+  "routes": [{"dst": "0.0.0.0/0"}]
+})";
+
+}  // namespace
+
+TEST_CASE("the CNI environment is read as each command needs it", "[cni]") {
+    auto add = parse_environment(vars({{"CNI_COMMAND", "ADD"},
+                                       {"CNI_CONTAINERID", "c1"},
+                                       {"CNI_NETNS", "/run/netns/c1"},
+                                       {"CNI_IFNAME", "eth0"},
+                                       {"CNI_PATH", "/opt/cni/bin"}}));
+    CHECK(add.command == Command::add);
+    CHECK(add.container_id == "c1");
+    CHECK(add.netns == "/run/netns/c1");
+    CHECK(add.ifname == "eth0");
+    // DEL works without a namespace; VERSION, STATUS and GC need no container.
+    auto del = parse_environment(
+        vars({{"CNI_COMMAND", "DEL"}, {"CNI_CONTAINERID", "c1"}, {"CNI_IFNAME", "eth0"}}));
+    CHECK(del.command == Command::del);
+    CHECK(del.netns.empty());
+    CHECK(parse_environment(vars({{"CNI_COMMAND", "VERSION"}})).command == Command::version);
+    CHECK(parse_environment(vars({{"CNI_COMMAND", "STATUS"}})).command == Command::status);
+    CHECK(parse_environment(vars({{"CNI_COMMAND", "GC"}})).command == Command::gc);
+}
+
+TEST_CASE("a bad CNI environment is error 4 naming the variable", "[cni]") {
+    const std::pair<std::map<std::string, std::string>, std::string> cases[] = {
+        {{}, "CNI_COMMAND '' is not a CNI command"},
+        {{{"CNI_COMMAND", "add"}}, "CNI_COMMAND 'add'"},
+        {{{"CNI_COMMAND", "ADD"}, {"CNI_NETNS", "/n"}, {"CNI_IFNAME", "eth0"}},
+         "CNI_CONTAINERID is not set"},
+        {{{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "c1"}, {"CNI_IFNAME", "eth0"}},
+         "CNI_NETNS is not set"},
+        {{{"CNI_COMMAND", "CHECK"}, {"CNI_CONTAINERID", "c1"}, {"CNI_NETNS", "/n"}},
+         "CNI_IFNAME is not set"},
+        {{{"CNI_COMMAND", "ADD"},
+          {"CNI_CONTAINERID", "../c1"},
+          {"CNI_NETNS", "/n"},
+          {"CNI_IFNAME", "eth0"}},
+         "invalid container id '../c1'"},
+        {{{"CNI_COMMAND", "ADD"},
+          {"CNI_CONTAINERID", "c1"},
+          {"CNI_NETNS", "/n"},
+          {"CNI_IFNAME", "a-very-long-interface-name"}},
+         "invalid CNI_IFNAME"},
+    };
+    for (const auto& [env, message] : cases) {
+        INFO(message);
+        CHECK(code_of([&] { parse_environment(vars(env)); }) == kInvalidEnvironment);
+        CHECK_THAT(message_of([&] { parse_environment(vars(env)); }), Catch::Contains(message));
+    }
+}
+
+TEST_CASE("a network configuration is read with its runtime config", "[cni]") {
+    auto c = parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "bridge":"pp1","subnet":"198.51.100.0/24","stateDir":"/run/pp",
+        "runtimeConfig":{"portMappings":[
+            {"hostPort":8080,"containerPort":80,"protocol":"tcp"},
+            {"hostPort":5353,"containerPort":53,"protocol":"UDP","hostIP":"127.0.0.1"}]},
+        "someOtherPluginKey": true})",
+                          Command::add);
+    CHECK(c.cni_version == "1.0.0");
+    CHECK(c.name == "web");
+    CHECK(c.bridge == "pp1");
+    CHECK(c.subnet == "198.51.100.0/24");
+    CHECK(c.state_dir == "/run/pp");
+    REQUIRE(c.port_mappings.size() == 2);
+    CHECK(c.port_mappings[0] == PortMapping{8080, 80, "tcp", ""});
+    CHECK(c.port_mappings[1] == PortMapping{5353, 53, "udp", "127.0.0.1"});
+    CHECK_FALSE(c.prev_result);
+
+    auto gc = parse_config(R"({"cniVersion":"1.1.0","name":"web","type":"portpub",
+        "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]})",
+                           Command::gc);
+    REQUIRE(gc.valid_attachments.size() == 1);
+    CHECK(gc.valid_attachments[0] == ValidAttachment{"c1", "eth0"});
+    // VERSION reads only the version, whatever it is.
+    CHECK(parse_config(R"({"cniVersion":"0.3.1"})", Command::version).cni_version == "0.3.1");
+}
+
+TEST_CASE("a bad network configuration is error 6, 1 or 7 naming the field", "[cni]") {
+    const std::tuple<std::string, int, std::string> cases[] = {
+        {"", kUndecodable, "not JSON"},
+        {"{\"cniVersion\":", kUndecodable, "not JSON"},
+        {"[1]", kUndecodable, "not a JSON object"},
+        {R"({"name":"n","type":"portpub"})", kInvalidConfig, "cniVersion is missing"},
+        {R"({"cniVersion":"0.4.0","name":"n","type":"portpub"})", kIncompatibleVersion,
+         "CNI version 0.4.0 is not supported"},
+        {R"({"cniVersion":"1.0.0","type":"portpub"})", kInvalidConfig, "name is missing"},
+        {R"({"cniVersion":"1.0.0","name":"n"})", kInvalidConfig, "type is missing"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"portpub","bridge":7})", kInvalidConfig,
+         "bridge must be a string, not 7"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"portpub","stateDir":"run"})", kInvalidConfig,
+         "stateDir 'run' must be an absolute path"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"p","runtimeConfig":{"portMappings":{}}})",
+         kInvalidConfig, "runtimeConfig.portMappings must be a list"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"p","runtimeConfig":{"portMappings":[
+            {"hostPort":8080,"containerPort":80},{"hostPort":0,"containerPort":80}]}})",
+         kInvalidConfig, "runtimeConfig.portMappings[1].hostPort 0: give a port from 1 to 65535"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"p","runtimeConfig":{"portMappings":[
+            {"hostPort":8080}]}})",
+         kInvalidConfig, "portMappings[0].containerPort is missing"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"p","runtimeConfig":{"portMappings":[
+            {"hostPort":8080,"containerPort":"80"}]}})",
+         kInvalidConfig, "portMappings[0].containerPort must be a number"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"p","runtimeConfig":{"portMappings":[
+            {"hostPort":8080,"containerPort":80,"protocol":"icmp"}]}})",
+         kInvalidConfig, "protocol 'icmp': use tcp, udp or sctp"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"p","runtimeConfig":{"portMappings":[
+            {"hostPort":8080,"containerPort":80,"hostIP":"localhost"}]}})",
+         kInvalidConfig, "hostIP 'localhost' is not an IP address"},
+        {R"({"cniVersion":"1.0.0","name":"n","type":"p","prevResult":[]})", kInvalidConfig,
+         "prevResult must be an object"},
+    };
+    for (const auto& [text, code, message] : cases) {
+        INFO(text);
+        CHECK(code_of([&] { parse_config(text, Command::add); }) == code);
+        CHECK_THAT(message_of([&] { parse_config(text, Command::add); }), Catch::Contains(message));
+    }
+}
+
+TEST_CASE("port mappings become -p specs, consecutive ports one range", "[cni]") {
+    std::vector<PortMapping> m;
+    for (int i = 0; i < 1000; ++i)
+        m.push_back({8000 + i, 8000 + i, "tcp", ""});
+    m.push_back({9000, 90, "tcp", ""});
+    m.push_back({9001, 92, "tcp", ""});             // container port not next: a new spec
+    m.push_back({9002, 93, "udp", ""});             // another protocol
+    m.push_back({9003, 94, "udp", "2001:db8::1"});  // another address, bracketed
+    CHECK(port_specs(m) == std::vector<std::string>{"8000-8999:8000-8999/tcp", "9000:90/tcp",
+                                                    "9001:92/tcp", "9002:93/udp",
+                                                    "[2001:db8::1]:9003:94/udp"});
+    CHECK(port_specs({}).empty());
+}
+
+TEST_CASE("the container's address comes from the previous plugin's result", "[cni]") {
+    auto a = attachment_from(nlohmann::json::parse(kBridgeResult), "eth0");
+    CHECK(a.address.str() == "198.51.100.5");
+    CHECK(a.network.subnet.str() == "198.51.100.0/24");
+    CHECK(a.network.gateway.str() == "198.51.100.1");
+    CHECK(a.network.bridge == "cni0");
+
+    // No address for that interface, or no IPv4 address at all.
+    CHECK_THAT(message_of([] { attachment_from(nlohmann::json::parse(kBridgeResult), "net1"); }),
+               Catch::Contains("no IPv4 address for interface net1"));
+    auto only_v6 = nlohmann::json::parse(kBridgeResult);
+    only_v6["ips"].erase(1);
+    CHECK(code_of([&] { attachment_from(only_v6, "eth0"); }) == kInvalidConfig);
+    auto bad = nlohmann::json::parse(kBridgeResult);
+    bad["ips"][1]["interface"] = 9;
+    CHECK_THAT(message_of([&] { attachment_from(bad, "eth0"); }),
+               Catch::Contains("interface 9 names no interface"));
+}
+
+TEST_CASE("ADD's request: chained with prevResult, main plugin without", "[cni]") {
+    Environment env{Command::add, "c1", "/run/netns/c1", "eth0"};
+    auto c = parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80}]}})",
+                          Command::add);
+    auto main = up_request(c, env);
+    CHECK(main.id == "c1");
+    CHECK(main.netns == "/run/netns/c1");
+    CHECK(main.ifname == "eth0");
+    CHECK(main.specs == std::vector<std::string>{"8080:80/tcp"});
+    CHECK(main.cni_network == "web");
+    CHECK_FALSE(main.attached);
+
+    c.prev_result = nlohmann::json::parse(kBridgeResult);
+    auto chained = up_request(c, env);
+    REQUIRE(chained.attached);
+    CHECK(chained.attached->address.str() == "198.51.100.5");
+}
+
+TEST_CASE("the main plugin's result names interfaces, address and route", "[cni]") {
+    Publication p;
+    p.network = {"pp1", *Cidr::parse("198.51.100.0/24"), *IpAddress::parse("198.51.100.1")};
+    p.address = *IpAddress::parse("198.51.100.2");
+    p.ifname = "eth0";
+    p.host_veth = "pp0c633602";
+    p.netns = "/run/netns/c1";
+    auto r = main_result(p, "1.0.0");
+    CHECK(r["cniVersion"] == "1.0.0");
+    CHECK(r["interfaces"][0]["name"] == "pp1");
+    CHECK(r["interfaces"][1]["name"] == "pp0c633602");
+    CHECK(r["interfaces"][2]["name"] == "eth0");
+    CHECK(r["interfaces"][2]["sandbox"] == "/run/netns/c1");
+    CHECK(r["interfaces"][2]["mac"] == "02:70:c6:33:64:02");
+    CHECK(r["ips"][0]["address"] == "198.51.100.2/24");
+    CHECK(r["ips"][0]["gateway"] == "198.51.100.1");
+    CHECK(r["ips"][0]["interface"] == 2);
+    CHECK(r["routes"][0]["dst"] == "0.0.0.0/0");
+}
+
+TEST_CASE("errors and VERSION answer as the spec defines", "[cni]") {
+    auto e = error_json(CniError(7, "bad", "more"), "1.0.0");
+    CHECK(e == nlohmann::json{
+                   {"cniVersion", "1.0.0"}, {"code", 7}, {"msg", "bad"}, {"details", "more"}});
+    // A version portpub does not speak is answered in its own.
+    CHECK(error_json(CniError(1, "old"), "0.4.0")["cniVersion"] == "1.1.0");
+    CHECK_FALSE(error_json(CniError(1, "old"), "1.1.0").contains("details"));
+    CHECK(version_json()["supportedVersions"] == nlohmann::json{"1.0.0", "1.1.0"});
+}

@@ -12,10 +12,13 @@ packages=(
   libboost-program-options-dev nlohmann-json3-dev catch2
   # tests and demo: namespaces, a look at the ruleset, an HTTP client
   iproute2 nftables util-linux curl
+  # the runtimes portpub is tested in: OCI hooks (runc, crun, Podman), and
+  # CNI (Podman's CNI backend; the bridge plugin portpub chains after)
+  runc crun podman containernetworking-plugins
 )
 if [[ "${1:-}" == "--bench" ]]; then
-    # CNI bridge + portmap (portmap 1.1 drives iptables); iperf3 for the proxy
-  packages+=(containernetworking-plugins iptables iperf3)
+  # CNI portmap 1.1 and netavark 1.4 drive iptables; iperf3 for the proxy
+  packages+=(iptables iperf3 netavark)
 fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

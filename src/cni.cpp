@@ -288,6 +288,10 @@ UpRequest up_request(const Config& config, const Environment& env) {
     req.bridge = config.bridge;
     req.subnet = config.subnet;
     req.cni_network = config.name;
+    // A CNI runtime holds the host ports itself (Podman binds them once ADD
+    // returns); the proxy must not take them first.
+    req.reserve = false;
+    req.runtime_holds_ports = true;
     if (config.prev_result) req.attached = attachment_from(*config.prev_result, env.ifname);
     return req;
 }

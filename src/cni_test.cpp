@@ -210,6 +210,8 @@ TEST_CASE("ADD's request: chained with prevResult, main plugin without", "[cni]"
     CHECK(main.ifname == "eth0");
     CHECK(main.specs == std::vector<std::string>{"8080:80/tcp"});
     CHECK(main.cni_network == "web");
+    CHECK(main.runtime_holds_ports);  // the runtime (Podman) binds the host ports itself
+    CHECK_FALSE(main.reserve);
     CHECK_FALSE(main.attached);
 
     c.prev_result = nlohmann::json::parse(kBridgeResult);

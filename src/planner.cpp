@@ -216,7 +216,8 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
     }
     if (req.proxy && needs_proxy(pub)) {
         ProxyInfo proxy;
-        proxy.reserve = req.reserve;
+        proxy.reserve = req.reserve && !req.runtime_holds_ports;
+        proxy.runtime_holds_ports = req.runtime_holds_ports;
         proxy.udp_timeout = req.udp_timeout;
         pub.proxy = proxy;  // listeners and process come when `up` makes them
     }

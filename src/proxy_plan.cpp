@@ -97,8 +97,9 @@ ProxyListeners proxy_listeners(const Publication& p) {
         }
     }
     ProxyListeners out;
-    auto at = [](const IpAddress& a, const Mapping* m) {
-        return ProxySocket{Proto::tcp, a, m ? m->host_port : std::uint16_t{0}, true};
+    const bool own_ports = !(p.proxy && p.proxy->runtime_holds_ports);
+    auto at = [own_ports](const IpAddress& a, const Mapping* m) {
+        return ProxySocket{Proto::tcp, a, m && own_ports ? m->host_port : std::uint16_t{0}, true};
     };
     if (every4)
         out.v4 = at(any4(), every4);
@@ -121,6 +122,7 @@ std::vector<ProxySocket> proxy_sockets(const Publication& p, bool reserve) {
         return false;
     };
     std::vector<ProxySocket> out;
+    if (p.proxy && p.proxy->runtime_holds_ports) return out;
     for (const auto& m : p.mappings) {
         if (m.proto == Proto::sctp) continue;  // kernel DNAT only
         const bool udp = m.proto == Proto::udp;

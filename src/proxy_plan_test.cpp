@@ -125,6 +125,20 @@ TEST_CASE("the proxy listens on a port the publication holds anyway", "[proxy_pl
     CHECK(listeners({"0.0.0.0:8090:90"}) == "0.0.0.0:8090 none");
 }
 
+TEST_CASE("when the runtime holds the ports, the proxy binds none of them", "[proxy_plan]") {
+    auto p = test::publication("web", "10.77.0.2", {"8080:80", "53:53/udp", "127.0.0.1:8083:83"});
+    p.proxy = ProxyInfo{};
+    p.proxy->runtime_holds_ports = true;
+    auto l = proxy_listeners(p);
+    REQUIRE(l.v4);
+    CHECK(l.v4->port == 0);  // the kernel picks
+    REQUIRE(l.v6);
+    CHECK(l.v6->port == 0);
+    CHECK(proxy_sockets(p, true).empty());
+    p.proxy->runtime_holds_ports = false;
+    CHECK_FALSE(proxy_sockets(p, true).empty());
+}
+
 TEST_CASE("with reserve every published port is held; without, only UDP is served",
           "[proxy_plan]") {
     auto web = test::publication(

@@ -34,6 +34,7 @@ nlohmann::json to_record(const Publication& p) {
                  {"listen6", p.proxy->listen6},
                  {"ipv6", p.proxy->ipv6},
                  {"reserve", p.proxy->reserve},
+                 {"runtime_holds_ports", p.proxy->runtime_holds_ports},
                  {"udp_timeout", p.proxy->udp_timeout},
                  {"pid", p.proxy->pid},
                  {"start_time", p.proxy->start_time}};
@@ -96,6 +97,7 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
             // Records of 0.1 before "ipv6" was kept: an IPv6 listener meant IPv6.
             info.ipv6 = proxy.value("ipv6", info.listen6 != 0);
             info.reserve = proxy.at("reserve").get<bool>();
+            info.runtime_holds_ports = proxy.value("runtime_holds_ports", false);
             info.udp_timeout = proxy.at("udp_timeout").get<std::uint32_t>();
             info.pid = proxy.at("pid").get<std::int32_t>();
             info.start_time = proxy.at("start_time").get<std::uint64_t>();

@@ -72,11 +72,19 @@ bool kernel_has_sctp() {
 }  // namespace
 
 void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
-    bool unserved = false, sctp = false;
+    bool unserved = false, sctp = false, udp_unserved = false;
     for (const auto& m : pub.mappings) {
         unserved = unserved || (!req.proxy && (proxy_serves_loopback4(m) || proxy_serves_v6(m)));
         sctp = sctp || m.proto == Proto::sctp;
+        udp_unserved =
+            udp_unserved || (req.proxy && req.runtime_holds_ports && m.proto == Proto::udp &&
+                             (proxy_serves_loopback4(m) || proxy_serves_v6(m)));
     }
+    if (udp_unserved)
+        notes_.push_back(
+            "the runtime holds the published ports: UDP to 127.0.0.1, ::1 and from "
+            "IPv6 clients is not served for " +
+            pub.id);
     if (unserved)
         notes_.push_back(
             "--no-proxy: connections to 127.0.0.1, ::1 and from IPv6 clients are not "

@@ -29,9 +29,10 @@ struct UpRequest {
     std::string bridge = "portpub0";
     std::string subnet = "10.77.0.0/16";
     std::string ifname = "eth0";
-    bool proxy = true;               // serve loopback and IPv6 through a userland proxy
-    bool reserve = true;             // hold every published port with a socket
-    std::uint32_t udp_timeout = 90;  // seconds
+    bool proxy = true;                 // serve loopback and IPv6 through a userland proxy
+    bool reserve = true;               // hold every published port with a socket
+    bool runtime_holds_ports = false;  // see ProxyInfo::runtime_holds_ports
+    std::uint32_t udp_timeout = 90;    // seconds
     std::optional<Attachment> attached;
     std::optional<std::string> cni_network;  // see Publication::cni_network
 };

@@ -25,10 +25,14 @@ struct Network {
 // The userland proxy of a container, when it has one.
 struct ProxyInfo {
     // The ports that nft redirects TCP to (see proxy_listeners()); 0: none.
-    std::uint16_t listen4 = 0;       // IPv4 loopback connections
-    std::uint16_t listen6 = 0;       // IPv6 connections
-    bool ipv6 = false;               // the host had IPv6 at `up`: the proxy serves it
-    bool reserve = true;             // published ports are held by sockets of the proxy
+    std::uint16_t listen4 = 0;  // IPv4 loopback connections
+    std::uint16_t listen6 = 0;  // IPv6 connections
+    bool ipv6 = false;          // the host had IPv6 at `up`: the proxy serves it
+    bool reserve = true;        // published ports are held by sockets of the proxy
+    // The runtime holds the published ports itself (Podman does for its CNI
+    // networks): the proxy binds none of them, its listeners take ports the
+    // kernel picks, and UDP to loopback and from IPv6 clients is not served.
+    bool runtime_holds_ports = false;
     std::uint32_t udp_timeout = 90;  // seconds a UDP flow lives without traffic
     std::int32_t pid = 0;
     std::uint64_t start_time = 0;  // with pid, the process's identity (/proc/PID/stat field 22)

@@ -1,0 +1,140 @@
+#include "runtimes.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace lab::runtimes {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json read_json(const fs::path& path) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read " + path.string());
+    return json::parse(in);
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+    std::ofstream(path) << text;
+}
+
+fs::path lab_dir(const Lab& lab) {
+    return fs::path(lab.state_dir()).parent_path();
+}
+
+fs::path make_rootfs(const fs::path& dir, const std::string& page) {
+    const auto root = dir / "rootfs";
+    for (const char* d : {"bin", "www", "proc", "dev", "sys", "etc", "tmp"})
+        fs::create_directories(root / d);
+    const std::string busybox = sh("command -v busybox | tr -d '\\n'");
+    sh("cp " + busybox + " " + (root / "bin/busybox").string() + " && ln -s busybox " +
+       (root / "bin/sh").string() + " && ln -s busybox " + (root / "bin/httpd").string() +
+       " && { ldd " + busybox + " 2>/dev/null | grep -o '/[^ ]*' | xargs -r -I{} cp --parents {} " +
+       root.string() + "; true; }");
+    write_file(root / "www/index.html", page);
+    return root;
+}
+
+std::string fetch(const std::string& from, const std::string& ip, int port, int tries) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "3",
+                                     "http://" + ip + ":" + std::to_string(port) + "/"};
+    if (from != "host") argv.insert(argv.begin(), {"ip", "netns", "exec", from});
+    RunResult r;
+    for (int i = 0; i < tries; ++i) {
+        r = run(argv);
+        if (r.status == 0) return r.out;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return "(failed, status " + std::to_string(r.status) + ": " + r.err + ")";
+}
+
+int run_logged(const std::vector<std::string>& argv, const fs::path& log,
+               const std::vector<std::pair<std::string, std::string>>& env) {
+    return run(argv,
+               [&] {
+                   for (const auto& [k, v] : env)
+                       ::setenv(k.c_str(), v.c_str(), 1);
+                   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+                   ::dup2(null, 0);
+                   ::dup2(fd, 1);
+                   ::dup2(fd, 2);
+               })
+        .status;
+}
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void point_at_build(json& hook, const Lab& lab) {
+    hook["path"] = PORTPUB_BIN;
+    hook["args"].push_back("--state-dir");
+    hook["args"].push_back(lab.state_dir());
+}
+
+void hide_hybrid_cgroup2() {
+    if (fs::exists("/sys/fs/cgroup/unified/cgroup.controllers") &&
+        !read_file("/sys/fs/cgroup/unified/cgroup.controllers").empty())
+        ::umount2("/sys/fs/cgroup/unified", MNT_DETACH);
+}
+
+bool eventually(const std::function<bool()>& done, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return done();
+}
+
+Podman::Podman(const Lab& lab, const std::string& extra_conf) {
+    dir = lab_dir(lab) / "podman";
+    fs::create_directories(dir / "tmp");
+    conf = dir / "containers.conf";
+    log = dir / "log";
+    write_file(conf,
+               "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"
+               "tmp_dir = \"" +
+                   (dir / "tmp").string() + "\"\n" + extra_conf);
+    global = {"podman",
+              "--root",
+              (dir / "storage").string(),
+              "--runroot",
+              (dir / "runroot").string(),
+              "--storage-driver",
+              "vfs"};
+}
+
+int Podman::operator()(std::vector<std::string> args) const {
+    args.insert(args.begin(), global.begin(), global.end());
+    return run_logged(args, log, {{"CONTAINERS_CONF", conf.string()}});
+}
+
+int Podman::run_httpd(const std::string& name, const std::string& page,
+                      const std::vector<std::string>& options, int port) const {
+    const auto rootfs = make_rootfs(dir / name, page);
+    // This sandbox refuses the runtime's raising of RLIMIT_NOFILE and
+    // RLIMIT_NPROC to Podman's defaults; lower values are always allowed.
+    std::vector<std::string> args = {"run",       "-d",
+                                     "--name",    name,
+                                     "--ulimit",  "nofile=1024:1024",
+                                     "--ulimit",  "nproc=1024:1024",
+                                     "--runtime", "runc"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), {"--rootfs", rootfs.string(), "/bin/httpd", "-f", "-p",
+                             std::to_string(port), "-h", "/www"});
+    return (*this)(args);
+}
+
+}  // namespace lab::runtimes

@@ -121,9 +121,9 @@ int Podman::operator()(std::vector<std::string> args) const {
     return run_logged(args, log, {{"CONTAINERS_CONF", conf.string()}});
 }
 
-int Podman::run_httpd(const std::string& name, const std::string& page,
-                      const std::vector<std::string>& options, int port) const {
-    const auto rootfs = make_rootfs(dir / name, page);
+std::vector<std::string> Podman::httpd_args(const std::string& name, const fs::path& rootfs,
+                                            const std::vector<std::string>& options,
+                                            int port) const {
     // This sandbox refuses the runtime's raising of RLIMIT_NOFILE and
     // RLIMIT_NPROC to Podman's defaults; lower values are always allowed.
     std::vector<std::string> args = {"run",       "-d",
@@ -134,7 +134,12 @@ int Podman::run_httpd(const std::string& name, const std::string& page,
     args.insert(args.end(), options.begin(), options.end());
     args.insert(args.end(), {"--rootfs", rootfs.string(), "/bin/httpd", "-f", "-p",
                              std::to_string(port), "-h", "/www"});
-    return (*this)(args);
+    return args;
+}
+
+int Podman::run_httpd(const std::string& name, const std::string& page,
+                      const std::vector<std::string>& options, int port) const {
+    return (*this)(httpd_args(name, make_rootfs(dir / name, page), options, port));
 }
 
 }  // namespace lab::runtimes

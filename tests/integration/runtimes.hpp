@@ -60,8 +60,13 @@ struct Podman {
     explicit Podman(const Lab& lab, const std::string& extra_conf = "");
     // `podman ARGS...`; its exit status.
     int operator()(std::vector<std::string> args) const;
-    // `podman run -d` of `httpd -p PORT` serving `page`, with `options`
-    // before the root filesystem.
+    // The arguments of `podman run -d` of `httpd -p PORT` in `rootfs`, with
+    // `options` before the root filesystem.
+    std::vector<std::string> httpd_args(const std::string& name,
+                                        const std::filesystem::path& rootfs,
+                                        const std::vector<std::string>& options,
+                                        int port = 80) const;
+    // The same with a new root filesystem serving `page`; the exit status.
     int run_httpd(const std::string& name, const std::string& page,
                   const std::vector<std::string>& options, int port = 80) const;
 };

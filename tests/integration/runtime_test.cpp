@@ -139,3 +139,36 @@ TEST_CASE("podman's CNI backend with portpub as the plugin: podman run -p", "[ru
     CHECK(eventually([&] { return lab.snapshot() == before; }));
     CHECK(diff_lines(before, lab.snapshot()) == "");
 }
+
+TEST_CASE("podman's CNI backend with portpub chained after the bridge plugin", "[runtime]") {
+    Lab lab(0);
+    const auto cni_dir = lab_dir(lab) / "cni";
+    fs::create_directories(cni_dir / "bin");
+    fs::create_directories(cni_dir / "net.d");
+    fs::create_symlink(PORTPUB_BIN, cni_dir / "bin/portpub");
+    auto conflist = read_json(fs::path(SOURCE_DIR) / "hooks/cni/portpub-chained.conflist");
+    conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] = kSubnet;
+    conflist["plugins"][1]["stateDir"] = lab.state_dir();
+    write_file(cni_dir / "net.d/portpub-chained.conflist", conflist.dump());
+    // portpub from the build, bridge and host-local from Debian's plugins.
+    Podman podman(lab, "[network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"" +
+                           (cni_dir / "net.d").string() + "\"\ncni_plugin_dirs = [\"" +
+                           (cni_dir / "bin").string() + "\", \"/usr/lib/cni\"]\n");
+
+    const std::string page = "served by podman, bridge plugin, then portpub\n";
+    const int started =
+        podman.run_httpd("web", page, {"--network", "portpub-chained", "-p", "8080:80"});
+    INFO(read_file(podman.log));
+    REQUIRE(started == 0);
+    CHECK(fetch("ext", kHostIp, 8080) == page);
+    CHECK(fetch("host", "127.0.0.1", 8080) == page);
+    const auto ls = json::parse(lab.portpub({"ls", "--json"}).out);
+    REQUIRE(ls.size() == 1);
+    CHECK(ls[0]["bridge"] == "cni-pp0");  // the bridge plugin's, not one of portpub's
+    CHECK_THAT(sh("ip -o link show"), !Catch::Contains("portpub0"));
+
+    REQUIRE(podman({"rm", "-f", "-t", "0", "web"}) == 0);
+    CHECK(eventually([&] { return lab.portpub({"ls", "--json"}).out == "[]\n"; }));
+    CHECK(sh("nft list tables") == "");  // the last publication took the table with it
+    CHECK(fetch("ext", kHostIp, 8080, 1) != page);
+}

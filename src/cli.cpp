@@ -51,6 +51,9 @@ Commands:
 
 Run `portpub COMMAND --help` for the options of a command.
 
+With CNI_COMMAND set and no arguments, portpub is a CNI plugin (CNI 1.0.0,
+1.1.0): the network configuration on stdin, the result on stdout.
+
 Example:
   portpub -p 8080:80/tcp -p 5353:53/udp --netns /run/netns/web
 )";

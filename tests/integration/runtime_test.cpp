@@ -16,6 +16,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The proxy of the one container portpub has published.
+int only_proxy(const Lab& lab) {
+    const auto ls = json::parse(lab.portpub({"ls", "--json"}).out);
+    REQUIRE(ls.size() == 1);
+    const auto pid = lab.proxy_pid(ls[0]["id"].get<std::string>());
+    REQUIRE(pid);
+    return *pid;
+}
+
 // One container of `runtime` (runc or crun) from a bundle whose config.json
 // carries the repository's hook fragment: published while it runs, nothing
 // left once it is deleted.
@@ -101,11 +110,13 @@ TEST_CASE("podman with the hooks.d file and the io.portpub.ports annotation", "[
     REQUIRE(podman.run_httpd("other", "x", {"--network", "none"}) == 0);
     CHECK(lab.portpub({"ls", "--json"}).out.find("other") == std::string::npos);
 
+    const auto proxy = only_proxy(lab);
     REQUIRE(podman({"rm", "-f", "-t", "0", "web", "other"}) == 0);
     // Podman runs poststop from its cleanup process, just after `rm` returns.
     CHECK(eventually([&] { return lab.snapshot() == before; }));
     INFO(read_file(podman.log));
     CHECK(lab.snapshot() == before);
+    CHECK_FALSE(alive(proxy));
 }
 
 TEST_CASE("podman's CNI backend with portpub as the plugin: podman run -p", "[runtime]") {
@@ -135,9 +146,11 @@ TEST_CASE("podman's CNI backend with portpub as the plugin: podman run -p", "[ru
     CHECK(ls[0]["address"].get<std::string>().rfind("198.51.100.", 0) == 0);
     CHECK(sh("nft list map inet portpub pub4").find("8080") != std::string::npos);
 
+    const auto proxy = only_proxy(lab);
     REQUIRE(podman({"rm", "-f", "-t", "0", "web"}) == 0);
     CHECK(eventually([&] { return lab.snapshot() == before; }));
     CHECK(diff_lines(before, lab.snapshot()) == "");
+    CHECK_FALSE(alive(proxy));
 }
 
 TEST_CASE("podman's CNI backend with portpub chained after the bridge plugin", "[runtime]") {
@@ -167,8 +180,10 @@ TEST_CASE("podman's CNI backend with portpub chained after the bridge plugin", "
     CHECK(ls[0]["bridge"] == "cni-pp0");  // the bridge plugin's, not one of portpub's
     CHECK_THAT(sh("ip -o link show"), !Catch::Contains("portpub0"));
 
+    const auto proxy = only_proxy(lab);
     REQUIRE(podman({"rm", "-f", "-t", "0", "web"}) == 0);
     CHECK(eventually([&] { return lab.portpub({"ls", "--json"}).out == "[]\n"; }));
     CHECK(sh("nft list tables") == "");  // the last publication took the table with it
+    CHECK_FALSE(alive(proxy));
     CHECK(fetch("ext", kHostIp, 8080, 1) != page);
 }

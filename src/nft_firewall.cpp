@@ -545,11 +545,9 @@ void NftFirewall::apply(const FirewallChange& change) {
     FirewallChange left;
     if (!table_exists()) return;  // nothing of ours is left
     left.drop_table = change.drop_table;
-    std::map<NatMap, std::set<std::vector<std::uint8_t>>> have;
-    for (const auto& e : change.del) {
-        if (!have.contains(e.map)) have[e.map] = element_keys(map_name(e.map));
-        if (have[e.map].contains(e.key_bytes())) left.del.push_back(e);
-    }
+    const auto held = in_kernel(change.del);
+    for (std::size_t i = 0; i < held.size(); ++i)
+        if (held[i]) left.del.push_back(change.del[i]);
     auto nets = element_keys(kSetNets), bridges = element_keys(kSetBridges);
     for (const auto& n : change.del_networks)
         if (nets.contains(network_elements(n, kSetNets)[0].key) &&
@@ -562,12 +560,23 @@ void NftFirewall::apply(const FirewallChange& change) {
     }
 }
 
+std::vector<bool> NftFirewall::in_kernel(const std::vector<NatElement>& elements) {
+    std::map<NatMap, std::set<std::vector<std::uint8_t>>> have;
+    std::vector<bool> held;
+    held.reserve(elements.size());
+    for (const auto& e : elements) {
+        if (!have.contains(e.map)) have[e.map] = element_keys(map_name(e.map));
+        held.push_back(have[e.map].contains(e.key_bytes()));
+    }
+    return held;
+}
+
 void NftFirewall::explain_existing(const std::vector<NatElement>& added,
                                    const std::string& fallback) {
-    std::map<NatMap, std::set<std::vector<std::uint8_t>>> have;
-    for (const auto& e : added) {
-        if (!have.contains(e.map)) have[e.map] = element_keys(map_name(e.map));
-        if (!have[e.map].contains(e.key_bytes())) continue;
+    const auto held = in_kernel(added);
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        if (!held[i]) continue;
+        const auto& e = added[i];
         throw Error("map element " + describe(e) +
                     " is already in table inet portpub, but no portpub record holds it (left by a "
                     "crash or added by hand); remove it with: nft delete element inet portpub " +

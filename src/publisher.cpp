@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
-#include <map>
-#include <set>
 
 #include "portpub/capabilities.hpp"
 #include "portpub/error.hpp"
@@ -285,12 +283,10 @@ std::optional<std::vector<std::string>> Publisher::check(const std::string& id) 
     if (!firewall.table_exists()) {
         missing.push_back("table inet " + std::string(kTableName) + " is missing");
     } else {
-        std::map<NatMap, std::set<std::vector<std::uint8_t>>> have;
-        for (const auto& e : nat_elements(pub)) {
-            if (!have.contains(e.map)) have[e.map] = firewall.element_keys(map_name(e.map));
-            if (!have[e.map].contains(e.key_bytes()))
-                missing.push_back("map element " + describe(e) + " is missing");
-        }
+        const auto elements = nat_elements(pub);
+        const auto held = firewall.in_kernel(elements);
+        for (std::size_t i = 0; i < elements.size(); ++i)
+            if (!held[i]) missing.push_back("map element " + describe(elements[i]) + " is missing");
     }
     if (pub.proxy && !process_running({pub.proxy->pid, pub.proxy->start_time}))
         missing.push_back("proxy (pid " + std::to_string(pub.proxy->pid) + ") is not running");

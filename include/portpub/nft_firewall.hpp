@@ -61,6 +61,9 @@ class NftFirewall {
     std::map<std::string, std::size_t> rule_counts();
     // Keys of the elements of a set or map; empty when the set does not exist.
     std::set<std::vector<std::uint8_t>> element_keys(const std::string& set);
+    // For each of `elements`, in order: whether its map holds its key. Each
+    // map is read once.
+    std::vector<bool> in_kernel(const std::vector<NatElement>& elements);
 
   private:
     void commit(const FirewallChange& change);

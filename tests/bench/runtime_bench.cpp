@@ -56,12 +56,6 @@ struct Scenario {
 Scenario prepare(char which, Lab& lab, const Case& c) {
     Scenario s;
     const auto dir = lab_dir(lab);
-    auto cni_conf = [&](const json& conflist, const std::string& plugin_dir) {
-        fs::create_directories(dir / "net.d");
-        write_file(dir / "net.d" / "bench.conflist", conflist.dump());
-        return "[network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"" +
-               (dir / "net.d").string() + "\"\ncni_plugin_dirs = [\"" + plugin_dir + "\"]\n";
-    };
     switch (which) {
         case 'a':
             s.podman.emplace(lab, "[network]\nnetwork_backend = \"netavark\"\n");
@@ -91,7 +85,7 @@ Scenario prepare(char which, Lab& lab, const Case& c) {
                                 {"ipMasq", true},
                                 {"ipam", {{"type", "host-local"}, {"subnet", kSubnet}}}},
                                {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};
-            s.podman.emplace(lab, cni_conf(conflist, "/usr/lib/cni"));
+            s.podman.emplace(lab, cni_network_conf(lab, conflist, {"/usr/lib/cni"}));
             s.options = {"--network", "bench", "-p", c.spec()};
             break;
         }
@@ -100,9 +94,7 @@ Scenario prepare(char which, Lab& lab, const Case& c) {
             conflist["name"] = "bench";
             conflist["plugins"][0]["subnet"] = kSubnet;
             conflist["plugins"][0]["stateDir"] = lab.state_dir();
-            fs::create_directories(dir / "cni-bin");
-            fs::create_symlink(PORTPUB_BIN, dir / "cni-bin/portpub");
-            s.podman.emplace(lab, cni_conf(conflist, (dir / "cni-bin").string()));
+            s.podman.emplace(lab, cni_network_conf(lab, conflist));
             s.options = {"--network", "bench", "-p", c.spec()};
             break;
         }

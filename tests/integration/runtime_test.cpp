@@ -122,17 +122,10 @@ TEST_CASE("podman with the hooks.d file and the io.portpub.ports annotation", "[
 TEST_CASE("podman's CNI backend with portpub as the plugin: podman run -p", "[runtime]") {
     Lab lab(0);
     const auto before = lab.snapshot();
-    const auto cni_dir = lab_dir(lab) / "cni";
-    fs::create_directories(cni_dir / "bin");
-    fs::create_directories(cni_dir / "net.d");
-    fs::create_symlink(PORTPUB_BIN, cni_dir / "bin/portpub");
     auto conflist = read_json(fs::path(SOURCE_DIR) / "hooks/cni/portpub.conflist");
     conflist["plugins"][0]["subnet"] = kSubnet;
     conflist["plugins"][0]["stateDir"] = lab.state_dir();
-    write_file(cni_dir / "net.d/portpub.conflist", conflist.dump());
-    Podman podman(lab, "[network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"" +
-                           (cni_dir / "net.d").string() + "\"\ncni_plugin_dirs = [\"" +
-                           (cni_dir / "bin").string() + "\"]\n");
+    Podman podman(lab, cni_network_conf(lab, conflist));
 
     const std::string page = "served by podman's CNI backend through portpub\n";
     const int started = podman.run_httpd("web", page, {"--network", "portpub", "-p", "8080:80"});
@@ -155,18 +148,11 @@ TEST_CASE("podman's CNI backend with portpub as the plugin: podman run -p", "[ru
 
 TEST_CASE("podman's CNI backend with portpub chained after the bridge plugin", "[runtime]") {
     Lab lab(0);
-    const auto cni_dir = lab_dir(lab) / "cni";
-    fs::create_directories(cni_dir / "bin");
-    fs::create_directories(cni_dir / "net.d");
-    fs::create_symlink(PORTPUB_BIN, cni_dir / "bin/portpub");
     auto conflist = read_json(fs::path(SOURCE_DIR) / "hooks/cni/portpub-chained.conflist");
     conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] = kSubnet;
     conflist["plugins"][1]["stateDir"] = lab.state_dir();
-    write_file(cni_dir / "net.d/portpub-chained.conflist", conflist.dump());
     // portpub from the build, bridge and host-local from Debian's plugins.
-    Podman podman(lab, "[network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"" +
-                           (cni_dir / "net.d").string() + "\"\ncni_plugin_dirs = [\"" +
-                           (cni_dir / "bin").string() + "\", \"/usr/lib/cni\"]\n");
+    Podman podman(lab, cni_network_conf(lab, conflist, {"/usr/lib/cni"}));
 
     const std::string page = "served by podman, bridge plugin, then portpub\n";
     const int started =

@@ -98,6 +98,21 @@ bool eventually(const std::function<bool()>& done, int timeout_ms) {
     return done();
 }
 
+std::string cni_network_conf(const Lab& lab, const json& conflist,
+                             const std::vector<std::string>& more_plugin_dirs) {
+    const auto dir = lab_dir(lab) / "cni";
+    fs::create_directories(dir / "bin");
+    fs::create_directories(dir / "net.d");
+    if (!fs::exists(dir / "bin/portpub")) fs::create_symlink(PORTPUB_BIN, dir / "bin/portpub");
+    write_file(dir / "net.d" / (conflist.at("name").get<std::string>() + ".conflist"),
+               conflist.dump());
+    std::string plugin_dirs = "\"" + (dir / "bin").string() + "\"";
+    for (const auto& d : more_plugin_dirs)
+        plugin_dirs += ", \"" + d + "\"";
+    return "[network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"" +
+           (dir / "net.d").string() + "\"\ncni_plugin_dirs = [" + plugin_dirs + "]\n";
+}
+
 Podman::Podman(const Lab& lab, const std::string& extra_conf) {
     dir = lab_dir(lab) / "podman";
     fs::create_directories(dir / "tmp");

@@ -47,6 +47,12 @@ void point_at_build(nlohmann::json& hook, const Lab& lab);
 // namespace leaves plain v1, as on older hosts; the host never sees it.
 void hide_hybrid_cgroup2();
 
+// containers.conf's [network] table for Podman's CNI backend with `conflist`
+// as a network of its own (LAB/cni/net.d), and plugins from LAB/cni/bin
+// (the built portpub) and then `more_plugin_dirs`.
+std::string cni_network_conf(const Lab& lab, const nlohmann::json& conflist,
+                             const std::vector<std::string>& more_plugin_dirs = {});
+
 // Waits, at most `timeout_ms`, until `done` holds.
 bool eventually(const std::function<bool()>& done, int timeout_ms = 10000);
 

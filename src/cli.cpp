@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ class UsageError : public Error {
 const char* const kMainHelp = R"(Usage: portpub [up] -p SPEC... --netns PATH [options]
        portpub down (--id ID | --netns PATH)
        portpub ls [--json]
+       portpub check [--id ID] | restore | gc
        portpub oci-hook            (run by an OCI runtime, state on stdin)
        portpub version
 
@@ -46,6 +48,9 @@ Commands:
   up       publish ports (the default command)
   down     remove what `up` made for one container
   ls       list published containers
+  check    compare the kernel with the records; exit 1 on a difference
+  restore  re-create what is missing (after `nft flush ruleset`, say)
+  gc       remove what belongs to containers that are gone
   oci-hook publish at createRuntime, unpublish at poststop (OCI hook)
   version  print the version
 
@@ -308,6 +313,79 @@ int cmd_oci_hook(const std::vector<std::string>& args) {
     return kOk;
 }
 
+// A command whose only options are --help and --state-dir (and `extra`).
+po::variables_map parse_simple(const std::string& command, const std::vector<std::string>& args,
+                               po::options_description& opts, const char* usage, const char* text) {
+    opts.add_options()("help,h", "show this help");
+    add_state_option(opts);
+    auto vm = parse(command, opts, args);
+    if (vm.count("help")) std::cout << help_text(usage, opts, text);
+    return vm;
+}
+
+int cmd_gc(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    auto vm = parse_simple(
+        "gc", args, opts, "Usage: portpub gc",
+        "\nRemoves what belongs to containers whose namespace is gone (records, map\n"
+        "elements, veths, proxies, addresses), finishes an up or down that was killed\n"
+        "half way, and removes proxies, map elements and veths no record accounts for.\n"
+        "Prints one line for each thing removed.\n\nExample:\n  portpub gc\n");
+    if (vm.count("help")) return kOk;
+    const auto removed = Publisher(vm["state-dir"].as<std::string>()).gc();
+    for (const auto& line : removed)
+        std::cout << line << "\n";
+    if (removed.empty()) std::cout << "nothing to remove\n";
+    return kOk;
+}
+
+int cmd_check(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    opts.add_options()("id", po::value<std::string>(), "check this container only");
+    auto vm = parse_simple(
+        "check", args, opts, "Usage: portpub check [--id ID]",
+        "\nCompares the kernel with the records: the table's chains, each container's map\n"
+        "elements, veth, bridge, namespace and proxy; without --id, also what no record\n"
+        "accounts for. Prints each difference and exits 1 when there is one.\n\n"
+        "Example:\n  portpub check || portpub restore\n");
+    if (vm.count("help")) return kOk;
+    std::optional<std::string> id;
+    if (vm.count("id")) id = vm["id"].as<std::string>();
+    Publisher publisher(vm["state-dir"].as<std::string>());
+    const auto differences = publisher.differences(id);
+    for (const auto& line : differences)
+        std::cout << line << "\n";
+    if (!differences.empty()) {
+        std::cerr << "portpub check: " << differences.size()
+                  << (differences.size() == 1 ? " difference" : " differences")
+                  << "; portpub restore re-creates what is missing, portpub gc removes "
+                     "the rest\n";
+        return kFailed;
+    }
+    const auto count = id ? 1 : publisher.list().size();
+    std::cout << "ok: " << count << (count == 1 ? " publication matches" : " publications match")
+              << " the kernel\n";
+    return kOk;
+}
+
+int cmd_restore(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    auto vm = parse_simple(
+        "restore", args, opts, "Usage: portpub restore",
+        "\nRe-creates from the records what is missing in the kernel: the table and its\n"
+        "chains (after `nft flush ruleset` or a firewalld reload), map elements, the\n"
+        "bridge, veths, and proxies that died. Prints what it re-created; exits 1 when a\n"
+        "container could not be restored.\n\nExample:\n  portpub restore\n");
+    if (vm.count("help")) return kOk;
+    const auto result = Publisher(vm["state-dir"].as<std::string>()).restore();
+    for (const auto& line : result.done)
+        std::cout << line << "\n";
+    for (const auto& line : result.failed)
+        std::cerr << "portpub restore: " << line << "\n";
+    if (result.done.empty() && result.failed.empty()) std::cout << "nothing to restore\n";
+    return result.failed.empty() ? kOk : kFailed;
+}
+
 int cmd_version(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()("help,h", "show this help");
@@ -322,8 +400,8 @@ int cmd_version(const std::vector<std::string>& args) {
 }
 
 bool is_command(const std::string& s) {
-    return s == "up" || s == "down" || s == "ls" || s == "oci-hook" || s == "version" ||
-           s == "help";
+    return s == "up" || s == "down" || s == "ls" || s == "check" || s == "restore" || s == "gc" ||
+           s == "oci-hook" || s == "version" || s == "help";
 }
 
 }  // namespace
@@ -349,6 +427,9 @@ int run_cli(int argc, char** argv) {
         if (command == "up") return cmd_up(args);
         if (command == "down") return cmd_down(args);
         if (command == "ls") return cmd_ls(args);
+        if (command == "check") return cmd_check(args);
+        if (command == "restore") return cmd_restore(args);
+        if (command == "gc") return cmd_gc(args);
         if (command == "oci-hook") return cmd_oci_hook(args);
         if (command == "help") {
             std::cout << kMainHelp;

@@ -11,6 +11,7 @@
 #include <netlink/route/route.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "portpub/error.hpp"
@@ -180,6 +181,35 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
     return did;
 }
 
+HostState::Bridge Links::bridge_changes(const Network& net) {
+    nl_sock* sk = host_.get();
+    auto bridge = get_link(sk, net.bridge);
+    if (!bridge) return {true, false, false};
+    HostState::Bridge would;
+    const Cidr want{net.gateway, net.subnet.prefix};
+    const auto have = addresses_of(sk, rtnl_link_get_ifindex(bridge.get()));
+    would.address_added = std::find(have.begin(), have.end(), want) == have.end();
+    would.brought_up = !(rtnl_link_get_flags(bridge.get()) & IFF_UP);
+    return would;
+}
+
+std::vector<std::string> Links::ports_of(const std::string& bridge_name) {
+    nl_sock* sk = host_.get();
+    auto bridge = get_link(sk, bridge_name);
+    if (!bridge) return {};
+    const int master = rtnl_link_get_ifindex(bridge.get());
+    nl_cache* raw = nullptr;
+    int err = rtnl_link_alloc_cache(sk, AF_UNSPEC, &raw);
+    if (err < 0) fail("cannot list interfaces", err);
+    CachePtr cache(raw);
+    std::vector<std::string> out;
+    for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        auto* link = reinterpret_cast<rtnl_link*>(obj);
+        if (rtnl_link_get_master(link) == master) out.emplace_back(rtnl_link_get_name(link));
+    }
+    return out;
+}
+
 void Links::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
                              HostState::Bridge& did) {
     const int index = rtnl_link_get_ifindex(bridge);
@@ -300,6 +330,28 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
                     "container its only one (remove it, or publish a fresh namespace)");
     if (err < 0)
         fail("cannot add the default route via " + p.network.gateway.str() + " in " + p.netns, err);
+}
+
+bool Links::on_bridge(const std::string& port, const std::string& bridge_name) {
+    nl_sock* sk = host_.get();
+    auto link = get_link(sk, port);
+    auto bridge = get_link(sk, bridge_name);
+    return link && bridge &&
+           rtnl_link_get_master(link.get()) == rtnl_link_get_ifindex(bridge.get());
+}
+
+void Links::attach(const std::string& port, const std::string& bridge_name) {
+    nl_sock* sk = host_.get();
+    auto link = get_link(sk, port);
+    auto bridge = get_link(sk, bridge_name);
+    if (!link) throw Error("interface " + port + " is missing");
+    if (!bridge) throw Error("bridge " + bridge_name + " is missing");
+    LinkPtr change(must(rtnl_link_alloc()));
+    rtnl_link_set_master(change.get(), rtnl_link_get_ifindex(bridge.get()));
+    int err = rtnl_link_change(sk, link.get(), change.get(), 0);
+    if (err < 0) fail("cannot attach " + port + " to bridge " + bridge_name, err);
+    set_hairpin(sk, rtnl_link_get_ifindex(link.get()), port);
+    set_up(sk, link.get(), port);
 }
 
 bool Links::link_exists(const std::string& name) {

@@ -548,11 +548,8 @@ void NftFirewall::apply(const FirewallChange& change) {
     const auto held = in_kernel(change.del);
     for (std::size_t i = 0; i < held.size(); ++i)
         if (held[i]) left.del.push_back(change.del[i]);
-    auto nets = element_keys(kSetNets), bridges = element_keys(kSetBridges);
     for (const auto& n : change.del_networks)
-        if (nets.contains(network_elements(n, kSetNets)[0].key) &&
-            bridges.contains(network_elements(n, kSetBridges)[0].key))
-            left.del_networks.push_back(n);
+        if (network_present(n)) left.del_networks.push_back(n);
     try {
         commit(left);
     } catch (const std::system_error& e) {
@@ -851,6 +848,74 @@ std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string&
     };
     if (!query(nlh, collect, &keys, "list set " + set_name + " of table inet portpub")) return {};
     return keys;
+}
+
+std::vector<NatElement> NftFirewall::elements(NatMap map) {
+    struct Collected {
+        NatMap map;
+        std::vector<NatElement> out;
+    } collected{map, {}};
+    char buf[512];
+    SetPtr filter(must(nftnl_set_alloc()));
+    nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, kTableName);
+    nftnl_set_set_str(filter.get(), NFTNL_SET_NAME, map_name(map));
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++seq_);
+    nftnl_set_elems_nlmsg_build_payload(nlh, filter.get());
+    auto collect = [](const nlmsghdr* msg, void* data) -> int {
+        SetPtr s(must(nftnl_set_alloc()));
+        if (nftnl_set_elems_nlmsg_parse(msg, s.get()) < 0) return MNL_CB_ERROR;
+        nftnl_set_elem_foreach(
+            s.get(),
+            [](nftnl_set_elem* e, void* out) -> int {
+                auto& c = *static_cast<Collected*>(out);
+                NatElement n;
+                n.map = c.map;
+                std::uint32_t len = 0;
+                auto* key = static_cast<const std::uint8_t*>(
+                    nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
+                if (!key || len > n.key.size()) return 0;
+                std::copy(key, key + len, n.key.begin());
+                n.key_len = static_cast<std::uint8_t>(len);
+                if (auto* end = static_cast<const std::uint8_t*>(
+                        nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &len));
+                    end && len <= n.key_end.size())
+                    std::copy(end, end + len, n.key_end.begin());
+                if (auto* d = static_cast<const std::uint8_t*>(
+                        nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len));
+                    d && len <= n.data.size()) {
+                    std::copy(d, d + len, n.data.begin());
+                    n.data_len = static_cast<std::uint8_t>(len);
+                }
+                c.out.push_back(n);
+                return 0;
+            },
+            data);
+        return MNL_CB_OK;
+    };
+    if (!query(nlh, collect, &collected,
+               std::string("list map ") + map_name(map) + " of table inet portpub"))
+        return {};
+    return collected.out;
+}
+
+bool NftFirewall::network_present(const Network& net) {
+    const auto nets = element_keys(kSetNets), bridges = element_keys(kSetBridges);
+    return nets.contains(network_elements(net, kSetNets)[0].key) &&
+           bridges.contains(network_elements(net, kSetBridges)[0].key);
+}
+
+std::vector<std::string> NftFirewall::base_differences() {
+    std::vector<std::string> out;
+    if (!table_exists()) return out;
+    const auto present = rule_counts();
+    for (const auto& [chain, rules] : base_rules()) {
+        auto it = present.find(chain);
+        const std::size_t have = it == present.end() ? 0 : it->second;
+        if (have == rules.size()) continue;
+        out.push_back("chain " + chain + " of table inet portpub has " + std::to_string(have) +
+                      (have == 1 ? " rule" : " rules") + ", not " + std::to_string(rules.size()));
+    }
+    return out;
 }
 
 }  // namespace portpub

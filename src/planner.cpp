@@ -65,6 +65,12 @@ std::string host_veth_name(const IpAddress& address) {
     return buf;
 }
 
+bool is_host_veth_name(const std::string& name) {
+    return name.size() == 10 && name.rfind("pp", 0) == 0 &&
+           std::all_of(name.begin() + 2, name.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 std::array<std::uint8_t, 6> container_mac(const IpAddress& address) {
     return {0x02, 0x70, address.data()[0], address.data()[1], address.data()[2], address.data()[3]};
 }

@@ -51,6 +51,15 @@ TEST_CASE("ids and interface names are validated", "[planner]") {
     CHECK_THROWS_AS(validate_ifname("a b", "--bridge"), Error);
 }
 
+TEST_CASE("host veth names are recognised as portpub's, and no others", "[planner]") {
+    const auto name = host_veth_name(*IpAddress::parse("198.51.100.2"));
+    CHECK(name == "ppc6336402");
+    CHECK(is_host_veth_name(name));
+    for (const char* other :
+         {"veth1234", "ppc633640", "ppc63364021", "ppC6336402", "pqc6336402", "eth0", "portpub0"})
+        CHECK_FALSE(is_host_veth_name(other));
+}
+
 TEST_CASE("a first container gets the defaults and the first address", "[planner]") {
     auto plan = plan_up(request({"8080:80", "5353:53/udp"}), kWeb, {}, {});
     const auto& p = plan.publication;

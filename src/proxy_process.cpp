@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -182,6 +184,43 @@ void stop_process(const ProcessId& id, std::chrono::milliseconds grace) {
             throw Error("the proxy (pid " + std::to_string(id.pid) + ") did not stop");
     }
     ::waitpid(id.pid, nullptr, WNOHANG);  // reaps it when it is our own child
+}
+
+std::vector<FoundProxy> find_proxies(const std::filesystem::path& state_dir) {
+    std::vector<FoundProxy> found;
+    struct stat own {};
+    if (::stat("/proc/self/ns/net", &own) != 0) return found;
+    DIR* proc = ::opendir("/proc");
+    if (!proc) throw_errno("cannot list /proc");
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(proc, ::closedir);
+    while (auto* e = ::readdir(proc)) {
+        int pid = 0;
+        const std::string_view name = e->d_name;
+        if (std::from_chars(name.data(), name.data() + name.size(), pid).ptr !=
+                name.data() + name.size() ||
+            pid <= 0)
+            continue;
+        auto started = start_time_of(pid);  // a portpub proxy, running
+        if (!started) continue;
+        const std::string dir = "/proc/" + std::string(name);
+        // Another network namespace's proxy serves another host (a test
+        // lab, say), whatever its state directory is called.
+        struct stat ns {};
+        if (::stat((dir + "/ns/net").c_str(), &ns) != 0 || ns.st_ino != own.st_ino ||
+            ns.st_dev != own.st_dev)
+            continue;
+        std::ifstream in(dir + "/cmdline", std::ios::binary);
+        std::vector<std::string> args;
+        for (std::string arg; std::getline(in, arg, '\0');)
+            args.push_back(arg);
+        std::optional<std::string> dir_arg, id_arg;
+        for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+            if (args[i] == "--state-dir") dir_arg = args[i + 1];
+            if (args[i] == "--id") id_arg = args[i + 1];
+        }
+        if (dir_arg == state_dir.string() && id_arg) found.push_back({*id_arg, {pid, *started}});
+    }
+    return found;
 }
 
 int pidfd_open(int pid) {

@@ -50,7 +50,10 @@ nlohmann::json to_record(const Publication& p) {
             {"address", p.address.str()},
             {"mappings", std::move(maps)},
             {"proxy", std::move(proxy)},
-            {"cni_network", p.cni_network ? nlohmann::json(*p.cni_network) : nlohmann::json()}};
+            {"cni_network", p.cni_network ? nlohmann::json(*p.cni_network) : nlohmann::json()},
+            {"phase", p.phase == Publication::Phase::pending    ? "pending"
+                      : p.phase == Publication::Phase::removing ? "removing"
+                                                                : "published"}};
 }
 
 Publication from_record(const nlohmann::json& j, const std::string& origin) {
@@ -90,6 +93,16 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
         // Records before 0.3 have no "cni_network".
         if (auto it = j.find("cni_network"); it != j.end() && !it->is_null())
             p.cni_network = it->get<std::string>();
+        // Records before 0.4 have no "phase": they were written once published.
+        if (auto it = j.find("phase"); it != j.end()) {
+            const auto phase = it->get<std::string>();
+            if (phase == "pending")
+                p.phase = Publication::Phase::pending;
+            else if (phase == "removing")
+                p.phase = Publication::Phase::removing;
+            else if (phase != "published")
+                throw std::invalid_argument("unknown phase " + phase);
+        }
         if (const auto& proxy = j.at("proxy"); !proxy.is_null()) {
             ProxyInfo info;
             info.listen4 = proxy.at("listen4").get<std::uint16_t>();

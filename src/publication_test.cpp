@@ -34,6 +34,21 @@ TEST_CASE("a record with a proxy reads back, and so does one from before \"ipv6\
     CHECK_FALSE(from_record(old, "web.json").proxy->ipv6);
 }
 
+TEST_CASE("a record keeps its phase, and one from before phases were kept is published",
+          "[record]") {
+    auto p = test::publication("web", "10.77.0.2", {"8080:80"});
+    for (auto phase : {Publication::Phase::pending, Publication::Phase::removing,
+                       Publication::Phase::published}) {
+        p.phase = phase;
+        CHECK(from_record(nlohmann::json::parse(to_record(p).dump()), "web.json").phase == phase);
+    }
+    auto old = to_record(p);
+    old.erase("phase");
+    CHECK(from_record(old, "web.json").phase == Publication::Phase::published);
+    old["phase"] = "half";
+    CHECK_THROWS_WITH(from_record(old, "web.json"), Catch::Contains("unknown phase half"));
+}
+
 TEST_CASE("the report lists every port with the host port used", "[record]") {
     auto p = test::publication("web", "10.77.0.2", {"8000-8001:80-81"});
     auto r = to_report(p);

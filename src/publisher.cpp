@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "portpub/capabilities.hpp"
+#include "portpub/crash_points.hpp"
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
 #include "portpub/host_ports.hpp"
@@ -106,7 +109,9 @@ Publication Publisher::up(const UpRequest& req) {
     require_capabilities();
     auto ns = Netns::open(req.netns);
     auto lock = store_.lock();
-    const auto existing = store_.load_all();
+    auto existing = store_.load_all();
+    HostState host = store_.load_host();
+    finish_interrupted(existing, host);
     const NetnsIdentity identity{ns.path(), ns.inode()};
     auto facts = read_host_port_facts();
     // An `up` again for the same id replaces that publication: the ports its
@@ -129,14 +134,11 @@ Publication Publisher::up(const UpRequest& req) {
     Plan plan = plan_up(req, identity, existing, facts, namespace_alive);
     const Publication& pub = plan.publication;
     add_notes(req, pub);
-    HostState host = store_.load_host();
     auto others = without(existing, pub.id);
     if (plan.replaces) {
         // Same id again: a full `down` of the old publication, then an `up`
         // of the new one, whose own rollback leaves nothing if it fails.
         teardown(*plan.replaces, others, host);
-        store_.save_host(host);
-        store_.remove(pub.id);
         try {
             return apply(pub, others, ns, host);
         } catch (const Error& e) {
@@ -149,32 +151,44 @@ Publication Publisher::up(const UpRequest& req) {
 
 namespace {
 
-// The bridge (made, or an existing one brought up and addressed), and the
-// veth pair with the container's address.
-void make_links(const Publication& pub, const Netns& ns, Links& links, HostState& host,
-                Rollback& rollback) {
-    const auto& net = pub.network;
-    auto did = links.ensure_bridge(net, !host.bridges.contains(net.bridge));
+// The bridge (made, or an existing one brought up and addressed). What it
+// will change is written to the host state first, so that a crash half way
+// leaves a record of it.
+void make_bridge(const Network& net, Links& links, HostState& host, StateStore& store,
+                 Rollback* rollback) {
+    const bool ours = host.bridges.contains(net.bridge);
+    const auto would = links.bridge_changes(net);
+    auto& owned = host.bridges[net.bridge];
+    const auto before = owned;
+    owned.created = owned.created || would.created;
+    owned.address_added = owned.address_added || would.address_added;
+    owned.brought_up = owned.brought_up || would.brought_up;
+    if (!ours || owned != before) store.save_host(host);
+    // A bridge portpub makes anew has its MAC pinned, as the first `up` does.
+    auto did = links.ensure_bridge(net, !ours || would.created);
+    if (!rollback) return;
     if (did.created) {
-        rollback.add([&links, name = net.bridge] { links.delete_link(name); });
+        rollback->add([&links, name = net.bridge] { links.delete_link(name); });
     } else {
         if (did.brought_up)
-            rollback.add([&links, name = net.bridge] { links.set_link_down(name); });
+            rollback->add([&links, name = net.bridge] { links.set_link_down(name); });
         if (did.address_added)
-            rollback.add([&links, net] {
+            rollback->add([&links, net] {
                 links.remove_address(net.bridge, {net.gateway, net.subnet.prefix});
             });
     }
-    auto& owned = host.bridges[net.bridge];
-    owned.created = owned.created || did.created;
-    owned.address_added = owned.address_added || did.address_added;
-    owned.brought_up = owned.brought_up || did.brought_up;
+}
 
-    // No record holds this address, so an interface of this name is debris
-    // of an interrupted run.
-    if (links.link_exists(pub.host_veth)) links.delete_link(pub.host_veth);
-    rollback.add([&links, name = pub.host_veth] { links.delete_link(name); });
-    links.create_container_link(pub, ns);
+// ip_forward = 1, its earlier value written down first.
+std::optional<std::string> enable_forwarding(HostState& host, StateStore& store) {
+    auto forward = read_sysctl(kIpForward);
+    if (!forward || *forward == "1") return std::nullopt;
+    if (!host.ip_forward_before) {
+        host.ip_forward_before = *forward;
+        store.save_host(host);
+    }
+    write_sysctl(kIpForward, "1");
+    return forward;
 }
 
 }  // namespace
@@ -187,20 +201,36 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     // that is taken.
     NftFirewall firewall(owner());
     firewall.check_owner();
-    Rollback rollback;  // after links and firewall: its undo steps use them
     // A container attached by another CNI plugin: its subnet is on that
     // plugin's bridge, and the links are that plugin's to make.
     const bool own_links = !pub.host_veth.empty();
     if (own_links) links.check_subnet_free(pub.network);
 
-    HostState new_host = host;
-    if (auto forward = read_sysctl(kIpForward); forward && *forward != "1") {
-        write_sysctl(kIpForward, "1");
-        rollback.add([value = *forward] { write_sysctl(kIpForward, value); });
-        if (!new_host.ip_forward_before) new_host.ip_forward_before = *forward;
-    }
+    // The record comes before the changes it describes: whatever happens to
+    // this process from here on, the next portpub finds what to take apart.
+    pub.phase = Publication::Phase::pending;
+    store_.save(pub);
+    Rollback rollback;  // after links and firewall: its undo steps use them
+    rollback.add([this, id = pub.id, host_before = host] {
+        store_.save_host(host_before);
+        store_.remove(id);
+    });
+    crash_point(Step::up_pending_saved);
 
-    if (own_links) make_links(pub, ns, links, new_host, rollback);
+    if (auto before = enable_forwarding(host, store_))
+        rollback.add([value = *before] { write_sysctl(kIpForward, value); });
+    crash_point(Step::up_ip_forward);
+
+    if (own_links) {
+        make_bridge(pub.network, links, host, store_, &rollback);
+        crash_point(Step::up_bridge);
+        // No published record holds this address, so an interface of this
+        // name is debris of an interrupted run.
+        if (links.link_exists(pub.host_veth)) links.delete_link(pub.host_veth);
+        rollback.add([&links, name = pub.host_veth] { links.delete_link(name); });
+        links.create_container_link(pub, ns);
+        crash_point(Step::up_veth);
+    }
 
     // The proxy's sockets come before the rules: the redirects name its
     // listeners' ports, and a port in use must fail before anything points at it.
@@ -210,13 +240,15 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
         pub.proxy->listen4 = proxy_fds->port4;
         pub.proxy->listen6 = proxy_fds->port6;
         pub.proxy->ipv6 = proxy_fds->ipv6;
+        store_.save(pub);  // the redirects' keys, for a teardown after a crash
     }
 
     firewall.apply(change_for_up(pub));
     rollback.add([&firewall, pub, others] { firewall.apply(change_for_down(pub, others)); });
+    crash_point(Step::up_firewall);
 
     if (pub.proxy) {
-        auto started = start_proxy(pub, *proxy_fds, store_.dir());
+        auto started = start_proxy(pub, *proxy_fds, owner());
         proxy_fds.reset();  // the proxy holds them now
         pub.proxy->pid = started.pid;
         pub.proxy->start_time = started.start_time;
@@ -225,64 +257,78 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
             remove_log(log_path(store_.dir(), id));
         });
     }
+    crash_point(Step::up_proxy_started);
 
+    pub.phase = Publication::Phase::published;
     store_.save(pub);
-    rollback.add([this, id = pub.id] { store_.remove(id); });
-    store_.save_host(new_host);
-    host = new_host;
     rollback.commit();
+    crash_point(Step::up_published);
     return pub;
 }
 
-std::optional<Publication> Publisher::down(const DownRequest& req) {
-    require_capabilities();
-    auto lock = store_.lock();
-    const auto existing = store_.load_all();
+namespace {
+
+const Publication* find_target(const std::vector<Publication>& records, const DownRequest& req) {
     const Publication* target = nullptr;
     if (req.id) {
-        validate_id(*req.id);
-        for (const auto& p : existing)
+        for (const auto& p : records)
             if (p.id == *req.id) target = &p;
     } else if (req.netns) {
         const auto path = normalize_netns_path(*req.netns);
-        for (const auto& p : existing)
+        for (const auto& p : records)
             if (p.netns == path) target = &p;
         if (!target) {
             // The same namespace under another path (e.g. /proc/PID/ns/net).
             try {
                 auto ns = Netns::open(*req.netns);
-                for (const auto& p : existing)
+                for (const auto& p : records)
                     if (p.netns_inode == ns.inode()) target = &p;
             } catch (const Error&) {
                 // gone or not a namespace: nothing else to match
             }
         }
     }
+    return target;
+}
+
+}  // namespace
+
+std::optional<Publication> Publisher::down(const DownRequest& req) {
+    if (req.id) validate_id(*req.id);
+    require_capabilities();
+    auto lock = store_.lock();
+    auto existing = store_.load_all();
+    HostState host = store_.load_host();
+    // An interrupted up or down of this very container is finished here too.
+    const auto finished = finish_interrupted(existing, host);
+    if (const auto* done = find_target(finished, req)) return *done;
+    const auto* target = find_target(existing, req);
     if (!target) return std::nullopt;
     const Publication pub = *target;
-    HostState host = store_.load_host();
     teardown(pub, without(existing, pub.id), host);
-    store_.save_host(host);
-    store_.remove(pub.id);
     return pub;
 }
 
-std::optional<std::vector<std::string>> Publisher::check(const std::string& id) {
-    validate_id(id);
-    auto lock = store_.lock();
-    const auto existing = store_.load_all();
-    auto it = std::find_if(existing.begin(), existing.end(),
-                           [&](const Publication& p) { return p.id == id; });
-    if (it == existing.end()) return std::nullopt;
-    const Publication& pub = *it;
+namespace {
+
+// What of `pub` the kernel lacks, one phrase each.
+std::vector<std::string> missing_of(const Publication& pub, NftFirewall& firewall, Links& links) {
     std::vector<std::string> missing;
     if (!namespace_alive(pub)) missing.push_back("namespace " + pub.netns + " is gone");
-    if (!pub.host_veth.empty() && !Links().link_exists(pub.host_veth))
-        missing.push_back("veth " + pub.host_veth + " is missing");
-    NftFirewall firewall(owner());
+    if (!pub.host_veth.empty()) {
+        if (!links.link_exists(pub.network.bridge))
+            missing.push_back("bridge " + pub.network.bridge + " is missing");
+        if (!links.link_exists(pub.host_veth))
+            missing.push_back("veth " + pub.host_veth + " is missing");
+        else if (!links.on_bridge(pub.host_veth, pub.network.bridge))
+            missing.push_back("veth " + pub.host_veth + " is not on bridge " + pub.network.bridge);
+    }
     if (!firewall.table_exists()) {
         missing.push_back("table inet " + std::string(kTableName) + " is missing");
     } else {
+        if (!firewall.network_present(pub.network))
+            missing.push_back("subnet " + pub.network.subnet.str() + " on bridge " +
+                              pub.network.bridge + " is missing from the table's sets");
         const auto elements = nat_elements(pub);
         const auto held = firewall.in_kernel(elements);
         for (std::size_t i = 0; i < elements.size(); ++i)
@@ -293,18 +339,304 @@ std::optional<std::vector<std::string>> Publisher::check(const std::string& id) 
     return missing;
 }
 
+std::string interrupted(const Publication& p) {
+    return p.phase == Publication::Phase::pending ? "an up of it was interrupted"
+                                                  : "a down of it was interrupted";
+}
+
+// Elements of the table that no record accounts for.
+std::vector<NatElement> stray_elements(NftFirewall& firewall,
+                                       const std::vector<Publication>& records) {
+    std::map<NatMap, std::set<std::vector<std::uint8_t>>> wanted;
+    for (const auto& p : records)
+        for (const auto& e : nat_elements(p))
+            wanted[e.map].insert(e.key_bytes());
+    std::vector<NatElement> stray;
+    for (NatMap map : kNatMaps)
+        for (const auto& e : firewall.elements(map))
+            if (!wanted[map].contains(e.key_bytes())) stray.push_back(e);
+    return stray;
+}
+
+// Proxies that run for this state directory but not as their record says.
+std::vector<FoundProxy> stray_proxies(const std::string& owner,
+                                      const std::vector<Publication>& records) {
+    std::vector<FoundProxy> stray;
+    for (const auto& found : find_proxies(owner)) {
+        const bool recorded =
+            std::any_of(records.begin(), records.end(), [&](const Publication& p) {
+                return p.id == found.id && p.proxy && p.proxy->pid == found.process.pid &&
+                       p.proxy->start_time == found.process.start_time;
+            });
+        if (!recorded) stray.push_back(found);
+    }
+    return stray;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> Publisher::check(const std::string& id) {
+    validate_id(id);
+    auto lock = store_.lock();
+    const auto existing = store_.load_all();
+    auto it = std::find_if(existing.begin(), existing.end(),
+                           [&](const Publication& p) { return p.id == id; });
+    if (it == existing.end()) return std::nullopt;
+    if (it->phase != Publication::Phase::published)
+        return std::vector<std::string>{interrupted(*it) + " (portpub gc removes it)"};
+    NftFirewall firewall(owner());
+    Links links;
+    return missing_of(*it, firewall, links);
+}
+
+std::vector<std::string> Publisher::differences(const std::optional<std::string>& id) {
+    if (id) validate_id(*id);
+    auto lock = store_.lock();
+    const auto existing = store_.load_all();
+    NftFirewall firewall(owner());
+    Links links;
+    std::vector<std::string> out;
+    bool found = false;
+    for (const auto& p : existing) {
+        if (id && p.id != *id) continue;
+        found = true;
+        if (p.phase != Publication::Phase::published) {
+            out.push_back(p.id + ": " + interrupted(p) + " (portpub gc removes it)");
+            continue;
+        }
+        for (const auto& m : missing_of(p, firewall, links))
+            out.push_back(p.id + ": " + m);
+    }
+    if (id && !found) throw Error("nothing is published as " + *id + "; portpub ls lists what is");
+    if (!existing.empty())
+        for (const auto& d : firewall.base_differences())
+            out.push_back(d);
+    if (id) return out;
+    // Whole-table checks: what no record accounts for.
+    if (existing.empty() && firewall.table_exists())
+        out.push_back("table inet " + std::string(kTableName) +
+                      " exists, but no record needs it (portpub gc removes it)");
+    for (const auto& e : stray_elements(firewall, existing))
+        out.push_back("map element " + describe(e) + " is in no record (portpub gc removes it)");
+    for (const auto& f : stray_proxies(owner(), existing))
+        out.push_back("proxy pid " + std::to_string(f.process.pid) + " of " + f.id +
+                      " runs, but no record names it (portpub gc stops it)");
+    return out;
+}
+
+std::vector<Publication> Publisher::finish_interrupted(std::vector<Publication>& existing,
+                                                       HostState& host) {
+    std::vector<Publication> finished;
+    for (std::size_t i = 0; i < existing.size();) {
+        if (existing[i].phase == Publication::Phase::published) {
+            ++i;
+            continue;
+        }
+        finished.push_back(existing[i]);
+        existing.erase(existing.begin() + static_cast<long>(i));
+        teardown(finished.back(), existing, host);
+    }
+    return finished;
+}
+
+std::vector<std::string> Publisher::gc() {
+    require_capabilities();
+    auto lock = store_.lock();
+    auto existing = store_.load_all();
+    HostState host = store_.load_host();
+    std::vector<std::string> report;
+    for (const auto& p : finish_interrupted(existing, host))
+        report.push_back("removed " + p.id + ": " + interrupted(p));
+
+    NftFirewall firewall(owner());
+    firewall.check_owner();
+    Links links;
+    for (std::size_t i = 0; i < existing.size();) {
+        if (namespace_alive(existing[i])) {
+            ++i;
+            continue;
+        }
+        const Publication p = existing[i];
+        existing.erase(existing.begin() + static_cast<long>(i));
+        std::vector<std::string> parts{"record"};
+        if (!p.host_veth.empty() && links.link_exists(p.host_veth))
+            parts.push_back("veth " + p.host_veth);
+        if (firewall.table_exists()) {
+            const auto held = firewall.in_kernel(nat_elements(p));
+            if (auto n = std::count(held.begin(), held.end(), true); n > 0)
+                parts.push_back(std::to_string(n) + (n == 1 ? " map element" : " map elements"));
+        }
+        if (p.proxy && process_running({p.proxy->pid, p.proxy->start_time}))
+            parts.push_back("proxy pid " + std::to_string(p.proxy->pid));
+        parts.push_back("address " + p.address.str());
+        std::string what;
+        for (const auto& part : parts)
+            what += (what.empty() ? "" : ", ") + part;
+        teardown(p, existing, host);
+        report.push_back("removed " + p.id + ": namespace " + p.netns + " is gone (" + what + ")");
+    }
+
+    // What no record accounts for: left by a hand-edited state directory, or
+    // by a portpub before records were written ahead of changes.
+    for (const auto& f : stray_proxies(owner(), existing)) {
+        stop_process(f.process);
+        if (std::none_of(existing.begin(), existing.end(),
+                         [&](const Publication& p) { return p.id == f.id; }))
+            remove_log(log_path(store_.dir(), f.id));
+        report.push_back("stopped proxy pid " + std::to_string(f.process.pid) + " of " + f.id +
+                         ": no record names it");
+    }
+    if (firewall.table_exists()) {
+        FirewallChange change;
+        if (existing.empty()) {
+            change.drop_table = true;
+            report.push_back("removed table inet " + std::string(kTableName) +
+                             ": no record needs it");
+        } else {
+            change.del = stray_elements(firewall, existing);
+            for (const auto& e : change.del)
+                report.push_back("removed map element " + describe(e) + ": no record holds it");
+        }
+        firewall.apply(change);
+    }
+    std::set<std::string> bridges;
+    for (const auto& [name, owned] : host.bridges)
+        bridges.insert(name);
+    for (const auto& p : existing)
+        if (!p.host_veth.empty()) bridges.insert(p.network.bridge);
+    for (const auto& bridge : bridges)
+        for (const auto& port : links.ports_of(bridge)) {
+            if (!is_host_veth_name(port)) continue;
+            if (std::any_of(existing.begin(), existing.end(),
+                            [&](const Publication& p) { return p.host_veth == port; }))
+                continue;
+            links.delete_link(port);
+            report.push_back("removed veth " + port + " on " + bridge + ": no record holds it");
+        }
+    return report;
+}
+
+std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& host) {
+    std::vector<std::string> done;
+    NftFirewall firewall(owner());
+    Links links;
+    if (enable_forwarding(host, store_)) done.push_back("ip_forward");
+    if (!pub.host_veth.empty()) {
+        const auto would = links.bridge_changes(pub.network);
+        if (would.created || would.address_added || would.brought_up) {
+            make_bridge(pub.network, links, host, store_, nullptr);
+            done.push_back("bridge " + pub.network.bridge);
+        }
+        if (!links.link_exists(pub.host_veth)) {
+            auto ns = Netns::open(pub.netns);
+            if (ns.inode() != pub.netns_inode)
+                throw Error("namespace " + pub.netns + " is another one now; portpub gc removes " +
+                            pub.id);
+            links.create_container_link(pub, ns);
+            done.push_back("veth " + pub.host_veth);
+        } else if (!links.on_bridge(pub.host_veth, pub.network.bridge)) {
+            links.attach(pub.host_veth, pub.network.bridge);
+            done.push_back("veth " + pub.host_veth + " on " + pub.network.bridge);
+        }
+    }
+    // A proxy that died: a new one, with new listeners, and the redirects
+    // pointed at them below.
+    std::optional<ProxyFds> proxy_fds;
+    if (pub.proxy && !process_running({pub.proxy->pid, pub.proxy->start_time})) {
+        proxy_fds = open_proxy_sockets(pub);
+        pub.proxy->listen4 = proxy_fds->port4;
+        pub.proxy->listen6 = proxy_fds->port6;
+        pub.proxy->ipv6 = proxy_fds->ipv6;
+    }
+    FirewallChange change;
+    change.ensure_base = true;
+    const bool table = firewall.table_exists();
+    if (!table)
+        done.push_back("table inet " + std::string(kTableName));
+    else if (!firewall.base_differences().empty())
+        done.push_back("chains");
+    if (!table || !firewall.network_present(pub.network))
+        change.add_networks.push_back(pub.network);
+    std::map<NatMap, std::map<std::vector<std::uint8_t>, NatElement>> held;
+    if (table)
+        for (NatMap map : kNatMaps)
+            for (const auto& e : firewall.elements(map))
+                held[map][e.key_bytes()] = e;
+    for (const auto& want : nat_elements(pub)) {
+        auto it = held[want.map].find(want.key_bytes());
+        if (it != held[want.map].end() &&
+            std::equal(want.data.begin(), want.data.begin() + want.data_len,
+                       it->second.data.begin(), it->second.data.begin() + it->second.data_len))
+            continue;
+        if (it != held[want.map].end()) change.del.push_back(it->second);  // a dead proxy's port
+        change.add.push_back(want);
+    }
+    if (!change.add.empty())
+        done.push_back(std::to_string(change.add.size()) +
+                       (change.add.size() == 1 ? " map element" : " map elements"));
+    firewall.apply(change);
+    if (proxy_fds) {
+        auto started = start_proxy(pub, *proxy_fds, owner());
+        pub.proxy->pid = started.pid;
+        pub.proxy->start_time = started.start_time;
+        store_.save(pub);
+        done.push_back("proxy (pid " + std::to_string(started.pid) + ")");
+    }
+    return done;
+}
+
+Publisher::Restored Publisher::restore() {
+    require_capabilities();
+    auto lock = store_.lock();
+    auto existing = store_.load_all();
+    HostState host = store_.load_host();
+    Restored result;
+    for (const auto& p : finish_interrupted(existing, host))
+        result.done.push_back("removed " + p.id + ": " + interrupted(p));
+    NftFirewall(owner()).check_owner();
+    for (auto& p : existing) {
+        if (!namespace_alive(p)) {
+            result.failed.push_back(p.id + ": namespace " + p.netns +
+                                    " is gone; portpub gc removes its record");
+            continue;
+        }
+        try {
+            const auto done = restore_one(p, host);
+            std::string what;
+            for (const auto& d : done)
+                what += (what.empty() ? "" : ", ") + d;
+            if (!what.empty()) result.done.push_back("restored " + p.id + ": " + what);
+        } catch (const Error& e) {
+            result.failed.push_back(p.id + ": " + e.what());
+        }
+    }
+    return result;
+}
+
 void Publisher::teardown(const Publication& pub, const std::vector<Publication>& remaining,
                          HostState& host) {
+    if (pub.phase != Publication::Phase::removing) {
+        auto marked = pub;
+        marked.phase = Publication::Phase::removing;
+        store_.save(marked);
+    }
+    crash_point(Step::down_removing_saved);
     // The proxy first: its ports go with it, before the rules that lead to it.
     if (pub.proxy) {
         stop_process({pub.proxy->pid, pub.proxy->start_time});
+        if (pub.proxy->pid == 0)  // an up died before it wrote the proxy's pid down
+            for (const auto& found : find_proxies(owner()))
+                if (found.id == pub.id) stop_process(found.process);
         remove_log(log_path(store_.dir(), pub.id));
     }
+    crash_point(Step::down_proxy_stopped);
     NftFirewall firewall(owner());
     firewall.apply(change_for_down(pub, remaining));
+    crash_point(Step::down_firewall);
     Links links;
     // Deleting the host end takes the peer, its address and route with it.
     if (!pub.host_veth.empty()) links.delete_link(pub.host_veth);
+    crash_point(Step::down_veth);
 
     const bool bridge_in_use =
         std::any_of(remaining.begin(), remaining.end(),
@@ -321,11 +653,17 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
             if (it->second.brought_up) links.set_link_down(pub.network.bridge);
         }
         host.bridges.erase(it);
+        store_.save_host(host);
     }
+    crash_point(Step::down_bridge);
     if (remaining.empty() && host.ip_forward_before) {
         write_sysctl(kIpForward, *host.ip_forward_before);
         host.ip_forward_before.reset();
+        store_.save_host(host);
     }
+    crash_point(Step::down_ip_forward);
+    store_.remove(pub.id);
+    crash_point(Step::down_record_removed);
 }
 
 }  // namespace portpub

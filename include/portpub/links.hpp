@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "portpub/netns.hpp"
 #include "portpub/publication.hpp"
@@ -38,6 +39,12 @@ class Links {
     // ports: the gateway's MAC must not change as containers come and go.
     HostState::Bridge ensure_bridge(const Network& net, bool pin_mac);
 
+    // What ensure_bridge(net) would change, without changing it: written
+    // down before the change, so that a crash half way loses nothing.
+    HostState::Bridge bridge_changes(const Network& net);
+    // The names of the interfaces attached to `bridge`; empty when it is gone.
+    std::vector<std::string> ports_of(const std::string& bridge);
+
     // Throws if the subnet overlaps a route that is not on `net.bridge`.
     void check_subnet_free(const Network& net);
 
@@ -45,6 +52,12 @@ class Links {
     // into `ns`, renamed to p.ifname, addressed, up, with a default route via
     // the gateway; loopback of `ns` up.
     void create_container_link(const Publication& p, const Netns& ns);
+
+    // Whether interface `port` is attached to `bridge`.
+    bool on_bridge(const std::string& port, const std::string& bridge);
+    // Attaches `port` to `bridge` again (after the bridge was re-made), with
+    // hairpin on, and brings it up.
+    void attach(const std::string& port, const std::string& bridge);
 
     bool link_exists(const std::string& name);
     void delete_link(const std::string& name);                          // no error if absent

@@ -64,6 +64,14 @@ class NftFirewall {
     // For each of `elements`, in order: whether its map holds its key. Each
     // map is read once.
     std::vector<bool> in_kernel(const std::vector<NatElement>& elements);
+    // Every element of one map, as the kernel holds it.
+    std::vector<NatElement> elements(NatMap map);
+    // Whether the sets hold the network's subnet and bridge.
+    bool network_present(const Network& net);
+    // How the table's chains differ from what portpub installs: "chain
+    // prerouting is missing", "chain output has 1 rule, not 4". Empty when
+    // they match (or when there is no table at all: see table_exists()).
+    std::vector<std::string> base_differences();
 
   private:
     void commit(const FirewallChange& change);

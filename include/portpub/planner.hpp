@@ -59,6 +59,8 @@ std::string derive_id(const std::string& path, std::uint64_t inode);
 // The host end of the veth pair, named after the container address so that it
 // is unique on the host and recognisable: pp0a4d0002 for 10.77.0.2.
 std::string host_veth_name(const IpAddress& address);
+// True for a name host_veth_name() could have made.
+bool is_host_veth_name(const std::string& name);
 
 // The container interface's MAC, derived from its address (02:70:a:b:c:d,
 // locally administered): an address given to another container later keeps

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "portpub/proxy_sockets.hpp"
 
@@ -29,6 +31,15 @@ std::optional<std::uint64_t> parse_start_time(std::string_view stat_line);
 // close must not wait for the proxy), only its own sockets inherited. Returns
 // once the proxy says it is ready; throws Error with its message otherwise.
 ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem::path& state_dir);
+
+// The proxies running in this network namespace for records in `state_dir`
+// (as start_proxy was given it), found by their command line: what a `up`
+// killed before it recorded a proxy's pid leaves behind.
+struct FoundProxy {
+    std::string id;
+    ProcessId process;
+};
+std::vector<FoundProxy> find_proxies(const std::filesystem::path& state_dir);
 
 // A pidfd for `pid` (pidfd_open(2)), or -1.
 int pidfd_open(int pid);

@@ -54,6 +54,12 @@ struct Publication {
     // The CNI network this was published for, by `ADD`: CHECK, DEL and GC
     // match it. Nothing for the CLI and the OCI hook.
     std::optional<std::string> cni_network;
+    // A record is written before the kernel is changed (pending) and before
+    // it is taken apart (removing), so that a portpub killed half way leaves
+    // a record of everything it may have made. Under the state lock, a record
+    // that is not `published` was left by a process that died.
+    enum class Phase : std::uint8_t { published, pending, removing };
+    Phase phase = Phase::published;
 
     friend bool operator==(const Publication&, const Publication&) = default;
 };

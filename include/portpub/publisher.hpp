@@ -37,11 +37,33 @@ class Publisher {
     // map elements, proxy. Empty when whole; nullopt when there is no record.
     std::optional<std::vector<std::string>> check(const std::string& id);
 
+    // `portpub check`: every difference between the kernel and the records
+    // (those of `id` only, when given), one line each; empty when they agree.
+    std::vector<std::string> differences(const std::optional<std::string>& id);
+    // `portpub gc`: finishes interrupted commands, removes the publications
+    // whose namespace is gone and whatever no record accounts for (proxies,
+    // map elements, veths); says what it removed, one line each.
+    std::vector<std::string> gc();
+    // `portpub restore`: re-creates from the records what is missing in the
+    // kernel (after `nft flush ruleset`, a firewalld reload, a killed proxy).
+    struct Restored {
+        std::vector<std::string> done;    // one line per publication mended
+        std::vector<std::string> failed;  // one line per publication that could not be
+    };
+    Restored restore();
+
   private:
     Publication apply(Publication pub, const std::vector<Publication>& others, const Netns& ns,
                       HostState& host);
+    // Takes `pub` apart and removes its record; `remaining` stay.
     void teardown(const Publication& pub, const std::vector<Publication>& remaining,
                   HostState& host);
+    // Tears down the records an interrupted up or down left (under the lock,
+    // a record not `published` belongs to a process that died) and takes
+    // them out of `existing`; returns them.
+    std::vector<Publication> finish_interrupted(std::vector<Publication>& existing,
+                                                HostState& host);
+    std::vector<std::string> restore_one(Publication& pub, HostState& host);
 
     void add_notes(const UpRequest& req, const Publication& pub);
     // The state directory as the table's owner: absolute, symlinks resolved.

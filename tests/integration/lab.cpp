@@ -514,22 +514,43 @@ int fd_count(int pid) {
     return n;
 }
 
+std::vector<int> proxies() {
+    std::vector<int> out;
+    struct stat own {};
+    if (::stat("/proc/self/ns/net", &own) != 0) die("stat /proc/self/ns/net");
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream comm(it->path() / "comm");
+        std::string line;
+        struct stat ns {};
+        if (!std::getline(comm, line) || line != "portpub-proxy") continue;
+        if (::stat((it->path() / "ns/net").c_str(), &ns) != 0 || ns.st_ino != own.st_ino) continue;
+        const int pid = std::stoi(name);
+        if (alive(pid)) out.push_back(pid);
+    }
+    return out;
+}
+
 std::string Lab::snapshot() const {
     // Configuration only. Left out is what the kernel derives by itself and
     // no tool can put back: operstate, carrier (LOWER_UP, NO-CARRIER, the
     // routes' linkdown), the default qdisc, IPv6 link-local addresses and
     // routes, and an address still in duplicate address detection.
-    return sh(
-        "ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//; "
-        "s/,LOWER_UP//; s/NO-CARRIER,//; s/ qdisc [a-z_]*//'; echo --; "
-        "ip -o addr show | grep -v 'inet6 fe80::' | sed 's/^[0-9]*: //; s/valid_lft.*//; s/ "
-        "tentative//'; "
-        "echo --; ip route show table all | grep -v -e '^fe80::' -e 'ff00::/8' -e '^local fe80::' "
-        "| "
-        "sed 's/ linkdown//'; echo --; nft list ruleset; echo --; "
-        "cat /proc/sys/net/ipv4/ip_forward; echo --; ls -A " +
-        state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ +
-        "/host.json 2>/dev/null; ls -A " + state_dir_ + "/logs 2>/dev/null; true");
+    return sh("ip -o link show | sed 's/^[0-9]*: //; s/ qlen [0-9]*//; s/ state [A-Z]*//; "
+              "s/,LOWER_UP//; s/NO-CARRIER,//; s/ qdisc [a-z_]*//'; echo --; "
+              "ip -o addr show | grep -v 'inet6 fe80::' | sed 's/^[0-9]*: //; s/valid_lft.*//; s/ "
+              "tentative//'; "
+              "echo --; ip route show table all | grep -v -e '^fe80::' -e 'ff00::/8' -e '^local "
+              "fe80::' "
+              "| "
+              "sed 's/ linkdown//'; echo --; nft list ruleset; echo --; "
+              "cat /proc/sys/net/ipv4/ip_forward; echo --; ls -A " +
+              state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ +
+              "/host.json 2>/dev/null; ls -A " + state_dir_ + "/logs 2>/dev/null; true") +
+           "--\nproxies running: " + std::to_string(proxies().size()) + "\n";
 }
 
 }  // namespace lab

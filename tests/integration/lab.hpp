@@ -100,7 +100,7 @@ class Lab {
     int server_pid(const std::string& name) { return servers_.at(name).front(); }
 
     // What a user looks at to see that nothing is left: links, addresses,
-    // routes, the nftables ruleset, ip_forward, records.
+    // routes, the nftables ruleset, ip_forward, records, proxies running.
     std::string snapshot() const;
 
     const std::string& state_dir() const { return state_dir_; }
@@ -116,6 +116,9 @@ class Lab {
 bool alive(int pid);
 // How many file descriptors the process has open.
 int fd_count(int pid);
+// The pids of the portpub proxies that run in this process's network
+// namespace (the lab's host).
+std::vector<int> proxies();
 
 // The lines only in `a` ("- ...") and only in `b` ("+ ..."); empty when equal.
 std::string diff_lines(const std::string& a, const std::string& b);

@@ -1,0 +1,59 @@
+// Fault injection for the crash tests: with PORTPUB_CRASH_AT=NAME in its
+// environment, portpub kills itself with SIGKILL right after the step NAME,
+// the way a runtime's timeout or an OOM kill would. The tests sweep every
+// step and show that the next command, or `portpub gc`, leaves the machine
+// clean or fully published, never half of either.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace portpub {
+
+enum class Step : std::uint8_t {
+    // up
+    up_pending_saved,  // the pending record is written; nothing else yet
+    up_ip_forward,     // ip_forward is 1
+    up_bridge,         // the bridge exists, addressed and up
+    up_veth,           // the veth pair and the container's address
+    up_firewall,       // the map elements are in the kernel
+    up_proxy_started,  // the proxy runs, its pid not yet in the record
+    up_published,      // the record says published
+    // down (and the teardown of an interrupted up)
+    down_removing_saved,  // the record says removing; nothing else yet
+    down_proxy_stopped,
+    down_firewall,  // the map elements are gone
+    down_veth,
+    down_bridge,
+    down_ip_forward,
+    down_record_removed,
+};
+
+struct StepName {
+    Step step;
+    std::string_view name;
+};
+
+inline constexpr StepName kSteps[] = {
+    {Step::up_pending_saved, "up:pending-saved"},
+    {Step::up_ip_forward, "up:ip-forward"},
+    {Step::up_bridge, "up:bridge"},
+    {Step::up_veth, "up:veth"},
+    {Step::up_firewall, "up:firewall"},
+    {Step::up_proxy_started, "up:proxy-started"},
+    {Step::up_published, "up:published"},
+    {Step::down_removing_saved, "down:removing-saved"},
+    {Step::down_proxy_stopped, "down:proxy-stopped"},
+    {Step::down_firewall, "down:firewall"},
+    {Step::down_veth, "down:veth"},
+    {Step::down_bridge, "down:bridge"},
+    {Step::down_ip_forward, "down:ip-forward"},
+    {Step::down_record_removed, "down:record-removed"},
+};
+
+inline constexpr const char* kCrashAtVariable = "PORTPUB_CRASH_AT";
+
+// SIGKILLs this process when PORTPUB_CRASH_AT names `step`.
+void crash_point(Step step);
+
+}  // namespace portpub

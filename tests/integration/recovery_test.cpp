@@ -1,0 +1,265 @@
+// portpub killed at every step of up and down, then the next command; gc of
+// containers that are gone and of debris no record accounts for; check and
+// restore after the ruleset was flushed or a piece was removed by hand.
+#include <signal.h>
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "lab.hpp"
+#include "portpub/crash_points.hpp"
+
+using namespace lab;
+
+namespace {
+
+const std::vector<std::string> kWebPorts{"8080:80", "5353:53/udp"};
+
+// `portpub ARGS` killed with SIGKILL right after `step`.
+RunResult crash_at(const Lab& lab, const std::string& step, std::vector<std::string> args) {
+    return lab.portpub(std::move(args),
+                       [&] { ::setenv(portpub::kCrashAtVariable, step.c_str(), 1); });
+}
+
+// Everything a user of web would try: other hosts, the host's own address,
+// loopback through the proxy, UDP; and `portpub check` agrees.
+void require_web_published(Lab& lab) {
+    CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+    CHECK(lab.answering("host", kHostIp, 8080) == "web");
+    CHECK(lab.answering("host", "127.0.0.1", 8080) == "web");
+    CHECK(lab.udp("ext", kHostIp, 5353).has_value());
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 0);
+    CHECK(check.out.find("ok: ") == 0);
+    INFO(check.out << check.err);
+}
+
+}  // namespace
+
+TEST_CASE("a portpub killed at any step of up or down is finished by the next command",
+          "[recovery]") {
+    const std::string next = GENERATE("up", "down", "gc");
+    const bool bystander = GENERATE(false, true);
+    INFO("next command: " << next << (bystander ? ", another container published" : ""));
+    Lab lab(0);
+    auto web = lab.container("web");
+    if (bystander) lab.up(lab.container("db"), {"9090:80"});
+    const auto before = lab.snapshot();
+
+    for (const auto& [step, name] : portpub::kSteps) {
+        const std::string at(name);
+        INFO("killed after " << at);
+        const bool in_down = at.rfind("down:", 0) == 0;
+        if (in_down) lab.up(web, kWebPorts);
+        std::vector<std::string> args{"down", "--id", "web"};
+        if (!in_down) {
+            args = {"up", "--netns", web, "--subnet", kSubnet};
+            for (const auto& p : kWebPorts) {
+                args.push_back("-p");
+                args.push_back(p);
+            }
+        }
+        auto crashed = crash_at(lab, at, args);
+        REQUIRE(crashed.status == 128 + SIGKILL);  // the step was reached
+
+        if (next == "up") {
+            lab.up(web, kWebPorts);
+            require_web_published(lab);
+            CHECK(proxies().size() == (bystander ? 2u : 1u));
+            REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+        } else if (next == "down") {
+            auto down = lab.portpub({"down", "--id", "web"});
+            CHECK(down.status == 0);
+            // Only after the last step is there nothing left to take down.
+            CHECK((down.out == "web\n") == (at != "down:record-removed"));
+        } else {
+            auto gc = lab.portpub({"gc"});
+            CHECK(gc.status == 0);
+            if (at == "up:published") {
+                // Killed after the record said published: it is whole.
+                CHECK(gc.out == "nothing to remove\n");
+                require_web_published(lab);
+                REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+            } else if (at != "down:record-removed") {
+                CHECK_THAT(gc.out, Catch::StartsWith("removed web: a"));
+                CHECK_THAT(gc.out, Catch::Contains("was interrupted"));
+            }
+        }
+        CHECK(diff_lines(before, lab.snapshot()) == "");
+        if (bystander) CHECK(lab.answering("ext", kHostIp, 9090) == "db");
+    }
+}
+
+TEST_CASE("gc removes the containers whose namespace is gone, and says what it removed",
+          "[recovery]") {
+    Lab lab(1);
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    const auto before = lab.snapshot();
+    lab.up(web, kWebPorts);
+    lab.up(db, {"9090:80"});
+    const int web_proxy = *lab.proxy_pid("web");
+    lab.remove_container("web");
+
+    auto gc = lab.portpub({"gc"});
+    CHECK(gc.status == 0);
+    // The kernel takes the veth away with the namespace, in the background:
+    // gc may come before or after.
+    CHECK_THAT(gc.out, Catch::Matches("removed web: namespace /run/netns/web is gone \\(record, "
+                                      "(veth ppc6336402, )?4 map elements, proxy pid " +
+                                      std::to_string(web_proxy) + ", address 198.51.100.2\\)\n"));
+    CHECK_FALSE(alive(web_proxy));
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
+    CHECK(lab.answering("ext", kHostIp, 9090) == "db");
+    CHECK(lab.portpub({"check"}).status == 0);
+    CHECK(lab.portpub({"gc"}).out == "nothing to remove\n");
+    // web's address is free again.
+    auto again = lab.container("again");
+    CHECK_THAT(lab.up(again, {"8080:80"}, {"--json"}).out,
+               Catch::Contains(R"("address":"198.51.100.2")"));
+    REQUIRE(lab.portpub({"down", "--id", "again"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("gc removes proxies, map elements and veths that no record accounts for", "[recovery]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    const auto before = lab.snapshot();
+    lab.up(db, {"9090:80"});
+    lab.up(web, kWebPorts);
+    // Everything of web, and its record lost (deleted by hand, a disk
+    // replaced): only the kernel knows.
+    sh("rm " + lab.state_dir() + "/containers/web.json");
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains("map element tcp 0.0.0.0:8080 -> 198.51.100.3:80 is in "
+                                          "no record (portpub gc removes it)"));
+    CHECK_THAT(check.out, Catch::Contains("of web runs, but no record names it"));
+
+    auto gc = lab.portpub({"gc"});
+    CHECK(gc.status == 0);
+    CHECK_THAT(gc.out, Catch::Contains("stopped proxy pid "));
+    CHECK_THAT(gc.out,
+               Catch::Contains("removed map element tcp 0.0.0.0:8080 -> 198.51.100.3:80: no record "
+                               "holds it\n"));
+    CHECK_THAT(gc.out, Catch::Contains("removed map element udp 0.0.0.0:5353 -> "));
+    CHECK_THAT(gc.out, Catch::Contains("removed veth ppc6336403 on portpub0: no record holds it"));
+    CHECK(proxies().size() == 1);
+    CHECK(lab.answering("ext", kHostIp, 9090) == "db");
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
+    auto clean = lab.portpub({"check"});
+    CHECK(clean.status == 0);
+    INFO(clean.out);
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("check names what a ruleset flush removed, and restore brings the traffic back",
+          "[recovery]") {
+    const int nf = GENERATE(0, 1);
+    if (nf == 1 && !Lab::has_bridge_netfilter()) return;
+    Lab lab(nf);
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    const auto before = lab.snapshot();
+    lab.up(web, kWebPorts);
+    lab.up(db, {"9090:80"});
+    REQUIRE(lab.portpub({"check"}).status == 0);
+
+    sh("nft flush ruleset");  // what a firewalld reload or `nft -f` of a whole ruleset does
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains("web: table inet portpub is missing\n"));
+    CHECK_THAT(check.out, Catch::Contains("db: table inet portpub is missing\n"));
+    CHECK_THAT(check.err, Catch::Contains("portpub restore re-creates what is missing"));
+
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 0);
+    CHECK_THAT(restore.out, Catch::Contains("restored db: table inet portpub, 3 map elements\n"));
+    CHECK_THAT(restore.out, Catch::Contains("restored web: "));
+    CHECK(lab.portpub({"check"}).out == "ok: 2 publications match the kernel\n");
+    require_web_published(lab);
+    CHECK(lab.answering("ext", kHostIp, 9090) == "db");
+    CHECK(lab.answering("db", kHostIp, 8080) == "web");  // container to container
+    CHECK(lab.portpub({"restore"}).out == "nothing to restore\n");
+
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("check names each piece removed by hand, and restore puts it back", "[recovery]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, kWebPorts);
+
+    SECTION("a flushed chain") {
+        sh("nft flush chain inet portpub prerouting");
+        auto check = lab.portpub({"check", "--id", "web"});
+        CHECK(check.status == 1);
+        CHECK_THAT(
+            check.out,
+            Catch::Matches("chain prerouting of table inet portpub has 0 rules, not \\d+\n"));
+    }
+    SECTION("a map element") {
+        sh("nft delete element inet portpub pub4 '{ tcp . 8080 }'");
+        auto check = lab.portpub({"check"});
+        CHECK(check.status == 1);
+        CHECK(check.out == "web: map element tcp 0.0.0.0:8080 -> 198.51.100.2:80 is missing\n");
+    }
+    SECTION("the veth") {
+        sh("ip link del ppc6336402");
+        auto check = lab.portpub({"check"});
+        CHECK(check.status == 1);
+        CHECK(check.out == "web: veth ppc6336402 is missing\n");
+    }
+    SECTION("the bridge") {
+        sh("ip link del portpub0");
+        auto check = lab.portpub({"check"});
+        CHECK(check.status == 1);
+        CHECK(check.out ==
+              "web: bridge portpub0 is missing\nweb: veth ppc6336402 is not on bridge portpub0\n");
+    }
+    SECTION("the proxy") {
+        const int pid = *lab.proxy_pid("web");
+        ::kill(pid, SIGKILL);
+        for (int i = 0; i < 100 && alive(pid); ++i)
+            ::usleep(10000);
+        auto check = lab.portpub({"check"});
+        CHECK(check.status == 1);
+        CHECK(check.out == "web: proxy (pid " + std::to_string(pid) + ") is not running\n");
+        CHECK_FALSE(lab.tcp("host", "127.0.0.1", 8080, 1000));
+    }
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 0);
+    CHECK_THAT(restore.out, Catch::StartsWith("restored web: "));
+    INFO(restore.out << restore.err);
+    require_web_published(lab);
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("check and restore name a container whose namespace is gone; gc removes it",
+          "[recovery]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, kWebPorts);
+    lab.remove_container("web");
+    auto check = lab.portpub({"check", "--id", "web"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::StartsWith("web: namespace /run/netns/web is gone\n"));
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 1);
+    CHECK_THAT(restore.err, Catch::Contains("portpub restore: web: namespace /run/netns/web is "
+                                            "gone; portpub gc removes its record"));
+    CHECK(lab.portpub({"check", "--id", "nosuch"}).err ==
+          "portpub: nothing is published as nosuch; portpub ls lists what is\n");
+    CHECK(lab.portpub({"gc"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "portpub/capabilities.hpp"
+#include "portpub/conntrack.hpp"
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
 #include "portpub/host_ports.hpp"
@@ -214,6 +215,7 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
 
     firewall.apply(change_for_up(pub));
     rollback.add([&firewall, pub, others] { firewall.apply(change_for_down(pub, others)); });
+    if (auto note = try_flush_udp_conntrack(pub.mappings)) notes_.push_back(*note);
 
     if (pub.proxy) {
         auto started = start_proxy(pub, *proxy_fds, store_.dir());
@@ -302,6 +304,8 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     }
     NftFirewall firewall(owner());
     firewall.apply(change_for_down(pub, remaining));
+    if (auto note = try_flush_udp_conntrack(pub.mappings))
+        std::cerr << "portpub: " << *note << "\n";
     Links links;
     // Deleting the host end takes the peer, its address and route with it.
     if (!pub.host_veth.empty()) links.delete_link(pub.host_veth);

@@ -8,10 +8,10 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make pkg-config
-  libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev
+  libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
   libboost-program-options-dev nlohmann-json3-dev catch2
-  # tests and demo: namespaces, a look at the ruleset, an HTTP client
-  iproute2 nftables util-linux curl
+  # tests and demo: namespaces, a look at the ruleset and the conntrack table, an HTTP client
+  iproute2 nftables conntrack util-linux curl
   # the runtimes portpub is tested in: OCI hooks (runc, crun, Podman), and
   # CNI (Podman's CNI backend; the bridge plugin portpub chains after)
   runc crun podman containernetworking-plugins

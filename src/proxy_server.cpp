@@ -489,6 +489,12 @@ void Proxy::udp_in(UdpPort& p) {
             ::getsockname(p.fd.get(), reinterpret_cast<sockaddr*>(&local), &len);
         }
         const IpAddress to = address_of(local);
+        // IPv4 to other addresses than loopback is kernel DNAT's. A datagram
+        // for one that reaches this socket came on a conntrack entry from
+        // before the rules (`up` deletes those): answering it would make a
+        // new entry, from the published port to the client, that keeps the
+        // client on this path for as long as it keeps sending.
+        if (to.is_v4() && !to.is_loopback()) continue;
         FlowKey key{&p};
         std::memcpy(key.to.data(), to.data(), to.size());
         std::memcpy(key.from.data(), &from,

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "portpub/capabilities.hpp"
+#include "portpub/conntrack.hpp"
 #include "portpub/crash_points.hpp"
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
@@ -245,6 +246,7 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
 
     firewall.apply(change_for_up(pub));
     rollback.add([&firewall, pub, others] { firewall.apply(change_for_down(pub, others)); });
+    if (auto note = try_flush_udp_conntrack(pub.mappings)) notes_.push_back(*note);
     crash_point(Step::up_firewall);
 
     if (pub.proxy) {
@@ -575,6 +577,11 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
         done.push_back(std::to_string(change.add.size()) +
                        (change.add.size() == 1 ? " map element" : " map elements"));
     firewall.apply(change);
+    // Datagrams that came while the rules were missing left entries that
+    // would keep their flows away from the container.
+    if (!change.add.empty())
+        if (auto note = try_flush_udp_conntrack(pub.mappings))
+            std::cerr << "portpub: " << *note << "\n";
     if (proxy_fds) {
         auto started = start_proxy(pub, *proxy_fds, owner());
         pub.proxy->pid = started.pid;
@@ -632,6 +639,8 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     crash_point(Step::down_proxy_stopped);
     NftFirewall firewall(owner());
     firewall.apply(change_for_down(pub, remaining));
+    if (auto note = try_flush_udp_conntrack(pub.mappings))
+        std::cerr << "portpub: " << *note << "\n";
     crash_point(Step::down_firewall);
     Links links;
     // Deleting the host end takes the peer, its address and route with it.

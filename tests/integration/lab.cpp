@@ -417,6 +417,19 @@ std::optional<std::string> Lab::udp(const std::string& from, const std::string& 
     return reply;
 }
 
+void Lab::udp_send(const std::string& from, const std::string& ip, int port) {
+    auto sa = endpoint(ip, port);
+    int fd;
+    {
+        InNetns in(ns_fd(from));
+        fd = ::socket(sa.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) die("socket");
+    const bool sent = ::sendto(fd, "hello", 5, 0, sa.addr(), sa.len) == 5;
+    ::close(fd);
+    if (!sent) die("sendto " + ip + ":" + std::to_string(port));
+}
+
 std::optional<std::string> Lab::echo_tcp(const std::string& from, const std::string& ip, int port,
                                          const std::string& payload, int timeout_ms) {
     auto sa = endpoint(ip, port);
@@ -487,6 +500,79 @@ std::optional<std::string> Lab::echo_udp(const std::string& from, const std::str
     }
     ::close(fd);
     return reply;
+}
+
+UdpStream::UdpStream(Lab& lab, const std::string& from, const std::string& ip, int port,
+                     int src_port, int interval_ms, int duration_ms) {
+    auto to = endpoint(ip, port);
+    auto local = endpoint(to.family() == AF_INET ? "0.0.0.0" : "::", src_port);
+    int fd;
+    {
+        InNetns in(lab.ns_fd(from));
+        fd = ::socket(to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) die("socket");
+    int out[2];
+    // Not connected: an ICMP error (nothing listens for a while) must not end the client.
+    if (::bind(fd, local.addr(), local.len) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
+        ::close(fd);
+        die("bind or pipe for the UDP client");
+    }
+    pid_ = ::fork();
+    if (pid_ < 0) die("fork");
+    if (pid_ == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char buf[512];
+        for (int i = 0; i < duration_ms / interval_ms; ++i) {
+            const int n = std::snprintf(buf, sizeof buf, "datagram-%d", i);
+            ::sendto(fd, buf, static_cast<size_t>(n), 0, to.addr(), to.len);
+            timespec start{}, now{};
+            ::clock_gettime(CLOCK_MONOTONIC, &start);
+            for (int left = interval_ms; left > 0;) {  // replies until the next one is due
+                pollfd p{fd, POLLIN, 0};
+                if (::poll(&p, 1, left) == 1) {
+                    ssize_t r = ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+                    if (r > 0) {
+                        buf[r] = '\n';
+                        (void)!::write(out[1], buf, static_cast<size_t>(r) + 1);
+                    }
+                }
+                ::clock_gettime(CLOCK_MONOTONIC, &now);
+                left = interval_ms - static_cast<int>((now.tv_sec - start.tv_sec) * 1000 +
+                                                      (now.tv_nsec - start.tv_nsec) / 1000000);
+            }
+        }
+        ::_exit(0);
+    }
+    ::close(fd);
+    ::close(out[1]);
+    replies_ = out[0];
+}
+
+UdpStream::~UdpStream() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    ::close(replies_);
+}
+
+std::optional<std::string> UdpStream::wait_for(
+    const std::function<bool(const std::string&)>& wanted, int timeout_ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        for (auto nl = partial_.find('\n'); nl != std::string::npos; nl = partial_.find('\n')) {
+            seen_.push_back(partial_.substr(0, nl));
+            partial_.erase(0, nl + 1);
+            if (wanted(seen_.back())) return seen_.back();
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !lab::wait_for(replies_, POLLIN, static_cast<int>(left.count())))
+            return std::nullopt;
+        char buf[4096];
+        ssize_t n = ::read(replies_, buf, sizeof buf);
+        if (n <= 0) return std::nullopt;  // the client has ended
+        partial_.append(buf, static_cast<size_t>(n));
+    }
 }
 
 std::optional<int> Lab::proxy_pid(const std::string& id) const {

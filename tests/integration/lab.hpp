@@ -87,6 +87,8 @@ class Lab {
                           int timeout_ms = 3000);
     std::optional<std::string> udp(const std::string& from, const std::string& ip, int port,
                                    int timeout_ms = 3000);
+    // One datagram from a new socket (so a new source port), without waiting for a reply.
+    void udp_send(const std::string& from, const std::string& ip, int port);
     // `payload` to an echo port and everything that comes back: the client
     // writes all, shuts its writing half, and reads until the end of file.
     std::optional<std::string> echo_tcp(const std::string& from, const std::string& ip, int port,
@@ -110,6 +112,31 @@ class Lab {
     std::string state_dir_;
     std::map<std::string, int> ns_fds_;
     std::map<std::string, std::vector<int>> servers_;
+};
+
+// A UDP client that keeps sending from one source port, as a game or a DNS
+// forwarder does: a datagram ("datagram-N") every `interval_ms` for at most
+// `duration_ms`, from a child process with a socket in namespace `from`. It
+// keeps every reply, and ends with this object.
+class UdpStream {
+  public:
+    UdpStream(Lab& lab, const std::string& from, const std::string& ip, int port, int src_port,
+              int interval_ms = 50, int duration_ms = 12000);
+    ~UdpStream();
+    UdpStream(const UdpStream&) = delete;
+    UdpStream& operator=(const UdpStream&) = delete;
+
+    // The first reply from now on that `wanted` accepts, or nullopt when none
+    // came within the timeout. Replies passed over are kept in seen().
+    std::optional<std::string> wait_for(const std::function<bool(const std::string&)>& wanted,
+                                        int timeout_ms);
+    const std::vector<std::string>& seen() const { return seen_; }
+
+  private:
+    int pid_ = -1;
+    int replies_ = -1;  // the child writes each reply there, a line each
+    std::string partial_;
+    std::vector<std::string> seen_;
 };
 
 // True while the process runs (a zombie does not).

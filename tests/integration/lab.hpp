@@ -100,7 +100,8 @@ class Lab {
     int server_pid(const std::string& name) { return servers_.at(name).front(); }
 
     // What a user looks at to see that nothing is left: links, addresses,
-    // routes, the nftables ruleset, ip_forward, records.
+    // routes, the nftables ruleset, ip_forward, route_localnet of all,
+    // default and every interface (never anything but 0), records.
     std::string snapshot() const;
 
     const std::string& state_dir() const { return state_dir_; }
@@ -111,6 +112,10 @@ class Lab {
     std::map<std::string, int> ns_fds_;
     std::map<std::string, std::vector<int>> servers_;
 };
+
+// The route_localnet setting of all, default and each interface of the
+// current network namespace, one "/proc/sys/net/ipv4/conf/NAME/route_localnet:VALUE" a line.
+std::string route_localnet();
 
 // True while the process runs (a zombie does not).
 bool alive(int pid);

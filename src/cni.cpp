@@ -125,6 +125,11 @@ Environment parse_environment(const std::function<std::optional<std::string>(con
         env.netns = get("CNI_NETNS").value_or("");
     else
         env.netns = require_var(get, "CNI_NETNS", command);
+    try {
+        validate_netns_path(env.netns);
+    } catch (const Error& e) {
+        throw CniError(kInvalidEnvironment, std::string("CNI_NETNS: ") + e.what());
+    }
     return env;
 }
 
@@ -153,6 +158,11 @@ Config parse_config(const std::string& text, Command command) {
     if (c.name.empty() || c.type.empty())
         throw CniError(kInvalidConfig, std::string("network configuration: ") +
                                            (c.name.empty() ? "name" : "type") + " is missing");
+    try {
+        validate_network_name(c.name);
+    } catch (const Error& e) {
+        throw CniError(kInvalidConfig, std::string("network configuration: ") + e.what());
+    }
     if (auto v = string_field(j, "bridge", "bridge")) c.bridge = *v;
     if (auto v = string_field(j, "subnet", "subnet")) c.subnet = *v;
     if (auto v = string_field(j, "stateDir", "stateDir")) {

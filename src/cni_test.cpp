@@ -90,6 +90,30 @@ TEST_CASE("a bad CNI environment is error 4 naming the variable", "[cni]") {
           {"CNI_NETNS", "/n"},
           {"CNI_IFNAME", "a-very-long-interface-name"}},
          "invalid CNI_IFNAME"},
+        {{{"CNI_COMMAND", "ADD"},
+          {"CNI_CONTAINERID", "c1/../../x"},
+          {"CNI_NETNS", "/n"},
+          {"CNI_IFNAME", "eth0"}},
+         "CNI_CONTAINERID: invalid container id 'c1/../../x'"},
+        {{{"CNI_COMMAND", "DEL"},
+          {"CNI_CONTAINERID", std::string(129, 'c')},
+          {"CNI_IFNAME", "eth0"}},
+         "use 1-128 letters"},
+        {{{"CNI_COMMAND", "ADD"},
+          {"CNI_CONTAINERID", "c\xff"},
+          {"CNI_NETNS", "/n"},
+          {"CNI_IFNAME", "eth0"}},
+         "invalid container id 'c\\xff'"},
+        {{{"CNI_COMMAND", "ADD"},
+          {"CNI_CONTAINERID", "c1"},
+          {"CNI_NETNS", "/run/netns/c\x01"},
+          {"CNI_IFNAME", "eth0"}},
+         "CNI_NETNS: namespace path '/run/netns/c\\x01'"},
+        {{{"CNI_COMMAND", "ADD"},
+          {"CNI_CONTAINERID", "c1"},
+          {"CNI_NETNS", "/n"},
+          {"CNI_IFNAME", "../eth0"}},
+         "invalid CNI_IFNAME '../eth0'"},
     };
     for (const auto& [env, message] : cases) {
         INFO(message);
@@ -158,11 +182,36 @@ TEST_CASE("a bad network configuration is error 6, 1 or 7 naming the field", "[c
          kInvalidConfig, "hostIP 'localhost' is not an IP address"},
         {R"({"cniVersion":"1.0.0","name":"n","type":"p","prevResult":[]})", kInvalidConfig,
          "prevResult must be an object"},
+        {R"({"cniVersion":"1.0.0","name":"../n","type":"portpub"})", kInvalidConfig,
+         "network configuration: invalid network name '../n'"},
+        {R"({"cniVersion":"1.0.0","name":"a/b","type":"portpub"})", kInvalidConfig,
+         "invalid network name 'a/b'"},
+        {R"({"cniVersion":"1.0.0","name":"n\u0000","type":"portpub"})", kInvalidConfig,
+         "invalid network name 'n\\x00'"},
+        // Not UTF-8: the parser's message shows the byte, printable.
+        {"{\"cniVersion\":\"1.0.0\",\"name\":\"n\xff\"}", kUndecodable, "not JSON"},
     };
     for (const auto& [text, code, message] : cases) {
         INFO(text);
         CHECK(code_of([&] { parse_config(text, Command::add); }) == code);
         CHECK_THAT(message_of([&] { parse_config(text, Command::add); }), Catch::Contains(message));
+    }
+}
+
+TEST_CASE("CNI errors are JSON a runtime can read, whatever they quote", "[cni]") {
+    // Bytes that are not UTF-8 in the input must not make the error JSON
+    // unencodable (nlohmann::json refuses to dump them).
+    CniError e(kUndecodable, "bad \xff value\n", "details \xc3(");
+    CHECK(std::string(e.what()) == "bad \\xff value\\x0a");
+    CHECK(e.details() == "details \\xc3(");
+    auto j = error_json(e, "1.0.0");
+    CHECK_NOTHROW(j.dump());
+    try {
+        parse_config("{\"cniVersion\":\"1.0.0\",\"name\":\"n\xff\"}", Command::add);
+        FAIL("no error");
+    } catch (const CniError& err) {
+        CHECK_NOTHROW(error_json(err, "1.0.0").dump());
+        CHECK_THAT(err.details(), Catch::Contains("ill-formed UTF-8") && Catch::Contains("\\xff"));
     }
 }
 

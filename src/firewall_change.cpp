@@ -4,10 +4,21 @@
 
 namespace portpub {
 
+namespace {
+
+// portpub made the container's link, and so its network (a container another
+// CNI plugin attached has no host veth of portpub's).
+bool owns_network(const Publication& p) {
+    return !p.host_veth.empty();
+}
+
+}  // namespace
+
 FirewallChange change_for_up(const Publication& p) {
     FirewallChange c;
     c.ensure_base = true;
     c.add_networks.push_back(p.network);
+    if (owns_network(p)) c.add_isolated.push_back(p.network);
     c.add = nat_elements(p);
     return c;
 }
@@ -22,6 +33,10 @@ FirewallChange change_for_down(const Publication& p, const std::vector<Publicati
     bool network_in_use = std::any_of(remaining.begin(), remaining.end(),
                                       [&](const Publication& r) { return r.network == p.network; });
     if (!network_in_use) c.del_networks.push_back(p.network);
+    const bool isolation_in_use = std::any_of(
+        remaining.begin(), remaining.end(),
+        [&](const Publication& r) { return owns_network(r) && r.network == p.network; });
+    if (owns_network(p) && !isolation_in_use) c.del_isolated.push_back(p.network);
     return c;
 }
 

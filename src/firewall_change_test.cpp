@@ -14,7 +14,20 @@ TEST_CASE("up adds the network and one element a port, and no rule of its own", 
     CHECK(c.add.size() == 101);
     REQUIRE(c.add_networks.size() == 1);
     CHECK(c.add_networks[0] == p.network);
+    CHECK(c.add_isolated == c.add_networks);  // portpub made it: closed to the outside
     CHECK(c.del.empty());
+}
+
+TEST_CASE("a network of another CNI plugin is published into, never isolated", "[nft]") {
+    auto chained = test::publication("c1", "198.51.100.5", {"8080:80"}, "cni0", "198.51.100.0/24");
+    chained.host_veth.clear();  // attached by the plugin before portpub
+    auto up = change_for_up(chained);
+    CHECK(up.add_networks.size() == 1);
+    CHECK(up.add_isolated.empty());
+    auto other = test::publication("x", "10.77.0.2", {"9000:9000"});
+    auto down = change_for_down(chained, {other});
+    CHECK(down.del_networks.size() == 1);
+    CHECK(down.del_isolated.empty());
 }
 
 TEST_CASE("down of the last container drops the whole table", "[nft]") {
@@ -31,7 +44,9 @@ TEST_CASE("down keeps a network while another container uses it", "[nft]") {
     CHECK_FALSE(same_net.drop_table);
     CHECK(same_net.del == nat_elements(web));
     CHECK(same_net.del_networks.empty());
+    CHECK(same_net.del_isolated.empty());
     auto last_on_net = change_for_down(web, {other});
     REQUIRE(last_on_net.del_networks.size() == 1);
     CHECK(last_on_net.del_networks[0].bridge == "portpub0");
+    CHECK(last_on_net.del_isolated == last_on_net.del_networks);
 }

@@ -28,8 +28,8 @@ void remove_log(const std::filesystem::path& path) {
 
 Logger::Logger(std::filesystem::path path, std::size_t max_bytes)
     : path_(std::move(path)), max_(max_bytes) {
-    std::error_code ec;
-    std::filesystem::create_directories(path_.parent_path(), ec);
+    // In the state directory, which exists: 0700 like it, whatever the umask.
+    ::mkdir(path_.parent_path().c_str(), 0700);
     ::chmod(path_.parent_path().c_str(), 0700);
     open();
 }

@@ -48,32 +48,33 @@ std::string normalize_netns_path(const std::string& path) {
 Netns Netns::open(const std::string& given) {
     Netns ns;
     ns.path_ = normalize_netns_path(given);
+    const std::string name = shown(given);  // as messages quote it
     int fd = ::open(given.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int err = errno;
         if (err == ENOENT)
-            throw Error("network namespace " + given +
+            throw Error("network namespace " + name +
                         " does not exist; create it (ip netns add NAME makes /run/netns/NAME) or "
                         "pass a container's /proc/PID/ns/net");
-        throw_errno("cannot open network namespace " + given, err);
+        throw_errno("cannot open network namespace " + name, err);
     }
     ns.fd_.reset(fd);
     int type = ::ioctl(fd, NS_GET_NSTYPE);
     if (type < 0)
-        throw Error(given +
+        throw Error(name +
                     " is not a namespace file; pass a network namespace such as "
                     "/run/netns/NAME or /proc/PID/ns/net");
     if (type != CLONE_NEWNET)
         throw Error(
-            given + " is " + ns_type_name(type) +
+            name + " is " + ns_type_name(type) +
             " namespace, not a network namespace; pass /run/netns/NAME or /proc/PID/ns/net");
     struct stat st {};
-    if (::fstat(fd, &st) != 0) throw_errno("cannot stat " + given);
+    if (::fstat(fd, &st) != 0) throw_errno("cannot stat " + name);
     ns.inode_ = st.st_ino;
     struct stat self {};
     if (::stat("/proc/self/ns/net", &self) == 0 && self.st_ino == st.st_ino &&
         self.st_dev == st.st_dev)
-        throw Error(given + " is portpub's own network namespace; pass the container's namespace");
+        throw Error(name + " is portpub's own network namespace; pass the container's namespace");
     return ns;
 }
 

@@ -54,6 +54,7 @@ constexpr std::uint32_t kBatchPage = 256 * 1024;
 
 const char* const kSetNets = "nets4";
 const char* const kSetBridges = "bridges";
+const char* const kSetIsolated = "isolated4";
 
 struct RuleFree {
     void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
@@ -145,12 +146,19 @@ class Rule {
         nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
         return add(e);
     }
-    Rule& ct_status_dnat(std::uint32_t reg) {
+    Rule& ct_status_dnat(std::uint32_t reg) { return ct_any(NFT_CT_STATUS, IPS_DST_NAT, reg); }
+    // ct state established,related
+    Rule& ct_state_established_or_related(std::uint32_t reg) {
+        return ct_any(NFT_CT_STATE,
+                      NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), reg);
+    }
+    // The conntrack field `key` has one of the bits of `mask` set.
+    Rule& ct_any(std::uint32_t key, std::uint32_t mask, std::uint32_t reg) {
         auto* ct = expr("ct");
-        nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_STATUS);
+        nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, key);
         nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, reg);
         add(ct);
-        std::uint32_t mask = IPS_DST_NAT, zero = 0;  // host byte order, as the kernel keeps it
+        std::uint32_t zero = 0;  // host byte order, as the kernel keeps both fields
         auto* bw = expr("bitwise");
         nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, reg);
         nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, reg);
@@ -279,6 +287,27 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .meta(NFT_META_OIFNAME, kReg1)
         .lookup(kReg1, kSetBridges, {}, NFT_LOOKUP_F_INV)
         .masquerade();
+
+    // A network portpub made is closed to traffic routed in from elsewhere,
+    // as Docker's networks are: only replies, published ports (DNAT) and its
+    // own containers (through its bridge, seen here when br_netfilter is on)
+    // reach its containers. `ip daddr . oifname`: to one of its containers,
+    // through its bridge.
+    add("forward")
+        .ipv4_only()
+        .ip_daddr(kReg1)
+        .meta(NFT_META_OIFNAME, kReg32_1)
+        .lookup(kReg1, kSetIsolated)
+        .verdict(NFT_GOTO, "isolation");
+    add("isolation").ct_state_established_or_related(kReg1).verdict(NF_ACCEPT);
+    add("isolation").ct_status_dnat(kReg1).verdict(NF_ACCEPT);
+    add("isolation")
+        .ipv4_only()
+        .ip_daddr(kReg1)
+        .meta(NFT_META_IIFNAME, kReg32_1)
+        .lookup(kReg1, kSetIsolated)
+        .verdict(NF_ACCEPT);
+    add("isolation").verdict(NF_DROP);
     return chains;
 }
 
@@ -312,24 +341,30 @@ const SetDef kSets[] = {
      kTypeService, 2, kBigEndian, {16, 1, 2}},
     {kSetNets, NFT_SET_INTERVAL, kTypeIpv4, 4, 0, 0, kBigEndian, {}},
     {kSetBridges, 0, kTypeIfname, IFNAMSIZ, 0, 0, kHostEndian, {}},
+    {kSetIsolated, NFT_SET_INTERVAL | NFT_SET_CONCAT, concat(kTypeIpv4, kTypeIfname), 4 + IFNAMSIZ,
+     0, 0, kBigEndian, {4, IFNAMSIZ}},
 };
 // clang-format on
 
-// The nat priorities of iptables and nft's "dstnat" / "srcnat".
-constexpr int kPriorityDstNat = -100, kPrioritySrcNat = 100;
+// The priorities of iptables' nat and filter tables, nft's "dstnat",
+// "srcnat" and "filter".
+constexpr int kPriorityDstNat = -100, kPrioritySrcNat = 100, kPriorityFilter = 0;
 
 struct ChainDef {
     const char* name;
+    const char* type;  // base chains: "nat" or "filter"
     std::optional<std::uint32_t> hook;
     int priority;
 };
 
 const ChainDef kChains[] = {
-    {"publish", std::nullopt, 0},  // before the chains that jump to them
-    {"loopback", std::nullopt, 0},
-    {"prerouting", NF_INET_PRE_ROUTING, kPriorityDstNat},
-    {"output", NF_INET_LOCAL_OUT, kPriorityDstNat},
-    {"postrouting", NF_INET_POST_ROUTING, kPrioritySrcNat},
+    {"publish", nullptr, std::nullopt, 0},  // before the chains that jump to them
+    {"loopback", nullptr, std::nullopt, 0},
+    {"isolation", nullptr, std::nullopt, 0},
+    {"prerouting", "nat", NF_INET_PRE_ROUTING, kPriorityDstNat},
+    {"output", "nat", NF_INET_LOCAL_OUT, kPriorityDstNat},
+    {"postrouting", "nat", NF_INET_POST_ROUTING, kPrioritySrcNat},
+    {"forward", "filter", NF_INET_FORWARD, kPriorityFilter},
 };
 
 // One element as raw bytes: key, optional key end (intervals of
@@ -342,11 +377,16 @@ struct RawElement {
 };
 
 std::vector<RawElement> network_elements(const Network& n, const char* set) {
-    if (std::strcmp(set, kSetBridges) == 0) {
-        RawElement e;
-        e.key.assign(IFNAMSIZ, 0);
-        std::memcpy(e.key.data(), n.bridge.data(),
-                    std::min<std::size_t>(n.bridge.size(), IFNAMSIZ - 1));
+    std::vector<std::uint8_t> bridge(IFNAMSIZ, 0);
+    std::memcpy(bridge.data(), n.bridge.data(),
+                std::min<std::size_t>(n.bridge.size(), IFNAMSIZ - 1));
+    if (std::strcmp(set, kSetBridges) == 0) return {RawElement{bridge, {}, 0, {}}};
+    if (std::strcmp(set, kSetIsolated) == 0) {
+        // subnet . bridge: a range of the first field, as a pair of inclusive ends.
+        const auto first = n.subnet.network(), last = n.subnet.last();
+        RawElement e{{first.data(), first.data() + 4}, {}, 0, {last.data(), last.data() + 4}};
+        e.key.insert(e.key.end(), bridge.begin(), bridge.end());
+        e.key_end.insert(e.key_end.end(), bridge.begin(), bridge.end());
         return {e};
     }
     // An interval is its first address and, flagged as the end, the address after its last.
@@ -550,6 +590,10 @@ void NftFirewall::apply(const FirewallChange& change) {
         if (held[i]) left.del.push_back(change.del[i]);
     for (const auto& n : change.del_networks)
         if (network_present(n)) left.del_networks.push_back(n);
+    auto isolated = element_keys(kSetIsolated);
+    for (const auto& n : change.del_isolated)
+        if (isolated.contains(network_elements(n, kSetIsolated)[0].key))
+            left.del_isolated.push_back(n);
     try {
         commit(left);
     } catch (const std::system_error& e) {
@@ -637,7 +681,7 @@ void add_base(Batch& batch, const std::map<std::string, std::vector<Rule>>& chai
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, def.name);
         nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
         if (def.hook) {
-            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "nat");
+            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, def.type);
             nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, *def.hook);
             nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, def.priority);
             nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
@@ -700,6 +744,15 @@ void add_changes(Batch& batch, const FirewallChange& change) {
         batch.elements(NFT_MSG_DELSETELEM, 0, set, del, "deleting");
         batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, add, "adding");
     }
+    std::vector<RawElement> del, add;
+    for (const auto& n : change.del_isolated)
+        for (auto& e : network_elements(n, kSetIsolated))
+            del.push_back(std::move(e));
+    for (const auto& n : change.add_isolated)
+        for (auto& e : network_elements(n, kSetIsolated))
+            add.push_back(std::move(e));
+    batch.elements(NFT_MSG_DELSETELEM, 0, kSetIsolated, del, "deleting");
+    batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, kSetIsolated, add, "adding");
 }
 
 // Sends the whole batch in one sendmsg, so that the kernel takes it as one
@@ -898,10 +951,12 @@ std::vector<NatElement> NftFirewall::elements(NatMap map) {
     return collected.out;
 }
 
-bool NftFirewall::network_present(const Network& net) {
+bool NftFirewall::network_present(const Network& net, bool isolated) {
     const auto nets = element_keys(kSetNets), bridges = element_keys(kSetBridges);
     return nets.contains(network_elements(net, kSetNets)[0].key) &&
-           bridges.contains(network_elements(net, kSetBridges)[0].key);
+           bridges.contains(network_elements(net, kSetBridges)[0].key) &&
+           (!isolated ||
+            element_keys(kSetIsolated).contains(network_elements(net, kSetIsolated)[0].key));
 }
 
 std::vector<std::string> NftFirewall::base_differences() {

@@ -1,7 +1,6 @@
 #include "portpub/planner.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <set>
 
@@ -11,28 +10,52 @@
 
 namespace portpub {
 
-void validate_id(const std::string& id) {
-    auto ok_char = [](unsigned char c) {
-        return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+namespace {
+
+// Letters, digits, '_', '.' and '-', starting with a letter or digit, as the
+// CNI spec defines container ids and network names (and as Docker and Podman
+// make them): such a name is a file name, never a path, "." or "..".
+bool is_name(const std::string& s, std::size_t max) {
+    auto alnum = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     };
-    bool ok = !id.empty() && id.size() <= 128 && std::isalnum(static_cast<unsigned char>(id[0])) &&
-              std::all_of(id.begin(), id.end(), ok_char);
-    if (!ok) {
-        std::string shown = id.size() > 40 ? id.substr(0, 40) + "..." : id;
-        throw Error(
-            "invalid container id '" + shown +
-            "': use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit");
-    }
+    return !s.empty() && s.size() <= max && alnum(s[0]) &&
+           std::all_of(s.begin(), s.end(),
+                       [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+}  // namespace
+
+void validate_id(const std::string& id) {
+    if (!is_name(id, kMaxIdLength))
+        throw Error("invalid container id '" + shown(id, 40) + "': use 1-" +
+                    std::to_string(kMaxIdLength) +
+                    " letters, digits, '_', '.' or '-', starting with a letter or digit");
+}
+
+void validate_network_name(const std::string& name) {
+    if (!is_name(name, kMaxNetworkNameLength))
+        throw Error("invalid network name '" + shown(name, 40) + "': use 1-" +
+                    std::to_string(kMaxNetworkNameLength) +
+                    " letters, digits, '_', '.' or '-', starting with a letter or digit");
 }
 
 void validate_ifname(const std::string& name, const std::string& what) {
     bool ok = !name.empty() && name.size() <= 15 && name != "." && name != ".." &&
-              std::none_of(name.begin(), name.end(), [](unsigned char c) {
-                  return c == '/' || c == ':' || std::isspace(c) || !std::isprint(c);
+              std::all_of(name.begin(), name.end(), [](char c) {
+                  return c > ' ' && c < 0x7F && c != '/' && c != ':';  // printable ASCII
               });
     if (!ok)
-        throw Error("invalid " + what + " '" + name +
+        throw Error("invalid " + what + " '" + shown(name, 40) +
                     "': interface names have 1-15 characters and no '/', ':' or spaces");
+}
+
+void validate_netns_path(const std::string& path) {
+    // The path goes into the JSON record, which holds UTF-8 only.
+    if (printable(path) != path)
+        throw Error("namespace path '" + shown(path) +
+                    "' has control characters or bytes that are not UTF-8; rename the file, or "
+                    "pass /proc/PID/ns/net of a process in the namespace");
 }
 
 std::string derive_id(const std::string& path, std::uint64_t inode) {
@@ -80,7 +103,7 @@ namespace {
 Cidr parse_subnet(const std::string& text) {
     auto subnet = Cidr::parse(text);
     if (!subnet)
-        throw Error("invalid --subnet '" + text +
+        throw Error("invalid --subnet '" + shown(text) +
                     "': expected an IPv4 prefix such as 10.77.0.0/16");
     if (!subnet->address.is_v4())
         throw Error("invalid --subnet '" + text +
@@ -147,6 +170,8 @@ void validate_request(const UpRequest& req) {
     validate_ifname(req.ifname, "--ifname");
     parse_subnet(req.subnet);
     if (req.id) validate_id(*req.id);
+    validate_netns_path(req.netns);
+    if (req.cni_network) validate_network_name(*req.cni_network);
 }
 
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,

@@ -40,15 +40,47 @@ TEST_CASE("ids come from the namespace file", "[planner]") {
 
 TEST_CASE("ids and interface names are validated", "[planner]") {
     CHECK_NOTHROW(validate_id("web-1_a.b"));
-    CHECK_THROWS_WITH(validate_id("../etc"), Catch::Contains("invalid container id"));
-    CHECK_THROWS_AS(validate_id("a/b"), Error);
-    CHECK_THROWS_AS(validate_id(""), Error);
-    CHECK_THROWS_AS(validate_id(std::string(129, 'a')), Error);
+    // Docker's and Podman's ids (64 hex digits), Podman's names, containerd's.
+    CHECK_NOTHROW(validate_id("3f2a9c0e1b7d4a5f8e6c2b1a0d9f8e7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f10"));
+    CHECK_NOTHROW(validate_id("sharp_lovelace"));
+    CHECK_NOTHROW(validate_id("web.prod-2"));
+    CHECK_NOTHROW(validate_id("1a..b"));  // ".." inside a name is no path
+    CHECK_NOTHROW(validate_id(std::string(128, 'a')));
+    CHECK_THROWS_WITH(validate_id("../etc"), Catch::Contains("invalid container id '../etc'"));
+    for (const auto& bad :
+         std::vector<std::string>{"a/b", "/etc", "..", ".", ".hidden", "-rf", "", "a b", "a\\b",
+                                  "a:b", "a+b", "caf\xc3\xa9", std::string(129, 'a'),
+                                  std::string("a\0b", 3), "a\nb", "a\tb", "a\x7f", "a\xff"}) {
+        INFO(bad);
+        CHECK_THROWS_WITH(validate_id(bad), Catch::Contains("invalid container id") &&
+                                                Catch::Contains("use 1-128 letters"));
+    }
+    // Shown, never echoed raw: one line, cut when long.
+    CHECK_THROWS_WITH(validate_id(std::string("a\0b\n", 4)),
+                      Catch::StartsWith("invalid container id 'a\\x00b\\x0a'"));
+    CHECK_THROWS_WITH(validate_id(std::string(10000, 'x') + "/"),
+                      Catch::Contains("... (10001 characters)"));
+    CHECK_NOTHROW(validate_network_name("podman"));
+    CHECK_NOTHROW(validate_network_name("k8s-pod-network.v1_2"));
+    CHECK_NOTHROW(validate_network_name(std::string(255, 'n')));
+    for (const auto& bad : std::vector<std::string>{"", "../net", "a/b", ".net", "net work",
+                                                    std::string(256, 'n'), std::string("n\0", 2)}) {
+        INFO(bad);
+        CHECK_THROWS_WITH(validate_network_name(bad), Catch::Contains("invalid network name"));
+    }
+    CHECK_NOTHROW(validate_netns_path("/run/netns/web"));
+    CHECK_NOTHROW(validate_netns_path("/run/netns/caf\xc3\xa9"));
+    CHECK_THROWS_WITH(validate_netns_path("/run/netns/w\xff"),
+                      Catch::Contains("namespace path '/run/netns/w\\xff'"));
+    CHECK_THROWS_AS(validate_netns_path("/run/netns/w\n"), Error);
     CHECK_NOTHROW(validate_ifname("eth0", "--ifname"));
     CHECK_THROWS_WITH(validate_ifname("a-very-long-name0", "--ifname"),
                       Catch::Contains("invalid --ifname"));
     CHECK_THROWS_AS(validate_ifname("a/b", "--bridge"), Error);
     CHECK_THROWS_AS(validate_ifname("a b", "--bridge"), Error);
+    CHECK_THROWS_AS(validate_ifname("..", "--bridge"), Error);
+    CHECK_THROWS_AS(validate_ifname("br\xc3\xa9", "--bridge"), Error);
+    CHECK_THROWS_AS(validate_ifname(std::string("br\0", 3), "--bridge"), Error);
 }
 
 TEST_CASE("host veth names are recognised as portpub's, and no others", "[planner]") {

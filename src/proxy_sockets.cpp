@@ -5,10 +5,12 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "portpub/error.hpp"
 #include "portpub/host_ports.hpp"
+#include "portpub/sysctl.hpp"
 
 namespace portpub {
 
@@ -103,7 +105,26 @@ UniqueFd listener(const ProxySocket& at) {
     int one = 1;
     // A port a proxy listened on before may have connections in TIME_WAIT.
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bind_or_explain(fd.get(), at.address, at.port, Proto::tcp);
+    if (at.port == 0) {
+        // A kernel-chosen port, from net.ipv4.ip_local_port_range: none is
+        // left when this publication, or others and local programs, hold them all.
+        sockaddr_storage ss;
+        const socklen_t len = fill(ss, at.address, 0);
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+            const int err = errno;
+            if (err != EADDRINUSE) throw_errno("cannot bind the proxy's listener", err);
+            auto range = read_sysctl("net/ipv4/ip_local_port_range").value_or("");
+            std::replace(range.begin(), range.end(), '\t', '-');
+            range.erase(std::remove(range.begin(), range.end(), '\n'), range.end());
+            throw Error("the proxy needs a free TCP port on " + at.address.url_str() +
+                        " for its listener, and every port of net.ipv4.ip_local_port_range (" +
+                        range +
+                        ") is published or in use; free some, widen the range, or publish a TCP "
+                        "port on every address (the proxy then listens there)");
+        }
+    } else {
+        bind_or_explain(fd.get(), at.address, at.port, Proto::tcp);
+    }
     // Accepted sockets inherit it: the proxy adds no Nagle delay.
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::listen(fd.get(), SOMAXCONN) != 0) throw_errno("cannot listen for the proxy");
@@ -136,12 +157,20 @@ ProxyFds open_proxy_sockets(const Publication& p) {
     const auto wanted = proxy_sockets(p, reserve);
     const std::uint64_t limit = raise_fd_limit();
     if (wanted.size() + kSpareFds > limit) {
-        throw Error("holding the " + std::to_string(wanted.size()) +
-                    " sockets of these ports, with room for connections, needs more file "
-                    "descriptors than the limit of " +
-                    std::to_string(limit) +
-                    " (RLIMIT_NOFILE); pass --no-reserve to publish "
-                    "without holding the ports, or raise the limit (ulimit -n)");
+        // UDP the proxy serves (loopback, IPv6 clients) takes a socket a port
+        // even unheld: then --no-reserve is no way out.
+        const std::size_t unheld = reserve ? proxy_sockets(p, false).size() : wanted.size();
+        throw Error(
+            std::string(reserve ? "holding" : "serving") + " the " + std::to_string(wanted.size()) +
+            " sockets of these ports, with room for connections, needs more file descriptors "
+            "than the limit of " +
+            std::to_string(limit) + " (RLIMIT_NOFILE); " +
+            (unheld + kSpareFds <= limit
+                 ? "pass --no-reserve to publish without holding the ports, or raise the limit "
+                   "(ulimit -n)"
+                 : "raise the limit (ulimit -n), publish fewer UDP ports (the proxy serves each "
+                   "one on loopback and for IPv6 clients with a socket), or pass --no-proxy "
+                   "(loopback and IPv6 clients are then not served)"));
     }
     ProxyFds fds;
     // A host with IPv6 off has nothing to serve on [::]: that half is skipped.

@@ -328,7 +328,7 @@ std::vector<std::string> missing_of(const Publication& pub, NftFirewall& firewal
     if (!firewall.table_exists()) {
         missing.push_back("table inet " + std::string(kTableName) + " is missing");
     } else {
-        if (!firewall.network_present(pub.network))
+        if (!firewall.network_present(pub.network, !pub.host_veth.empty()))
             missing.push_back("subnet " + pub.network.subnet.str() + " on bridge " +
                               pub.network.bridge + " is missing from the table's sets");
         const auto elements = nat_elements(pub);
@@ -550,15 +550,17 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
         pub.proxy->listen6 = proxy_fds->port6;
         pub.proxy->ipv6 = proxy_fds->ipv6;
     }
-    FirewallChange change;
-    change.ensure_base = true;
+    // The table, chains and sets as `up` makes them (adding a set element
+    // that is there changes nothing); map elements below, only the missing.
+    FirewallChange change = change_for_up(pub);
+    change.add.clear();
     const bool table = firewall.table_exists();
     if (!table)
         done.push_back("table inet " + std::string(kTableName));
     else if (!firewall.base_differences().empty())
         done.push_back("chains");
-    if (!table || !firewall.network_present(pub.network))
-        change.add_networks.push_back(pub.network);
+    else if (!firewall.network_present(pub.network, !pub.host_veth.empty()))
+        done.push_back("sets");
     std::map<NatMap, std::map<std::vector<std::uint8_t>, NatElement>> held;
     if (table)
         for (NatMap map : kNatMaps)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -18,13 +19,37 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The missing parents of `dir`, 0755 as /run is: never wider, whatever the
+// umask (a world-writable parent would let anyone swap the state directory).
+void make_parents(const fs::path& dir) {
+    fs::path at;
+    for (const auto& part : dir.parent_path()) {
+        at /= part;
+        if (::mkdir(at.c_str(), 0755) != 0 && errno != EEXIST)
+            return;  // the state directory's own mkdir names the problem
+    }
+}
+
+// A directory of portpub's own: created 0700, and refused when another user
+// owns it or others may write to it, for they could then plant or swap records.
 void make_private_dir(const fs::path& dir) {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-        throw_errno("cannot create state directory " + dir.string());
+        throw_errno("cannot create state directory " + shown(dir.string()));
     struct stat st {};
-    if (::lstat(dir.c_str(), &st) != 0) throw_errno("cannot stat " + dir.string());
+    if (::lstat(dir.c_str(), &st) != 0) throw_errno("cannot stat " + shown(dir.string()));
     if (!S_ISDIR(st.st_mode))
-        throw Error("state path " + dir.string() + " is not a directory; pass another --state-dir");
+        throw Error("state path " + shown(dir.string()) +
+                    " is not a directory; pass another --state-dir");
+    if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        throw Error("state directory " + shown(dir.string()) +
+                    (st.st_uid != ::geteuid()
+                         ? " belongs to uid " + std::to_string(st.st_uid) + ", not to portpub's"
+                         : " may be written by other users (mode " + std::string(mode) + ")") +
+                    "; its records steer what portpub changes: make it 0700 and root's (chmod "
+                    "0700, chown root), or pass another --state-dir");
+    }
 }
 
 void fsync_dir(const fs::path& dir) {
@@ -52,8 +77,7 @@ nlohmann::json parse_json(const fs::path& path) {
 }  // namespace
 
 StateStore::Lock StateStore::lock() {
-    std::error_code ec;
-    if (dir_.has_parent_path()) fs::create_directories(dir_.parent_path(), ec);  // 0755, as /run
+    make_parents(dir_);
     make_private_dir(dir_);
     make_private_dir(containers_dir());
     const auto path = dir_ / "lock";

@@ -60,6 +60,45 @@ TEST_CASE("the state directory is private and records are 0600", "[store]") {
     CHECK(files == 1);
 }
 
+TEST_CASE("the state directory and its parents are never wider than asked, whatever the umask",
+          "[store]") {
+    TempDir tmp;
+    const auto old = ::umask(0);
+    {
+        StateStore store(tmp.path / "a/b/state");
+        auto lock = store.lock();
+        store.save(test::publication("web", "10.77.0.2", {"8080:80"}));
+        HostState h;
+        h.ip_forward_before = "0";
+        store.save_host(h);
+    }
+    ::umask(old);
+    auto mode = [&](const char* rel) {
+        struct stat st {};
+        REQUIRE(::stat((tmp.path / rel).c_str(), &st) == 0);
+        return st.st_mode & 07777;
+    };
+    CHECK(mode("a") == 0755);
+    CHECK(mode("a/b") == 0755);
+    CHECK(mode("a/b/state") == 0700);
+    CHECK(mode("a/b/state/containers") == 0700);
+    CHECK(mode("a/b/state/lock") == 0600);
+    CHECK(mode("a/b/state/host.json") == 0600);
+    CHECK(mode("a/b/state/containers/web.json") == 0600);
+}
+
+TEST_CASE("a state directory others may write to is refused", "[store]") {
+    TempDir tmp;
+    fs::create_directory(tmp.path / "open");
+    ::chmod((tmp.path / "open").c_str(), 0777);
+    StateStore store(tmp.path / "open");
+    CHECK_THROWS_WITH(store.lock(), Catch::Contains("may be written by other users (mode 0777)") &&
+                                        Catch::Contains("--state-dir"));
+    CHECK_FALSE(fs::exists(tmp.path / "open/containers"));
+    ::chmod((tmp.path / "open").c_str(), 0755);  // read by others is fine
+    CHECK_NOTHROW(StateStore(tmp.path / "open").lock());
+}
+
 TEST_CASE("host state round-trips and disappears when empty", "[store]") {
     TempDir tmp;
     StateStore store(tmp.path);

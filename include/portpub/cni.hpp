@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "portpub/error.hpp"
 #include "portpub/planner.hpp"
 
 namespace portpub::cni {
@@ -40,8 +41,10 @@ enum Code : int {
 
 class CniError : public std::runtime_error {
   public:
-    CniError(int code, const std::string& msg, std::string details = {})
-        : std::runtime_error(msg), code_(code), details_(std::move(details)) {}
+    // Both texts are made printable (see portpub::printable): they end up in
+    // JSON, which must be UTF-8, and quote values of the input.
+    CniError(int code, const std::string& msg, const std::string& details = {})
+        : std::runtime_error(printable(msg)), code_(code), details_(printable(details)) {}
     int code() const { return code_; }
     const std::string& details() const { return details_; }
 

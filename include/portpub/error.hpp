@@ -5,12 +5,25 @@
 #include <cerrno>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace portpub {
 
+// `text` as one line of printable UTF-8: control characters (a newline, NUL,
+// an escape sequence) and bytes that are not UTF-8 become \xNN, so that a
+// value quoted from the input can neither break the line nor fool a terminal
+// or a JSON encoder.
+std::string printable(std::string_view text);
+
+// A value to quote in a message: printable, and cut after `max` characters
+// with its length named, so that a 10,000-character value keeps the line
+// readable.
+std::string shown(std::string_view value, std::size_t max = 80);
+
 class Error : public std::runtime_error {
   public:
-    using std::runtime_error::runtime_error;
+    explicit Error(const std::string& what) : std::runtime_error(printable(what)) {}
+    explicit Error(const char* what) : Error(std::string(what)) {}
 };
 
 // strerror(err) as a std::string (thread-safe).

@@ -15,6 +15,9 @@ struct FirewallChange {
     bool ensure_base = false;  // create table, maps, sets, chains; (re)write the rules
     bool drop_table = false;   // the last container is gone: delete the whole table
     std::vector<Network> add_networks, del_networks;
+    // Networks portpub made (not another CNI plugin's, which portpub only
+    // publishes into): closed to traffic from outside but for published ports.
+    std::vector<Network> add_isolated, del_isolated;
     std::vector<NatElement> add, del;
 };
 

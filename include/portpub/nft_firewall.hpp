@@ -1,23 +1,47 @@
 // The nftables table of portpub, through libnftnl + libmnl. Every change is
-// one netlink batch: the kernel applies all of it or none of it.
+// one netlink batch: the kernel applies all of it or none of it. Rules never
+// change with the ports published: `up` and `down` add and remove elements.
 //
 //   table inet portpub {
-//     map pub4     { type inet_proto . inet_service : ipv4_addr . inet_service }
-//     map pub4addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
-//     set nets4    { type ipv4_addr; flags interval }   container subnets
-//     set bridges  { type ifname }                      their bridges
+//     map pub4       { type inet_proto . inet_service : ipv4_addr . inet_service }
+//     map pub4addr   { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//     map proxy4     { type inet_proto . inet_service : inet_service; flags interval }
+//     map proxy4addr { type ipv4_addr . inet_proto . inet_service : inet_service; flags interval }
+//     map proxy6     { type inet_proto . inet_service : inet_service; flags interval }
+//     map proxy6addr { type ipv6_addr . inet_proto . inet_service : inet_service; flags interval }
+//     set nets4      { type ipv4_addr; flags interval }        container subnets
+//     set bridges    { type ifname }                           their bridges
+//     set isolated4  { type ipv4_addr . ifname; flags interval }
+//                    subnet . bridge of each network portpub made (not of another
+//                    CNI plugin's network, which portpub only publishes into)
 //     chain publish {
 //       meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @pub4addr
 //       meta nfproto ipv4 dnat ip to meta l4proto . th dport map @pub4
+//       meta l4proto tcp meta nfproto ipv6 redirect to ... map @proxy6addr, then @proxy6
+//     }
+//     chain loopback {                                         127.0.0.0/8, ::1: the proxy
+//       meta l4proto tcp meta nfproto ipv4 redirect to ... map @proxy4addr, then @proxy4
+//       (the same for ipv6 with @proxy6addr and @proxy6)
+//     }
+//     chain isolation {                                        to a container of isolated4
+//       ct state established,related accept                   replies
+//       ct status dnat accept                                  published ports
+//       meta nfproto ipv4 ip daddr . iifname @isolated4 accept its own network (br_netfilter)
+//       drop                                                   the rest: other networks, hosts
 //     }
 //     chain prerouting  { type nat hook prerouting priority dstnat
+//       meta nfproto ipv4 ip daddr 127.0.0.0/8 return          (never DNAT loopback:
+//       meta nfproto ipv6 ip6 daddr ::1 return                  CVE-2020-8558)
 //       fib daddr type local jump publish }
 //     chain output      { type nat hook output priority dstnat
-//       meta nfproto ipv4 ip daddr 127.0.0.0/8 return      (loopback: never route_localnet)
+//       meta nfproto ipv4 ip daddr 127.0.0.0/8 goto loopback   (never route_localnet)
+//       meta nfproto ipv6 ip6 daddr ::1 goto loopback
 //       fib daddr type local jump publish }
 //     chain postrouting { type nat hook postrouting priority srcnat
 //       meta nfproto ipv4 ct status dnat ip saddr @nets4 ip daddr @nets4 masquerade   (hairpin)
 //       meta nfproto ipv4 ip saddr @nets4 oifname != @bridges masquerade }            (outbound)
+//     chain forward     { type filter hook forward priority filter; policy accept
+//       meta nfproto ipv4 ip daddr . oifname @isolated4 goto isolation }
 //   }
 #pragma once
 
@@ -66,8 +90,9 @@ class NftFirewall {
     std::vector<bool> in_kernel(const std::vector<NatElement>& elements);
     // Every element of one map, as the kernel holds it.
     std::vector<NatElement> elements(NatMap map);
-    // Whether the sets hold the network's subnet and bridge.
-    bool network_present(const Network& net);
+    // Whether the sets hold the network's subnet and bridge, and, with
+    // `isolated`, whether the network is closed to the outside.
+    bool network_present(const Network& net, bool isolated = false);
     // How the table's chains differ from what portpub installs: "chain
     // prerouting is missing", "chain output has 1 rule, not 4". Empty when
     // they match (or when there is no table at all: see table_exists()).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -48,10 +49,19 @@ struct Plan {
     std::optional<Publication> replaces;  // an earlier publication of the same id
 };
 
-// Container ids become file names: letters, digits, '_', '.', '-', at most 128.
+// Container ids (--id, the OCI state's id, CNI_CONTAINERID) become file names:
+// letters, digits, '_', '.', '-', starting with a letter or digit, at most
+// kMaxIdLength (Docker's and Podman's ids are 64 hex digits). No '/', "..",
+// NUL or control character gets through.
+inline constexpr std::size_t kMaxIdLength = 128;
 void validate_id(const std::string& id);
-// Interface names: 1-15 bytes, no '/', ':' or whitespace.
+// CNI network names: the same characters (as the CNI spec has them), at most 255.
+inline constexpr std::size_t kMaxNetworkNameLength = 255;
+void validate_network_name(const std::string& name);
+// Interface names: 1-15 printable ASCII bytes, no '/', ':' or space.
 void validate_ifname(const std::string& name, const std::string& what);
+// Namespace paths go into the JSON record: UTF-8, no control characters.
+void validate_netns_path(const std::string& path);
 
 // "web" for /run/netns/web (any directory named netns), else "netns-<inode>".
 std::string derive_id(const std::string& path, std::uint64_t inode);

@@ -31,6 +31,10 @@ namespace lab {
 
 namespace {
 
+// "/proc/sys/net/ipv4/conf/NAME/route_localnet:VALUE" for all, default and
+// every interface of the current network namespace.
+constexpr const char* kRouteLocalnetLines = "grep -H . /proc/sys/net/ipv4/conf/*/route_localnet";
+
 [[noreturn]] void die(const std::string& what) {
     throw std::runtime_error(what + ": " + std::strerror(errno));
 }
@@ -229,6 +233,11 @@ Lab::Lab(int bridge_nf) {
     ns_fds_["host"] = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 
     sh("ip link set lo up");
+    // A new namespace inherits all/default from the machine's first one; the
+    // lab starts where portpub must leave it, whatever the machine has.
+    sh("echo 0 > /proc/sys/net/ipv4/conf/all/route_localnet && "
+       "echo 0 > /proc/sys/net/ipv4/conf/default/route_localnet && "
+       "echo 0 > /proc/sys/net/ipv4/conf/lo/route_localnet");
     if (has_bridge_netfilter())
         sh("echo " + std::to_string(bridge_nf) + " > /proc/sys/net/bridge/bridge-nf-call-iptables");
     sh("ip netns add ext && ip link add ext0 type veth peer name eth0 netns ext && "
@@ -620,6 +629,10 @@ std::vector<int> proxies() {
     return out;
 }
 
+std::string route_localnet() {
+    return sh(kRouteLocalnetLines);
+}
+
 std::string Lab::snapshot() const {
     // Configuration only. Left out is what the kernel derives by itself and
     // no tool can put back: operstate, carrier (LOWER_UP, NO-CARRIER, the
@@ -633,9 +646,10 @@ std::string Lab::snapshot() const {
               "fe80::' "
               "| "
               "sed 's/ linkdown//'; echo --; nft list ruleset; echo --; "
-              "cat /proc/sys/net/ipv4/ip_forward; echo --; ls -A " +
-              state_dir_ + "/containers 2>/dev/null; ls " + state_dir_ +
-              "/host.json 2>/dev/null; ls -A " + state_dir_ + "/logs 2>/dev/null; true") +
+              "cat /proc/sys/net/ipv4/ip_forward; echo --; " +
+              std::string(kRouteLocalnetLines) + "; echo --; ls -A " + state_dir_ +
+              "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; ls -A " +
+              state_dir_ + "/logs 2>/dev/null; true") +
            "--\nproxies running: " + std::to_string(proxies().size()) + "\n";
 }
 

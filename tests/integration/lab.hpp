@@ -102,7 +102,9 @@ class Lab {
     int server_pid(const std::string& name) { return servers_.at(name).front(); }
 
     // What a user looks at to see that nothing is left: links, addresses,
-    // routes, the nftables ruleset, ip_forward, records, proxies running.
+    // routes, the nftables ruleset, ip_forward, route_localnet of all,
+    // default and every interface (never anything but 0), records, proxies
+    // running.
     std::string snapshot() const;
 
     const std::string& state_dir() const { return state_dir_; }
@@ -138,6 +140,10 @@ class UdpStream {
     std::string partial_;
     std::vector<std::string> seen_;
 };
+
+// The route_localnet setting of all, default and each interface of the
+// current network namespace, one "/proc/sys/net/ipv4/conf/NAME/route_localnet:VALUE" a line.
+std::string route_localnet();
 
 // True while the process runs (a zombie does not).
 bool alive(int pid);

@@ -249,3 +249,31 @@ TEST_CASE("errors and VERSION answer as the spec defines", "[cni]") {
     CHECK_FALSE(error_json(CniError(1, "old"), "1.1.0").contains("details"));
     CHECK(version_json()["supportedVersions"] == nlohmann::json{"1.0.0", "1.1.0"});
 }
+
+TEST_CASE("hostile bytes in the environment or stdin still make printable error JSON", "[cni]") {
+    // A raw byte that is not UTF-8 in a message made error_json(...).dump()
+    // throw json::type_error 316: the plugin died instead of answering.
+    const std::function<void()> rejected[] = {
+        [] {
+            parse_environment(vars({{"CNI_COMMAND", "\xff\n"}}));
+        },
+        [] {
+            parse_environment(vars({{"CNI_COMMAND", "ADD"},
+                                    {"CNI_CONTAINERID", "c1"},
+                                    {"CNI_NETNS", "/n"},
+                                    {"CNI_IFNAME", "eth\xe9"}}));
+        },
+        [] { parse_config("\xff", Command::add); },
+    };
+    for (const auto& f : rejected) {
+        try {
+            f();
+            FAIL("accepted");
+        } catch (const CniError& e) {
+            std::string out;
+            CHECK_NOTHROW(out = error_json(e, "1.0.0").dump());
+            CHECK(out.find('\n') == std::string::npos);
+            CHECK(std::string(e.what()).find('\n') == std::string::npos);
+        }
+    }
+}

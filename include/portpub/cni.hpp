@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "portpub/error.hpp"
 #include "portpub/planner.hpp"
 
 namespace portpub::cni {
@@ -38,10 +39,12 @@ enum Code : int {
     kNotAvailable = 50,
 };
 
+// Its message and details are made one line, as Error's are: they quote the
+// configuration, and the plugin prints them as JSON, which must be UTF-8.
 class CniError : public std::runtime_error {
   public:
-    CniError(int code, const std::string& msg, std::string details = {})
-        : std::runtime_error(msg), code_(code), details_(std::move(details)) {}
+    CniError(int code, const std::string& msg, const std::string& details = {})
+        : std::runtime_error(one_line(msg)), code_(code), details_(one_line(details)) {}
     int code() const { return code_; }
     const std::string& details() const { return details_; }
 

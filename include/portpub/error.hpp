@@ -5,12 +5,22 @@
 #include <cerrno>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace portpub {
 
+// `text` with what would break a one-line UTF-8 message written out as C
+// escapes: control characters ("\n", "\x1b"; C1 ones too) and bytes that are
+// not UTF-8 ("\xff"). Messages quote hostile input (a -p value, an annotation,
+// a CNI field), which must neither split the line, drive the terminal, nor
+// make the CNI error JSON unprintable.
+std::string one_line(std::string_view text);
+
 class Error : public std::runtime_error {
   public:
-    using std::runtime_error::runtime_error;
+    // The message is made one line here, so that no call site has to.
+    explicit Error(const std::string& what) : std::runtime_error(one_line(what)) {}
+    explicit Error(const char* what) : Error(std::string(what)) {}
 };
 
 // strerror(err) as a std::string (thread-safe).

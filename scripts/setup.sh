@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what portpub needs to build, test and demo on Debian 12, and nothing
 # that is already there. Idempotent and non-interactive.
-#   scripts/setup.sh            build + test + demo packages
+#   scripts/setup.sh            build, test, demo and fuzz packages
 #   scripts/setup.sh --bench    also what the benchmark compares against
 set -euo pipefail
 
@@ -10,6 +10,8 @@ packages=(
   cmake g++ make pkg-config
   libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
   libboost-program-options-dev nlohmann-json3-dev catch2
+  # fuzzing (scripts/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
   # tests and demo: namespaces, a look at the ruleset and the conntrack table, an HTTP client
   iproute2 nftables conntrack util-linux curl
   # the runtimes portpub is tested in: OCI hooks (runc, crun, Podman), and

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <string_view>
 
 #include "portpub/error.hpp"
 #include "portpub/ip_address.hpp"
@@ -12,6 +13,10 @@ namespace portpub::cni {
 namespace {
 
 using nlohmann::json;
+
+// Far more than any plugin's configuration or result needs (they nest a few
+// levels), far less than what overflows the stack.
+constexpr std::size_t kMaxNesting = 128;
 
 bool supported(const std::string& version) {
     return std::find(std::begin(kSupportedVersions), std::end(kSupportedVersions), version) !=
@@ -80,6 +85,31 @@ PortMapping parse_mapping(const json& j, const std::string& path) {
     return m;
 }
 
+// The deepest nesting of arrays and objects in `text`, which is JSON. Copying,
+// comparing and printing a json value recurse once a level: a configuration
+// nested 100,000 deep (200 KB, well under what stdin may hold) overflows the
+// stack in them.
+std::size_t nesting(std::string_view text) {
+    std::size_t depth = 0, deepest = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;  // whatever is escaped, it ends no string
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
 std::string cidr_str(const IpAddress& a, int prefix) {
     return a.str() + "/" + std::to_string(prefix);
 }
@@ -142,6 +172,10 @@ Config parse_config(const std::string& text, Command command) {
     }
     if (!j.is_object())
         throw CniError(kUndecodable, "the network configuration on stdin is not a JSON object");
+    if (nesting(text) > kMaxNesting)
+        throw CniError(kInvalidConfig,
+                       "network configuration: arrays and objects nest deeper than " +
+                           std::to_string(kMaxNesting) + " levels");
     Config c;
     c.cni_version = string_field(j, "cniVersion", "cniVersion").value_or("");
     if (c.cni_version.empty())
@@ -242,16 +276,25 @@ portpub::Attachment attachment_from(const json& prev, const std::string& ifname)
     auto invalid = [](const std::string& what) {
         return CniError(kInvalidConfig, "network configuration: prevResult " + what);
     };
+    // json::value() throws json::type_error for a field of another type: the
+    // plugin's answer would then be code 100 without naming the field.
+    auto text = [&](const json& object, const char* list, const char* key) {
+        auto it = object.find(key);
+        if (it == object.end() || it->is_null()) return std::string();
+        if (!it->is_string())
+            throw invalid(std::string(list) + "[]." + key + " must be a string, not " + it->dump());
+        return it->get<std::string>();
+    };
     const json interfaces = prev.value("interfaces", json::array());
     const json ips = prev.value("ips", json::array());
     if (!interfaces.is_array() || !ips.is_array())
         throw invalid("interfaces and ips must be lists");
-    auto in_sandbox = [](const json& iface) {
-        return iface.is_object() && !iface.value("sandbox", std::string()).empty();
+    auto in_sandbox = [&](const json& iface) {
+        return iface.is_object() && !text(iface, "interfaces", "sandbox").empty();
     };
     for (const auto& ip : ips) {
         if (!ip.is_object()) throw invalid("ips must hold objects");
-        auto cidr = Cidr::parse(ip.value("address", std::string()));
+        auto cidr = Cidr::parse(text(ip, "ips", "address"));
         if (!cidr)
             throw invalid("address " + ip.value("address", json()).dump() + " is not a CIDR");
         if (!cidr->address.is_v4()) continue;  // IPv6 container addresses: issue of dual stack
@@ -260,7 +303,7 @@ portpub::Attachment attachment_from(const json& prev, const std::string& ifname)
             if (k < 0 || k >= static_cast<long long>(interfaces.size()))
                 throw invalid("ips[].interface " + std::to_string(k) + " names no interface");
             const auto& iface = interfaces[static_cast<std::size_t>(k)];
-            if (!in_sandbox(iface) || iface.value("name", std::string()) != ifname) continue;
+            if (!in_sandbox(iface) || text(iface, "interfaces", "name") != ifname) continue;
         }
         portpub::Attachment a;
         a.address = cidr->address;
@@ -277,11 +320,17 @@ portpub::Attachment attachment_from(const json& prev, const std::string& ifname)
         // first, a ptp plugin its host end of the veth.
         for (const auto& iface : interfaces)
             if (iface.is_object() && !in_sandbox(iface)) {
-                a.network.bridge = iface.value("name", std::string());
+                a.network.bridge = text(iface, "interfaces", "name");
                 break;
             }
         if (a.network.bridge.empty())
             throw invalid("names no host-side interface (bridge or veth) for " + ifname);
+        // The name goes into the nftables set of bridges, which holds 15 bytes.
+        try {
+            validate_ifname(a.network.bridge, "prevResult interface name");
+        } catch (const Error& e) {
+            throw CniError(kInvalidConfig, std::string("network configuration: ") + e.what());
+        }
         return a;
     }
     throw CniError(kInvalidConfig,

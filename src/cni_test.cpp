@@ -298,3 +298,71 @@ TEST_CASE("errors and VERSION answer as the spec defines", "[cni]") {
     CHECK_FALSE(error_json(CniError(1, "old"), "1.1.0").contains("details"));
     CHECK(version_json()["supportedVersions"] == nlohmann::json{"1.0.0", "1.1.0"});
 }
+
+TEST_CASE("a prevResult field of the wrong type is error 7 naming it", "[cni]") {
+    // Found by tests/fuzz/cni_config_fuzz.cpp: json::value() threw a
+    // json::type_error, which the plugin answered as code 100 naming no field.
+    auto address = nlohmann::json::parse(kBridgeResult);
+    address["ips"][1]["address"] = 10;
+    CHECK(code_of([&] { attachment_from(address, "eth0"); }) == kInvalidConfig);
+    CHECK_THAT(message_of([&] { attachment_from(address, "eth0"); }),
+               Catch::Contains("ips[].address must be a string, not 10"));
+    auto sandbox = nlohmann::json::parse(kBridgeResult);
+    sandbox["interfaces"][2]["sandbox"] = true;
+    CHECK_THAT(message_of([&] { attachment_from(sandbox, "eth0"); }),
+               Catch::Contains("interfaces[].sandbox must be a string, not true"));
+    auto name = nlohmann::json::parse(kBridgeResult);
+    name["interfaces"][0]["name"] = nlohmann::json::array();
+    CHECK_THAT(message_of([&] { attachment_from(name, "eth0"); }),
+               Catch::Contains("interfaces[].name must be a string, not []"));
+    // The host-side name goes into an nftables set of 15-byte names.
+    auto long_name = nlohmann::json::parse(kBridgeResult);
+    long_name["interfaces"][0]["name"] = "a-bridge-name-too-long";
+    CHECK_THAT(message_of([&] { attachment_from(long_name, "eth0"); }),
+               Catch::Contains("invalid prevResult interface name 'a-bridge-name-too-long'"));
+}
+
+TEST_CASE("a configuration nested deeper than 128 levels is error 7", "[cni]") {
+    // Copying or printing a json value recurses once a level: 100,000 levels
+    // of prevResult overflowed the plugin's stack.
+    const auto nested = [](std::size_t depth) {
+        return R"({"cniVersion":"1.0.0","name":"n","type":"portpub","prevResult":{"x":)" +
+               std::string(depth, '[') + std::string(depth, ']') + "}}";
+    };
+    CHECK_NOTHROW(parse_config(nested(126), Command::add));
+    CHECK(code_of([&] { parse_config(nested(127), Command::add); }) == kInvalidConfig);
+    CHECK_THAT(message_of([&] { parse_config(nested(1000000), Command::add); }),
+               Catch::Contains("nest deeper than 128 levels"));
+    // Brackets in strings are text, not nesting.
+    CHECK_NOTHROW(parse_config(R"({"cniVersion":"1.0.0","name":"n","type":"portpub","x":")" +
+                                   std::string(1000, '[') + R"(\"{"})",
+                               Command::add));
+}
+
+TEST_CASE("hostile bytes in the environment or stdin still make printable error JSON", "[cni]") {
+    // A raw byte that is not UTF-8 in a message made error_json(...).dump()
+    // throw json::type_error 316: the plugin died instead of answering.
+    const std::function<void()> rejected[] = {
+        [] {
+            parse_environment(vars({{"CNI_COMMAND", "\xff\n"}}));
+        },
+        [] {
+            parse_environment(vars({{"CNI_COMMAND", "ADD"},
+                                    {"CNI_CONTAINERID", "c1"},
+                                    {"CNI_NETNS", "/n"},
+                                    {"CNI_IFNAME", "eth\xe9"}}));
+        },
+        [] { parse_config("\xff", Command::add); },
+    };
+    for (const auto& f : rejected) {
+        try {
+            f();
+            FAIL("accepted");
+        } catch (const CniError& e) {
+            std::string out;
+            CHECK_NOTHROW(out = error_json(e, "1.0.0").dump());
+            CHECK(out.find('\n') == std::string::npos);
+            CHECK(std::string(e.what()).find('\n') == std::string::npos);
+        }
+    }
+}

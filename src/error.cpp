@@ -39,7 +39,9 @@ std::string printable(std::string_view text) {
         if (c >= 0x20 && c < 0x7F) {
             out += static_cast<char>(c);
             ++i;
-        } else if (std::size_t n = c > 0x7F ? utf8_sequence(text.substr(i)) : 0; n > 0) {
+        } else if (std::size_t n = c > 0x7F ? utf8_sequence(text.substr(i)) : 0;
+                   // U+0080-U+009F, the C1 controls (NEL among them): 0xC2 0x80-0x9F.
+                   n > 0 && !(c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0)) {
             out.append(text.substr(i, n));
             i += n;
         } else {

@@ -20,6 +20,9 @@ TEST_CASE("printable keeps text and UTF-8, and escapes the rest", "[error]") {
     CHECK(printable("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");
     CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");
     CHECK(printable("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");
+    // C1 controls are UTF-8, and controls all the same (U+0085 NEL ends a line).
+    CHECK(printable("x\xc2\x85y") == "x\\xc2\\x85y");
+    CHECK(printable("\xc2\xa0") == "\xc2\xa0");  // no-break space stays
     // Made printable once, it stays as it is.
     const std::string once = printable("x\n\xff");
     CHECK(printable(once) == once);

@@ -1,5 +1,6 @@
 #include "portpub/oci_hook.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "portpub/error.hpp"
@@ -115,4 +116,44 @@ TEST_CASE("hook input that cannot be acted on is an error naming it", "[oci_hook
     CHECK_THAT(error_of(creating(R"("io.portpub.ports":"80")", "0")),
                Catch::Contains("has no pid"));
     CHECK_THAT(error_of(R"({"id":"web1","status":"paused"})"), Catch::Contains("status 'paused'"));
+}
+
+TEST_CASE("hostile OCI state gets one-line messages", "[oci_hook]") {
+    // Found by tests/fuzz/oci_state_fuzz.cpp: messages quoted the JSON parser's
+    // "last read" (a raw DEL here), an id or an annotation as they came.
+    auto error_of = [](const std::string& state) {
+        try {
+            hook_action(parse_oci_state(state));
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string states[] = {
+        "\x7f\"ociVersion\":\"1.0.2\"}",
+        R"({"id":"web\n1","status":"creating","pid":1})",
+        R"({"id":"web1","status":"creat\ring","pid":1})",
+        creating(R"("io.portpub.ports":"8080:80\n")"),
+        creating(R"("io.portpub.p\u001b[2Jorts":"80")"),
+        creating(R"("io.portpub.ports":"80","io.portpub.subnet":"10.77.0.0/16\n")"),
+    };
+    for (const auto& state : states) {
+        const auto msg = error_of(state);
+        INFO(state << " -> " << msg);
+        if (msg == "no error") {
+            // hook_action accepts the spec and subnet as text; validate_request judges them.
+            auto action = hook_action(parse_oci_state(state));
+            try {
+                validate_request(action.up);
+                FAIL("accepted");
+            } catch (const Error& e) {
+                const std::string m = e.what();
+                CHECK(std::none_of(m.begin(), m.end(),
+                                   [](unsigned char c) { return c < 0x20 || c == 0x7f; }));
+            }
+            continue;
+        }
+        CHECK(std::none_of(msg.begin(), msg.end(),
+                           [](unsigned char c) { return c < 0x20 || c == 0x7f; }));
+    }
 }

@@ -1,5 +1,6 @@
 #include "portpub/port_spec.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "portpub/error.hpp"
@@ -146,5 +147,21 @@ TEST_CASE("a 10,000-character spec gets a one-line, bounded message", "[port_spe
         std::string msg = e.what();
         CHECK(msg.size() < 400);
         CHECK_THAT(msg, Catch::Contains("10000 characters"));
+    }
+}
+
+TEST_CASE("a spec with control characters gets a one-line message", "[port_spec]") {
+    // Found by tests/fuzz/port_spec_fuzz.cpp: the message quoted them raw.
+    for (const std::string spec : {"8080:80\n", "0-9.0.2.9:808\x10:80", "80\r/tcp", "\x1b[2J80"}) {
+        try {
+            parse_port_spec(spec);
+            FAIL("accepted");
+        } catch (const Error& e) {
+            const std::string msg = e.what();
+            INFO(msg);
+            CHECK(std::none_of(msg.begin(), msg.end(),
+                               [](unsigned char c) { return c < 0x20 || c == 0x7f; }));
+            CHECK_THAT(msg, Catch::Contains("contains a space or control character"));
+        }
     }
 }

@@ -733,26 +733,21 @@ void add_changes(Batch& batch, const FirewallChange& change) {
         batch.elements(NFT_MSG_DELSETELEM, 0, map_name(map), del, "deleting");
         batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name(map), add, "adding");
     }
-    for (const char* set : {kSetNets, kSetBridges}) {
+    auto networks = [&](const char* set, const std::vector<Network>& gone,
+                        const std::vector<Network>& added) {
         std::vector<RawElement> del, add;
-        for (const auto& n : change.del_networks)
+        for (const auto& n : gone)
             for (auto& e : network_elements(n, set))
                 del.push_back(std::move(e));
-        for (const auto& n : change.add_networks)
+        for (const auto& n : added)
             for (auto& e : network_elements(n, set))
                 add.push_back(std::move(e));
         batch.elements(NFT_MSG_DELSETELEM, 0, set, del, "deleting");
         batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, add, "adding");
-    }
-    std::vector<RawElement> del, add;
-    for (const auto& n : change.del_isolated)
-        for (auto& e : network_elements(n, kSetIsolated))
-            del.push_back(std::move(e));
-    for (const auto& n : change.add_isolated)
-        for (auto& e : network_elements(n, kSetIsolated))
-            add.push_back(std::move(e));
-    batch.elements(NFT_MSG_DELSETELEM, 0, kSetIsolated, del, "deleting");
-    batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, kSetIsolated, add, "adding");
+    };
+    networks(kSetNets, change.del_networks, change.add_networks);
+    networks(kSetBridges, change.del_networks, change.add_networks);
+    networks(kSetIsolated, change.del_isolated, change.add_isolated);
 }
 
 // Sends the whole batch in one sendmsg, so that the kernel takes it as one

@@ -19,26 +19,14 @@ namespace {
 
 constexpr const char* kCniPluginDir = "/usr/lib/cni";  // Debian's containernetworking-plugins
 
-// Runs `program` as a CNI plugin with `vars` as its only CNI_* variables and
-// `config` on its stdin.
-RunResult cni_run(const Lab& lab, const std::string& program,
-                  const std::map<std::string, std::string>& vars, const std::string& config) {
-    const std::string path = lab.state_dir() + ".cni-config.json";
-    std::ofstream(path) << config;
-    return run({program}, [&vars, path] {
-        for (const char* v :
-             {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"})
-            ::unsetenv(v);
-        for (const auto& [k, v] : vars)
-            ::setenv(k.c_str(), v.c_str(), 1);
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) ::dup2(fd, 0);
-    });
-}
-
 RunResult cni(const Lab& lab, const std::map<std::string, std::string>& vars,
               const std::string& config) {
-    return cni_run(lab, PORTPUB_BIN, vars, config);
+    return lab.cni(vars, config);
+}
+
+RunResult cni_run(const Lab& lab, const std::string& program,
+                  const std::map<std::string, std::string>& vars, const std::string& config) {
+    return lab.cni(vars, config, program);
 }
 
 std::map<std::string, std::string> vars(const std::string& command, const std::string& id,

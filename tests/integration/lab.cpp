@@ -351,6 +351,21 @@ RunResult Lab::portpub(std::vector<std::string> args, const std::function<void()
     return run(args, in_child);
 }
 
+RunResult Lab::cni(const std::map<std::string, std::string>& vars, const std::string& config,
+                   const std::string& program) const {
+    const std::string path = state_dir_ + ".cni-config.json";
+    std::ofstream(path) << config;
+    return run({program}, [&vars, path] {
+        for (const char* v :
+             {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"})
+            ::unsetenv(v);
+        for (const auto& [k, v] : vars)
+            ::setenv(k.c_str(), v.c_str(), 1);
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) ::dup2(fd, 0);
+    });
+}
+
 RunResult Lab::up(const std::string& netns, const std::vector<std::string>& specs,
                   std::vector<std::string> extra) const {
     std::vector<std::string> args{"up", "--netns", netns};

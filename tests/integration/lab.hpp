@@ -74,6 +74,10 @@ class Lab {
     // portpub with --state-dir of this lab appended.
     RunResult portpub(std::vector<std::string> args,
                       const std::function<void()>& in_child = {}) const;
+    // Runs `program` (portpub by default) as a CNI plugin, with `vars` as
+    // its only CNI_* variables and `config` on its stdin.
+    RunResult cni(const std::map<std::string, std::string>& vars, const std::string& config,
+                  const std::string& program = PORTPUB_BIN) const;
     // `portpub up --netns PATH --subnet 198.51.100.0/24 -p SPEC...`, must succeed.
     RunResult up(const std::string& netns, const std::vector<std::string>& specs,
                  std::vector<std::string> extra = {}) const;

@@ -59,16 +59,7 @@ RunResult hook(const Lab& lab, const std::string& state) {
 // portpub as a CNI plugin with these CNI_* variables and `config` on stdin.
 RunResult cni(const Lab& lab, const std::map<std::string, std::string>& vars,
               const std::string& config) {
-    const std::string path = lab.state_dir() + ".cni-config.json";
-    std::ofstream(path) << config;
-    return run({PORTPUB_BIN}, [&vars, path] {
-        for (const char* v : {"CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"})
-            ::unsetenv(v);
-        for (const auto& [k, v] : vars)
-            ::setenv(k.c_str(), v.c_str(), 1);
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) ::dup2(fd, 0);
-    });
+    return lab.cni(vars, config);
 }
 
 // The permission bits of `path`, or -1 when it does not exist.

@@ -26,6 +26,7 @@ cmake --build build-fuzz -j"$(nproc)" --target fuzzers >/dev/null
 failed=()
 for t in "${targets[@]}"; do
   corpus=build-fuzz/corpus/$t artifacts=build-fuzz/artifacts/$t log=build-fuzz/logs/$t.log
+  rm -rf "$artifacts"  # what is there comes from this run
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
   cp tests/fuzz/corpus/"$t"/* "$corpus"/
   # libFuzzer stops itself after -max_total_time; `timeout` is for the case

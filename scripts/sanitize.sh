@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cmake -S . -B build-asan -DPORTPUB_SANITIZE=ON -DPORTPUB_WERROR=OFF >/dev/null
+cmake -S . -B build-asan -DPORTPUB_SANITIZE=ON -DPORTPUB_WERROR=OFF -DPORTPUB_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$(nproc)"
 
 reports=$PWD/build-asan/sanitizer

@@ -515,6 +515,26 @@ std::vector<std::string> Publisher::gc() {
             links.delete_link(port);
             report.push_back("removed veth " + port + " on " + bridge + ": no record holds it");
         }
+    if (existing.empty()) {
+        // No record is left, so nothing needs what portpub changed on the
+        // host: put it back as `down` of the last container does.
+        for (const auto& [name, owned] : host.bridges) {
+            if (owned.created && links.link_exists(name)) {
+                links.delete_link(name);
+                report.push_back("removed bridge " + name + ": no record needs it");
+            } else if (owned.brought_up) {
+                links.set_link_down(name);
+            }
+        }
+        host.bridges.clear();
+        if (host.ip_forward_before) {
+            write_sysctl(kIpForward, *host.ip_forward_before);
+            report.push_back("put ip_forward back to " + *host.ip_forward_before +
+                             ": no record needs it");
+            host.ip_forward_before.reset();
+        }
+        store_.save_host(host);
+    }
     return report;
 }
 

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -869,8 +870,8 @@ std::map<std::string, std::size_t> NftFirewall::rule_counts() {
     return counts;
 }
 
-std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string& set_name) {
-    std::set<std::vector<std::uint8_t>> keys;
+void NftFirewall::for_each_element(const std::string& set_name,
+                                   const std::function<void(nftnl_set_elem*)>& visit) {
     char buf[512];
     SetPtr filter(must(nftnl_set_alloc()));
     nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, kTableName);
@@ -883,67 +884,51 @@ std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string&
         nftnl_set_elem_foreach(
             s.get(),
             [](nftnl_set_elem* e, void* out) -> int {
-                std::uint32_t len = 0;
-                auto* key = static_cast<const std::uint8_t*>(
-                    nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
-                if (key)
-                    static_cast<std::set<std::vector<std::uint8_t>>*>(out)->insert(
-                        {key, key + len});
+                (*static_cast<const std::function<void(nftnl_set_elem*)>*>(out))(e);
                 return 0;
             },
             data);
         return MNL_CB_OK;
     };
-    if (!query(nlh, collect, &keys, "list set " + set_name + " of table inet portpub")) return {};
+    query(nlh, collect, const_cast<std::function<void(nftnl_set_elem*)>*>(&visit),
+          "list set " + set_name + " of table inet portpub");
+}
+
+std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string& set_name) {
+    std::set<std::vector<std::uint8_t>> keys;
+    for_each_element(set_name, [&](nftnl_set_elem* e) {
+        std::uint32_t len = 0;
+        if (auto* key =
+                static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len)))
+            keys.insert({key, key + len});
+    });
     return keys;
 }
 
 std::vector<NatElement> NftFirewall::elements(NatMap map) {
-    struct Collected {
-        NatMap map;
-        std::vector<NatElement> out;
-    } collected{map, {}};
-    char buf[512];
-    SetPtr filter(must(nftnl_set_alloc()));
-    nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, kTableName);
-    nftnl_set_set_str(filter.get(), NFTNL_SET_NAME, map_name(map));
-    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++seq_);
-    nftnl_set_elems_nlmsg_build_payload(nlh, filter.get());
-    auto collect = [](const nlmsghdr* msg, void* data) -> int {
-        SetPtr s(must(nftnl_set_alloc()));
-        if (nftnl_set_elems_nlmsg_parse(msg, s.get()) < 0) return MNL_CB_ERROR;
-        nftnl_set_elem_foreach(
-            s.get(),
-            [](nftnl_set_elem* e, void* out) -> int {
-                auto& c = *static_cast<Collected*>(out);
-                NatElement n;
-                n.map = c.map;
-                std::uint32_t len = 0;
-                auto* key = static_cast<const std::uint8_t*>(
-                    nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
-                if (!key || len > n.key.size()) return 0;
-                std::copy(key, key + len, n.key.begin());
-                n.key_len = static_cast<std::uint8_t>(len);
-                if (auto* end = static_cast<const std::uint8_t*>(
-                        nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &len));
-                    end && len <= n.key_end.size())
-                    std::copy(end, end + len, n.key_end.begin());
-                if (auto* d = static_cast<const std::uint8_t*>(
-                        nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len));
-                    d && len <= n.data.size()) {
-                    std::copy(d, d + len, n.data.begin());
-                    n.data_len = static_cast<std::uint8_t>(len);
-                }
-                c.out.push_back(n);
-                return 0;
-            },
-            data);
-        return MNL_CB_OK;
-    };
-    if (!query(nlh, collect, &collected,
-               std::string("list map ") + map_name(map) + " of table inet portpub"))
-        return {};
-    return collected.out;
+    std::vector<NatElement> out;
+    for_each_element(map_name(map), [&](nftnl_set_elem* e) {
+        NatElement n;
+        n.map = map;
+        std::uint32_t len = 0;
+        auto* key =
+            static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
+        if (!key || len > n.key.size()) return;
+        std::copy(key, key + len, n.key.begin());
+        n.key_len = static_cast<std::uint8_t>(len);
+        if (auto* end = static_cast<const std::uint8_t*>(
+                nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &len));
+            end && len <= n.key_end.size())
+            std::copy(end, end + len, n.key_end.begin());
+        if (auto* d =
+                static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len));
+            d && len <= n.data.size()) {
+            std::copy(d, d + len, n.data.begin());
+            n.data_len = static_cast<std::uint8_t>(len);
+        }
+        out.push_back(n);
+    });
+    return out;
 }
 
 bool NftFirewall::network_present(const Network& net, bool isolated) {

@@ -7,22 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "bridge_nf.hpp"
 #include "lab.hpp"
 
 using namespace lab;
 using Words = std::vector<std::string>;
 
 namespace {
-
-// The bridge-nf value of this run, or -1 when the kernel lacks br_netfilter.
-int bridge_nf_setting() {
-    int nf = GENERATE(0, 1);
-    if (nf == 1 && !Lab::has_bridge_netfilter()) {
-        WARN("this kernel has no br_netfilter: only bridge-nf-call-iptables=0 is tested");
-        return -1;
-    }
-    return nf;
-}
 
 // A TCP connection and a UDP datagram from `from` to ip:tcp_port and
 // ip:udp_port are both answered by container `name`.

@@ -12,22 +12,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bridge_nf.hpp"
 #include "lab.hpp"
 
 using namespace lab;
 using nlohmann::json;
 
 namespace {
-
-// The bridge-nf value of this run, or -1 when the kernel lacks br_netfilter.
-int bridge_nf_setting() {
-    int nf = GENERATE(0, 1);
-    if (nf == 1 && !Lab::has_bridge_netfilter()) {
-        WARN("this kernel has no br_netfilter: only bridge-nf-call-iptables=0 is tested");
-        return -1;
-    }
-    return nf;
-}
 
 // Every line of route_localnet() whose value is not 0, or "".
 std::string route_localnet_not_zero() {

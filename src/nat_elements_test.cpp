@@ -31,7 +31,7 @@ TEST_CASE("bound elements: addr . proto . port", "[nft]") {
     CHECK(describe(e) == "udp 192.0.2.1:5353 -> 10.77.0.2:53");
 }
 
-TEST_CASE("0.0.0.0 goes to the wildcard map; runs expand", "[nft]") {
+TEST_CASE("0.0.0.0 goes to the wildcard map, runs expand", "[nft]") {
     auto p = test::publication("web", "10.77.0.2", {"0.0.0.0:8000-8002:90-92/sctp"});
     auto es = nat_elements(p);
     REQUIRE(es.size() == 3);

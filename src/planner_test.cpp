@@ -107,7 +107,7 @@ TEST_CASE("a first container gets the defaults and the first address", "[planner
     REQUIRE(p.mappings.size() == 2);
 }
 
-TEST_CASE("a second container gets the next address; up again keeps it", "[planner]") {
+TEST_CASE("a second container gets the next address, up again keeps it", "[planner]") {
     auto a = test::publication("a", "10.77.0.2", {"8080:80"});
     auto plan = plan_up(request({"9090:80"}), kWeb, {a}, {});
     CHECK(plan.publication.address.str() == "10.77.0.3");

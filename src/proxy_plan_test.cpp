@@ -24,7 +24,7 @@ Publication with_proxy(Publication p) {
 
 }  // namespace
 
-TEST_CASE("the kernel serves IPv4 host addresses; the proxy loopback and IPv6", "[proxy_plan]") {
+TEST_CASE("the kernel serves IPv4 host addresses, the proxy loopback and IPv6", "[proxy_plan]") {
     auto web =
         test::publication("web", "10.77.0.2",
                           {"8080:80", "0.0.0.0:8081:81", "192.0.2.1:8082:82", "127.0.0.1:8083:83",
@@ -139,7 +139,7 @@ TEST_CASE("when the runtime holds the ports, the proxy binds none of them", "[pr
     CHECK_FALSE(proxy_sockets(p, true).empty());
 }
 
-TEST_CASE("with reserve every published port is held; without, only UDP is served",
+TEST_CASE("with reserve every published port is held, without, only UDP is served",
           "[proxy_plan]") {
     auto web = test::publication(
         "web", "10.77.0.2",

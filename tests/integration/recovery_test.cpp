@@ -249,7 +249,7 @@ TEST_CASE("check names each piece removed by hand, and restore puts it back", "[
     CHECK(diff_lines(before, lab.snapshot()) == "");
 }
 
-TEST_CASE("check and restore name a container whose namespace is gone; gc removes it",
+TEST_CASE("check and restore name a container whose namespace is gone, gc removes it",
           "[recovery]") {
     Lab lab(0);
     auto web = lab.container("web");

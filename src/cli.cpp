@@ -153,6 +153,8 @@ int cmd_up(const std::vector<std::string>& args) {
         "bridge", po::value<std::string>()->default_value("portpub0"), "bridge to attach to")(
         "subnet", po::value<std::string>()->default_value("10.77.0.0/16"),
         "container subnet; the gateway is its first address")(
+        "ipv6", "give the container IPv6 too (a unique local /64 of the bridge)")(
+        "subnet6", po::value<std::string>(), "IPv6 container subnet (implies --ipv6)")(
         "ifname", po::value<std::string>()->default_value("eth0"),
         "interface name inside the container")(
         "no-proxy", "no userland proxy: 127.0.0.1, ::1 and IPv6 clients are not served")(
@@ -174,6 +176,8 @@ int cmd_up(const std::vector<std::string>& args) {
     if (vm.count("id")) req.id = vm["id"].as<std::string>();
     req.bridge = vm["bridge"].as<std::string>();
     req.subnet = vm["subnet"].as<std::string>();
+    req.ipv6 = vm.count("ipv6") > 0;
+    if (vm.count("subnet6")) req.subnet6 = vm["subnet6"].as<std::string>();
     req.ifname = vm["ifname"].as<std::string>();
     req.proxy = !vm.count("no-proxy");
     req.reserve = !vm.count("no-reserve");

@@ -199,6 +199,13 @@ Config parse_config(const std::string& text, Command command) {
     }
     if (auto v = string_field(j, "bridge", "bridge")) c.bridge = *v;
     if (auto v = string_field(j, "subnet", "subnet")) c.subnet = *v;
+    if (auto v = string_field(j, "subnet6", "subnet6")) c.subnet6 = *v;
+    if (auto v = j.find("ipv6"); v != j.end() && !v->is_null()) {
+        if (!v->is_boolean())
+            throw CniError(kInvalidConfig, "network configuration: ipv6 must be true or false, not " +
+                                               shown(v->dump(), 40));
+        c.ipv6 = v->get<bool>();
+    }
     if (auto v = string_field(j, "stateDir", "stateDir")) {
         if (v->empty() || v->front() != '/')
             throw CniError(kInvalidConfig,
@@ -292,29 +299,46 @@ portpub::Attachment attachment_from(const json& prev, const std::string& ifname)
     auto in_sandbox = [&](const json& iface) {
         return iface.is_object() && !text(iface, "interfaces", "sandbox").empty();
     };
-    for (const auto& ip : ips) {
-        if (!ip.is_object()) throw invalid("ips must hold objects");
-        auto cidr = Cidr::parse(text(ip, "ips", "address"));
-        if (!cidr)
-            throw invalid("address " + ip.value("address", json()).dump() + " is not a CIDR");
-        if (!cidr->address.is_v4()) continue;  // IPv6 container addresses: issue of dual stack
-        if (auto idx = ip.find("interface"); idx != ip.end() && idx->is_number_integer()) {
-            auto k = idx->get<long long>();
-            if (k < 0 || k >= static_cast<long long>(interfaces.size()))
-                throw invalid("ips[].interface " + std::to_string(k) + " names no interface");
-            const auto& iface = interfaces[static_cast<std::size_t>(k)];
-            if (!in_sandbox(iface) || text(iface, "interfaces", "name") != ifname) continue;
+    // The first address of `family` on the container's interface, with its gateway.
+    auto address_of = [&](Family family) -> std::optional<std::pair<Cidr, IpAddress>> {
+        for (const auto& ip : ips) {
+            if (!ip.is_object()) throw invalid("ips must hold objects");
+            auto cidr = Cidr::parse(text(ip, "ips", "address"));
+            if (!cidr)
+                throw invalid("address " + ip.value("address", json()).dump() + " is not a CIDR");
+            if (cidr->address.family() != family) continue;
+            if (family == Family::v6 && Cidr{*IpAddress::parse("fe80::"), 10}.contains(cidr->address))
+                continue;  // link-local: not an address clients use
+            if (auto idx = ip.find("interface"); idx != ip.end() && idx->is_number_integer()) {
+                auto k = idx->get<long long>();
+                if (k < 0 || k >= static_cast<long long>(interfaces.size()))
+                    throw invalid("ips[].interface " + std::to_string(k) + " names no interface");
+                const auto& iface = interfaces[static_cast<std::size_t>(k)];
+                if (!in_sandbox(iface) || text(iface, "interfaces", "name") != ifname) continue;
+            }
+            IpAddress gateway = cidr->network().plus(1);
+            if (auto gw = ip.find("gateway"); gw != ip.end() && gw->is_string()) {
+                auto parsed = IpAddress::parse(gw->get<std::string>());
+                if (!parsed || parsed->family() != family)
+                    throw invalid("gateway " + gw->dump() + " is not " +
+                                  (family == Family::v4 ? "IPv4" : "IPv6"));
+                gateway = *parsed;
+            }
+            return std::pair{*cidr, gateway};
         }
+        return std::nullopt;
+    };
+    if (auto v4 = address_of(Family::v4)) {
+        const auto& [cidr, gateway] = *v4;
         portpub::Attachment a;
-        a.address = cidr->address;
-        a.network.subnet = Cidr{cidr->network(), cidr->prefix};
-        if (auto gw = ip.find("gateway"); gw != ip.end() && gw->is_string()) {
-            auto parsed = IpAddress::parse(gw->get<std::string>());
-            if (!parsed || !parsed->is_v4())
-                throw invalid("gateway " + gw->dump() + " is not IPv4");
-            a.network.gateway = *parsed;
-        } else {
-            a.network.gateway = IpAddress::v4(cidr->network().v4_value() + 1);
+        a.address = cidr.address;
+        a.network.subnet = Cidr{cidr.network(), cidr.prefix};
+        a.network.gateway = gateway;
+        // An IPv6 address too: IPv6 clients then reach it through kernel DNAT.
+        if (auto v6 = address_of(Family::v6)) {
+            a.address6 = v6->first.address;
+            a.network.subnet6 = Cidr{v6->first.network(), v6->first.prefix};
+            a.network.gateway6 = v6->second;
         }
         // The host side of the plugin before: a bridge plugin lists its bridge
         // first, a ptp plugin its host end of the veth.
@@ -346,6 +370,8 @@ UpRequest up_request(const Config& config, const Environment& env) {
     req.ifname = env.ifname;
     req.bridge = config.bridge;
     req.subnet = config.subnet;
+    req.subnet6 = config.subnet6;
+    req.ipv6 = config.ipv6;
     req.cni_network = config.name;
     // A CNI runtime holds the host ports itself (Podman binds them once ADD
     // returns); the proxy must not take them first.
@@ -360,16 +386,24 @@ json main_result(const Publication& p, const std::string& cni_version) {
     char mac_text[18];
     std::snprintf(mac_text, sizeof mac_text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
                   mac[2], mac[3], mac[4], mac[5]);
+    json ips = json::array({{{"address", cidr_str(p.address, p.network.subnet.prefix)},
+                             {"gateway", p.network.gateway.str()},
+                             {"interface", 2}}});
+    json routes = json::array({{{"dst", "0.0.0.0/0"}, {"gw", p.network.gateway.str()}}});
+    if (p.address6) {
+        ips.push_back({{"address", cidr_str(*p.address6, p.network.subnet6->prefix)},
+                       {"gateway", p.network.gateway6.str()},
+                       {"interface", 2}});
+        routes.push_back({{"dst", "::/0"}, {"gw", p.network.gateway6.str()}});
+    }
     return {
         {"cniVersion", cni_version},
         {"interfaces",
          json::array({{{"name", p.network.bridge}},
                       {{"name", p.host_veth}},
                       {{"name", p.ifname}, {"mac", mac_text}, {"sandbox", p.netns}}})},
-        {"ips", json::array({{{"address", cidr_str(p.address, p.network.subnet.prefix)},
-                              {"gateway", p.network.gateway.str()},
-                              {"interface", 2}}})},
-        {"routes", json::array({{{"dst", "0.0.0.0/0"}, {"gw", p.network.gateway.str()}}})},
+        {"ips", std::move(ips)},
+        {"routes", std::move(routes)},
         {"dns", json::object()},
     };
 }

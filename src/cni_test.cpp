@@ -235,6 +235,14 @@ TEST_CASE("the container's address comes from the previous plugin's result", "[c
     CHECK(a.network.subnet.str() == "198.51.100.0/24");
     CHECK(a.network.gateway.str() == "198.51.100.1");
     CHECK(a.network.bridge == "cni0");
+    // The IPv6 address too: IPv6 clients reach it through kernel DNAT.
+    REQUIRE(a.address6);
+    CHECK(a.address6->str() == "2001:db8::5");
+    CHECK(a.network.subnet6->str() == "2001:db8::/64");
+    CHECK(a.network.gateway6.str() == "2001:db8::1");
+    auto only_v4 = nlohmann::json::parse(kBridgeResult);
+    only_v4["ips"].erase(0);
+    CHECK_FALSE(attachment_from(only_v4, "eth0").address6);
 
     // No address for that interface, or no IPv4 address at all.
     CHECK_THAT(message_of([] { attachment_from(nlohmann::json::parse(kBridgeResult), "net1"); }),
@@ -271,7 +279,8 @@ TEST_CASE("ADD's request: chained with prevResult, main plugin without", "[cni]"
 
 TEST_CASE("the main plugin's result names interfaces, address and route", "[cni]") {
     Publication p;
-    p.network = {"pp1", *Cidr::parse("198.51.100.0/24"), *IpAddress::parse("198.51.100.1")};
+    p.network = {"pp1", *Cidr::parse("198.51.100.0/24"), *IpAddress::parse("198.51.100.1"),
+                 std::nullopt, {}};
     p.address = *IpAddress::parse("198.51.100.2");
     p.ifname = "eth0";
     p.host_veth = "pp0c633602";
@@ -287,6 +296,30 @@ TEST_CASE("the main plugin's result names interfaces, address and route", "[cni]
     CHECK(r["ips"][0]["gateway"] == "198.51.100.1");
     CHECK(r["ips"][0]["interface"] == 2);
     CHECK(r["routes"][0]["dst"] == "0.0.0.0/0");
+    CHECK(r["ips"].size() == 1);
+
+    p.network.subnet6 = *Cidr::parse("fd00:1::/64");
+    p.network.gateway6 = *IpAddress::parse("fd00:1::1");
+    p.address6 = *IpAddress::parse("fd00:1::2");
+    r = main_result(p, "1.0.0");
+    CHECK(r["ips"][1]["address"] == "fd00:1::2/64");
+    CHECK(r["ips"][1]["gateway"] == "fd00:1::1");
+    CHECK(r["ips"][1]["interface"] == 2);
+    CHECK(r["routes"][1]["dst"] == "::/0");
+}
+
+TEST_CASE("the main plugin takes ipv6 and subnet6 as up takes --ipv6 and --subnet6", "[cni]") {
+    Environment env{Command::add, "c1", "/run/netns/c1", "eth0"};
+    auto c = parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "subnet6":"fd00:7::/64","ipv6":true})",
+                          Command::add);
+    auto req = up_request(c, env);
+    CHECK(req.ipv6);
+    CHECK(req.subnet6 == "fd00:7::/64");
+    CHECK(code_of([] {
+              parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub","ipv6":"yes"})",
+                           Command::add);
+          }) == kInvalidConfig);
 }
 
 TEST_CASE("errors and VERSION answer as the spec defines", "[cni]") {

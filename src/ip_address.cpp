@@ -46,6 +46,16 @@ std::uint32_t IpAddress::v4_value() const {
            (std::uint32_t{bytes_[2]} << 8) | std::uint32_t{bytes_[3]};
 }
 
+IpAddress IpAddress::plus(std::uint64_t n) const {
+    IpAddress out = *this;
+    for (std::size_t i = size(); i-- > 0 && n != 0;) {  // big-endian, from the last byte
+        const std::uint64_t sum = out.bytes_[i] + (n & 0xff);
+        out.bytes_[i] = static_cast<std::uint8_t>(sum);
+        n = (n >> 8) + (sum >> 8);
+    }
+    return out;
+}
+
 bool IpAddress::is_unspecified() const {
     for (std::size_t i = 0; i < size(); ++i)
         if (bytes_[i] != 0) return false;

@@ -84,13 +84,22 @@ void add_address(nl_sock* sk, int ifindex, const IpAddress& a, int prefix,
         auto brd = nl_address(Cidr{a, prefix}.last(), prefix);
         rtnl_addr_set_broadcast(addr.get(), brd.get());
     }
+    // No duplicate address detection: the address is portpub's to give, and
+    // DAD would leave it unusable ("tentative") for a second or more.
+    if (!a.is_v4()) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
     int err = rtnl_addr_add(sk, addr.get(), 0);
-    if (err < 0 && err != -NLE_EXIST)
-        fail("cannot add address " + a.str() + "/" + std::to_string(prefix) + " to " + where, err);
+    if (err < 0 && err != -NLE_EXIST) {
+        std::string hint;
+        if (!a.is_v4() && (err == -NLE_PERM || err == -NLE_NOACCESS))
+            hint = " (is IPv6 disabled there? see net.ipv6.conf.*.disable_ipv6)";
+        fail("cannot add address " + a.str() + "/" + std::to_string(prefix) + " to " + where + hint,
+             err);
+    }
 }
 
-// IPv4 addresses (with prefix) on one interface.
-std::vector<Cidr> addresses_of(nl_sock* sk, int ifindex) {
+// The addresses (with prefix) of one family on one interface; IPv6
+// link-local ones (fe80::/10), which every interface has, left out.
+std::vector<Cidr> addresses_of(nl_sock* sk, int ifindex, Family family = Family::v4) {
     nl_cache* raw = nullptr;
     int err = rtnl_addr_alloc_cache(sk, &raw);
     if (err < 0) fail("cannot list addresses", err);
@@ -98,11 +107,13 @@ std::vector<Cidr> addresses_of(nl_sock* sk, int ifindex) {
     std::vector<Cidr> out;
     for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
         auto* a = reinterpret_cast<rtnl_addr*>(obj);
-        if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET) continue;
+        const int af = family == Family::v4 ? AF_INET : AF_INET6;
+        if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != af) continue;
         nl_addr* local = rtnl_addr_get_local(a);
-        if (!local || nl_addr_get_len(local) != 4) continue;
+        if (!local || nl_addr_get_len(local) != (family == Family::v4 ? 4u : 16u)) continue;
         auto ip = IpAddress::from_bytes(
-            Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(local)));
+            family, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(local)));
+        if (Cidr{*IpAddress::parse("fe80::"), 10}.contains(ip)) continue;
         out.push_back({ip, rtnl_addr_get_prefixlen(a)});
     }
     return out;
@@ -170,8 +181,10 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
         try {
             if (did.created) {
                 delete_link(net.bridge);
-            } else if (did.address_added) {
-                remove_address(net.bridge, {net.gateway, net.subnet.prefix});
+            } else {
+                if (did.address_added) remove_address(net.bridge, {net.gateway, net.subnet.prefix});
+                if (did.address6_added)
+                    remove_address(net.bridge, {net.gateway6, net.subnet6->prefix});
             }
         } catch (const Error&) {
             // keep the first error: it says what went wrong
@@ -184,11 +197,16 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
 HostState::Bridge Links::bridge_changes(const Network& net) {
     nl_sock* sk = host_.get();
     auto bridge = get_link(sk, net.bridge);
-    if (!bridge) return {true, false, false};
+    if (!bridge) return {true, false, false, false};
     HostState::Bridge would;
     const Cidr want{net.gateway, net.subnet.prefix};
     const auto have = addresses_of(sk, rtnl_link_get_ifindex(bridge.get()));
     would.address_added = std::find(have.begin(), have.end(), want) == have.end();
+    if (net.subnet6) {
+        const Cidr want6{net.gateway6, net.subnet6->prefix};
+        const auto have6 = addresses_of(sk, rtnl_link_get_ifindex(bridge.get()), Family::v6);
+        would.address6_added = std::find(have6.begin(), have6.end(), want6) == have6.end();
+    }
     would.brought_up = !(rtnl_link_get_flags(bridge.get()) & IFF_UP);
     return would;
 }
@@ -226,6 +244,22 @@ void Links::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net,
     if (!has) {
         add_address(sk, index, net.gateway, net.subnet.prefix, "bridge " + net.bridge);
         did.address_added = true;
+    }
+    if (net.subnet6) {
+        const Cidr want6{net.gateway6, net.subnet6->prefix};
+        bool has6 = false;
+        for (const auto& a : addresses_of(sk, index, Family::v6)) {
+            if (a == want6) {
+                has6 = true;
+            } else if (!did.created && net.subnet6->contains(a.address)) {
+                throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " +
+                            want6.str() + "; pass the --subnet6 it serves, or another --bridge");
+            }
+        }
+        if (!has6) {
+            add_address(sk, index, net.gateway6, net.subnet6->prefix, "bridge " + net.bridge);
+            did.address6_added = true;
+        }
     }
     if (pin_mac) {
         if (nl_addr* mac = rtnl_link_get_addr(bridge)) {
@@ -330,6 +364,32 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
                     "container its only one (remove it, or publish a fresh namespace)");
     if (err < 0)
         fail("cannot add the default route via " + p.network.gateway.str() + " in " + p.netns, err);
+    if (p.address6) add_ipv6(csk, index, p);
+}
+
+void Links::add_ipv6(nl_sock* csk, int index, const Publication& p) {
+    const std::string where = p.ifname + " in " + p.netns;
+    add_address(csk, index, *p.address6, p.network.subnet6->prefix, where);
+    RoutePtr route(must(rtnl_route_alloc()));
+    rtnl_route_set_family(route.get(), AF_INET6);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+    auto any = nl_address(*IpAddress::parse("::"), 0);
+    rtnl_route_set_dst(route.get(), any.get());
+    rtnl_nexthop* nh = must(rtnl_route_nh_alloc());
+    auto gw = nl_address(p.network.gateway6, 128);
+    rtnl_route_nh_set_gateway(nh, gw.get());
+    rtnl_route_nh_set_ifindex(nh, index);
+    rtnl_route_add_nexthop(route.get(), nh);
+    int err = rtnl_route_add(csk, route.get(), NLM_F_CREATE | NLM_F_EXCL);
+    if (err == -NLE_EXIST)
+        throw Error("namespace " + p.netns +
+                    " already has an IPv6 default route; portpub gives the container its only "
+                    "one (remove it, or publish a fresh namespace)");
+    if (err < 0)
+        fail("cannot add the IPv6 default route via " + p.network.gateway6.str() + " in " +
+                 p.netns,
+             err);
 }
 
 bool Links::on_bridge(const std::string& port, const std::string& bridge_name) {

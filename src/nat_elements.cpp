@@ -22,12 +22,17 @@ const char* map_name(NatMap m) {
             return "proxy6";
         case NatMap::proxy6addr:
             return "proxy6addr";
+        case NatMap::wildcard6:
+            return "pub6";
+        case NatMap::bound6:
+            return "pub6addr";
     }
     return "?";
 }
 
 bool is_interval(NatMap m) {
-    return m != NatMap::wildcard4 && m != NatMap::bound4;
+    return m != NatMap::wildcard4 && m != NatMap::bound4 && m != NatMap::wildcard6 &&
+           m != NatMap::bound6;
 }
 
 namespace {
@@ -55,7 +60,9 @@ std::uint8_t put_key(std::array<std::uint8_t, 24>& key, const IpAddress* address
 }
 
 std::size_t address_width(NatMap m) {
-    return m == NatMap::bound4 || m == NatMap::proxy4addr ? 4 : m == NatMap::proxy6addr ? 16 : 0;
+    return m == NatMap::bound4 || m == NatMap::proxy4addr               ? 4
+           : m == NatMap::proxy6addr || m == NatMap::bound6 ? 16
+                                                                        : 0;
 }
 
 // A run of host ports led to one proxy listener.
@@ -84,11 +91,14 @@ NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress&
     NatElement e;
     const auto host_port = static_cast<std::uint16_t>(m.host_port + offset);
     const bool bound = m.host_ip && !m.host_ip->is_unspecified();
-    e.map = bound ? NatMap::bound4 : NatMap::wildcard4;
+    if (container.is_v4())
+        e.map = bound ? NatMap::bound4 : NatMap::wildcard4;
+    else
+        e.map = bound ? NatMap::bound6 : NatMap::wildcard6;
     e.key_len = put_key(e.key, bound ? &*m.host_ip : nullptr, m.proto, host_port);
-    std::memcpy(e.data.data(), container.data(), 4);
-    put_port(&e.data[4], static_cast<std::uint16_t>(m.container_port + offset));
-    e.data_len = 8;
+    std::memcpy(e.data.data(), container.data(), container.size());
+    put_port(&e.data[container.size()], static_cast<std::uint16_t>(m.container_port + offset));
+    e.data_len = static_cast<std::uint8_t>(container.size() + 4);
     return e;
 }
 
@@ -97,15 +107,17 @@ std::vector<NatElement> nat_elements(const Publication& p) {
     out.reserve(port_count(p.mappings));
     std::vector<Run> runs;
     for (const auto& m : p.mappings) {
-        for (std::uint32_t i = 0; i < m.count; ++i)
+        for (std::uint32_t i = 0; i < m.count; ++i) {
             if (kernel_serves(m)) out.push_back(dnat_element(m, i, p.address));
+            if (kernel_serves6(p, m)) out.push_back(dnat_element(m, i, *p.address6));
+        }
         if (!p.proxy || m.proto != Proto::tcp) continue;  // UDP: sockets on the port
         const bool bound = m.host_ip && !m.host_ip->is_unspecified();
         if (proxy_serves_loopback4(m))
             runs.push_back({bound ? NatMap::proxy4addr : NatMap::proxy4,
                             bound ? m.host_ip : std::nullopt, m.proto, m.host_port, m.host_last(),
                             p.proxy->listen4});
-        if (proxy_serves_v6(m) && p.proxy->listen6 != 0)  // 0: no IPv6 on the host
+        if (proxy_serves_v6(p, m) && p.proxy->listen6 != 0)  // 0: no IPv6 on the host
             runs.push_back({bound ? NatMap::proxy6addr : NatMap::proxy6,
                             bound ? m.host_ip : std::nullopt, m.proto, m.host_port, m.host_last(),
                             p.proxy->listen6});
@@ -142,7 +154,8 @@ std::string nft_key(const NatElement& e) {
 
 std::string describe(const NatElement& e) {
     const std::size_t at = address_width(e.map);
-    const bool v6 = e.map == NatMap::proxy6 || e.map == NatMap::proxy6addr;
+    const bool v6 = e.map == NatMap::proxy6 || e.map == NatMap::proxy6addr ||
+                    e.map == NatMap::wildcard6 || e.map == NatMap::bound6;
     std::string host = at == 4    ? IpAddress::from_bytes(Family::v4, e.key.data()).str()
                        : at == 16 ? IpAddress::from_bytes(Family::v6, e.key.data()).url_str()
                        : v6       ? "[::]"
@@ -153,8 +166,10 @@ std::string describe(const NatElement& e) {
         ports += "-" + std::to_string(get_port(&e.key_end[at + 4]));
     std::string from = proto + " " + host + ":" + ports;
     if (e.data_len == 2) return from + " -> proxy port " + std::to_string(get_port(e.data.data()));
-    return from + " -> " + IpAddress::from_bytes(Family::v4, e.data.data()).str() + ":" +
-           std::to_string(get_port(&e.data[4]));
+    const bool to6 = e.data_len == 20;
+    return from + " -> " +
+           IpAddress::from_bytes(to6 ? Family::v6 : Family::v4, e.data.data()).url_str() + ":" +
+           std::to_string(get_port(&e.data[to6 ? 16 : 4]));
 }
 
 }  // namespace portpub

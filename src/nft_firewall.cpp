@@ -48,14 +48,17 @@ constexpr std::uint32_t concat(std::uint32_t a, std::uint32_t b) {
 // Registers: concatenations start at the 128-bit register 1, whose 32-bit
 // parts are 8, 9, 10, 11; each field of a concatenation takes one of them.
 constexpr std::uint32_t kReg1 = NFT_REG_1, kReg2 = NFT_REG_2, kReg32_1 = NFT_REG32_01,
-                        kReg32_2 = NFT_REG32_02, kReg32_5 = NFT_REG32_05;
+                        kReg32_2 = NFT_REG32_02, kReg32_4 = NFT_REG32_04, kReg32_5 = NFT_REG32_05;
 
 constexpr std::size_t kElementsPerMessage = 1000;  // keeps one message's nest under 64 KiB
 constexpr std::uint32_t kBatchPage = 256 * 1024;
 
 const char* const kSetNets = "nets4";
+const char* const kSetNets6 = "nets6";
 const char* const kSetBridges = "bridges";
 const char* const kSetIsolated = "isolated4";
+const char* const kSetIsolated6 = "isolated6";
+const char* const kNetworkSets[] = {kSetNets, kSetNets6, kSetBridges, kSetIsolated, kSetIsolated6};
 
 struct RuleFree {
     void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
@@ -110,6 +113,7 @@ class Rule {
         return add(e);
     }
     Rule& ip_saddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, dreg); }
+    Rule& ip6_saddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 8, 16, dreg); }
     Rule& ip_daddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, dreg); }
     Rule& ip6_daddr(std::uint32_t dreg) {
         return payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, dreg);
@@ -125,9 +129,15 @@ class Rule {
         return add(e);
     }
     Rule& dnat4(std::uint32_t reg_addr, std::uint32_t reg_port) {
+        return dnat(NFPROTO_IPV4, reg_addr, reg_port);
+    }
+    Rule& dnat6(std::uint32_t reg_addr, std::uint32_t reg_port) {
+        return dnat(NFPROTO_IPV6, reg_addr, reg_port);
+    }
+    Rule& dnat(std::uint32_t nfproto, std::uint32_t reg_addr, std::uint32_t reg_port) {
         auto* e = expr("nat");
         nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, nfproto);
         nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
         nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_port);
         return add(e);
@@ -231,6 +241,21 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .th_dport(kReg32_1)
         .lookup(kReg1, map_name(NatMap::wildcard4), kReg1)
         .dnat4(kReg1, kReg32_1);
+    // IPv6 to a container with an IPv6 address: DNAT, as for IPv4. The data
+    // (address . port) fills register 1 and the 32-bit register after it.
+    add("publish")
+        .ipv6_only()
+        .ip6_daddr(kReg1)
+        .meta(NFT_META_L4PROTO, kReg2)
+        .th_dport(kReg32_5)
+        .lookup(kReg1, map_name(NatMap::bound6), kReg1)
+        .dnat6(kReg1, kReg32_4);
+    add("publish")
+        .ipv6_only()
+        .meta(NFT_META_L4PROTO, kReg1)
+        .th_dport(kReg32_1)
+        .lookup(kReg1, map_name(NatMap::wildcard6), kReg1)
+        .dnat6(kReg1, kReg32_4);
     v6_to_proxy("publish");
 
     // Loopback addresses never reach `publish`: DNAT of 127.0.0.0/8 would
@@ -288,6 +313,21 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .meta(NFT_META_OIFNAME, kReg1)
         .lookup(kReg1, kSetBridges, {}, NFT_LOOKUP_F_INV)
         .masquerade();
+    add("postrouting")
+        .ipv6_only()
+        .ct_status_dnat(kReg1)
+        .ip6_saddr(kReg1)
+        .lookup(kReg1, kSetNets6)
+        .ip6_daddr(kReg1)
+        .lookup(kReg1, kSetNets6)
+        .masquerade();
+    add("postrouting")
+        .ipv6_only()
+        .ip6_saddr(kReg1)
+        .lookup(kReg1, kSetNets6)
+        .meta(NFT_META_OIFNAME, kReg2)
+        .lookup(kReg2, kSetBridges, {}, NFT_LOOKUP_F_INV)
+        .masquerade();
 
     // A network portpub made is closed to traffic routed in from elsewhere,
     // as Docker's networks are: only replies, published ports (DNAT) and its
@@ -300,6 +340,12 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .meta(NFT_META_OIFNAME, kReg32_1)
         .lookup(kReg1, kSetIsolated)
         .verdict(NFT_GOTO, "isolation");
+    add("forward")
+        .ipv6_only()
+        .ip6_daddr(kReg1)
+        .meta(NFT_META_OIFNAME, kReg2)
+        .lookup(kReg1, kSetIsolated6)
+        .verdict(NFT_GOTO, "isolation");
     add("isolation").ct_state_established_or_related(kReg1).verdict(NF_ACCEPT);
     add("isolation").ct_status_dnat(kReg1).verdict(NF_ACCEPT);
     add("isolation")
@@ -307,6 +353,12 @@ std::map<std::string, std::vector<Rule>> base_rules() {
         .ip_daddr(kReg1)
         .meta(NFT_META_IIFNAME, kReg32_1)
         .lookup(kReg1, kSetIsolated)
+        .verdict(NF_ACCEPT);
+    add("isolation")
+        .ipv6_only()
+        .ip6_daddr(kReg1)
+        .meta(NFT_META_IIFNAME, kReg2)
+        .lookup(kReg1, kSetIsolated6)
         .verdict(NF_ACCEPT);
     add("isolation").verdict(NF_DROP);
     return chains;
@@ -340,10 +392,17 @@ const SetDef kSets[] = {
      kTypeService, 2, kBigEndian, {1, 2}},
     {"proxy6addr", kIntervalMap, concat(concat(kTypeIpv6, kTypeProto), kTypeService), 24,
      kTypeService, 2, kBigEndian, {16, 1, 2}},
+    {"pub6", NFT_SET_MAP, concat(kTypeProto, kTypeService), 8,
+     concat(kTypeIpv6, kTypeService), 20, kBigEndian, {}},
+    {"pub6addr", NFT_SET_MAP, concat(concat(kTypeIpv6, kTypeProto), kTypeService), 24,
+     concat(kTypeIpv6, kTypeService), 20, kBigEndian, {}},
     {kSetNets, NFT_SET_INTERVAL, kTypeIpv4, 4, 0, 0, kBigEndian, {}},
+    {kSetNets6, NFT_SET_INTERVAL, kTypeIpv6, 16, 0, 0, kBigEndian, {}},
     {kSetBridges, 0, kTypeIfname, IFNAMSIZ, 0, 0, kHostEndian, {}},
     {kSetIsolated, NFT_SET_INTERVAL | NFT_SET_CONCAT, concat(kTypeIpv4, kTypeIfname), 4 + IFNAMSIZ,
      0, 0, kBigEndian, {4, IFNAMSIZ}},
+    {kSetIsolated6, NFT_SET_INTERVAL | NFT_SET_CONCAT, concat(kTypeIpv6, kTypeIfname),
+     16 + IFNAMSIZ, 0, 0, kBigEndian, {16, IFNAMSIZ}},
 };
 // clang-format on
 
@@ -377,24 +436,33 @@ struct RawElement {
     std::vector<std::uint8_t> key_end;
 };
 
+// The elements of `set` for network `n`; none for an IPv6 set when it has no IPv6.
 std::vector<RawElement> network_elements(const Network& n, const char* set) {
     std::vector<std::uint8_t> bridge(IFNAMSIZ, 0);
     std::memcpy(bridge.data(), n.bridge.data(),
                 std::min<std::size_t>(n.bridge.size(), IFNAMSIZ - 1));
     if (std::strcmp(set, kSetBridges) == 0) return {RawElement{bridge, {}, 0, {}}};
-    if (std::strcmp(set, kSetIsolated) == 0) {
+    const bool v6 = std::strcmp(set, kSetNets6) == 0 || std::strcmp(set, kSetIsolated6) == 0;
+    if (v6 && !n.subnet6) return {};
+    const Cidr& subnet = v6 ? *n.subnet6 : n.subnet;
+    const auto first = subnet.network(), last = subnet.last();
+    if (std::strcmp(set, kSetIsolated) == 0 || std::strcmp(set, kSetIsolated6) == 0) {
         // subnet . bridge: a range of the first field, as a pair of inclusive ends.
-        const auto first = n.subnet.network(), last = n.subnet.last();
-        RawElement e{{first.data(), first.data() + 4}, {}, 0, {last.data(), last.data() + 4}};
+        RawElement e{{first.data(), first.data() + first.size()},
+                     {},
+                     0,
+                     {last.data(), last.data() + last.size()}};
         e.key.insert(e.key.end(), bridge.begin(), bridge.end());
         e.key_end.insert(e.key_end.end(), bridge.begin(), bridge.end());
         return {e};
     }
-    // An interval is its first address and, flagged as the end, the address after its last.
-    auto first = n.subnet.network(), after = IpAddress::v4(n.subnet.last().v4_value() + 1);
-    RawElement start{{first.data(), first.data() + 4}, {}, 0, {}};
-    RawElement end{{after.data(), after.data() + 4}, {}, NFT_SET_ELEM_INTERVAL_END, {}};
-    return {start, end};
+    // An interval is its first address and, flagged as the end, the address
+    // after its last (none when the subnet ends the address space).
+    const auto after = last.plus(1);
+    std::vector<RawElement> out{RawElement{{first.data(), first.data() + first.size()}, {}, 0, {}}};
+    if (!after.is_unspecified())
+        out.push_back({{after.data(), after.data() + after.size()}, {}, NFT_SET_ELEM_INTERVAL_END, {}});
+    return out;
 }
 
 RawElement raw(const NatElement& e) {
@@ -591,10 +659,16 @@ void NftFirewall::apply(const FirewallChange& change) {
         if (held[i]) left.del.push_back(change.del[i]);
     for (const auto& n : change.del_networks)
         if (network_present(n)) left.del_networks.push_back(n);
-    auto isolated = element_keys(kSetIsolated);
-    for (const auto& n : change.del_isolated)
-        if (isolated.contains(network_elements(n, kSetIsolated)[0].key))
-            left.del_isolated.push_back(n);
+    std::map<const char*, std::set<std::vector<std::uint8_t>>> isolated;
+    for (const char* set : {kSetIsolated, kSetIsolated6})
+        isolated[set] = element_keys(set);
+    for (const auto& n : change.del_isolated) {
+        bool held = true;  // every element of the network, or the delete fails again
+        for (const auto& [set, keys] : isolated)
+            for (const auto& e : network_elements(n, set))
+                held = held && keys.contains(e.key);
+        if (held) left.del_isolated.push_back(n);
+    }
     try {
         commit(left);
     } catch (const std::system_error& e) {
@@ -747,8 +821,10 @@ void add_changes(Batch& batch, const FirewallChange& change) {
         batch.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, add, "adding");
     };
     networks(kSetNets, change.del_networks, change.add_networks);
+    networks(kSetNets6, change.del_networks, change.add_networks);
     networks(kSetBridges, change.del_networks, change.add_networks);
     networks(kSetIsolated, change.del_isolated, change.add_isolated);
+    networks(kSetIsolated6, change.del_isolated, change.add_isolated);
 }
 
 // Sends the whole batch in one sendmsg, so that the kernel takes it as one
@@ -932,11 +1008,14 @@ std::vector<NatElement> NftFirewall::elements(NatMap map) {
 }
 
 bool NftFirewall::network_present(const Network& net, bool isolated) {
-    const auto nets = element_keys(kSetNets), bridges = element_keys(kSetBridges);
-    return nets.contains(network_elements(net, kSetNets)[0].key) &&
-           bridges.contains(network_elements(net, kSetBridges)[0].key) &&
-           (!isolated ||
-            element_keys(kSetIsolated).contains(network_elements(net, kSetIsolated)[0].key));
+    for (const char* set : kNetworkSets) {
+        const bool isolation = set == kSetIsolated || set == kSetIsolated6;
+        if (isolation && !isolated) continue;
+        const auto elements = network_elements(net, set);
+        if (elements.empty()) continue;
+        if (!element_keys(set).contains(elements[0].key)) return false;
+    }
+    return true;
 }
 
 std::vector<std::string> NftFirewall::base_differences() {

@@ -121,6 +121,13 @@ HookAction hook_action(const OciState& state) {
     }
     if (auto bridge = annotation(kBridgeAnnotation)) up.bridge = *bridge;
     if (auto subnet = annotation(kSubnetAnnotation)) up.subnet = *subnet;
+    if (auto subnet6 = annotation(kSubnet6Annotation)) up.subnet6 = *subnet6;
+    if (auto ipv6 = annotation(kIpv6Annotation)) {
+        if (*ipv6 != "true" && *ipv6 != "false")
+            throw Error("annotation " + std::string(kIpv6Annotation) + "='" + shown(*ipv6) +
+                        "' of container " + state.id + " must be true or false");
+        up.ipv6 = *ipv6 == "true";
+    }
     action.kind = HookAction::Kind::publish;
     return action;
 }

@@ -121,22 +121,54 @@ Cidr parse_subnet(const std::string& text) {
     return *subnet;
 }
 
+Cidr parse_subnet6(const std::string& text) {
+    auto subnet = Cidr::parse(text);
+    if (!subnet || subnet->address.is_v4())
+        throw Error("invalid --subnet6 '" + shown(text) +
+                    "': expected an IPv6 prefix such as fd00:1:2:3::/64");
+    if (!subnet->is_network())
+        throw Error("invalid --subnet6 '" + text + "': host bits are set; did you mean " +
+                    subnet->network().str() + "/" + std::to_string(subnet->prefix) + "?");
+    if (subnet->prefix > 126)
+        throw Error("invalid --subnet6 '" + text + "': a /" + std::to_string(subnet->prefix) +
+                    " leaves no room for a gateway and a container; use /64 (or up to /126)");
+    for (const char* reserved : {"::/8", "fe80::/10", "ff00::/8"})
+        if (subnet->overlaps(*Cidr::parse(reserved)))
+            throw Error("invalid --subnet6 '" + text + "': it overlaps " + reserved +
+                        ", which cannot hold containers");
+    return *subnet;
+}
+
 // Without the proxy, mappings only it could serve fail here, before any
 // change, instead of being accepted and silently not working.
-void check_servable(const PortSpec& spec, bool proxy) {
+void check_servable(const PortSpec& spec, bool proxy, bool ipv6) {
     if (proxy || !spec.host_ip || spec.proto == Proto::sctp) return;
     const auto& ip = *spec.host_ip;
-    if (!ip.is_v4() || ip.is_loopback())
+    if ((!ip.is_v4() && !ipv6) || ip.is_loopback())
         throw Error("host address " + ip.url_str() + " in '" + spec.text +
                     "' is served by the userland proxy only (" +
                     (ip.is_v4() ? "kernel NAT cannot serve loopback without route_localnet, which "
                                   "portpub never sets"
-                                : "the container has IPv4 only") +
+                                : "the container has IPv4 only; --ipv6 gives it IPv6") +
                     "); drop --no-proxy, or publish on another host address");
 }
 
 void check_network(const Network& net, const std::vector<Publication>& others) {
+    auto v6 = [](const Network& n) { return n.subnet6 ? n.subnet6->str() : "no IPv6"; };
     for (const auto& p : others) {
+        if (p.network.bridge == net.bridge && p.network.subnet == net.subnet &&
+            p.network.subnet6 != net.subnet6)
+            throw Error("bridge " + net.bridge + " serves " + v6(p.network) + " (container " +
+                        p.id + "), not " + v6(net) + "; every container of a bridge has the " +
+                        "same IPv6 setting: " +
+                        (p.network.subnet6 ? "pass --subnet6 " + p.network.subnet6->str()
+                                           : std::string("drop --ipv6 and --subnet6")) +
+                        ", or use another --bridge");
+        if (p.network.bridge != net.bridge && p.network.subnet6 && net.subnet6 &&
+            p.network.subnet6->overlaps(*net.subnet6))
+            throw Error("subnet " + net.subnet6->str() + " overlaps " + p.network.subnet6->str() +
+                        " of bridge " + p.network.bridge + " (container " + p.id +
+                        "); pick another --subnet6 or use --bridge " + p.network.bridge);
         if (p.network.bridge == net.bridge && p.network.subnet != net.subnet)
             throw Error("bridge " + net.bridge + " already serves subnet " +
                         p.network.subnet.str() + " (container " + p.id + "); pass --subnet " +
@@ -150,6 +182,12 @@ void check_network(const Network& net, const std::vector<Publication>& others) {
 
 }  // namespace
 
+std::optional<Cidr> requested_subnet6(const UpRequest& req) {
+    if (req.subnet6) return parse_subnet6(*req.subnet6);
+    if (req.ipv6) return default_subnet6(req.bridge);
+    return std::nullopt;
+}
+
 namespace {
 
 std::vector<PortSpec> parse_specs(const UpRequest& req) {
@@ -157,7 +195,8 @@ std::vector<PortSpec> parse_specs(const UpRequest& req) {
     specs.reserve(req.specs.size());
     for (const auto& text : req.specs) {
         specs.push_back(parse_port_spec(text));
-        check_servable(specs.back(), req.proxy);
+        check_servable(specs.back(), req.proxy,
+                       req.ipv6 || req.subnet6 || (req.attached && req.attached->address6));
     }
     return specs;
 }
@@ -169,6 +208,7 @@ void validate_request(const UpRequest& req) {
     validate_ifname(req.bridge, "--bridge");
     validate_ifname(req.ifname, "--ifname");
     parse_subnet(req.subnet);
+    requested_subnet6(req);
     if (req.id) validate_id(*req.id);
     validate_netns_path(req.netns);
     if (req.cni_network) validate_network_name(*req.cni_network);
@@ -204,6 +244,8 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
         pub.network.bridge = req.bridge;
         pub.network.subnet = parse_subnet(req.subnet);
         pub.network.gateway = default_gateway(pub.network.subnet);
+        pub.network.subnet6 = requested_subnet6(req);
+        if (pub.network.subnet6) pub.network.gateway6 = default_gateway(*pub.network.subnet6);
     }
 
     std::vector<Publication> others;
@@ -234,14 +276,21 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
 
     if (req.attached) {
         pub.address = req.attached->address;  // host_veth stays empty: no link of portpub's
+        pub.address6 = req.attached->address6;
     } else {
         if (plan.replaces && plan.replaces->network == pub.network) {
             pub.address = plan.replaces->address;  // a container keeps its address across `up`s
+            pub.address6 = plan.replaces->address6;
         } else {
-            std::set<IpAddress> used;
-            for (const auto& p : others)
+            std::set<IpAddress> used, used6;
+            for (const auto& p : others) {
                 if (p.network.subnet == pub.network.subnet) used.insert(p.address);
+                if (p.address6) used6.insert(*p.address6);
+            }
             pub.address = allocate_address(pub.network.subnet, pub.network.gateway, used);
+            if (pub.network.subnet6)
+                pub.address6 =
+                    allocate_address(*pub.network.subnet6, pub.network.gateway6, used6);
         }
         pub.host_veth = host_veth_name(pub.address);
     }

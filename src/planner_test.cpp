@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "portpub/error.hpp"
+#include "portpub/ipam.hpp"
 #include "test_support.hpp"
 
 using namespace portpub;
@@ -223,4 +224,65 @@ TEST_CASE("a container's MAC follows from its address", "[planner]") {
           std::array<std::uint8_t, 6>{0x02, 0x70, 198, 51, 100, 3});
     CHECK(container_mac(*IpAddress::parse("10.77.0.2")) !=
           container_mac(*IpAddress::parse("10.77.0.3")));
+}
+
+TEST_CASE("the container gets an IPv6 address too with --ipv6 or --subnet6", "[planner]") {
+    auto r = request({"8080:80"});
+    CHECK_FALSE(plan_up(r, kWeb, {}, {}).publication.address6);
+    r.ipv6 = true;
+    auto pub = plan_up(r, kWeb, {}, {}).publication;
+    REQUIRE(pub.address6);
+    CHECK(pub.network.subnet6 == default_subnet6("portpub0"));
+    CHECK(*pub.address6 == pub.network.subnet6->network().plus(2));
+    CHECK(pub.network.gateway6 == pub.network.subnet6->network().plus(1));
+
+    r.subnet6 = "2001:db8:1::/64";
+    pub = plan_up(r, kWeb, {}, {}).publication;
+    CHECK(pub.address6->str() == "2001:db8:1::2");
+    CHECK(pub.network.gateway6.str() == "2001:db8:1::1");
+
+    // The next container on the bridge gets the next address; the same one again keeps its own.
+    auto other = request({"8081:80"}, "/run/netns/db");
+    other.subnet6 = r.subnet6;
+    auto db = plan_up(other, {"/run/netns/db", 4026532002}, {pub}, {}).publication;
+    CHECK(db.address6->str() == "2001:db8:1::3");
+    CHECK(plan_up(r, kWeb, {pub, db}, {}).publication.address6 == pub.address6);
+}
+
+TEST_CASE("a bad --subnet6, or one a bridge does not serve, is refused before any change",
+          "[planner]") {
+    auto r = request({"8080:80"});
+    for (const auto& [subnet6, error] : std::vector<std::pair<std::string, std::string>>{
+             {"10.0.0.0/24", "expected an IPv6 prefix"},
+             {"2001:db8::1/64", "host bits are set; did you mean 2001:db8::/64?"},
+             {"2001:db8::/127", "leaves no room"},
+             {"fe80::/64", "overlaps fe80::/10"},
+             {"::/0", "overlaps ::/8"}}) {
+        r.subnet6 = subnet6;
+        CHECK_THAT(error_of(r), Catch::Contains("invalid --subnet6") && Catch::Contains(error));
+    }
+    // Every container of a bridge has the same IPv6 setting.
+    auto v4only = plan_up(request({"8080:80"}), kWeb, {}, {}).publication;
+    auto db = request({"8081:80"}, "/run/netns/db");
+    db.ipv6 = true;
+    CHECK_THAT(error_of(db, {v4only}, {"/run/netns/db", 4026532002}),
+               Catch::Contains("bridge portpub0 serves no IPv6 (container web)") &&
+                   Catch::Contains("drop --ipv6 and --subnet6"));
+    // Two bridges cannot share an IPv6 subnet.
+    auto web6 = request({"8080:80"});
+    web6.subnet6 = "2001:db8:1::/64";
+    auto pub = plan_up(web6, kWeb, {}, {}).publication;
+    db.bridge = "portpub1";
+    db.subnet = "10.78.0.0/16";
+    db.subnet6 = "2001:db8:1::/80";
+    CHECK_THAT(error_of(db, {pub}, {"/run/netns/db", 4026532002}),
+               Catch::Contains("overlaps 2001:db8:1::/64 of bridge portpub0"));
+}
+
+TEST_CASE("without the proxy an IPv6 host address needs a container with IPv6", "[planner]") {
+    auto r = request({"[2001:db8::1]:8080:80"});
+    r.proxy = false;
+    CHECK_THAT(error_of(r), Catch::Contains("--ipv6 gives it IPv6"));
+    r.ipv6 = true;
+    CHECK(error_of(r).empty());
 }

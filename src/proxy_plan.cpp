@@ -41,13 +41,18 @@ bool proxy_serves_loopback4(const Mapping& m) {
     return !m.host_ip || m.host_ip->is_unspecified() || m.host_ip->is_loopback();
 }
 
-bool proxy_serves_v6(const Mapping& m) {
-    return m.proto != Proto::sctp && publishes_v6(m);
+bool kernel_serves6(const Publication& p, const Mapping& m) {
+    return p.address6 && publishes_v6(m) && !(m.host_ip && m.host_ip->is_loopback());
+}
+
+bool proxy_serves_v6(const Publication& p, const Mapping& m) {
+    if (m.proto == Proto::sctp || !publishes_v6(m)) return false;
+    return !p.address6 || !m.host_ip || m.host_ip->is_unspecified() || m.host_ip->is_loopback();
 }
 
 bool needs_proxy(const Publication& p) {
     for (const auto& m : p.mappings)
-        if (proxy_serves_loopback4(m) || proxy_serves_v6(m)) return true;
+        if (proxy_serves_loopback4(m) || proxy_serves_v6(p, m)) return true;
     return false;
 }
 
@@ -61,7 +66,7 @@ std::vector<Mapping> listed_mappings(const Publication& p) {
         Mapping v4 = m;
         v4.host_ip = any4();
         out.push_back(v4);
-        if (p.proxy && p.proxy->ipv6 && proxy_serves_v6(m)) {
+        if ((p.proxy && p.proxy->ipv6 && proxy_serves_v6(p, m)) || kernel_serves6(p, m)) {
             Mapping v6 = m;
             v6.host_ip = any6();
             out.push_back(v6);
@@ -89,7 +94,7 @@ ProxyListeners proxy_listeners(const Publication& p) {
             if (every && !every4) every4 = &m;
             if (!every && *m.host_ip == loopback4() && !lo4) lo4 = &m;
         }
-        if (proxy_serves_v6(m)) {
+        if (proxy_serves_v6(p, m)) {
             tcp6 = true;
             if (every && !every6) every6 = &m;
             if (!every && *m.host_ip == loopback6() && !lo6) lo6 = &m;
@@ -138,8 +143,9 @@ std::vector<ProxySocket> proxy_sockets(const Publication& p, bool reserve) {
             }
             if (publishes_v6(m)) {
                 const IpAddress bound = m.host_ip ? *m.host_ip : any6();
-                if ((reserve || udp) && !listens(m.proto, bound, port))
-                    out.push_back({m.proto, bound, port, udp});
+                const bool serves = udp && proxy_serves_v6(p, m);
+                if ((reserve || serves) && !listens(m.proto, bound, port))
+                    out.push_back({m.proto, bound, port, serves});
             }
         }
     }

@@ -1,5 +1,7 @@
 #include "portpub/proxy_plan.hpp"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "portpub/nat_elements.hpp"
@@ -32,21 +34,21 @@ TEST_CASE("the kernel serves IPv4 host addresses, the proxy loopback and IPv6", 
     const auto& m = web.mappings;
     CHECK(kernel_serves(m[0]));
     CHECK(proxy_serves_loopback4(m[0]));
-    CHECK(proxy_serves_v6(m[0]));
+    CHECK(proxy_serves_v6(web, m[0]));
     CHECK(kernel_serves(m[1]));
     CHECK(proxy_serves_loopback4(m[1]));
-    CHECK_FALSE(proxy_serves_v6(m[1]));  // 0.0.0.0 is IPv4 only, as in Docker
+    CHECK_FALSE(proxy_serves_v6(web, m[1]));  // 0.0.0.0 is IPv4 only, as in Docker
     CHECK(kernel_serves(m[2]));
     CHECK_FALSE(proxy_serves_loopback4(m[2]));
-    CHECK_FALSE(proxy_serves_v6(m[2]));
+    CHECK_FALSE(proxy_serves_v6(web, m[2]));
     CHECK_FALSE(kernel_serves(m[3]));
     CHECK(proxy_serves_loopback4(m[3]));
     CHECK_FALSE(kernel_serves(m[4]));
-    CHECK(proxy_serves_v6(m[4]));
-    CHECK(proxy_serves_v6(m[5]));
+    CHECK(proxy_serves_v6(web, m[4]));
+    CHECK(proxy_serves_v6(web, m[5]));
     CHECK(kernel_serves(m[6]));
     CHECK_FALSE(proxy_serves_loopback4(m[6]));  // SCTP: kernel DNAT only
-    CHECK_FALSE(proxy_serves_v6(m[6]));
+    CHECK_FALSE(proxy_serves_v6(web, m[6]));
     CHECK(needs_proxy(web));
     CHECK_FALSE(needs_proxy(test::publication("x", "10.77.0.3", {"192.0.2.1:80:80", "9:9/sctp"})));
 }
@@ -188,4 +190,34 @@ TEST_CASE("listed mappings show [::] next to 0.0.0.0 when the proxy serves IPv6"
           "80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n9/sctp -> 0.0.0.0:9\n");
     CHECK(docker_ps_ports(listed_mappings(web)) ==
           "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 0.0.0.0:9->9/sctp");
+}
+
+TEST_CASE("for a container with IPv6 the proxy serves ::1 only, the kernel the rest",
+          "[proxy_plan]") {
+    auto web = test::publication("web", "10.77.0.2",
+                                 {"8080:80", "[2001:db8::1]:8081:81", "[::1]:8082:82",
+                                  "192.0.2.1:8083:83", "5353:53/udp"});
+    web.network.subnet6 = *Cidr::parse("fd00:1::/64");
+    web.address6 = *IpAddress::parse("fd00:1::2");
+    const auto& m = web.mappings;
+    CHECK(kernel_serves6(web, m[0]));
+    CHECK(proxy_serves_v6(web, m[0]));  // for ::1
+    CHECK(kernel_serves6(web, m[1]));
+    CHECK_FALSE(proxy_serves_v6(web, m[1]));
+    CHECK_FALSE(kernel_serves6(web, m[2]));
+    CHECK(proxy_serves_v6(web, m[2]));
+    CHECK_FALSE(kernel_serves6(web, m[3]));
+    // Without --reserve the proxy reads UDP on ::1 only where it must.
+    auto sockets = proxy_sockets(with_proxy(web), false);
+    CHECK(std::count_if(sockets.begin(), sockets.end(), [](const ProxySocket& s) {
+              return s.proto == Proto::udp && !s.address.is_v4() && s.serves;
+          }) == 1);
+    // Listed as Docker lists a dual-stack container's ports, even with no proxy.
+    std::vector<std::string> listed;
+    for (const auto& l : listed_mappings(web))
+        listed.push_back(host_ip_text(l) + ":" + std::to_string(l.host_port));
+    CHECK(std::count(listed.begin(), listed.end(), "[::]:8080") == 1);
+    auto v4only = test::publication("web", "10.77.0.2", {"8080:80"});
+    CHECK(proxy_serves_v6(v4only, v4only.mappings[0]));
+    CHECK_FALSE(kernel_serves6(v4only, v4only.mappings[0]));
 }

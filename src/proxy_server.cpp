@@ -494,7 +494,8 @@ void Proxy::udp_in(UdpPort& p) {
         // before the rules (`up` deletes those): answering it would make a
         // new entry, from the published port to the client, that keeps the
         // client on this path for as long as it keeps sending.
-        if (to.is_v4() && !to.is_loopback()) continue;
+        // The same holds for IPv6 when the container has IPv6 itself.
+        if (!to.is_loopback() && (to.is_v4() || pub_.address6)) continue;
         FlowKey key{&p};
         std::memcpy(key.to.data(), to.data(), to.size());
         std::memcpy(key.from.data(), &from,

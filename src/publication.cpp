@@ -38,7 +38,7 @@ nlohmann::json to_record(const Publication& p) {
                  {"udp_timeout", p.proxy->udp_timeout},
                  {"pid", p.proxy->pid},
                  {"start_time", p.proxy->start_time}};
-    return {{"version", kRecordVersion},
+    nlohmann::json out = {{"version", kRecordVersion},
             {"id", p.id},
             {"netns", p.netns},
             {"netns_inode", p.netns_inode},
@@ -54,6 +54,12 @@ nlohmann::json to_record(const Publication& p) {
             {"phase", p.phase == Publication::Phase::pending    ? "pending"
                       : p.phase == Publication::Phase::removing ? "removing"
                                                                 : "published"}};
+    if (p.network.subnet6) {
+        out["subnet6"] = p.network.subnet6->str();
+        out["gateway6"] = p.network.gateway6.str();
+    }
+    if (p.address6) out["address6"] = p.address6->str();
+    return out;
 }
 
 Publication from_record(const nlohmann::json& j, const std::string& origin) {
@@ -72,6 +78,18 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
         p.ifname = j.at("ifname").get<std::string>();
         p.host_veth = j.at("host_veth").get<std::string>();
         p.address = address_field(j, "address");
+        // IPv6 came with 0.5; records without it are IPv4 only.
+        if (j.contains("subnet6")) {
+            auto subnet6 = Cidr::parse(j.at("subnet6").get<std::string>());
+            if (!subnet6 || subnet6->address.is_v4()) throw std::invalid_argument("bad subnet6");
+            p.network.subnet6 = *subnet6;
+            p.network.gateway6 = address_field(j, "gateway6");
+        }
+        if (j.contains("address6")) {
+            p.address6 = address_field(j, "address6");
+            if (!p.network.subnet6 || !p.network.subnet6->contains(*p.address6))
+                throw std::invalid_argument("address6 outside subnet6");
+        }
         for (const auto& m : j.at("mappings")) {
             Mapping out;
             auto ip = m.at("host_ip").get<std::string>();
@@ -135,7 +153,7 @@ nlohmann::json to_report(const Publication& p) {
                             {"container_port", m.container_port + i},
                             {"protocol", proto_name(m.proto)}});
     }
-    return {{"id", p.id},
+    nlohmann::json out = {{"id", p.id},
             {"netns", p.netns},
             {"address", p.address.str()},
             {"bridge", p.network.bridge},
@@ -148,6 +166,12 @@ nlohmann::json to_report(const Publication& p) {
                                                {"listen6", p.proxy->listen6},
                                                {"reserve", p.proxy->reserve}}
                               : nlohmann::json(nullptr)}};
+    if (p.address6) {
+        out["address6"] = p.address6->str();
+        out["subnet6"] = p.network.subnet6->str();
+        out["gateway6"] = p.network.gateway6.str();
+    }
+    return out;
 }
 
 }  // namespace portpub

@@ -15,6 +15,20 @@ TEST_CASE("a record reads back as the publication it was written from", "[record
     CHECK(from_record(nlohmann::json::parse(j.dump()), "web.json") == p);
     // A 65,535-port range stays one entry on disk.
     CHECK(j.at("mappings").size() == 3);
+    CHECK_FALSE(j.contains("address6"));  // IPv4 only: as records before 0.5
+}
+
+TEST_CASE("a record with IPv6 reads back, and an IPv6 address outside its subnet is refused",
+          "[record]") {
+    auto p = test::publication("web", "10.77.0.2", {"8080:80"});
+    p.network.subnet6 = *Cidr::parse("fd00:1::/64");
+    p.network.gateway6 = *IpAddress::parse("fd00:1::1");
+    p.address6 = *IpAddress::parse("fd00:1::2");
+    auto j = to_record(p);
+    CHECK(from_record(nlohmann::json::parse(j.dump()), "web.json") == p);
+    CHECK(to_report(p).at("address6") == "fd00:1::2");
+    j["address6"] = "fd00:2::2";
+    CHECK_THROWS_WITH(from_record(j, "web.json"), Catch::Contains("record web.json is malformed"));
 }
 
 TEST_CASE("a record with a proxy reads back, and so does one from before \"ipv6\" was kept",

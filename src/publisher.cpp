@@ -31,6 +31,7 @@ namespace portpub {
 namespace {
 
 constexpr const char* kIpForward = "net/ipv4/ip_forward";
+constexpr const char* kIp6Forward = "net/ipv6/conf/all/forwarding";
 
 // Undo actions for the steps taken so far, run in reverse unless committed.
 class Rollback {
@@ -76,11 +77,12 @@ bool kernel_has_sctp() {
 void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
     bool unserved = false, sctp = false, udp_unserved = false;
     for (const auto& m : pub.mappings) {
-        unserved = unserved || (!req.proxy && (proxy_serves_loopback4(m) || proxy_serves_v6(m)));
+        unserved =
+            unserved || (!req.proxy && (proxy_serves_loopback4(m) || proxy_serves_v6(pub, m)));
         sctp = sctp || m.proto == Proto::sctp;
         udp_unserved =
             udp_unserved || (req.proxy && req.runtime_holds_ports && m.proto == Proto::udp &&
-                             (proxy_serves_loopback4(m) || proxy_serves_v6(m)));
+                             (proxy_serves_loopback4(m) || proxy_serves_v6(pub, m)));
     }
     if (udp_unserved)
         notes_.push_back(
@@ -163,6 +165,7 @@ void make_bridge(const Network& net, Links& links, HostState& host, StateStore& 
     const auto before = owned;
     owned.created = owned.created || would.created;
     owned.address_added = owned.address_added || would.address_added;
+    owned.address6_added = owned.address6_added || would.address6_added;
     owned.brought_up = owned.brought_up || would.brought_up;
     if (!ours || owned != before) store.save_host(host);
     // A bridge portpub makes anew has its MAC pinned, as the first `up` does.
@@ -177,19 +180,58 @@ void make_bridge(const Network& net, Links& links, HostState& host, StateStore& 
             rollback->add([&links, net] {
                 links.remove_address(net.bridge, {net.gateway, net.subnet.prefix});
             });
+        if (did.address6_added)
+            rollback->add([&links, net] {
+                links.remove_address(net.bridge, {net.gateway6, net.subnet6->prefix});
+            });
     }
 }
 
-// ip_forward = 1, its earlier value written down first.
-std::optional<std::string> enable_forwarding(HostState& host, StateStore& store) {
-    auto forward = read_sysctl(kIpForward);
-    if (!forward || *forward == "1") return std::nullopt;
-    if (!host.ip_forward_before) {
-        host.ip_forward_before = *forward;
+// A forwarding setting portpub turns on and puts back.
+struct Forwarding {
+    const char* key;
+    const char* name;
+    std::optional<std::string> HostState::*before;
+};
+const Forwarding kForward4{kIpForward, "ip_forward", &HostState::ip_forward_before};
+const Forwarding kForward6{kIp6Forward, "IPv6 forwarding", &HostState::ip6_forward_before};
+
+// Forwarding on for IPv4, and for IPv6 with `ipv6`, each earlier value
+// written down first. Returns the settings changed, with their earlier values.
+std::vector<std::pair<const Forwarding*, std::string>> enable_forwarding(HostState& host,
+                                                                         StateStore& store,
+                                                                         bool ipv6) {
+    std::vector<std::pair<const Forwarding*, std::string>> changed;
+    for (const Forwarding* f : {&kForward4, &kForward6}) {
+        if (f == &kForward6 && !ipv6) continue;
+        auto value = read_sysctl(f->key);
+        if (!value || *value == "1") continue;
+        if (!(host.*(f->before))) {
+            host.*(f->before) = *value;
+            store.save_host(host);
+        }
+        write_sysctl(f->key, "1");
+        changed.emplace_back(f, *value);
+    }
+    return changed;
+}
+
+// Puts back the forwarding settings that no record of `remaining` needs;
+// says what it did.
+std::vector<std::string> put_forwarding_back(HostState& host, StateStore& store,
+                                             const std::vector<Publication>& remaining) {
+    std::vector<std::string> done;
+    const bool ipv6 = std::any_of(remaining.begin(), remaining.end(),
+                                  [](const Publication& r) { return r.address6.has_value(); });
+    for (const Forwarding* f : {&kForward4, &kForward6}) {
+        auto& before = host.*(f->before);
+        if (!before || (f == &kForward4 ? !remaining.empty() : ipv6)) continue;
+        write_sysctl(f->key, *before);
+        done.push_back("put " + std::string(f->name) + " back to " + *before);
+        before.reset();
         store.save_host(host);
     }
-    write_sysctl(kIpForward, "1");
-    return forward;
+    return done;
 }
 
 }  // namespace
@@ -218,8 +260,8 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     });
     crash_point(Step::up_pending_saved);
 
-    if (auto before = enable_forwarding(host, store_))
-        rollback.add([value = *before] { write_sysctl(kIpForward, value); });
+    for (const auto& [setting, value] : enable_forwarding(host, store_, pub.address6.has_value()))
+        rollback.add([key = setting->key, value] { write_sysctl(key, value); });
     crash_point(Step::up_ip_forward);
 
     if (own_links) {
@@ -527,12 +569,8 @@ std::vector<std::string> Publisher::gc() {
             }
         }
         host.bridges.clear();
-        if (host.ip_forward_before) {
-            write_sysctl(kIpForward, *host.ip_forward_before);
-            report.push_back("put ip_forward back to " + *host.ip_forward_before +
-                             ": no record needs it");
-            host.ip_forward_before.reset();
-        }
+        for (const auto& done : put_forwarding_back(host, store_, existing))
+            report.push_back(done + ": no record needs it");
         store_.save_host(host);
     }
     return report;
@@ -542,10 +580,11 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
     std::vector<std::string> done;
     NftFirewall firewall(owner());
     Links links;
-    if (enable_forwarding(host, store_)) done.push_back("ip_forward");
+    for (const auto& [setting, value] : enable_forwarding(host, store_, pub.address6.has_value()))
+        done.push_back(setting->name);
     if (!pub.host_veth.empty()) {
         const auto would = links.bridge_changes(pub.network);
-        if (would.created || would.address_added || would.brought_up) {
+        if (would.created || would.address_added || would.brought_up || would.address6_added) {
             make_bridge(pub.network, links, host, store_, nullptr);
             done.push_back("bridge " + pub.network.bridge);
         }
@@ -681,17 +720,16 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
             if (it->second.address_added)
                 links.remove_address(pub.network.bridge,
                                      {pub.network.gateway, pub.network.subnet.prefix});
+            if (it->second.address6_added && pub.network.subnet6)
+                links.remove_address(pub.network.bridge,
+                                     {pub.network.gateway6, pub.network.subnet6->prefix});
             if (it->second.brought_up) links.set_link_down(pub.network.bridge);
         }
         host.bridges.erase(it);
         store_.save_host(host);
     }
     crash_point(Step::down_bridge);
-    if (remaining.empty() && host.ip_forward_before) {
-        write_sysctl(kIpForward, *host.ip_forward_before);
-        host.ip_forward_before.reset();
-        store_.save_host(host);
-    }
+    put_forwarding_back(host, store_, remaining);
     crash_point(Step::down_ip_forward);
     store_.remove(pub.id);
     crash_point(Step::down_record_removed);

@@ -128,9 +128,11 @@ HostState StateStore::load_host() const {
         auto j = parse_json(path);
         if (j.contains("ip_forward_before"))
             h.ip_forward_before = j.at("ip_forward_before").get<std::string>();
+        if (j.contains("ip6_forward_before"))
+            h.ip6_forward_before = j.at("ip6_forward_before").get<std::string>();
         for (const auto& [name, b] : j.at("bridges").items())
             h.bridges[name] = {b.at("created").get<bool>(), b.at("address_added").get<bool>(),
-                               b.value("brought_up", false)};
+                               b.value("brought_up", false), b.value("address6_added", false)};
     } catch (const nlohmann::json::exception& e) {
         throw Error("host state " + path.string() + " is malformed (" + e.what() +
                     "); move it away and retry");
@@ -140,17 +142,19 @@ HostState StateStore::load_host() const {
 
 void StateStore::save_host(const HostState& h) {
     const auto path = dir_ / "host.json";
-    if (!h.ip_forward_before && h.bridges.empty()) {
+    if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty()) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)
             throw_errno("cannot remove " + path.string());
         return;
     }
     nlohmann::json j = {{"bridges", nlohmann::json::object()}};
     if (h.ip_forward_before) j["ip_forward_before"] = *h.ip_forward_before;
+    if (h.ip6_forward_before) j["ip6_forward_before"] = *h.ip6_forward_before;
     for (const auto& [name, b] : h.bridges)
         j["bridges"][name] = {{"created", b.created},
                               {"address_added", b.address_added},
-                              {"brought_up", b.brought_up}};
+                              {"brought_up", b.brought_up},
+                              {"address6_added", b.address6_added}};
     write_atomically(path, j.dump(1) + "\n");
 }
 

@@ -83,6 +83,8 @@ struct Config {
     // Main plugin only: the bridge and subnet to make (as `up --bridge/--subnet`).
     std::string bridge = "portpub0";
     std::string subnet = "10.77.0.0/16";
+    std::optional<std::string> subnet6;  // "subnet6", as `up --subnet6`
+    bool ipv6 = false;                   // "ipv6": true, as `up --ipv6`
     std::string state_dir;  // "stateDir"; empty: portpub's default
     std::vector<PortMapping> port_mappings;
     std::optional<nlohmann::json> prev_result;

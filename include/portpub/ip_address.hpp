@@ -26,6 +26,8 @@ class IpAddress {
     std::size_t size() const { return is_v4() ? 4 : 16; }
     const std::uint8_t* data() const { return bytes_.data(); }
     std::uint32_t v4_value() const;  // host byte order; only for IPv4
+    // The address `n` further on, wrapping within its family.
+    IpAddress plus(std::uint64_t n) const;
 
     bool is_unspecified() const;  // 0.0.0.0 or ::
     bool is_loopback() const;     // 127.0.0.0/8 or ::1

@@ -65,6 +65,9 @@ class Links {
     void remove_address(const std::string& link, const Cidr& address);  // no error if absent
 
   private:
+    // The container's IPv6 address and default route, on interface `index`
+    // of the namespace `csk` is in.
+    static void add_ipv6(nl_sock* csk, int index, const Publication& p);
     // Address, MAC and up state of an existing bridge; records each change in `did`.
     void configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
                           HostState::Bridge& did);

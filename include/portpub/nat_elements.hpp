@@ -4,6 +4,8 @@
 //   kernel DNAT, IPv4 host addresses other than loopback (an element a port):
 //     pub4        meta l4proto . th dport              -> container addr . port
 //     pub4addr    ip daddr . meta l4proto . th dport   -> container addr . port
+//     pub6        meta l4proto . th dport              -> container addr6 . port
+//     pub6addr    ip6 daddr . meta l4proto . th dport  -> container addr6 . port
 //   the proxy, for loopback and IPv6 TCP (UDP has sockets on the port itself);
 //   interval maps, an element a run of host ports: 1-65535 is one element.
 //     proxy4      meta l4proto . th dport              -> listener port  (127.0.0.0/8)
@@ -21,9 +23,19 @@
 
 namespace portpub {
 
-enum class NatMap : std::uint8_t { wildcard4, bound4, proxy4, proxy4addr, proxy6, proxy6addr };
-inline constexpr NatMap kNatMaps[] = {NatMap::wildcard4,  NatMap::bound4, NatMap::proxy4,
-                                      NatMap::proxy4addr, NatMap::proxy6, NatMap::proxy6addr};
+enum class NatMap : std::uint8_t {
+    wildcard4,
+    bound4,
+    proxy4,
+    proxy4addr,
+    proxy6,
+    proxy6addr,
+    wildcard6,
+    bound6
+};
+inline constexpr NatMap kNatMaps[] = {NatMap::wildcard4, NatMap::bound4,     NatMap::proxy4,
+                                      NatMap::proxy4addr, NatMap::proxy6,    NatMap::proxy6addr,
+                                      NatMap::wildcard6,  NatMap::bound6};
 
 // Interval maps hold ranges: an element has a key and a key end.
 bool is_interval(NatMap m);
@@ -33,7 +45,7 @@ struct NatElement {
     std::array<std::uint8_t, 24> key{};
     std::array<std::uint8_t, 24> key_end{};  // interval maps only: the range's last key
     std::uint8_t key_len = 0;
-    std::array<std::uint8_t, 8> data{};
+    std::array<std::uint8_t, 20> data{};  // IPv6 address . port at most
     std::uint8_t data_len = 0;
 
     std::vector<std::uint8_t> key_bytes() const { return {key.begin(), key.begin() + key_len}; }
@@ -42,7 +54,9 @@ struct NatElement {
 
 const char* map_name(NatMap m);
 
-// Kernel DNAT for port `offset` of a mapping the kernel serves.
+// Kernel DNAT for port `offset` of a mapping the kernel serves, to the
+// container's address of the same family (IPv4: pub4 and pub4addr; IPv6:
+// pub6 and pub6addr).
 NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress& container);
 
 // Every element of a publication: DNAT for what the kernel serves, and, when

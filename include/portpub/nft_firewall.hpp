@@ -9,15 +9,22 @@
 //     map proxy4addr { type ipv4_addr . inet_proto . inet_service : inet_service; flags interval }
 //     map proxy6     { type inet_proto . inet_service : inet_service; flags interval }
 //     map proxy6addr { type ipv6_addr . inet_proto . inet_service : inet_service; flags interval }
+//     map pub6       { type inet_proto . inet_service : ipv6_addr . inet_service }
+//     map pub6addr   { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service }
 //     set nets4      { type ipv4_addr; flags interval }        container subnets
+//     set nets6      { type ipv6_addr; flags interval }        their IPv6 subnets
 //     set bridges    { type ifname }                           their bridges
 //     set isolated4  { type ipv4_addr . ifname; flags interval }
 //                    subnet . bridge of each network portpub made (not of another
 //                    CNI plugin's network, which portpub only publishes into)
+//     set isolated6  { type ipv6_addr . ifname; flags interval }
 //     chain publish {
 //       meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @pub4addr
 //       meta nfproto ipv4 dnat ip to meta l4proto . th dport map @pub4
+//       meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6addr
+//       meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @pub6
 //       meta l4proto tcp meta nfproto ipv6 redirect to ... map @proxy6addr, then @proxy6
+//                                                  (IPv6 clients of IPv4-only containers)
 //     }
 //     chain loopback {                                         127.0.0.0/8, ::1: the proxy
 //       meta l4proto tcp meta nfproto ipv4 redirect to ... map @proxy4addr, then @proxy4
@@ -27,6 +34,7 @@
 //       ct state established,related accept                   replies
 //       ct status dnat accept                                  published ports
 //       meta nfproto ipv4 ip daddr . iifname @isolated4 accept its own network (br_netfilter)
+//       meta nfproto ipv6 ip6 daddr . iifname @isolated6 accept
 //       drop                                                   the rest: other networks, hosts
 //     }
 //     chain prerouting  { type nat hook prerouting priority dstnat
@@ -39,9 +47,11 @@
 //       fib daddr type local jump publish }
 //     chain postrouting { type nat hook postrouting priority srcnat
 //       meta nfproto ipv4 ct status dnat ip saddr @nets4 ip daddr @nets4 masquerade   (hairpin)
-//       meta nfproto ipv4 ip saddr @nets4 oifname != @bridges masquerade }            (outbound)
+//       meta nfproto ipv4 ip saddr @nets4 oifname != @bridges masquerade              (outbound)
+//       (the same two for ipv6 with @nets6) }
 //     chain forward     { type filter hook forward priority filter; policy accept
-//       meta nfproto ipv4 ip daddr . oifname @isolated4 goto isolation }
+//       meta nfproto ipv4 ip daddr . oifname @isolated4 goto isolation
+//       meta nfproto ipv6 ip6 daddr . oifname @isolated6 goto isolation }
 //   }
 #pragma once
 

@@ -16,6 +16,8 @@ inline constexpr const char* kPortsAnnotation = "io.portpub.ports";    // "8080:
 inline constexpr const char* kNetnsAnnotation = "io.portpub.netns";    // a netns file to use
 inline constexpr const char* kBridgeAnnotation = "io.portpub.bridge";  // as up --bridge
 inline constexpr const char* kSubnetAnnotation = "io.portpub.subnet";  // as up --subnet
+inline constexpr const char* kSubnet6Annotation = "io.portpub.subnet6";  // as up --subnet6
+inline constexpr const char* kIpv6Annotation = "io.portpub.ipv6";        // "true": as up --ipv6
 
 // The runtime-spec "state" of a container.
 struct OciState {

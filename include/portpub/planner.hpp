@@ -20,6 +20,7 @@ namespace portpub {
 // no link.
 struct Attachment {
     IpAddress address;
+    std::optional<IpAddress> address6;  // in network.subnet6
     Network network;  // the other plugin's bridge (or host-side link) and subnet
 };
 
@@ -29,6 +30,10 @@ struct UpRequest {
     std::optional<std::string> id;
     std::string bridge = "portpub0";
     std::string subnet = "10.77.0.0/16";
+    // IPv6 for the container: --subnet6, or --ipv6 alone for the bridge's
+    // default unique local /64 (default_subnet6).
+    bool ipv6 = false;
+    std::optional<std::string> subnet6;
     std::string ifname = "eth0";
     bool proxy = true;                 // serve loopback and IPv6 through a userland proxy
     bool reserve = true;               // hold every published port with a socket
@@ -71,6 +76,10 @@ std::string derive_id(const std::string& path, std::uint64_t inode);
 std::string host_veth_name(const IpAddress& address);
 // True for a name host_veth_name() could have made.
 bool is_host_veth_name(const std::string& name);
+
+// The IPv6 subnet the request asks for: --subnet6, or the bridge's default
+// with --ipv6; nullopt for IPv4 only. Throws Error for a bad --subnet6.
+std::optional<Cidr> requested_subnet6(const UpRequest& req);
 
 // The container interface's MAC, derived from its address (02:70:a:b:c:d,
 // locally administered): an address given to another container later keeps

@@ -1,7 +1,8 @@
-// Who serves what, decided from a publication alone. Kernel DNAT serves IPv4
-// host addresses other than loopback; the userland proxy serves what DNAT
-// cannot: 127.0.0.0/8 and ::1 (DNAT there would need route_localnet), and
-// IPv6 clients of an IPv4-only container.
+// Who serves what, decided from a publication alone. Kernel DNAT serves host
+// addresses other than loopback: IPv4 always, IPv6 when the container has an
+// IPv6 address. The userland proxy serves what DNAT cannot: 127.0.0.0/8 and
+// ::1 (DNAT there would need route_localnet), and IPv6 clients of an
+// IPv4-only container.
 #pragma once
 
 #include <cstdint>
@@ -17,10 +18,13 @@ bool publishes_v4(const Mapping& m);
 bool publishes_v6(const Mapping& m);
 // Kernel DNAT serves it: IPv4, not a loopback address.
 bool kernel_serves(const Mapping& m);
+// Kernel DNAT serves its IPv6 side: the container has IPv6, not ::1.
+bool kernel_serves6(const Publication& p, const Mapping& m);
 // The proxy serves IPv4 loopback for it (no address, 0.0.0.0, or 127.x).
 bool proxy_serves_loopback4(const Mapping& m);
-// The proxy serves IPv6 for it (the container has IPv4 only).
-bool proxy_serves_v6(const Mapping& m);
+// The proxy serves IPv6 for it: every IPv6 address when the container has
+// IPv4 only, else ::1 (no address, ::, or ::1).
+bool proxy_serves_v6(const Publication& p, const Mapping& m);
 
 // Some TCP or UDP mapping needs the proxy (SCTP is kernel DNAT only).
 bool needs_proxy(const Publication& p);

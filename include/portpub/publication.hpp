@@ -19,6 +19,9 @@ struct Network {
     std::string bridge;
     Cidr subnet;
     IpAddress gateway;
+    // IPv6 too (--ipv6, --subnet6): the bridge's IPv6 prefix and address.
+    std::optional<Cidr> subnet6;
+    IpAddress gateway6;  // with subnet6 only
     friend bool operator==(const Network&, const Network&) = default;
 };
 
@@ -49,6 +52,9 @@ struct Publication {
     // make the container's link: a CNI plugin before it in a chain did.
     std::string host_veth;
     IpAddress address;  // the container's address in network.subnet
+    // Its IPv6 address in network.subnet6, when the network has one: IPv6
+    // clients then reach it through kernel DNAT, as IPv4 ones do.
+    std::optional<IpAddress> address6;
     std::vector<Mapping> mappings;
     std::optional<ProxyInfo> proxy;
     // The CNI network this was published for, by `ADD`: CHECK, DEL and GC

@@ -24,9 +24,11 @@ struct HostState {
         bool created = false;        // portpub created the bridge device
         bool address_added = false;  // portpub added the gateway address to it
         bool brought_up = false;     // portpub set it up
+        bool address6_added = false;  // portpub added the IPv6 gateway address to it
         friend bool operator==(const Bridge&, const Bridge&) = default;
     };
-    std::optional<std::string> ip_forward_before;  // set when portpub changed it
+    std::optional<std::string> ip_forward_before;   // set when portpub changed it
+    std::optional<std::string> ip6_forward_before;  // net.ipv6.conf.all.forwarding, likewise
     std::map<std::string, Bridge> bridges;
     friend bool operator==(const HostState&, const HostState&) = default;
 };

@@ -74,7 +74,7 @@ const std::vector<Publication>& existing() {
         p.id = "web1";
         p.netns = "/run/netns/web1";
         p.netns_inode = 4026532001;
-        p.network = {"portpub0", *Cidr::parse("10.77.0.0/16"), ip("10.77.0.1")};
+        p.network = {"portpub0", *Cidr::parse("10.77.0.0/16"), ip("10.77.0.1"), std::nullopt, {}};
         p.ifname = "eth0";
         p.host_veth = host_veth_name(ip("10.77.0.2"));
         p.address = ip("10.77.0.2");

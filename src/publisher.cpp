@@ -360,8 +360,18 @@ std::vector<std::string> missing_of(const Publication& pub, NftFirewall& firewal
     std::vector<std::string> missing;
     if (!namespace_alive(pub)) missing.push_back("namespace " + pub.netns + " is gone");
     if (!pub.host_veth.empty()) {
-        if (!links.link_exists(pub.network.bridge))
+        if (!links.link_exists(pub.network.bridge)) {
             missing.push_back("bridge " + pub.network.bridge + " is missing");
+        } else {
+            const auto would = links.bridge_changes(pub.network);
+            if (would.address_added)
+                missing.push_back("address " + pub.network.gateway.str() + " of bridge " +
+                                  pub.network.bridge + " is missing");
+            if (would.address6_added)
+                missing.push_back("address " + pub.network.gateway6.str() + " of bridge " +
+                                  pub.network.bridge + " is missing");
+            if (would.brought_up) missing.push_back("bridge " + pub.network.bridge + " is down");
+        }
         if (!links.link_exists(pub.host_veth))
             missing.push_back("veth " + pub.host_veth + " is missing");
         else if (!links.on_bridge(pub.host_veth, pub.network.bridge))

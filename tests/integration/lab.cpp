@@ -239,7 +239,9 @@ Lab::Lab(int bridge_nf) {
        "echo 0 > /proc/sys/net/ipv4/conf/default/route_localnet && "
        "echo 0 > /proc/sys/net/ipv4/conf/lo/route_localnet");
     if (has_bridge_netfilter())
-        sh("echo " + std::to_string(bridge_nf) + " > /proc/sys/net/bridge/bridge-nf-call-iptables");
+        sh("echo " + std::to_string(bridge_nf) +
+           " | tee /proc/sys/net/bridge/bridge-nf-call-iptables "
+           "/proc/sys/net/bridge/bridge-nf-call-ip6tables >/dev/null");
     sh("ip netns add ext && ip link add ext0 type veth peer name eth0 netns ext && "
        "ip addr add 192.0.2.1/24 dev ext0 && ip addr add 192.0.2.3/24 dev ext0 && "
        "ip link set ext0 up && ip -n ext link set lo up && "
@@ -661,7 +663,7 @@ std::string Lab::snapshot() const {
               "fe80::' "
               "| "
               "sed 's/ linkdown//'; echo --; nft list ruleset; echo --; "
-              "cat /proc/sys/net/ipv4/ip_forward; echo --; " +
+              "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding; echo --; " +
               std::string(kRouteLocalnetLines) + "; echo --; ls -A " + state_dir_ +
               "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; ls -A " +
               state_dir_ + "/logs 2>/dev/null; true") +

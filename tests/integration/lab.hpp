@@ -46,8 +46,8 @@ inline constexpr const char* kExtIp6 = "2001:db8::2";
 
 class Lab {
   public:
-    // bridge_nf: the value of net.bridge.bridge-nf-call-iptables in the host
-    // namespace (br_netfilter active or not).
+    // bridge_nf: the value of net.bridge.bridge-nf-call-iptables and
+    // -ip6tables in the host namespace (br_netfilter active or not).
     explicit Lab(int bridge_nf = 0);
     ~Lab();
     Lab(const Lab&) = delete;
@@ -106,7 +106,7 @@ class Lab {
     int server_pid(const std::string& name) { return servers_.at(name).front(); }
 
     // What a user looks at to see that nothing is left: links, addresses,
-    // routes, the nftables ruleset, ip_forward, route_localnet of all,
+    // routes, the nftables ruleset, ip_forward and IPv6 forwarding, route_localnet of all,
     // default and every interface (never anything but 0), records, proxies
     // running.
     std::string snapshot() const;

@@ -24,7 +24,12 @@ RunResult crash_at(const Lab& lab, const std::string& step, std::vector<std::str
 
 // Everything a user of web would try: other hosts, the host's own address,
 // loopback through the proxy, UDP; and `portpub check` agrees.
-void require_web_published(Lab& lab) {
+void require_web_published(Lab& lab, bool ipv6 = false) {
+    if (ipv6) {  // kernel DNAT to the container's IPv6 address: the client's address arrives
+        auto reply = lab.tcp("ext", kHostIp6, 8080);
+        REQUIRE(reply);
+        CHECK(words(*reply).at(1) == kExtIp6);
+    }
     CHECK(lab.answering("ext", kHostIp, 8080) == "web");
     CHECK(lab.answering("host", kHostIp, 8080) == "web");
     CHECK(lab.answering("host", "127.0.0.1", 8080) == "web");
@@ -41,7 +46,12 @@ TEST_CASE("a portpub killed at any step of up or down is finished by the next co
           "[recovery]") {
     const std::string next = GENERATE("up", "down", "gc");
     const bool bystander = GENERATE(false, true);
-    INFO("next command: " << next << (bystander ? ", another container published" : ""));
+    const bool ipv6 = GENERATE(false, true);  // a dual-stack container, alone
+    if (ipv6 && bystander) return;
+    INFO("next command: " << next << (bystander ? ", another container published" : "")
+                          << (ipv6 ? ", container with IPv6" : ""));
+    const std::vector<std::string> v6_args =
+        ipv6 ? std::vector<std::string>{"--subnet6", "2001:db8:1::/64"} : std::vector<std::string>{};
     Lab lab(0);
     auto web = lab.container("web");
     if (bystander) lab.up(lab.container("db"), {"9090:80"});
@@ -51,10 +61,11 @@ TEST_CASE("a portpub killed at any step of up or down is finished by the next co
         const std::string at(name);
         INFO("killed after " << at);
         const bool in_down = at.rfind("down:", 0) == 0;
-        if (in_down) lab.up(web, kWebPorts);
+        if (in_down) lab.up(web, kWebPorts, v6_args);
         std::vector<std::string> args{"down", "--id", "web"};
         if (!in_down) {
             args = {"up", "--netns", web, "--subnet", kSubnet};
+            args.insert(args.end(), v6_args.begin(), v6_args.end());
             for (const auto& p : kWebPorts) {
                 args.push_back("-p");
                 args.push_back(p);
@@ -64,8 +75,8 @@ TEST_CASE("a portpub killed at any step of up or down is finished by the next co
         REQUIRE(crashed.status == 128 + SIGKILL);  // the step was reached
 
         if (next == "up") {
-            lab.up(web, kWebPorts);
-            require_web_published(lab);
+            lab.up(web, kWebPorts, v6_args);
+            require_web_published(lab, ipv6);
             CHECK(proxies().size() == (bystander ? 2u : 1u));
             REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
         } else if (next == "down") {
@@ -79,7 +90,7 @@ TEST_CASE("a portpub killed at any step of up or down is finished by the next co
             if (at == "up:published") {
                 // Killed after the record said published: it is whole.
                 CHECK(gc.out == "nothing to remove\n");
-                require_web_published(lab);
+                require_web_published(lab, ipv6);
                 REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
             } else if (at != "down:record-removed") {
                 CHECK_THAT(gc.out, Catch::StartsWith("removed web: a"));

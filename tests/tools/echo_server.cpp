@@ -27,14 +27,28 @@
 
 namespace {
 
+// IPv4 and IPv6 on one socket ([::], not IPv6-only); IPv4 alone where the
+// namespace has no IPv6.
 int bound_socket(int type, int port) {
-    int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    int one = 1;
+    int one = 1, zero = 0;
+    int fd = ::socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (fd >= 0) {
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *sa;
+    } else {
+        fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *sa;
+    }
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         std::perror("pp-echo: bind");
         std::exit(1);
     }
@@ -42,14 +56,23 @@ int bound_socket(int type, int port) {
     return fd;
 }
 
-std::string peer_text(const sockaddr_in& sa) {
-    char buf[INET_ADDRSTRLEN];
-    ::inet_ntop(AF_INET, &sa.sin_addr, buf, sizeof buf);
+// 192.0.2.2 for an IPv4 client (also when it came as ::ffff:192.0.2.2), 2001:db8::2 for IPv6.
+std::string peer_text(const sockaddr_storage& ss) {
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET) {
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+    } else {
+        const auto& a = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&a))
+            ::inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
+        else
+            ::inet_ntop(AF_INET6, &a, buf, sizeof buf);
+    }
     return buf;
 }
 
 void serve_tcp(int listener, const std::string& name) {
-    sockaddr_in peer{};
+    sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) return;
@@ -95,7 +118,7 @@ void serve_hello(int listener) {
 
 void serve_echo_udp(int fd) {
     static char buf[65536];
-    sockaddr_in peer{};
+    sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
     if (n >= 0)
@@ -104,7 +127,7 @@ void serve_echo_udp(int fd) {
 
 void serve_udp(int fd, const std::string& name) {
     char buf[2048];
-    sockaddr_in peer{};
+    sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
     if (n < 0) return;

@@ -63,10 +63,11 @@ HookAction hook_action(const OciState& state) {
     for (const auto& [key, value] : state.annotations) {
         if (key.rfind("io.portpub.", 0) != 0) continue;
         if (key != kPortsAnnotation && key != kNetnsAnnotation && key != kBridgeAnnotation &&
-            key != kSubnetAnnotation)
+            key != kSubnetAnnotation && key != kSubnet6Annotation && key != kIpv6Annotation)
             throw Error("unknown annotation " + key + " on container " + state.id +
                         " (portpub reads " + kPortsAnnotation + ", " + kNetnsAnnotation + ", " +
-                        kBridgeAnnotation + " and " + kSubnetAnnotation + ")");
+                        kBridgeAnnotation + ", " + kSubnetAnnotation + ", " + kSubnet6Annotation +
+                        " and " + kIpv6Annotation + ")");
     }
     HookAction action;
     action.id = state.id;

@@ -69,6 +69,7 @@ SPEC is [ip:][hostPort:]containerPort[/proto], as in `docker run -p`:
   8080:80            host port 8080 on every address
   192.0.2.1:8080:80  host port 8080 on one address
   192.0.2.1::80      random host port on one address
+  [2001:db8::1]:8080:80  an IPv6 host address (kernel NAT with --ipv6)
   8000-8010:80-90    ranges, one to one
   8000-8010:80       the first free host port of the range
   5353:53/udp        udp (or sctp; tcp is the default)

@@ -202,8 +202,9 @@ Config parse_config(const std::string& text, Command command) {
     if (auto v = string_field(j, "subnet6", "subnet6")) c.subnet6 = *v;
     if (auto v = j.find("ipv6"); v != j.end() && !v->is_null()) {
         if (!v->is_boolean())
-            throw CniError(kInvalidConfig, "network configuration: ipv6 must be true or false, not " +
-                                               shown(v->dump(), 40));
+            throw CniError(
+                kInvalidConfig,
+                "network configuration: ipv6 must be true or false, not " + shown(v->dump(), 40));
         c.ipv6 = v->get<bool>();
     }
     if (auto v = string_field(j, "stateDir", "stateDir")) {
@@ -307,7 +308,8 @@ portpub::Attachment attachment_from(const json& prev, const std::string& ifname)
             if (!cidr)
                 throw invalid("address " + ip.value("address", json()).dump() + " is not a CIDR");
             if (cidr->address.family() != family) continue;
-            if (family == Family::v6 && Cidr{*IpAddress::parse("fe80::"), 10}.contains(cidr->address))
+            if (family == Family::v6 &&
+                Cidr{*IpAddress::parse("fe80::"), 10}.contains(cidr->address))
                 continue;  // link-local: not an address clients use
             if (auto idx = ip.find("interface"); idx != ip.end() && idx->is_number_integer()) {
                 auto k = idx->get<long long>();

@@ -279,8 +279,11 @@ TEST_CASE("ADD's request: chained with prevResult, main plugin without", "[cni]"
 
 TEST_CASE("the main plugin's result names interfaces, address and route", "[cni]") {
     Publication p;
-    p.network = {"pp1", *Cidr::parse("198.51.100.0/24"), *IpAddress::parse("198.51.100.1"),
-                 std::nullopt, {}};
+    p.network = {"pp1",
+                 *Cidr::parse("198.51.100.0/24"),
+                 *IpAddress::parse("198.51.100.1"),
+                 std::nullopt,
+                 {}};
     p.address = *IpAddress::parse("198.51.100.2");
     p.ifname = "eth0";
     p.host_veth = "pp0c633602";

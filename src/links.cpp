@@ -387,8 +387,7 @@ void Links::add_ipv6(nl_sock* csk, int index, const Publication& p) {
                     " already has an IPv6 default route; portpub gives the container its only "
                     "one (remove it, or publish a fresh namespace)");
     if (err < 0)
-        fail("cannot add the IPv6 default route via " + p.network.gateway6.str() + " in " +
-                 p.netns,
+        fail("cannot add the IPv6 default route via " + p.network.gateway6.str() + " in " + p.netns,
              err);
 }
 

@@ -60,9 +60,9 @@ std::uint8_t put_key(std::array<std::uint8_t, 24>& key, const IpAddress* address
 }
 
 std::size_t address_width(NatMap m) {
-    return m == NatMap::bound4 || m == NatMap::proxy4addr               ? 4
+    return m == NatMap::bound4 || m == NatMap::proxy4addr   ? 4
            : m == NatMap::proxy6addr || m == NatMap::bound6 ? 16
-                                                                        : 0;
+                                                            : 0;
 }
 
 // A run of host ports led to one proxy listener.

@@ -43,10 +43,11 @@ TEST_CASE("0.0.0.0 goes to the wildcard map, runs expand", "[nft]") {
     CHECK(nat_elements(all).size() == 65535);
 }
 
-TEST_CASE("a container with IPv6: kernel DNAT for IPv6 host addresses, the proxy for ::1", "[nft]") {
-    auto p = test::publication("web", "10.77.0.2",
-                               {"8080:80", "[2001:db8::1]:8081:81", "[::1]:8082:82",
-                                "192.0.2.1:8083:83", "5353:53/udp"});
+TEST_CASE("a container with IPv6: kernel DNAT for IPv6 host addresses, the proxy for ::1",
+          "[nft]") {
+    auto p = test::publication(
+        "web", "10.77.0.2",
+        {"8080:80", "[2001:db8::1]:8081:81", "[::1]:8082:82", "192.0.2.1:8083:83", "5353:53/udp"});
     p.network.subnet6 = *Cidr::parse("fd00:1::/64");
     p.network.gateway6 = *IpAddress::parse("fd00:1::1");
     p.address6 = *IpAddress::parse("fd00:1::2");

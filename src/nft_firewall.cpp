@@ -461,7 +461,8 @@ std::vector<RawElement> network_elements(const Network& n, const char* set) {
     const auto after = last.plus(1);
     std::vector<RawElement> out{RawElement{{first.data(), first.data() + first.size()}, {}, 0, {}}};
     if (!after.is_unspecified())
-        out.push_back({{after.data(), after.data() + after.size()}, {}, NFT_SET_ELEM_INTERVAL_END, {}});
+        out.push_back(
+            {{after.data(), after.data() + after.size()}, {}, NFT_SET_ELEM_INTERVAL_END, {}});
     return out;
 }
 

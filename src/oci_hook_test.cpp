@@ -82,10 +82,10 @@ TEST_CASE("createRuntime publishes the annotation's ports in the container's nam
         R"("io.portpub.ports":"80","io.portpub.ipv6":"true","io.portpub.subnet6":"fd00:1::/64")")));
     CHECK(v6.up.ipv6);
     CHECK(v6.up.subnet6 == "fd00:1::/64");
-    CHECK_THROWS_WITH(
-        hook_action(parse_oci_state(creating(R"("io.portpub.ports":"80","io.portpub.ipv6":"yes")"))),
-        Catch::Contains("annotation io.portpub.ipv6='yes' of container") &&
-            Catch::Contains("must be true or false"));
+    CHECK_THROWS_WITH(hook_action(parse_oci_state(
+                          creating(R"("io.portpub.ports":"80","io.portpub.ipv6":"yes")"))),
+                      Catch::Contains("annotation io.portpub.ipv6='yes' of container") &&
+                          Catch::Contains("must be true or false"));
 
     // The deprecated prestart hook sees "created".
     auto c = parse_oci_state(creating(R"("io.portpub.ports":"80")"));

@@ -289,8 +289,7 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
             }
             pub.address = allocate_address(pub.network.subnet, pub.network.gateway, used);
             if (pub.network.subnet6)
-                pub.address6 =
-                    allocate_address(*pub.network.subnet6, pub.network.gateway6, used6);
+                pub.address6 = allocate_address(*pub.network.subnet6, pub.network.gateway6, used6);
         }
         pub.host_veth = host_veth_name(pub.address);
     }

@@ -38,22 +38,23 @@ nlohmann::json to_record(const Publication& p) {
                  {"udp_timeout", p.proxy->udp_timeout},
                  {"pid", p.proxy->pid},
                  {"start_time", p.proxy->start_time}};
-    nlohmann::json out = {{"version", kRecordVersion},
-            {"id", p.id},
-            {"netns", p.netns},
-            {"netns_inode", p.netns_inode},
-            {"bridge", p.network.bridge},
-            {"subnet", p.network.subnet.str()},
-            {"gateway", p.network.gateway.str()},
-            {"ifname", p.ifname},
-            {"host_veth", p.host_veth},
-            {"address", p.address.str()},
-            {"mappings", std::move(maps)},
-            {"proxy", std::move(proxy)},
-            {"cni_network", p.cni_network ? nlohmann::json(*p.cni_network) : nlohmann::json()},
-            {"phase", p.phase == Publication::Phase::pending    ? "pending"
-                      : p.phase == Publication::Phase::removing ? "removing"
-                                                                : "published"}};
+    nlohmann::json out = {
+        {"version", kRecordVersion},
+        {"id", p.id},
+        {"netns", p.netns},
+        {"netns_inode", p.netns_inode},
+        {"bridge", p.network.bridge},
+        {"subnet", p.network.subnet.str()},
+        {"gateway", p.network.gateway.str()},
+        {"ifname", p.ifname},
+        {"host_veth", p.host_veth},
+        {"address", p.address.str()},
+        {"mappings", std::move(maps)},
+        {"proxy", std::move(proxy)},
+        {"cni_network", p.cni_network ? nlohmann::json(*p.cni_network) : nlohmann::json()},
+        {"phase", p.phase == Publication::Phase::pending    ? "pending"
+                  : p.phase == Publication::Phase::removing ? "removing"
+                                                            : "published"}};
     if (p.network.subnet6) {
         out["subnet6"] = p.network.subnet6->str();
         out["gateway6"] = p.network.gateway6.str();
@@ -154,18 +155,18 @@ nlohmann::json to_report(const Publication& p) {
                             {"protocol", proto_name(m.proto)}});
     }
     nlohmann::json out = {{"id", p.id},
-            {"netns", p.netns},
-            {"address", p.address.str()},
-            {"bridge", p.network.bridge},
-            {"subnet", p.network.subnet.str()},
-            {"gateway", p.network.gateway.str()},
-            {"ifname", p.ifname},
-            {"mappings", std::move(maps)},
-            {"proxy", p.proxy ? nlohmann::json{{"pid", p.proxy->pid},
-                                               {"listen4", p.proxy->listen4},
-                                               {"listen6", p.proxy->listen6},
-                                               {"reserve", p.proxy->reserve}}
-                              : nlohmann::json(nullptr)}};
+                          {"netns", p.netns},
+                          {"address", p.address.str()},
+                          {"bridge", p.network.bridge},
+                          {"subnet", p.network.subnet.str()},
+                          {"gateway", p.network.gateway.str()},
+                          {"ifname", p.ifname},
+                          {"mappings", std::move(maps)},
+                          {"proxy", p.proxy ? nlohmann::json{{"pid", p.proxy->pid},
+                                                             {"listen4", p.proxy->listen4},
+                                                             {"listen6", p.proxy->listen6},
+                                                             {"reserve", p.proxy->reserve}}
+                                            : nlohmann::json(nullptr)}};
     if (p.address6) {
         out["address6"] = p.address6->str();
         out["subnet6"] = p.network.subnet6->str();

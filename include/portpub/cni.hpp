@@ -85,7 +85,7 @@ struct Config {
     std::string subnet = "10.77.0.0/16";
     std::optional<std::string> subnet6;  // "subnet6", as `up --subnet6`
     bool ipv6 = false;                   // "ipv6": true, as `up --ipv6`
-    std::string state_dir;  // "stateDir"; empty: portpub's default
+    std::string state_dir;               // "stateDir"; empty: portpub's default
     std::vector<PortMapping> port_mappings;
     std::optional<nlohmann::json> prev_result;
     std::vector<ValidAttachment> valid_attachments;  // GC: "cni.dev/valid-attachments"

@@ -33,8 +33,8 @@ enum class NatMap : std::uint8_t {
     wildcard6,
     bound6
 };
-inline constexpr NatMap kNatMaps[] = {NatMap::wildcard4, NatMap::bound4,     NatMap::proxy4,
-                                      NatMap::proxy4addr, NatMap::proxy6,    NatMap::proxy6addr,
+inline constexpr NatMap kNatMaps[] = {NatMap::wildcard4,  NatMap::bound4, NatMap::proxy4,
+                                      NatMap::proxy4addr, NatMap::proxy6, NatMap::proxy6addr,
                                       NatMap::wildcard6,  NatMap::bound6};
 
 // Interval maps hold ranges: an element has a key and a key end.

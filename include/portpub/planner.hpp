@@ -21,7 +21,7 @@ namespace portpub {
 struct Attachment {
     IpAddress address;
     std::optional<IpAddress> address6;  // in network.subnet6
-    Network network;  // the other plugin's bridge (or host-side link) and subnet
+    Network network;                    // the other plugin's bridge (or host-side link) and subnet
 };
 
 struct UpRequest {

@@ -21,9 +21,9 @@ namespace portpub {
 // Host changes that outlive one container and are undone by the last `down`.
 struct HostState {
     struct Bridge {
-        bool created = false;        // portpub created the bridge device
-        bool address_added = false;  // portpub added the gateway address to it
-        bool brought_up = false;     // portpub set it up
+        bool created = false;         // portpub created the bridge device
+        bool address_added = false;   // portpub added the gateway address to it
+        bool brought_up = false;      // portpub set it up
         bool address6_added = false;  // portpub added the IPv6 gateway address to it
         friend bool operator==(const Bridge&, const Bridge&) = default;
     };

@@ -72,8 +72,7 @@ TEST_CASE("IPv6 clients reach a container with IPv6 through the kernel, keeping 
     CHECK_THAT(ruleset, Catch::Contains("udp . 5353 : 2001:db8:1::2 . 53"));
 }
 
-TEST_CASE("the host, ::1, the container itself and its neighbours reach it over IPv6",
-          "[ipv6]") {
+TEST_CASE("the host, ::1, the container itself and its neighbours reach it over IPv6", "[ipv6]") {
     int nf = bridge_nf_setting();
     if (nf < 0) return;
     INFO("bridge-nf-call-ip6tables=" << nf);
@@ -110,8 +109,7 @@ TEST_CASE("a mapping bound to one IPv6 address is served there only", "[ipv6]") 
     CHECK_FALSE(lab.tcp("ext", kHostIp6, 8081, 1000));
 }
 
-TEST_CASE("containers reach IPv6 hosts with the host's address, and are closed to them",
-          "[ipv6]") {
+TEST_CASE("containers reach IPv6 hosts with the host's address, and are closed to them", "[ipv6]") {
     int nf = bridge_nf_setting();
     if (nf < 0) return;
     INFO("bridge-nf-call-ip6tables=" << nf);
@@ -159,8 +157,8 @@ TEST_CASE("a unique local /64 with --ipv6 alone, and down leaves nothing, IPv6 f
     auto v4 = lab.container("v4");
     auto refused = lab.portpub({"up", "--netns", v4, "--subnet", kSubnet, "-p", "7070:80"});
     CHECK(refused.status == 1);
-    CHECK_THAT(refused.err, Catch::Contains("bridge portpub0 serves") &&
-                                Catch::Contains("pass --subnet6"));
+    CHECK_THAT(refused.err,
+               Catch::Contains("bridge portpub0 serves") && Catch::Contains("pass --subnet6"));
     REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
     lab.remove_container("web");
@@ -169,8 +167,7 @@ TEST_CASE("a unique local /64 with --ipv6 alone, and down leaves nothing, IPv6 f
     CHECK(diff_lines(before, lab.snapshot()).empty());
 }
 
-TEST_CASE("an IPv4-only container stays reachable from IPv6 clients, through the proxy",
-          "[ipv6]") {
+TEST_CASE("an IPv4-only container stays reachable from IPv6 clients, through the proxy", "[ipv6]") {
     Lab lab;
     auto web = lab.container("web");
     lab.up(web, {"8080:80", "5353:53/udp"});

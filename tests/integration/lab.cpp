@@ -663,7 +663,8 @@ std::string Lab::snapshot() const {
               "fe80::' "
               "| "
               "sed 's/ linkdown//'; echo --; nft list ruleset; echo --; "
-              "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding; echo --; " +
+              "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding; echo "
+              "--; " +
               std::string(kRouteLocalnetLines) + "; echo --; ls -A " + state_dir_ +
               "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; ls -A " +
               state_dir_ + "/logs 2>/dev/null; true") +

@@ -51,7 +51,8 @@ TEST_CASE("a portpub killed at any step of up or down is finished by the next co
     INFO("next command: " << next << (bystander ? ", another container published" : "")
                           << (ipv6 ? ", container with IPv6" : ""));
     const std::vector<std::string> v6_args =
-        ipv6 ? std::vector<std::string>{"--subnet6", "2001:db8:1::/64"} : std::vector<std::string>{};
+        ipv6 ? std::vector<std::string>{"--subnet6", "2001:db8:1::/64"}
+             : std::vector<std::string>{};
     Lab lab(0);
     auto web = lab.container("web");
     if (bystander) lab.up(lab.container("db"), {"9090:80"});

@@ -17,6 +17,7 @@
 #include "portpub/firewall_change.hpp"
 #include "portpub/host_ports.hpp"
 #include "portpub/links.hpp"
+#include "portpub/forward_state.hpp"
 #include "portpub/logger.hpp"
 #include "portpub/nat_elements.hpp"
 #include "portpub/netns.hpp"
@@ -115,6 +116,7 @@ Publication Publisher::up(const UpRequest& req) {
     finish_interrupted(existing, host);
     const NetnsIdentity identity{ns.path(), ns.inode()};
     auto facts = read_host_port_facts();
+    add_forward_holds(facts, store_);  // a host port `portpub forward` holds is taken
     // An `up` again for the same id replaces that publication: the ports its
     // proxy holds are about to be released, so they do not count as in use.
     const std::string id = publication_id(req, identity);
@@ -527,7 +529,7 @@ std::vector<std::string> Publisher::gc() {
             }
         }
         host.bridges.clear();
-        if (host.ip_forward_before) {
+        if (host.ip_forward_before && !forwards_need_ip_forward(store_)) {
             write_sysctl(kIpForward, *host.ip_forward_before);
             report.push_back("put ip_forward back to " + *host.ip_forward_before +
                              ": no record needs it");
@@ -687,7 +689,7 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
         store_.save_host(host);
     }
     crash_point(Step::down_bridge);
-    if (remaining.empty() && host.ip_forward_before) {
+    if (remaining.empty() && host.ip_forward_before && !forwards_need_ip_forward(store_)) {
         write_sysctl(kIpForward, *host.ip_forward_before);
         host.ip_forward_before.reset();
         store_.save_host(host);

@@ -128,6 +128,8 @@ HostState StateStore::load_host() const {
         auto j = parse_json(path);
         if (j.contains("ip_forward_before"))
             h.ip_forward_before = j.at("ip_forward_before").get<std::string>();
+        if (j.contains("ip6_forward_before"))
+            h.ip6_forward_before = j.at("ip6_forward_before").get<std::string>();
         for (const auto& [name, b] : j.at("bridges").items())
             h.bridges[name] = {b.at("created").get<bool>(), b.at("address_added").get<bool>(),
                                b.value("brought_up", false)};
@@ -140,18 +142,38 @@ HostState StateStore::load_host() const {
 
 void StateStore::save_host(const HostState& h) {
     const auto path = dir_ / "host.json";
-    if (!h.ip_forward_before && h.bridges.empty()) {
+    if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty()) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)
             throw_errno("cannot remove " + path.string());
         return;
     }
     nlohmann::json j = {{"bridges", nlohmann::json::object()}};
     if (h.ip_forward_before) j["ip_forward_before"] = *h.ip_forward_before;
+    if (h.ip6_forward_before) j["ip6_forward_before"] = *h.ip6_forward_before;
     for (const auto& [name, b] : h.bridges)
         j["bridges"][name] = {{"created", b.created},
                               {"address_added", b.address_added},
                               {"brought_up", b.brought_up}};
     write_atomically(path, j.dump(1) + "\n");
+}
+
+std::optional<std::string> StateStore::load_file(const std::string& name) const {
+    const auto path = dir_ / name;
+    if (!fs::exists(path)) return std::nullopt;
+    return read_file(path);
+}
+
+void StateStore::save_file(const std::string& name, const std::string& text) {
+    write_atomically(dir_ / name, text);
+}
+
+void StateStore::remove_file(const std::string& name) {
+    const auto path = dir_ / name;
+    if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) return;
+        throw_errno("cannot remove " + path.string());
+    }
+    fsync_dir(dir_);
 }
 
 void StateStore::write_atomically(const fs::path& path, const std::string& text) {

@@ -8,6 +8,8 @@
 // --echo-udp ports every datagram comes back as it is. On --hello-tcp ports
 // it writes "hello" and closes each connection at once (for connection rates).
 //
+// --tcp6 and --udp6 serve lines as --tcp and --udp do, on IPv6 ([::], IPv6 only).
+//
 //   pp-echo NAME [--tcp PORT]... [--udp PORT]... [--echo-tcp PORT]... [--echo-udp PORT]...
 // Prints "ready" on stdout once every socket is bound, then serves until killed.
 #include <arpa/inet.h>
@@ -27,14 +29,24 @@
 
 namespace {
 
-int bound_socket(int type, int port) {
-    int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+int bound_socket(int type, int port, bool v6 = false) {
+    int fd = ::socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(sockaddr_in);
+    if (v6) {
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *sa;
+    } else {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(static_cast<uint16_t>(port));
+    }
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         std::perror("pp-echo: bind");
         std::exit(1);
     }
@@ -42,14 +54,17 @@ int bound_socket(int type, int port) {
     return fd;
 }
 
-std::string peer_text(const sockaddr_in& sa) {
-    char buf[INET_ADDRSTRLEN];
-    ::inet_ntop(AF_INET, &sa.sin_addr, buf, sizeof buf);
+std::string peer_text(const sockaddr_storage& ss) {
+    char buf[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET6)
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf);
+    else
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof buf);
     return buf;
 }
 
 void serve_tcp(int listener, const std::string& name) {
-    sockaddr_in peer{};
+    sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) return;
@@ -104,7 +119,7 @@ void serve_echo_udp(int fd) {
 
 void serve_udp(int fd, const std::string& name) {
     char buf[2048];
-    sockaddr_in peer{};
+    sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     ssize_t n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
     if (n < 0) return;
@@ -128,14 +143,15 @@ int main(int argc, char** argv) {
     std::vector<Kind> kinds;
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string opt = argv[i];
-        const Kind k = opt == "--tcp"         ? line_tcp
-                       : opt == "--udp"       ? line_udp
+        const bool v6 = opt == "--tcp6" || opt == "--udp6";
+        const Kind k = opt == "--tcp" || opt == "--tcp6" ? line_tcp
+                       : opt == "--udp" || opt == "--udp6" ? line_udp
                        : opt == "--echo-tcp"  ? echo_tcp
                        : opt == "--hello-tcp" ? hello_tcp
                                               : echo_udp;
         const bool stream = k == line_tcp || k == echo_tcp || k == hello_tcp;
         fds.push_back(
-            {bound_socket(stream ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1])), POLLIN, 0});
+            {bound_socket(stream ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1]), v6), POLLIN, 0});
         kinds.push_back(k);
     }
     std::printf("ready\n");

@@ -468,8 +468,7 @@ int cmd_forward(std::vector<std::string> args) {
     specs.insert(specs.end(), positional.begin(), positional.end());
     if (verb != "add" && verb != "rm" && (!specs.empty() || vm.count("to")))
         throw UsageError("forward " + verb + " takes no -p or --to", "forward");
-    if (verb != "ls" && vm.count("json"))
-        throw UsageError("--json is for forward ls", "forward");
+    if (verb != "ls" && vm.count("json")) throw UsageError("--json is for forward ls", "forward");
     if (verb == "ls") {
         const auto all = forwarder.list();
         if (vm.count("json")) {
@@ -483,7 +482,8 @@ int cmd_forward(std::vector<std::string> args) {
             return kOk;
         }
         for (const auto& s : all)
-            std::cout << s.forward.describe() << (s.active ? "" : "   (not active: run portpub forward apply)") << "\n";
+            std::cout << s.forward.describe()
+                      << (s.active ? "" : "   (not active: run portpub forward apply)") << "\n";
         return kOk;
     }
     std::vector<std::string> lines;
@@ -491,7 +491,8 @@ int cmd_forward(std::vector<std::string> args) {
         lines = forwarder.apply();
         if (lines.empty()) std::cout << "no forwards\n";
     } else if (verb == "rm") {
-        if (specs.size() != 1) throw UsageError("give the one forward to remove, e.g. forward rm 80:5000", "forward");
+        if (specs.size() != 1)
+            throw UsageError("give the one forward to remove, e.g. forward rm 80:5000", "forward");
         lines = forwarder.remove(forwards_of(specs, vm).front());
     } else {
         if (specs.empty()) throw UsageError("give at least one -p HOSTPORT:PORT", "forward");
@@ -525,7 +526,8 @@ bool is_command(const std::string& s) {
 int run_cli(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::string command = "up";
-    if (!args.empty() && (is_command(args[0]) || args[0] == "proxy" || args[0] == "forward-proxy")) {
+    if (!args.empty() &&
+        (is_command(args[0]) || args[0] == "proxy" || args[0] == "forward-proxy")) {
         command = args[0];
         args.erase(args.begin());
     } else if (args.empty() || args[0] == "--help" || args[0] == "-h") {
@@ -539,7 +541,7 @@ int run_cli(int argc, char** argv) {
         return kUsage;
     }
     try {
-        if (command == "proxy") return run_proxy(args);  // internal: started by up
+        if (command == "proxy") return run_proxy(args);                  // internal: started by up
         if (command == "forward-proxy") return run_forward_proxy(args);  // started by forward
         if (command == "up") return cmd_up(args);
         if (command == "forward") return cmd_forward(args);

@@ -43,8 +43,7 @@ TEST_CASE("bad forward specs are refused with the value and what to write", "[fo
                Catch::Contains("'5000'") && Catch::Contains("needs a host port"));
     CHECK_THAT(error_of([] { parse_forward("192.0.2.1:80:5000"); }),
                Catch::Contains("every address") && Catch::Contains("192.0.2.1"));
-    CHECK_THAT(error_of([] { parse_forward("8000-8010:80"); }),
-               Catch::Contains("one to one"));
+    CHECK_THAT(error_of([] { parse_forward("8000-8010:80"); }), Catch::Contains("one to one"));
     CHECK_THAT(error_of([] { parse_forward("80:80"); }), Catch::Contains("to itself"));
     CHECK_THAT(error_of([] { parse_forward("80:x"); }), Catch::Contains("'80:x'"));
     CHECK_THAT(error_of([] { parse_forward("80:3000", std::string_view("db.example")); }),
@@ -70,8 +69,8 @@ TEST_CASE("a bad forward file names the file, the entry and the fault", "[forwar
     auto err = [](const char* text) {
         return error_of([&] { parse_forward_file(text, "/etc/portpub/forwards.json"); });
     };
-    CHECK_THAT(err("{"), Catch::Contains("/etc/portpub/forwards.json") &&
-                             Catch::Contains("not valid JSON"));
+    CHECK_THAT(err("{"),
+               Catch::Contains("/etc/portpub/forwards.json") && Catch::Contains("not valid JSON"));
     CHECK_THAT(err("[]"), Catch::Contains("\"forwards\" array"));
     CHECK_THAT(err(R"({"forwards":[],"extra":1})"), Catch::Contains("unknown field 'extra'"));
     CHECK_THAT(err(R"({"forwards":[{"publish":"80:5000"},{"publish":"90"}]})"),
@@ -101,8 +100,8 @@ TEST_CASE("two forwards of one host port are refused, naming both", "[forward]")
 TEST_CASE("a forward of a port a container publishes is refused, naming it", "[forward]") {
     Mapping web{IpAddress::parse("192.0.2.1"), Proto::tcp, 8080, 80, 1};
     const std::vector<PublishedPort> published{{"web1", web}};
-    const auto e = error_of(
-        [&] { check_container_conflicts({parse_forward("8080:3000")}, published); });
+    const auto e =
+        error_of([&] { check_container_conflicts({parse_forward("8080:3000")}, published); });
     CHECK_THAT(e, Catch::Contains("host port 8080/tcp is already published by container web1") &&
                       Catch::Contains("portpub down --id web1"));
     CHECK_NOTHROW(check_container_conflicts({parse_forward("8080:3000/udp")}, published));

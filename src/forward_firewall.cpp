@@ -92,9 +92,7 @@ class Rule {
         nftnl_rule_set_str(r_.get(), NFTNL_RULE_CHAIN, chain);
         nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
     }
-    Rule& family(std::uint8_t nfproto) {
-        return meta(NFT_META_NFPROTO, kR1).cmp(kR1, &nfproto, 1);
-    }
+    Rule& family(std::uint8_t nfproto) { return meta(NFT_META_NFPROTO, kR1).cmp(kR1, &nfproto, 1); }
     Rule& meta(std::uint32_t key, std::uint32_t dreg) {
         auto* e = expr("meta");
         nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
@@ -223,10 +221,12 @@ std::vector<Rule> rules() {
     // redirect (loopback to loopback) serves it; remote forwards' loopback
     // ports are the forward proxy's listeners.
     redirect("loopback");
-    for (bool v4 : {true, false}) add("prerouting").loopback_daddr(v4).verdict(NFT_RETURN);
+    for (bool v4 : {true, false})
+        add("prerouting").loopback_daddr(v4).verdict(NFT_RETURN);
     // No interface match: other hosts and this host reach every address alike.
     add("prerouting").fib_daddr_local().verdict(NFT_JUMP, "forwards");
-    for (bool v4 : {true, false}) add("output").loopback_daddr(v4).verdict(NFT_GOTO, "loopback");
+    for (bool v4 : {true, false})
+        add("output").loopback_daddr(v4).verdict(NFT_GOTO, "loopback");
     add("output").fib_daddr_local().verdict(NFT_JUMP, "forwards");
     add("postrouting")
         .family(NFPROTO_IPV4)
@@ -477,8 +477,8 @@ struct Query {
         for (;;) {
             const ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
             if (n < 0) throw_errno("cannot read the nftables reply");
-            const int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n),
-                                      request->nlmsg_seq, portid, on, data);
+            const int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), request->nlmsg_seq,
+                                      portid, on, data);
             if (rc == MNL_CB_STOP) return true;
             if (rc < 0) {
                 if (errno == ENOENT) return false;
@@ -523,9 +523,9 @@ std::set<std::vector<std::uint8_t>> ForwardFirewall::keys(ForwardSet set) {
             data);
         return MNL_CB_OK;
     };
-    Query{nl_, seq_}.run(nlh, collect, &out,
-                         std::string("list set ") + forward_set_name(set) + " of table inet " +
-                             kForwardTable);
+    Query{nl_, seq_}.run(
+        nlh, collect, &out,
+        std::string("list set ") + forward_set_name(set) + " of table inet " + kForwardTable);
     return out;
 }
 

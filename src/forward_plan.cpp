@@ -93,7 +93,9 @@ std::string element_text(const ForwardElement& e) {
                               : e.set == ForwardSet::targets6 ? 16
                                                               : 0;
     std::string s = std::string(forward_set_name(e.set)) + " ";
-    if (width) s += IpAddress::from_bytes(width == 4 ? Family::v4 : Family::v6, e.key.data()).str() + " . ";
+    if (width)
+        s +=
+            IpAddress::from_bytes(width == 4 ? Family::v4 : Family::v6, e.key.data()).str() + " . ";
     s += std::string(proto_name(static_cast<Proto>(e.key.at(width)))) + " . " +
          std::to_string(get_port(e.key, width + 4));
     if (e.set == ForwardSet::redirect) s += " : " + std::to_string(get_port(e.data, 0));

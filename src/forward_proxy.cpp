@@ -59,8 +59,8 @@ socklen_t sockaddr_of(sockaddr_storage& ss, const IpAddress& a, std::uint16_t po
 // A listener on a loopback address, or an empty fd when that family is off
 // on this host (no ::1).
 UniqueFd listen_on(const IpAddress& a, std::uint16_t port) {
-    UniqueFd fd(::socket(a.is_v4() ? AF_INET : AF_INET6,
-                         SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    UniqueFd fd(
+        ::socket(a.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         if (!a.is_v4() && errno == EAFNOSUPPORT) return {};
         throw_errno("cannot create a socket for the forward proxy");
@@ -293,10 +293,10 @@ ProcessId start_forward_proxy(const std::vector<ProxyRoute>& routes,
                               const std::filesystem::path& state_dir) {
     const auto limit = raise_fd_limit();
     if (routes.size() * 2 + kSpareFds > limit)
-        throw Error("remote TCP forwards of " + std::to_string(routes.size()) +
-                    " ports need " + std::to_string(routes.size() * 2) +
-                    " loopback listeners, over the file descriptor limit " +
-                    std::to_string(limit) + "; forward fewer ports");
+        throw Error("remote TCP forwards of " + std::to_string(routes.size()) + " ports need " +
+                    std::to_string(routes.size() * 2) +
+                    " loopback listeners, over the file descriptor limit " + std::to_string(limit) +
+                    "; forward fewer ports");
     std::vector<UniqueFd> listeners;
     const auto v4 = *IpAddress::parse("127.0.0.1"), v6 = *IpAddress::parse("::1");
     for (const auto& r : routes) {
@@ -306,8 +306,9 @@ ProcessId start_forward_proxy(const std::vector<ProxyRoute>& routes,
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) throw_errno("cannot create a pipe for the forward proxy");
     UniqueFd ready_read(ready[0]), ready_write(ready[1]);
-    std::vector<std::string> args{"/proc/self/exe", "forward-proxy",    "--state-dir",
-                                  state_dir.string(), "--ready-fd", std::to_string(ready_write.get())};
+    std::vector<std::string> args{"/proc/self/exe", "forward-proxy",
+                                  "--state-dir",    state_dir.string(),
+                                  "--ready-fd",     std::to_string(ready_write.get())};
     for (const auto& r : routes) {
         args.push_back("--route");
         args.push_back(route_text(r));

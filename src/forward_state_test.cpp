@@ -9,7 +9,8 @@ using namespace portpub;
 TEST_CASE("the applied forwards round-trip, proxy included", "[forward]") {
     AppliedForwards a;
     a.config = "/etc/portpub/forwards.json";
-    a.forwards = {parse_forward("80:5000"), parse_forward("8080:3000", std::string_view("2001:db8::10"))};
+    a.forwards = {parse_forward("80:5000"),
+                  parse_forward("8080:3000", std::string_view("2001:db8::10"))};
     a.proxy = ProcessId{4242, 123456};
     const auto b = parse_applied_forwards(applied_forwards_text(a), "state");
     CHECK(b.config == a.config);

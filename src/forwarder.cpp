@@ -90,9 +90,9 @@ void Forwarder::write_config(const std::vector<Forward>& forwards) const {
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) throw_errno("cannot create " + in_quotes(tmp.string()));
     ::fchmod(fd.get(), 0644);
-    const bool ok = ::write(fd.get(), text.data(), text.size()) ==
-                        static_cast<ssize_t>(text.size()) &&
-                    ::fsync(fd.get()) == 0 && ::rename(tmp.c_str(), config_.c_str()) == 0;
+    const bool ok =
+        ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+        ::fsync(fd.get()) == 0 && ::rename(tmp.c_str(), config_.c_str()) == 0;
     if (!ok) {
         const int err = errno;
         ::unlink(tmp.c_str());
@@ -125,9 +125,16 @@ std::vector<std::string> Forwarder::remove(const Forward& forward) {
     const auto before = read_config();
     auto after = before;
     auto it = std::find(after.begin(), after.end(), forward);
-    if (it == after.end())
-        throw Error("no forward " + in_quotes(forward.name()) + " in " + in_quotes(config_.string()) +
+    if (it == after.end()) {
+        std::string near;
+        if (const Forward* f = forward_holding(after, forward.proto, forward.host.first))
+            near = "; host port " + std::to_string(forward.host.first) + "/" +
+                   std::string(proto_name(forward.proto)) + " is forwarded by " +
+                   in_quotes(f->name());
+        throw Error("no forward " + in_quotes(forward.name()) + " in " +
+                    in_quotes(config_.string()) + near +
                     "; portpub forward ls lists them (give rm the same -p and --to)");
+    }
     after.erase(it);
     write_config(after);
     try {
@@ -169,8 +176,7 @@ std::vector<std::string> Forwarder::apply_locked(const std::vector<Forward>& for
         }
     }
     if (needs_ipv4_forwarding(forwards)) enable(kIpForward, host.ip_forward_before, host, store_);
-    if (needs_ipv6_forwarding(forwards))
-        enable(kIp6Forward, host.ip6_forward_before, host, store_);
+    if (needs_ipv6_forwarding(forwards)) enable(kIp6Forward, host.ip6_forward_before, host, store_);
     firewall.apply(forward_elements(forwards));
     applied.config = fs::absolute(config_).string();
     applied.forwards = forwards;
@@ -206,8 +212,7 @@ std::vector<ForwardStatus> Forwarder::list() {
             const auto e = port_element(f, static_cast<std::uint16_t>(p));
             active = keys[e.set].contains(e.key);
         }
-        if (f.to && f.proto == Proto::tcp)
-            active = active && proxy_up;
+        if (f.to && f.proto == Proto::tcp) active = active && proxy_up;
         out.push_back({f, active});
     }
     return out;

@@ -179,8 +179,7 @@ TEST_CASE("forward apply restores every forward after the ruleset is flushed", "
     CHECK(proxies() == again);
 }
 
-TEST_CASE("apply removes what the file no longer lists and rm leaves nothing behind",
-          "[forward]") {
+TEST_CASE("apply removes what the file no longer lists and rm leaves nothing behind", "[forward]") {
     Lab lab;
     start_app(lab);
     start_remote(lab);
@@ -241,8 +240,7 @@ TEST_CASE("bad forward input is refused in one line and changes nothing", "[forw
     {
         auto r = forward(lab, {"apply"});
         CHECK(r.status == 1);
-        CHECK(r.err.find("forwards.json', forward 2: invalid forward '90'") !=
-              std::string::npos);
+        CHECK(r.err.find("forwards.json', forward 2: invalid forward '90'") != std::string::npos);
         CHECK(diff_lines(before, lab.snapshot()) == "");
     }
     write_text(config_path(lab), file);
@@ -262,8 +260,8 @@ TEST_CASE("ip_forward goes back once neither a remote forward nor a container ne
     Lab lab;
     start_remote(lab);
     auto web = lab.container("web");
-    const std::vector<std::string> up_web{"up", "--netns", web, "--subnet", "10.99.0.0/24",
-                                          "-p", "9090:80"};
+    const std::vector<std::string> up_web{"up",           "--netns", web,      "--subnet",
+                                          "10.99.0.0/24", "-p",      "9090:80"};
     REQUIRE(sysctl("net/ipv4/ip_forward") == "0");
 
     // The forward first, then a container: rm of the forward leaves it on.

@@ -57,7 +57,8 @@ int bound_socket(int type, int port, bool v6 = false) {
 std::string peer_text(const sockaddr_storage& ss) {
     char buf[INET6_ADDRSTRLEN];
     if (ss.ss_family == AF_INET6)
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf);
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, buf,
+                    sizeof buf);
     else
         ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof buf);
     return buf;
@@ -144,14 +145,14 @@ int main(int argc, char** argv) {
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string opt = argv[i];
         const bool v6 = opt == "--tcp6" || opt == "--udp6";
-        const Kind k = opt == "--tcp" || opt == "--tcp6" ? line_tcp
+        const Kind k = opt == "--tcp" || opt == "--tcp6"   ? line_tcp
                        : opt == "--udp" || opt == "--udp6" ? line_udp
-                       : opt == "--echo-tcp"  ? echo_tcp
-                       : opt == "--hello-tcp" ? hello_tcp
-                                              : echo_udp;
+                       : opt == "--echo-tcp"               ? echo_tcp
+                       : opt == "--hello-tcp"              ? hello_tcp
+                                                           : echo_udp;
         const bool stream = k == line_tcp || k == echo_tcp || k == hello_tcp;
-        fds.push_back(
-            {bound_socket(stream ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1]), v6), POLLIN, 0});
+        fds.push_back({bound_socket(stream ? SOCK_STREAM : SOCK_DGRAM, std::atoi(argv[i + 1]), v6),
+                       POLLIN, 0});
         kinds.push_back(k);
     }
     std::printf("ready\n");

@@ -1,6 +1,9 @@
 #include "portpub/forward_state.hpp"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "portpub/error.hpp"
 
@@ -23,9 +26,37 @@ TEST_CASE("the applied forwards round-trip, proxy included", "[forward]") {
 }
 
 TEST_CASE("up counts a forwarded host port as in use, naming the forward", "[forward]") {
-    HostPortFacts facts;
-    // Without a state directory, nothing is held.
-    StateStore none("/nonexistent/portpub-state");
-    add_forward_holds(facts, none);
-    CHECK_FALSE(facts.in_use);
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("portpub-forward-state-test-" + std::to_string(::getpid()));
+    StateStore store(dir / "state");
+    {
+        auto lock = store.lock();  // creates the directory
+        HostPortFacts none;
+        add_forward_holds(none, store);
+        CHECK_FALSE(none.in_use);  // no forwards: the facts stay as they were
+        CHECK_FALSE(forwards_need_ip_forward(store));
+
+        AppliedForwards a;
+        a.config = "f.json";
+        a.forwards = {parse_forward("80:5000"),
+                      parse_forward("8080:3000", std::string_view("192.0.2.10"))};
+        save_applied_forwards(store, a);
+        HostPortFacts facts;
+        facts.in_use = [](const std::optional<IpAddress>&, Proto, std::uint16_t port) {
+            return port == 22;
+        };
+        add_forward_holds(facts, store);
+        CHECK(facts.in_use(std::nullopt, Proto::tcp, 80));
+        CHECK(facts.in_use(IpAddress::parse("127.0.0.1"), Proto::tcp, 8080));
+        CHECK(facts.in_use(std::nullopt, Proto::tcp, 22));  // what was in use still is
+        CHECK_FALSE(facts.in_use(std::nullopt, Proto::udp, 80));
+        CHECK_THAT(facts.holder(std::nullopt, Proto::tcp, 8080),
+                   Catch::StartsWith("portpub forward 8080:3000/tcp --to 192.0.2.10 (to "
+                                     "192.0.2.10:3000"));
+        CHECK(forwards_need_ip_forward(store));
+
+        save_applied_forwards(store, AppliedForwards{});  // nothing: no file
+        CHECK_FALSE(store.load_file(kForwardState));
+    }
+    std::filesystem::remove_all(dir);
 }

@@ -166,7 +166,21 @@ std::vector<std::string> Forwarder::apply_locked(const std::vector<Forward>& for
             save_applied_forwards(store_, applied);
         }
         if (!routes.empty()) {
-            applied.proxy = start_forward_proxy(routes, store_.dir());
+            try {
+                applied.proxy = start_forward_proxy(routes, store_.dir());
+            } catch (const Error&) {
+                // A refused change leaves loopback served as before it.
+                const auto earlier = proxy_routes(applied.forwards);
+                if (!earlier.empty() && earlier != routes) {
+                    try {
+                        applied.proxy = start_forward_proxy(earlier, store_.dir());
+                        save_applied_forwards(store_, applied);
+                    } catch (const Error&) {
+                        // the first error is the one to report
+                    }
+                }
+                throw;
+            }
             try {
                 save_applied_forwards(store_, applied);
             } catch (...) {

@@ -235,6 +235,12 @@ TEST_CASE("bad forward input is refused in one line and changes nothing", "[forw
     refused({"-p", "80:6000"}, 1, "'80:5000/tcp' and '80:6000/tcp'");
     refused({"rm", "81:5000"}, 1, "no forward '81:5000/tcp'");
 
+    // A program on the loopback port the proxy of a remote forward needs.
+    lab.spawn("host", {ECHO_BIN, "squatter", "--tcp", "8090"});
+    wait_serving(lab, "host", "127.0.0.1", 8090);
+    refused({"-p", "8090:3000", "--to", "192.0.2.9"}, 1,
+            "cannot listen on 127.0.0.1:8090 for the forward proxy: Address already in use");
+
     // A broken file: apply names the file and the entry, and keeps what is in force.
     write_text(config_path(lab), R"({"forwards": [{"publish": "80:5000"}, {"publish": "90"}]})");
     {

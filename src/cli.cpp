@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "portpub/error.hpp"
+#include "portpub/forward_config.hpp"
+#include "portpub/forward_proxy.hpp"
+#include "portpub/forwarder.hpp"
 #include "portpub/oci_hook.hpp"
 #include "portpub/proxy_plan.hpp"
 #include "portpub/proxy_process.hpp"
@@ -37,6 +40,7 @@ const char* const kMainHelp = R"(Usage: portpub [up] -p SPEC... --netns PATH [op
        portpub down (--id ID | --netns PATH)
        portpub ls [--json]
        portpub check [--id ID] | restore | gc
+       portpub forward -p HOSTPORT:PORT [--to ADDR] | ls | rm | apply
        portpub oci-hook            (run by an OCI runtime, state on stdin)
        portpub version
 
@@ -51,6 +55,7 @@ Commands:
   check    compare the kernel with the records; exit 1 on a difference
   restore  re-create what is missing (after `nft flush ruleset`, say)
   gc       remove what belongs to containers that are gone
+  forward  forward a port of this host, without a container (kept in a file)
   oci-hook publish at createRuntime, unpublish at poststop (OCI hook)
   version  print the version
 
@@ -391,6 +396,118 @@ int cmd_restore(const std::vector<std::string>& args) {
     return result.failed.empty() ? kOk : kFailed;
 }
 
+const char* const kForwardUsage =
+    "Usage: portpub forward -p HOSTPORT:PORT[/proto]... [--to ADDR]   add, then apply\n"
+    "       portpub forward ls [--json]\n"
+    "       portpub forward rm HOSTPORT:PORT[/proto] [--to ADDR]         remove, then apply\n"
+    "       portpub forward apply               make the kernel what the file says";
+
+const char* const kForwardHelp = R"(
+Forwards a port of this host to a program of this host (no --to: kernel
+redirect, e.g. port 80 to an unprivileged server on 5000) or to another
+machine (--to ADDR: DNAT and masquerade). Other hosts, this host's own
+addresses, 127.0.0.1 and ::1 are all served; no interface is matched.
+Loopback clients of a --to forward (TCP) go through a small proxy process.
+The file is the truth: add and rm edit it, then apply it in one nftables
+transaction (table inet portpub_forward); run apply at boot to restore them.
+Ranges map one to one (8000-8010:3000-3010); proto tcp (default), udp, sctp.
+
+Example:
+  portpub forward -p 80:5000/tcp && portpub forward -p 8080:3000 --to 192.0.2.10
+)";
+
+// Each -p value (and --to) as forwards; a bad one is a usage error naming it.
+std::vector<Forward> forwards_of(const std::vector<std::string>& specs,
+                                 const po::variables_map& vm) {
+    std::optional<std::string> to;
+    if (vm.count("to")) to = vm["to"].as<std::string>();
+    std::vector<Forward> out;
+    for (const auto& s : specs) {
+        try {
+            out.push_back(parse_forward(s, to));
+        } catch (const Error& e) {
+            throw UsageError(e.what(), "forward");
+        }
+    }
+    return out;
+}
+
+int cmd_forward(std::vector<std::string> args) {
+    std::string verb = "add";
+    if (!args.empty() && (args[0] == "ls" || args[0] == "rm" || args[0] == "apply")) {
+        verb = args[0];
+        args.erase(args.begin());
+    }
+    po::options_description opts("Options");
+    opts.add_options()("help,h", "show this help")(
+        "publish,p", po::value<std::vector<std::string>>()->composing(),
+        "HOSTPORT:PORT[/proto] to forward (repeatable)")(
+        "to", po::value<std::string>(), "the machine to forward to (default: this host)")(
+        "config", po::value<std::string>()->default_value(kDefaultForwardConfig),
+        "the forward file")("json", "ls: print JSON");
+    add_state_option(opts);
+    std::vector<std::string> positional;
+    if (verb == "rm") {  // rm SPEC: the spec needs no -p
+        std::vector<std::string> rest;
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const bool takes_value = args[i] == "--to" || args[i] == "--config" ||
+                                     args[i] == "--state-dir" || args[i] == "-p" ||
+                                     args[i] == "--publish";
+            if (!args[i].empty() && args[i][0] != '-') {
+                positional.push_back(args[i]);
+            } else {
+                rest.push_back(args[i]);
+                if (takes_value && i + 1 < args.size()) rest.push_back(args[++i]);
+            }
+        }
+        args = rest;
+    }
+    auto vm = parse("forward", opts, args);
+    if (vm.count("help")) {
+        std::cout << help_text(kForwardUsage, opts, kForwardHelp);
+        return kOk;
+    }
+    Forwarder forwarder(vm["state-dir"].as<std::string>(), vm["config"].as<std::string>());
+    auto specs = vm.count("publish") ? vm["publish"].as<std::vector<std::string>>()
+                                     : std::vector<std::string>{};
+    specs.insert(specs.end(), positional.begin(), positional.end());
+    if (verb != "add" && verb != "rm" && (!specs.empty() || vm.count("to")))
+        throw UsageError("forward " + verb + " takes no -p or --to", "forward");
+    if (verb != "ls" && vm.count("json")) throw UsageError("--json is for forward ls", "forward");
+    if (verb == "ls") {
+        const auto all = forwarder.list();
+        if (vm.count("json")) {
+            auto out = nlohmann::json::array();
+            for (const auto& s : all) {
+                nlohmann::json e = {{"publish", s.forward.publish()}, {"active", s.active}};
+                if (s.forward.to) e["to"] = s.forward.to->str();
+                out.push_back(std::move(e));
+            }
+            std::cout << out.dump() << "\n";
+            return kOk;
+        }
+        for (const auto& s : all)
+            std::cout << s.forward.describe()
+                      << (s.active ? "" : "   (not active: run portpub forward apply)") << "\n";
+        return kOk;
+    }
+    std::vector<std::string> lines;
+    if (verb == "apply") {
+        lines = forwarder.apply();
+        if (lines.empty()) std::cout << "no forwards\n";
+    } else if (verb == "rm") {
+        if (specs.size() != 1)
+            throw UsageError("give the one forward to remove, e.g. forward rm 80:5000", "forward");
+        lines = forwarder.remove(forwards_of(specs, vm).front());
+    } else {
+        if (specs.empty()) throw UsageError("give at least one -p HOSTPORT:PORT", "forward");
+        lines = forwarder.add(forwards_of(specs, vm));
+    }
+    for (const auto& l : lines)
+        std::cout << l << "\n";
+    return kOk;
+}
+
 int cmd_version(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()("help,h", "show this help");
@@ -406,7 +523,7 @@ int cmd_version(const std::vector<std::string>& args) {
 
 bool is_command(const std::string& s) {
     return s == "up" || s == "down" || s == "ls" || s == "check" || s == "restore" || s == "gc" ||
-           s == "oci-hook" || s == "version" || s == "help";
+           s == "oci-hook" || s == "version" || s == "help" || s == "forward";
 }
 
 }  // namespace
@@ -414,7 +531,8 @@ bool is_command(const std::string& s) {
 int run_cli(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     std::string command = "up";
-    if (!args.empty() && (is_command(args[0]) || args[0] == "proxy")) {
+    if (!args.empty() &&
+        (is_command(args[0]) || args[0] == "proxy" || args[0] == "forward-proxy")) {
         command = args[0];
         args.erase(args.begin());
     } else if (args.empty() || args[0] == "--help" || args[0] == "-h") {
@@ -428,8 +546,10 @@ int run_cli(int argc, char** argv) {
         return kUsage;
     }
     try {
-        if (command == "proxy") return run_proxy(args);  // internal: started by up
+        if (command == "proxy") return run_proxy(args);                  // internal: started by up
+        if (command == "forward-proxy") return run_forward_proxy(args);  // started by forward
         if (command == "up") return cmd_up(args);
+        if (command == "forward") return cmd_forward(args);
         if (command == "down") return cmd_down(args);
         if (command == "ls") return cmd_ls(args);
         if (command == "check") return cmd_check(args);

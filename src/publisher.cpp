@@ -15,6 +15,7 @@
 #include "portpub/crash_points.hpp"
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
+#include "portpub/forward_state.hpp"
 #include "portpub/host_ports.hpp"
 #include "portpub/links.hpp"
 #include "portpub/logger.hpp"
@@ -117,6 +118,7 @@ Publication Publisher::up(const UpRequest& req) {
     finish_interrupted(existing, host);
     const NetnsIdentity identity{ns.path(), ns.inode()};
     auto facts = read_host_port_facts();
+    add_forward_holds(facts, store_);  // a host port `portpub forward` holds is taken
     // An `up` again for the same id replaces that publication: the ports its
     // proxy holds are about to be released, so they do not count as in use.
     const std::string id = publication_id(req, identity);
@@ -216,16 +218,18 @@ std::vector<std::pair<const Forwarding*, std::string>> enable_forwarding(HostSta
     return changed;
 }
 
-// Puts back the forwarding settings that no record of `remaining` needs;
-// says what it did.
+// Puts back the forwarding settings that neither a record of `remaining` nor
+// a remote forward (portpub forward --to) needs; says what it did.
 std::vector<std::string> put_forwarding_back(HostState& host, StateStore& store,
                                              const std::vector<Publication>& remaining) {
     std::vector<std::string> done;
-    const bool ipv6 = std::any_of(remaining.begin(), remaining.end(),
-                                  [](const Publication& r) { return r.address6.has_value(); });
+    const bool need4 = !remaining.empty() || forwards_need_ip_forward(store);
+    const bool need6 = std::any_of(remaining.begin(), remaining.end(),
+                                   [](const Publication& r) { return r.address6.has_value(); }) ||
+                       forwards_need_ip6_forward(store);
     for (const Forwarding* f : {&kForward4, &kForward6}) {
         auto& before = host.*(f->before);
-        if (!before || (f == &kForward4 ? !remaining.empty() : ipv6)) continue;
+        if (!before || (f == &kForward4 ? need4 : need6)) continue;
         write_sysctl(f->key, *before);
         done.push_back("put " + std::string(f->name) + " back to " + *before);
         before.reset();

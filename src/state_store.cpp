@@ -158,6 +158,25 @@ void StateStore::save_host(const HostState& h) {
     write_atomically(path, j.dump(1) + "\n");
 }
 
+std::optional<std::string> StateStore::load_file(const std::string& name) const {
+    const auto path = dir_ / name;
+    if (!fs::exists(path)) return std::nullopt;
+    return read_file(path);
+}
+
+void StateStore::save_file(const std::string& name, const std::string& text) {
+    write_atomically(dir_ / name, text);
+}
+
+void StateStore::remove_file(const std::string& name) {
+    const auto path = dir_ / name;
+    if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) return;
+        throw_errno("cannot remove " + path.string());
+    }
+    fsync_dir(dir_);
+}
+
 void StateStore::write_atomically(const fs::path& path, const std::string& text) {
     const fs::path tmp = path.string() + "." + std::to_string(::getpid()) + ".tmp";
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));

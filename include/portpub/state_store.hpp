@@ -3,6 +3,7 @@
 //   lock                  flock()ed by every command that changes anything
 //   containers/ID.json    one record per published container (0600)
 //   host.json             what portpub changed on the host and must undo
+//   forwards.json         the forwards applied (`portpub forward`) and their proxy
 // Files are replaced atomically (temporary file, fsync, rename, fsync of the
 // directory), so a reader sees the old or the new version, never half of one.
 #pragma once
@@ -55,6 +56,12 @@ class StateStore {
 
     HostState load_host() const;
     void save_host(const HostState& h);
+
+    // Another file of the directory, such as forwards.json: its text, or
+    // nullopt when there is none. save_file replaces it atomically (0600).
+    std::optional<std::string> load_file(const std::string& name) const;
+    void save_file(const std::string& name, const std::string& text);
+    void remove_file(const std::string& name);  // no error if absent
 
     const std::filesystem::path& dir() const { return dir_; }
 

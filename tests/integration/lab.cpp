@@ -268,6 +268,15 @@ Lab::~Lab() {
     ::umount2("/run/netns", MNT_DETACH);
 }
 
+void Lab::remote(const std::string& name) {
+    sh("ip netns add " + name + " && ip link add rem0 type veth peer name eth0 netns " + name +
+       " && ip addr add 198.51.100.1/24 dev rem0 && ip addr add 2001:db8:1::1/64 dev rem0 nodad && "
+       "ip link set rem0 up && ip -n " +
+       name + " link set lo up && ip -n " + name + " addr add 198.51.100.2/24 dev eth0 && ip -n " +
+       name + " addr add 2001:db8:1::2/64 dev eth0 nodad && ip -n " + name + " link set eth0 up");
+    ns_fds_[name] = ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+}
+
 std::string Lab::container(const std::string& name) {
     sh("ip netns add " + name);
     const std::string path = "/run/netns/" + name;
@@ -667,7 +676,8 @@ std::string Lab::snapshot() const {
               "--; " +
               std::string(kRouteLocalnetLines) + "; echo --; ls -A " + state_dir_ +
               "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; ls -A " +
-              state_dir_ + "/logs 2>/dev/null; true") +
+              state_dir_ + "/logs 2>/dev/null; ls " + state_dir_ +
+              "/forwards.json 2>/dev/null; true") +
            "--\nproxies running: " + std::to_string(proxies().size()) + "\n";
 }
 

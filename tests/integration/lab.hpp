@@ -43,6 +43,11 @@ inline constexpr const char* kExtIp = "192.0.2.2";
 inline constexpr const char* kSubnet = "198.51.100.0/24";
 inline constexpr const char* kHostIp6 = "2001:db8::1";
 inline constexpr const char* kExtIp6 = "2001:db8::2";
+// remote(): the lab host's end and the remote namespace's end.
+inline constexpr const char* kRemoteGw = "198.51.100.1";
+inline constexpr const char* kRemoteIp = "198.51.100.2";
+inline constexpr const char* kRemoteGw6 = "2001:db8:1::1";
+inline constexpr const char* kRemoteIp6 = "2001:db8:1::2";
 
 class Lab {
   public:
@@ -60,6 +65,12 @@ class Lab {
     // leaves it) and pp-echo on TCP 80, 81 and UDP 53, 54 (lines) and on TCP
     // and UDP 7 (byte-exact echo). Returns its path.
     std::string container(const std::string& name);
+    // Another machine: namespace NAME joined to the host by a veth of its own
+    // (host rem0 198.51.100.1/24, 2001:db8:1::1/64; NAME 198.51.100.2,
+    // 2001:db8:1::2) with no route but its own subnets, so that a reply
+    // to anyone else only returns when the host masquerades. (Its subnet is
+    // the containers' kSubnet: a lab has one or the other.)
+    void remote(const std::string& name);
     // pp-echo named NAME inside namespace NAME (e.g. "ext"), on TCP 80, 81
     // and UDP 53, 54.
     void serve(const std::string& name);

@@ -1,0 +1,405 @@
+#include "portpub/forward_proxy.hpp"
+
+// glibc before the kernel headers, which step aside for it.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <unordered_set>
+
+#include "portpub/error.hpp"
+#include "portpub/logger.hpp"
+#include "portpub/proxy_sockets.hpp"
+#include "portpub/tcp_relay.hpp"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace portpub {
+
+namespace {
+
+constexpr std::size_t kSpareFds = 64;
+constexpr int kBurst = 64;
+
+socklen_t sockaddr_of(sockaddr_storage& ss, const IpAddress& a, std::uint16_t port) {
+    std::memset(&ss, 0, sizeof ss);
+    if (a.is_v4()) {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(port);
+        std::memcpy(&sa->sin_addr, a.data(), 4);
+        return sizeof *sa;
+    }
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    std::memcpy(&sa->sin6_addr, a.data(), 16);
+    return sizeof *sa;
+}
+
+// A listener on a loopback address, or an empty fd when that family is off
+// on this host (no ::1).
+UniqueFd listen_on(const IpAddress& a, std::uint16_t port) {
+    UniqueFd fd(
+        ::socket(a.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        if (!a.is_v4() && errno == EAFNOSUPPORT) return {};
+        throw_errno("cannot create a socket for the forward proxy");
+    }
+    int one = 1;
+    // Connections of an earlier proxy in TIME_WAIT must not keep the port.
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!a.is_v4()) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    sockaddr_storage ss{};
+    const socklen_t len = sockaddr_of(ss, a, port);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        const int err = errno;
+        if (!a.is_v4() && err == EADDRNOTAVAIL) return {};  // IPv6 is off
+        throw Error("cannot listen on " + a.url_str() + ":" + std::to_string(port) +
+                    " for the forward proxy: " + errno_text(err) +
+                    (err == EADDRINUSE ? " (a program of this host uses that port on loopback: "
+                                         "stop it or choose another host port)"
+                                       : ""));
+    }
+    if (::listen(fd.get(), 4096) != 0) throw_errno("cannot listen on " + a.url_str());
+    return fd;
+}
+
+bool wait_readable(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    for (;;) {
+        const int rc = ::poll(&p, 1, timeout_ms);
+        if (rc < 0 && errno == EINTR) continue;
+        return rc > 0;
+    }
+}
+
+// The proxy names itself before it says "ready".
+std::optional<std::uint64_t> proxy_start_time(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line) ||
+        line.find(std::string("(") + kProxyName + ")") == std::string::npos)
+        return std::nullopt;
+    return parse_start_time(line);
+}
+
+// ---- the proxy process ----
+
+struct Watch {
+    virtual ~Watch() = default;
+    virtual void on(std::uint32_t events) = 0;
+};
+
+class Proxy;
+
+struct Listener : Watch {
+    Proxy& proxy;
+    UniqueFd fd;
+    ProxyRoute route;
+    Listener(Proxy& p, UniqueFd f, ProxyRoute r) : proxy(p), fd(std::move(f)), route(r) {}
+    void on(std::uint32_t) override;
+};
+
+struct Relay;
+struct RelayEnd : Watch {
+    Relay& relay;
+    bool server;
+    RelayEnd(Relay& r, bool s) : relay(r), server(s) {}
+    void on(std::uint32_t events) override;
+};
+
+struct Relay {
+    Proxy& proxy;
+    std::unique_ptr<TcpRelay> pair;
+    ProxyRoute route;
+    bool connecting = true;
+    RelayEnd client_end{*this, false}, server_end{*this, true};
+    Relay(Proxy& p, std::unique_ptr<TcpRelay> r, ProxyRoute rt)
+        : proxy(p), pair(std::move(r)), route(rt) {}
+};
+
+struct Signals : Watch {
+    UniqueFd fd;
+    bool& running;
+    Signals(UniqueFd f, bool& r) : fd(std::move(f)), running(r) {}
+    void on(std::uint32_t) override {
+        signalfd_siginfo si{};
+        while (::read(fd.get(), &si, sizeof si) == sizeof si) {
+        }
+        running = false;
+    }
+};
+
+class Proxy {
+  public:
+    explicit Proxy(Logger& log) : log_(log), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+        if (!epoll_) throw_errno("epoll_create1");
+    }
+    ~Proxy() {
+        for (Relay* r : relays_)
+            delete r;
+    }
+
+    void listen(UniqueFd fd, const ProxyRoute& route) {
+        auto l = std::make_unique<Listener>(*this, std::move(fd), route);
+        add(l->fd.get(), EPOLLIN, l.get());
+        keep_.push_back(std::move(l));
+    }
+
+    int run(int ready_fd) {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGTERM, SIGINT, SIGHUP})
+            sigaddset(&set, s);
+        ::sigprocmask(SIG_BLOCK, &set, nullptr);
+        auto sig = std::make_unique<Signals>(
+            UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)), running_);
+        add(sig->fd.get(), EPOLLIN, sig.get());
+        keep_.push_back(std::move(sig));
+        log_.write("forward proxy started (pid " + std::to_string(::getpid()) + ", " +
+                   std::to_string(keep_.size() - 1) + " listeners)");
+        (void)!::write(ready_fd, "ready\n", 6);
+        ::close(ready_fd);
+        epoll_event events[256];
+        while (running_) {
+            const int n = ::epoll_wait(epoll_.get(), events, 256, -1);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                log_.write("epoll_wait failed: " + errno_text(errno));
+                return 1;
+            }
+            for (int i = 0; i < n && running_; ++i)
+                static_cast<Watch*>(events[i].data.ptr)->on(events[i].events);
+            graveyard_.clear();  // after the batch: no event left points into it
+        }
+        log_.write("forward proxy stops");
+        return 0;
+    }
+
+    void accept_from(Listener& l) {
+        for (int i = 0; i < kBurst; ++i) {
+            UniqueFd client(::accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+            if (!client) return;  // EAGAIN, or out of descriptors: the queue waits
+            const auto& r = l.route;
+            UniqueFd server(::socket(r.to.is_v4() ? AF_INET : AF_INET6,
+                                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+            sockaddr_storage to{};
+            const socklen_t len = sockaddr_of(to, r.to, r.to_port);
+            if (!server || (::connect(server.get(), reinterpret_cast<sockaddr*>(&to), len) != 0 &&
+                            errno != EINPROGRESS)) {
+                log_.write("cannot connect to " + target(r) + ": " + errno_text(errno));
+                set_linger_reset(client.get());
+                continue;
+            }
+            int one = 1;
+            ::setsockopt(server.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            auto relay = std::make_unique<Relay>(
+                *this, std::make_unique<TcpRelay>(std::move(client), std::move(server), pipes_), r);
+            const std::uint32_t edge = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+            add(relay->pair->client(), edge, &relay->client_end);
+            add(relay->pair->server(), edge, &relay->server_end);
+            relays_.insert(relay.release());
+        }
+    }
+
+    void relay_event(Relay& r, bool server, std::uint32_t events) {
+        if (!relays_.contains(&r)) return;  // closed earlier in this batch
+        r.pair->ready(server, events);
+        if (r.connecting) {
+            if (!server) return;  // the client's data waits for the connection
+            if (events & (EPOLLERR | EPOLLHUP)) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                ::getsockopt(r.pair->server(), SOL_SOCKET, SO_ERROR, &err, &len);
+                log_.write("cannot connect to " + target(r.route) + ": " +
+                           errno_text(err ? err : ECONNREFUSED));
+                set_linger_reset(r.pair->client());
+                close(r);
+                return;
+            }
+            if (!(events & EPOLLOUT)) return;
+            r.connecting = false;
+        }
+        if (r.pair->pump() != TcpRelay::State::open) close(r);
+    }
+
+  private:
+    static std::string target(const ProxyRoute& r) {
+        return r.to.url_str() + ":" + std::to_string(r.to_port);
+    }
+    void add(int fd, std::uint32_t events, Watch* w) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.ptr = w;
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl");
+    }
+    // Closing its sockets takes them out of epoll (each was added once).
+    void close(Relay& r) {
+        if (relays_.erase(&r)) graveyard_.push_back(std::unique_ptr<Relay>(&r));
+    }
+
+    Logger& log_;
+    UniqueFd epoll_;
+    bool running_ = true;
+    std::vector<std::unique_ptr<Watch>> keep_;
+    std::unordered_set<Relay*> relays_;
+    std::vector<std::unique_ptr<Relay>> graveyard_;
+    PipePool pipes_;
+};
+
+void Listener::on(std::uint32_t) {
+    proxy.accept_from(*this);
+}
+void RelayEnd::on(std::uint32_t events) {
+    relay.proxy.relay_event(relay, server, events);
+}
+
+std::uint16_t local_port(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(ss).sin_port
+                                         : reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
+}
+
+}  // namespace
+
+std::filesystem::path forward_proxy_log(const std::filesystem::path& state_dir) {
+    return log_path(state_dir, "_forwards");
+}
+
+ProcessId start_forward_proxy(const std::vector<ProxyRoute>& routes,
+                              const std::filesystem::path& state_dir) {
+    const auto limit = raise_fd_limit();
+    if (routes.size() * 2 + kSpareFds > limit)
+        throw Error("remote TCP forwards of " + std::to_string(routes.size()) + " ports need " +
+                    std::to_string(routes.size() * 2) +
+                    " loopback listeners, over the file descriptor limit " + std::to_string(limit) +
+                    "; forward fewer ports");
+    std::vector<UniqueFd> listeners;
+    const auto v4 = *IpAddress::parse("127.0.0.1"), v6 = *IpAddress::parse("::1");
+    for (const auto& r : routes) {
+        listeners.push_back(listen_on(v4, r.port));
+        if (auto fd = listen_on(v6, r.port)) listeners.push_back(std::move(fd));
+    }
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) throw_errno("cannot create a pipe for the forward proxy");
+    UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+    std::vector<std::string> args{"/proc/self/exe", "forward-proxy",
+                                  "--state-dir",    state_dir.string(),
+                                  "--ready-fd",     std::to_string(ready_write.get())};
+    for (const auto& r : routes) {
+        args.push_back("--route");
+        args.push_back(route_text(r));
+    }
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    const pid_t pid = ::fork();
+    if (pid < 0) throw_errno("cannot start the forward proxy");
+    if (pid == 0) {
+        // Its own session, stdio on /dev/null: a caller waiting for portpub's
+        // output (a boot script, a hook) never waits for the proxy.
+        ::setsid();
+        const int null = ::open("/dev/null", O_RDWR);
+        for (int fd = 0; fd < 3; ++fd)
+            ::dup2(null, fd);
+        ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+        ::fcntl(ready_write.get(), F_SETFD, 0);
+        for (const auto& l : listeners)
+            ::fcntl(l.get(), F_SETFD, 0);
+        ::execv(argv[0], argv.data());
+        (void)!::write(ready_write.get(), "error: cannot run the forward proxy\n", 36);
+        ::_exit(127);
+    }
+    ready_write.reset();
+    listeners.clear();
+    std::string said;
+    char c;
+    while (said.size() < 4096 && wait_readable(ready_read.get(), 5000) &&
+           ::read(ready_read.get(), &c, 1) == 1 && c != '\n')
+        said += c;
+    if (said != "ready") {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        if (said.rfind("error: ", 0) == 0)
+            throw Error("the forward proxy did not start: " + said.substr(7));
+        throw Error("the forward proxy did not start (no answer within 5 s)");
+    }
+    auto started = proxy_start_time(pid);
+    if (!started) throw Error("the forward proxy exited right after it started");
+    return {pid, *started};
+}
+
+int run_forward_proxy(const std::vector<std::string>& args) {
+    namespace po = boost::program_options;
+    po::options_description opts;
+    opts.add_options()("state-dir", po::value<std::string>()->required(), "")(
+        "ready-fd", po::value<int>()->required(), "")(
+        "route", po::value<std::vector<std::string>>()->composing(), "");
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+    const int ready_fd = vm["ready-fd"].as<int>();
+    ::prctl(PR_SET_NAME, kProxyName);
+    ::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-splice is an error return, not a signal
+    (void)!::chdir("/");
+    try {
+        std::map<std::uint16_t, ProxyRoute> routes;
+        if (vm.count("route"))
+            for (const auto& text : vm["route"].as<std::vector<std::string>>()) {
+                const auto r = parse_route(text);
+                routes[r.port] = r;
+            }
+        // Every other open descriptor is a listener the parent made.
+        std::vector<int> inherited;
+        if (DIR* d = ::opendir("/proc/self/fd")) {
+            while (auto* e = ::readdir(d)) {
+                const int fd = std::atoi(e->d_name);
+                if (fd > 2 && fd != ready_fd && fd != ::dirfd(d)) inherited.push_back(fd);
+            }
+            ::closedir(d);
+        }
+        Logger log(forward_proxy_log(vm["state-dir"].as<std::string>()));
+        raise_fd_limit();
+        Proxy proxy(log);
+        for (int fd : inherited) {
+            auto it = routes.find(local_port(fd));
+            if (it == routes.end()) {
+                ::close(fd);
+                continue;
+            }
+            proxy.listen(UniqueFd(fd), it->second);
+        }
+        return proxy.run(ready_fd);
+    } catch (const std::exception& e) {
+        const std::string line = std::string("error: ") + e.what() + "\n";
+        (void)!::write(ready_fd, line.data(), line.size());
+        return 1;
+    }
+}
+
+}  // namespace portpub

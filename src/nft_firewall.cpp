@@ -32,26 +32,30 @@
 #include <optional>
 
 #include "portpub/error.hpp"
+#include "portpub/nft_netlink.hpp"
 
 namespace portpub {
 
 namespace {
 
-// nftables data type ids (as the nft tool numbers them), so that
-// `nft list ruleset` shows the maps with their real types.
-constexpr std::uint32_t kTypeIpv4 = 7, kTypeIpv6 = 8, kTypeProto = 12, kTypeService = 13,
-                        kTypeIfname = 41;
-constexpr std::uint32_t concat(std::uint32_t a, std::uint32_t b) {
-    return a << 6 | b;
-}
+using nft::Batch;
+using nft::ChainDef;
+using nft::concat;
+using nft::kBigEndian;
+using nft::kHostEndian;
+using nft::kTypeIfname;
+using nft::kTypeIpv4;
+using nft::kTypeIpv6;
+using nft::kTypeProto;
+using nft::kTypeService;
+using nft::RawElement;
+using nft::Rule;
+using nft::SetDef;
 
 // Registers: concatenations start at the 128-bit register 1, whose 32-bit
 // parts are 8, 9, 10, 11; each field of a concatenation takes one of them.
 constexpr std::uint32_t kReg1 = NFT_REG_1, kReg2 = NFT_REG_2, kReg32_1 = NFT_REG32_01,
                         kReg32_2 = NFT_REG32_02, kReg32_4 = NFT_REG32_04, kReg32_5 = NFT_REG32_05;
-
-constexpr std::size_t kElementsPerMessage = 1000;  // keeps one message's nest under 64 KiB
-constexpr std::uint32_t kBatchPage = 256 * 1024;
 
 const char* const kSetNets = "nets4";
 const char* const kSetNets6 = "nets6";
@@ -60,153 +64,12 @@ const char* const kSetIsolated = "isolated4";
 const char* const kSetIsolated6 = "isolated6";
 const char* const kNetworkSets[] = {kSetNets, kSetNets6, kSetBridges, kSetIsolated, kSetIsolated6};
 
-struct RuleFree {
-    void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
-};
-struct SetFree {
-    void operator()(nftnl_set* s) const { nftnl_set_free(s); }
-};
-struct ChainFree {
-    void operator()(nftnl_chain* c) const { nftnl_chain_free(c); }
-};
-struct TableFree {
-    void operator()(nftnl_table* t) const { nftnl_table_free(t); }
-};
-using SetPtr = std::unique_ptr<nftnl_set, SetFree>;
-
-// A rule as a chain of expressions, built in the order the kernel runs them.
-class Rule {
-  public:
-    explicit Rule(const char* chain) : r_(must(nftnl_rule_alloc())) {
-        nftnl_rule_set_str(r_.get(), NFTNL_RULE_TABLE, kTableName);
-        nftnl_rule_set_str(r_.get(), NFTNL_RULE_CHAIN, chain);
-        nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
-    }
-    Rule& ipv4_only() { return family(NFPROTO_IPV4); }
-    Rule& ipv6_only() { return family(NFPROTO_IPV6); }
-    Rule& family(std::uint8_t nfproto) {
-        return meta(NFT_META_NFPROTO, kReg1).cmp(kReg1, NFT_CMP_EQ, &nfproto, 1);
-    }
-    Rule& tcp_only() {
-        std::uint8_t tcp = IPPROTO_TCP;
-        return meta(NFT_META_L4PROTO, kReg1).cmp(kReg1, NFT_CMP_EQ, &tcp, 1);
-    }
-    Rule& meta(std::uint32_t key, std::uint32_t dreg) {
-        auto* e = expr("meta");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-        return add(e);
-    }
-    Rule& cmp(std::uint32_t sreg, std::uint32_t op, const void* data, std::uint32_t len) {
-        auto* e = expr("cmp");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-        nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-        return add(e);
-    }
-    Rule& payload(std::uint32_t base, std::uint32_t offset, std::uint32_t len, std::uint32_t dreg) {
-        auto* e = expr("payload");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-        return add(e);
-    }
-    Rule& ip_saddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, dreg); }
-    Rule& ip6_saddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 8, 16, dreg); }
-    Rule& ip_daddr(std::uint32_t dreg) { return payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, dreg); }
-    Rule& ip6_daddr(std::uint32_t dreg) {
-        return payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, dreg);
-    }
-    Rule& th_dport(std::uint32_t dreg) { return payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, dreg); }
-    Rule& lookup(std::uint32_t sreg, const char* set, std::optional<std::uint32_t> dreg = {},
-                 std::uint32_t flags = 0) {
-        auto* e = expr("lookup");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-        nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-        if (dreg) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, *dreg);
-        if (flags) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, flags);
-        return add(e);
-    }
-    Rule& dnat4(std::uint32_t reg_addr, std::uint32_t reg_port) {
-        return dnat(NFPROTO_IPV4, reg_addr, reg_port);
-    }
-    Rule& dnat6(std::uint32_t reg_addr, std::uint32_t reg_port) {
-        return dnat(NFPROTO_IPV6, reg_addr, reg_port);
-    }
-    Rule& dnat(std::uint32_t nfproto, std::uint32_t reg_addr, std::uint32_t reg_port) {
-        auto* e = expr("nat");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, nfproto);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_port);
-        return add(e);
-    }
-    Rule& masquerade() { return add(expr("masq")); }
-    // redirect to :port, the port taken from a register (a map lookup).
-    Rule& redirect(std::uint32_t reg_port) {
-        auto* e = expr("redir");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, reg_port);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
-        return add(e);
-    }
-    Rule& fib_daddr_type(std::uint32_t dreg) {
-        auto* e = expr("fib");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, dreg);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-        return add(e);
-    }
-    Rule& ct_status_dnat(std::uint32_t reg) { return ct_any(NFT_CT_STATUS, IPS_DST_NAT, reg); }
-    // ct state established,related
-    Rule& ct_state_established_or_related(std::uint32_t reg) {
-        return ct_any(NFT_CT_STATE,
-                      NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED), reg);
-    }
-    // The conntrack field `key` has one of the bits of `mask` set.
-    Rule& ct_any(std::uint32_t key, std::uint32_t mask, std::uint32_t reg) {
-        auto* ct = expr("ct");
-        nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, key);
-        nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, reg);
-        add(ct);
-        std::uint32_t zero = 0;  // host byte order, as the kernel keeps both fields
-        auto* bw = expr("bitwise");
-        nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, reg);
-        nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, reg);
-        nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_LEN, 4);
-        nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
-        nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
-        add(bw);
-        return cmp(reg, NFT_CMP_NEQ, &zero, 4);
-    }
-    Rule& verdict(int code, const char* chain = nullptr) {
-        auto* e = expr("immediate");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<std::uint32_t>(code));
-        if (chain) nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-        return add(e);
-    }
-    nftnl_rule* get() const { return r_.get(); }
-
-  private:
-    static nftnl_expr* expr(const char* name) {
-        auto* e = nftnl_expr_alloc(name);
-        if (!e) throw Error(std::string("out of memory for nft expression ") + name);
-        return e;
-    }
-    Rule& add(nftnl_expr* e) {
-        nftnl_rule_add_expr(r_.get(), e);  // the rule owns it now
-        return *this;
-    }
-    std::unique_ptr<nftnl_rule, RuleFree> r_;
-};
-
 // The rules of each chain, in order.
 std::map<std::string, std::vector<Rule>> base_rules() {
     std::map<std::string, std::vector<Rule>> chains;
-    const std::uint32_t local = RTN_LOCAL;
-    const std::uint8_t loopback_net = 127;
-    auto add = [&](const char* chain) -> Rule& { return chains[chain].emplace_back(chain); };
+    auto add = [&](const char* chain) -> Rule& {
+        return chains[chain].emplace_back(kTableName, chain);
+    };
 
     // IPv6 TCP to a published port goes to the container's proxy (the
     // container has IPv4 only): published on that address, or on every one.
@@ -262,19 +125,13 @@ std::map<std::string, std::vector<Rule>> base_rules() {
     // need route_localnet. From outside they are martians the kernel drops;
     // from this host they go to the proxy. `goto`: nothing after sees them.
     auto loopback = [&](const char* chain, bool from_outside) {
-        Rule& v4 = add(chain)
-                       .ipv4_only()
-                       .payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, kReg1)
-                       .cmp(kReg1, NFT_CMP_EQ, &loopback_net, 1);
-        from_outside ? v4.verdict(NFT_RETURN) : v4.verdict(NFT_GOTO, "loopback");
-        Rule& v6 =
-            add(chain).ipv6_only().ip6_daddr(kReg1).cmp(kReg1, NFT_CMP_EQ, &in6addr_loopback, 16);
-        from_outside ? v6.verdict(NFT_RETURN) : v6.verdict(NFT_GOTO, "loopback");
+        for (bool v4 : {true, false}) {
+            Rule& r = add(chain).loopback_daddr(v4, kReg1);
+            from_outside ? r.verdict(NFT_RETURN) : r.verdict(NFT_GOTO, "loopback");
+        }
     };
     // fib daddr type local jump publish: traffic to any address of this host.
-    auto to_local_address = [&](Rule& r) {
-        r.fib_daddr_type(kReg1).cmp(kReg1, NFT_CMP_EQ, &local, 4).verdict(NFT_JUMP, "publish");
-    };
+    auto to_local_address = [&](Rule& r) { r.fib_daddr_local(kReg1).verdict(NFT_JUMP, "publish"); };
     loopback("prerouting", true);
     to_local_address(add("prerouting"));
     loopback("output", false);
@@ -364,17 +221,6 @@ std::map<std::string, std::vector<Rule>> base_rules() {
     return chains;
 }
 
-// nft's byte order names, kept in a set's user data so that `nft list` can
-// print a key it cannot infer, such as an interface name.
-constexpr std::uint32_t kHostEndian = 1, kBigEndian = 2;
-
-struct SetDef {
-    const char* name;
-    std::uint32_t flags, key_type, key_len, data_type, data_len;
-    std::uint32_t key_byteorder;
-    std::array<std::uint8_t, 4> fields{};  // interval concatenations: each field's length
-};
-
 // Interval maps over concatenations (nft's "pipapo"): an element holds a range.
 constexpr std::uint32_t kIntervalMap = NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT;
 
@@ -410,13 +256,6 @@ const SetDef kSets[] = {
 // "srcnat" and "filter".
 constexpr int kPriorityDstNat = -100, kPrioritySrcNat = 100, kPriorityFilter = 0;
 
-struct ChainDef {
-    const char* name;
-    const char* type;  // base chains: "nat" or "filter"
-    std::optional<std::uint32_t> hook;
-    int priority;
-};
-
 const ChainDef kChains[] = {
     {"publish", nullptr, std::nullopt, 0},  // before the chains that jump to them
     {"loopback", nullptr, std::nullopt, 0},
@@ -425,15 +264,6 @@ const ChainDef kChains[] = {
     {"output", "nat", NF_INET_LOCAL_OUT, kPriorityDstNat},
     {"postrouting", "nat", NF_INET_POST_ROUTING, kPrioritySrcNat},
     {"forward", "filter", NF_INET_FORWARD, kPriorityFilter},
-};
-
-// One element as raw bytes: key, optional key end (intervals of
-// concatenations), optional data, flags.
-struct RawElement {
-    std::vector<std::uint8_t> key;
-    std::vector<std::uint8_t> data;
-    std::uint32_t flags = 0;
-    std::vector<std::uint8_t> key_end;
 };
 
 // The elements of `set` for network `n`; none for an IPv6 set when it has no IPv6.
@@ -472,161 +302,15 @@ RawElement raw(const NatElement& e) {
     return r;
 }
 
-// A batch of nftables messages, with a description of each for error messages.
-class Batch {
-  public:
-    explicit Batch(std::uint32_t& seq) : seq_(seq), b_(nftnl_batch_alloc(kBatchPage, kBatchPage)) {
-        if (!b_) throw Error("out of memory");
-        nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
-        nftnl_batch_update(b_);
-    }
-    ~Batch() { nftnl_batch_free(b_); }
-    Batch(const Batch&) = delete;
-    Batch& operator=(const Batch&) = delete;
-
-    nlmsghdr* begin(std::uint16_t type, std::uint16_t flags, std::string what) {
-        if (described_.empty()) first_seq_ = seq_;
-        described_.push_back(std::move(what));
-        return nftnl_nlmsg_build_hdr(static_cast<char*>(nftnl_batch_buffer(b_)), type, NFPROTO_INET,
-                                     flags | NLM_F_ACK, seq_++);
-    }
-    void end() { nftnl_batch_update(b_); }
-
-    void elements(std::uint16_t type, std::uint16_t flags, const char* set,
-                  const std::vector<RawElement>& elems, const std::string& verb) {
-        for (std::size_t at = 0; at < elems.size(); at += kElementsPerMessage) {
-            SetPtr s(must(nftnl_set_alloc()));
-            nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
-            nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set);
-            auto stop = std::min(elems.size(), at + kElementsPerMessage);
-            for (auto i = at; i < stop; ++i) {
-                auto* e = must(nftnl_set_elem_alloc());
-                nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key.data(),
-                                   static_cast<std::uint32_t>(elems[i].key.size()));
-                if (!elems[i].data.empty())
-                    nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, elems[i].data.data(),
-                                       static_cast<std::uint32_t>(elems[i].data.size()));
-                if (elems[i].flags) nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, elems[i].flags);
-                if (!elems[i].key_end.empty())
-                    nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, elems[i].key_end.data(),
-                                       static_cast<std::uint32_t>(elems[i].key_end.size()));
-                nftnl_set_elem_add(s.get(), e);
-            }
-            auto* nlh = begin(type, flags,
-                              verb + " " + std::to_string(stop - at) + " element(s) of set " + set);
-            nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
-            end();
-        }
-    }
-
-    void finish() {
-        nftnl_batch_end(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
-        nftnl_batch_update(b_);
-    }
-
-    std::size_t messages() const { return described_.size(); }
-    const std::string& what(std::uint32_t seq) const {
-        static const std::string unknown = "an nftables batch";
-        if (seq < first_seq_ || seq - first_seq_ >= described_.size()) return unknown;
-        return described_[seq - first_seq_];
-    }
-    nftnl_batch* get() const { return b_; }
-
-  private:
-    std::uint32_t& seq_;
-    nftnl_batch* b_;
-    std::uint32_t first_seq_ = 0;
-    std::vector<std::string> described_;
-};
-
-struct BatchError {
-    int err = 0;
-    std::uint32_t seq = 0;
-    std::string detail;  // the kernel's extended ack message, if any
-};
-
-// Reads the acknowledgements of `expected` messages; returns the first error.
-std::optional<BatchError> read_acks(mnl_socket* nl, std::size_t expected) {
-    std::optional<BatchError> first;
-    std::vector<char> buf(64 * 1024);
-    std::size_t seen = 0;
-    pollfd pfd{mnl_socket_get_fd(nl), POLLIN, 0};
-    while (seen < expected) {
-        // The kernel answers while it processes the send, so the acks are queued
-        // already; the timeout only guards against an ack lost to a full buffer.
-        int ready = ::poll(&pfd, 1, 1000);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) {
-            if (first) break;  // the failure is known; the rest does not matter
-            throw Error("the kernel acknowledged " + std::to_string(seen) + " of " +
-                        std::to_string(expected) +
-                        " messages of the nftables batch; its outcome is unknown: check "
-                        "'portpub ls' and 'nft list table inet portpub', then retry");
-        }
-        ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-        if (n < 0) throw_errno("cannot read the nftables reply");
-        auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
-        int len = static_cast<int>(n);
-        for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
-            if (nlh->nlmsg_type != NLMSG_ERROR) continue;
-            ++seen;
-            auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-            if (e->error == 0 || (first && first->seq <= nlh->nlmsg_seq)) continue;
-            BatchError be{-e->error, nlh->nlmsg_seq, {}};
-            if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-                // With NETLINK_CAP_ACK the request is not echoed: attributes follow the header.
-                auto* attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(e) +
-                                                             MNL_ALIGN(sizeof(nlmsgerr)));
-                auto* tail = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
-                while (reinterpret_cast<const char*>(attr) + sizeof(nlattr) <= tail &&
-                       attr->nla_len >= sizeof(nlattr)) {
-                    if ((attr->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
-                        be.detail = static_cast<const char*>(mnl_attr_get_payload(attr));
-                    attr = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(attr) +
-                                                           MNL_ALIGN(attr->nla_len));
-                }
-            }
-            first = be;
-        }
-    }
-    return first;
-}
-
-std::string no_nftables_hint(int err) {
-    if (err == EOPNOTSUPP || err == EPROTONOSUPPORT || err == EAFNOSUPPORT)
-        return " (this kernel has no nftables support: load the nf_tables module or use a "
-               "kernel built with CONFIG_NF_TABLES)";
-    if (err == EPERM) return " (portpub needs CAP_NET_ADMIN: run it as root)";
-    return "";
-}
-
 }  // namespace
 
 NftFirewall::NftFirewall(std::string owner)
-    : seq_(static_cast<std::uint32_t>(::time(nullptr))), owner_(std::move(owner)) {
-    nl_ = mnl_socket_open(NETLINK_NETFILTER);
-    if (!nl_) {
-        int err = errno;
-        throw Error("cannot open a netfilter netlink socket: " + errno_text(err) +
-                    no_nftables_hint(err));
-    }
-    if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
-        int err = errno;
-        mnl_socket_close(nl_);
-        throw_errno("cannot bind the netfilter netlink socket", err);
-    }
-    int one = 1;
-    int fd = mnl_socket_get_fd(nl_);
-    // Errors carry no copy of the (possibly large) request, and a text when the kernel has one.
-    ::setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-    ::setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
-    int rcvbuf = 4 * 1024 * 1024;
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-}
+    : nl_(nft::open_socket()),
+      seq_(static_cast<std::uint32_t>(::time(nullptr))),
+      owner_(std::move(owner)) {}
 
 NftFirewall::~NftFirewall() {
-    mnl_socket_close(nl_);
+    nft::close_socket(nl_);
 }
 
 void NftFirewall::check_owner() {
@@ -708,96 +392,23 @@ namespace {
 // count differs from what it should be (new, flushed, or edited by hand).
 void add_base(Batch& batch, const std::map<std::string, std::vector<Rule>>& chain_rules,
               const std::map<std::string, std::size_t>& present, const std::string& comment) {
-    std::unique_ptr<nftnl_table, TableFree> t(must(nftnl_table_alloc()));
-    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
-    nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
-    if (auto* ud = nftnl_udata_buf_alloc(512)) {  // shown by `nft list` as the table's comment
-        nftnl_udata_put_strz(ud, NFTNL_UDATA_TABLE_COMMENT, comment.c_str());
-        nftnl_table_set_data(t.get(), NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(ud),
-                             nftnl_udata_buf_len(ud));
-        nftnl_udata_buf_free(ud);
-    }
-    nftnl_table_nlmsg_build_payload(
-        batch.begin(NFT_MSG_NEWTABLE, NLM_F_CREATE, "creating table inet portpub"), t.get());
-    batch.end();
-    for (const auto& def : kSets) {
-        SetPtr s(must(nftnl_set_alloc()));
-        nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTableName);
-        nftnl_set_set_str(s.get(), NFTNL_SET_NAME, def.name);
-        nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
-        nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, def.flags);
-        nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, def.key_type);
-        nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, def.key_len);
-        if (def.flags & NFT_SET_MAP) {
-            nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, def.data_type);
-            nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, def.data_len);
-        }
-        nftnl_set_set_u32(s.get(), NFTNL_SET_ID, static_cast<std::uint32_t>(&def - kSets) + 1);
-        if (def.fields[0]) {
-            const auto count = static_cast<std::uint32_t>(std::count_if(
-                def.fields.begin(), def.fields.end(), [](std::uint8_t f) { return f != 0; }));
-            nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, def.fields.data(), count);
-        }
-        if (auto* ud = nftnl_udata_buf_alloc(64)) {
-            nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, def.key_byteorder);
-            if ((def.flags & NFT_SET_INTERVAL) && !(def.flags & NFT_SET_CONCAT))
-                nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);  // as nft does
-            nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
-                               nftnl_udata_buf_len(ud));
-            nftnl_udata_buf_free(ud);
-        }
-        nftnl_set_nlmsg_build_payload(
-            batch.begin(NFT_MSG_NEWSET, NLM_F_CREATE, std::string("creating set ") + def.name),
-            s.get());
-        batch.end();
-    }
-    for (const auto& def : kChains) {
-        std::unique_ptr<nftnl_chain, ChainFree> c(must(nftnl_chain_alloc()));
-        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTableName);
-        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, def.name);
-        nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-        if (def.hook) {
-            nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, def.type);
-            nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, *def.hook);
-            nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, def.priority);
-            nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
-        }
-        nftnl_chain_nlmsg_build_payload(
-            batch.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, std::string("creating chain ") + def.name),
-            c.get());
-        batch.end();
-    }
+    nft::add_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, comment);
+    nft::add_sets(batch, kSets);
+    nft::add_chains(batch, kChains);
     for (const auto& [chain, rules] : chain_rules) {
         auto it = present.find(chain);
         const std::size_t have = it == present.end() ? 0 : it->second;
         if (have == rules.size()) continue;
-        if (have > 0) {
-            std::unique_ptr<nftnl_rule, RuleFree> flush(must(nftnl_rule_alloc()));
-            nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, kTableName);
-            nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, chain.c_str());
-            nftnl_rule_set_u32(flush.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
-            nftnl_rule_nlmsg_build_payload(
-                batch.begin(NFT_MSG_DELRULE, 0, "flushing chain " + chain), flush.get());
-            batch.end();
-        }
-        for (const auto& rule : rules) {
-            nftnl_rule_nlmsg_build_payload(batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-                                                       "adding a rule to chain " + chain),
-                                           rule.get());
-            batch.end();
-        }
+        if (have > 0) nft::flush_chain(batch, chain);
+        for (const auto& rule : rules)
+            nft::append_rule(batch, rule);
     }
 }
 
 // Map and set elements to delete and add, or the whole table to delete.
 void add_changes(Batch& batch, const FirewallChange& change) {
     if (change.drop_table) {
-        std::unique_ptr<nftnl_table, TableFree> t(must(nftnl_table_alloc()));
-        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
-        nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
-        nftnl_table_nlmsg_build_payload(
-            batch.begin(NFT_MSG_DELTABLE, 0, "deleting table inet portpub"), t.get());
-        batch.end();
+        nft::add_table(batch, NFT_MSG_DELTABLE, 0);
         return;
     }
     for (NatMap map : kNatMaps) {
@@ -828,43 +439,15 @@ void add_changes(Batch& batch, const FirewallChange& change) {
     networks(kSetIsolated6, change.del_isolated, change.add_isolated);
 }
 
-// Sends the whole batch in one sendmsg, so that the kernel takes it as one
-// transaction, and throws std::system_error with the first failure.
+// Throws std::system_error when a message fails, for apply() to tell what failed.
 void send(mnl_socket* nl, Batch& batch) {
-    batch.finish();
-    std::vector<iovec> iov(static_cast<std::size_t>(nftnl_batch_iovec_len(batch.get())));
-    nftnl_batch_iovec(batch.get(), iov.data(), static_cast<std::uint32_t>(iov.size()));
-    std::size_t total = 0;
-    for (const auto& v : iov)
-        total += v.iov_len;
-    int fd = mnl_socket_get_fd(nl);
-    int sndbuf = static_cast<int>(total + 64 * 1024);
-    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    msghdr msg{};
-    msg.msg_name = &kernel;
-    msg.msg_namelen = sizeof kernel;
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = iov.size();
-    if (::sendmsg(fd, &msg, 0) < 0) {
-        int err = errno;
-        throw Error("cannot send the nftables batch: " + errno_text(err) + no_nftables_hint(err));
-    }
-    if (auto error = read_acks(nl, batch.messages())) {
-        std::string text =
-            batch.what(error->seq) + " in table inet portpub failed: " + errno_text(error->err);
-        if (!error->detail.empty()) text += " (" + error->detail + ")";
-        text += no_nftables_hint(error->err);
-        throw std::system_error(error->err, std::generic_category(), text);
-    }
+    nft::send(nl, batch, "check 'portpub ls' and 'nft list table inet portpub', then retry");
 }
 
 }  // namespace
 
 void NftFirewall::commit(const FirewallChange& change) {
-    Batch batch(seq_);
+    Batch batch(seq_, kTableName);
     if (change.ensure_base) {
         // When the table and every chain are as they should be, `up` only adds
         // elements. Re-sending table, sets and chains would make the kernel
@@ -883,108 +466,21 @@ void NftFirewall::commit(const FirewallChange& change) {
     if (batch.messages() > 0) send(nl_, batch);
 }
 
-bool NftFirewall::query(const nlmsghdr* request, int (*on_message)(const nlmsghdr*, void*),
-                        void* data, const std::string& what) {
-    if (mnl_socket_sendto(nl_, request, request->nlmsg_len) < 0) throw_errno("cannot " + what);
-    const auto portid = mnl_socket_get_portid(nl_);
-    std::vector<char> buf(256 * 1024);
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
-        if (n < 0) throw_errno("cannot read the nftables reply");
-        int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), request->nlmsg_seq, portid,
-                            on_message, data);
-        if (rc == MNL_CB_STOP) return true;
-        if (rc < 0) {
-            if (errno == ENOENT) return false;
-            throw_errno("cannot " + what);
-        }
-    }
-}
-
 std::optional<std::string> NftFirewall::table_comment() {
-    char buf[256];
-    std::unique_ptr<nftnl_table, TableFree> t(must(nftnl_table_alloc()));
-    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTableName);
-    // Not a dump: the ack after the table ends the reply.
-    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++seq_);
-    nftnl_table_nlmsg_build_payload(nlh, t.get());
-    std::string comment;
-    auto read_comment = [](const nlmsghdr* msg, void* data) -> int {
-        std::unique_ptr<nftnl_table, TableFree> table(must(nftnl_table_alloc()));
-        if (nftnl_table_nlmsg_parse(msg, table.get()) < 0) return MNL_CB_ERROR;
-        std::uint32_t len = 0;
-        const void* ud = nftnl_table_get_data(table.get(), NFTNL_TABLE_USERDATA, &len);
-        if (!ud) return MNL_CB_OK;
-        auto on_attr = [](const nftnl_udata* attr, void* out) -> int {
-            if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT && nftnl_udata_len(attr) > 0)
-                static_cast<std::string*>(out)->assign(
-                    static_cast<const char*>(nftnl_udata_get(attr)),
-                    nftnl_udata_len(attr) - 1);  // without the NUL
-            return 0;
-        };
-        nftnl_udata_parse(ud, len, on_attr, data);
-        return MNL_CB_OK;
-    };
-    if (!query(nlh, read_comment, &comment, "query table inet portpub")) return std::nullopt;
-    return comment;
+    return nft::table_comment(nl_, seq_, kTableName);
 }
 
 std::map<std::string, std::size_t> NftFirewall::rule_counts() {
-    std::map<std::string, std::size_t> counts;
-    char buf[256];
-    std::unique_ptr<nftnl_rule, RuleFree> filter(must(nftnl_rule_alloc()));
-    nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, kTableName);
-    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, ++seq_);
-    nftnl_rule_nlmsg_build_payload(nlh, filter.get());
-    auto count = [](const nlmsghdr* msg, void* data) -> int {
-        std::unique_ptr<nftnl_rule, RuleFree> r(must(nftnl_rule_alloc()));
-        if (nftnl_rule_nlmsg_parse(msg, r.get()) < 0) return MNL_CB_ERROR;
-        if (const char* chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN))
-            ++(*static_cast<std::map<std::string, std::size_t>*>(data))[chain];
-        return MNL_CB_OK;
-    };
-    if (!query(nlh, count, &counts, "list the rules of table inet portpub")) return {};
-    return counts;
-}
-
-void NftFirewall::for_each_element(const std::string& set_name,
-                                   const std::function<void(nftnl_set_elem*)>& visit) {
-    char buf[512];
-    SetPtr filter(must(nftnl_set_alloc()));
-    nftnl_set_set_str(filter.get(), NFTNL_SET_TABLE, kTableName);
-    nftnl_set_set_str(filter.get(), NFTNL_SET_NAME, set_name.c_str());
-    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++seq_);
-    nftnl_set_elems_nlmsg_build_payload(nlh, filter.get());
-    auto collect = [](const nlmsghdr* msg, void* data) -> int {
-        SetPtr s(must(nftnl_set_alloc()));
-        if (nftnl_set_elems_nlmsg_parse(msg, s.get()) < 0) return MNL_CB_ERROR;
-        nftnl_set_elem_foreach(
-            s.get(),
-            [](nftnl_set_elem* e, void* out) -> int {
-                (*static_cast<const std::function<void(nftnl_set_elem*)>*>(out))(e);
-                return 0;
-            },
-            data);
-        return MNL_CB_OK;
-    };
-    query(nlh, collect, const_cast<std::function<void(nftnl_set_elem*)>*>(&visit),
-          "list set " + set_name + " of table inet portpub");
+    return nft::rule_counts(nl_, seq_, kTableName);
 }
 
 std::set<std::vector<std::uint8_t>> NftFirewall::element_keys(const std::string& set_name) {
-    std::set<std::vector<std::uint8_t>> keys;
-    for_each_element(set_name, [&](nftnl_set_elem* e) {
-        std::uint32_t len = 0;
-        if (auto* key =
-                static_cast<const std::uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len)))
-            keys.insert({key, key + len});
-    });
-    return keys;
+    return nft::element_keys(nl_, seq_, kTableName, set_name);
 }
 
 std::vector<NatElement> NftFirewall::elements(NatMap map) {
     std::vector<NatElement> out;
-    for_each_element(map_name(map), [&](nftnl_set_elem* e) {
+    nft::for_each_element(nl_, seq_, kTableName, map_name(map), [&](nftnl_set_elem* e) {
         NatElement n;
         n.map = map;
         std::uint32_t len = 0;

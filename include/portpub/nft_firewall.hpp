@@ -56,7 +56,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -66,8 +65,6 @@
 #include "portpub/firewall_change.hpp"
 
 struct mnl_socket;
-struct nlmsghdr;
-struct nftnl_set_elem;
 
 namespace portpub {
 
@@ -112,13 +109,6 @@ class NftFirewall {
 
   private:
     void commit(const FirewallChange& change);
-    // Hands each element of a set or map to `visit`; none when it does not exist.
-    void for_each_element(const std::string& set,
-                          const std::function<void(nftnl_set_elem*)>& visit);
-    // Sends one request and reads the reply, handing each message to
-    // `on_message`; false when the kernel says the object does not exist.
-    bool query(const nlmsghdr* request, int (*on_message)(const nlmsghdr*, void*), void* data,
-               const std::string& what);
     [[noreturn]] void explain_existing(const std::vector<NatElement>& added,
                                        const std::string& fallback);
     std::string comment() const { return "portpub records: " + owner_; }

@@ -4,24 +4,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <optional>
 #include <unordered_set>
 
 #include "portpub/error.hpp"
@@ -29,32 +21,12 @@
 #include "portpub/proxy_sockets.hpp"
 #include "portpub/tcp_relay.hpp"
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 namespace portpub {
 
 namespace {
 
 constexpr std::size_t kSpareFds = 64;
 constexpr int kBurst = 64;
-
-socklen_t sockaddr_of(sockaddr_storage& ss, const IpAddress& a, std::uint16_t port) {
-    std::memset(&ss, 0, sizeof ss);
-    if (a.is_v4()) {
-        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons(port);
-        std::memcpy(&sa->sin_addr, a.data(), 4);
-        return sizeof *sa;
-    }
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    std::memcpy(&sa->sin6_addr, a.data(), 16);
-    return sizeof *sa;
-}
 
 // A listener on a loopback address, or an empty fd when that family is off
 // on this host (no ::1).
@@ -71,7 +43,7 @@ UniqueFd listen_on(const IpAddress& a, std::uint16_t port) {
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (!a.is_v4()) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     sockaddr_storage ss{};
-    const socklen_t len = sockaddr_of(ss, a, port);
+    const socklen_t len = socket_address(ss, a, port);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         const int err = errno;
         if (!a.is_v4() && err == EADDRNOTAVAIL) return {};  // IPv6 is off
@@ -83,25 +55,6 @@ UniqueFd listen_on(const IpAddress& a, std::uint16_t port) {
     }
     if (::listen(fd.get(), 4096) != 0) throw_errno("cannot listen on " + a.url_str());
     return fd;
-}
-
-bool wait_readable(int fd, int timeout_ms) {
-    pollfd p{fd, POLLIN, 0};
-    for (;;) {
-        const int rc = ::poll(&p, 1, timeout_ms);
-        if (rc < 0 && errno == EINTR) continue;
-        return rc > 0;
-    }
-}
-
-// The proxy names itself before it says "ready".
-std::optional<std::uint64_t> proxy_start_time(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(in, line) ||
-        line.find(std::string("(") + kProxyName + ")") == std::string::npos)
-        return std::nullopt;
-    return parse_start_time(line);
 }
 
 // ---- the proxy process ----
@@ -205,7 +158,7 @@ class Proxy {
             UniqueFd server(::socket(r.to.is_v4() ? AF_INET : AF_INET6,
                                      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
             sockaddr_storage to{};
-            const socklen_t len = sockaddr_of(to, r.to, r.to_port);
+            const socklen_t len = socket_address(to, r.to, r.to_port);
             if (!server || (::connect(server.get(), reinterpret_cast<sockaddr*>(&to), len) != 0 &&
                             errno != EINPROGRESS)) {
                 log_.write("cannot connect to " + target(r) + ": " + errno_text(errno));
@@ -275,14 +228,6 @@ void RelayEnd::on(std::uint32_t events) {
     relay.proxy.relay_event(relay, server, events);
 }
 
-std::uint16_t local_port(int fd) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(ss).sin_port
-                                         : reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
-}
-
 }  // namespace
 
 std::filesystem::path forward_proxy_log(const std::filesystem::path& state_dir) {
@@ -303,55 +248,18 @@ ProcessId start_forward_proxy(const std::vector<ProxyRoute>& routes,
         listeners.push_back(listen_on(v4, r.port));
         if (auto fd = listen_on(v6, r.port)) listeners.push_back(std::move(fd));
     }
-    int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) throw_errno("cannot create a pipe for the forward proxy");
-    UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+    auto ready = ready_pipe("forward proxy");
     std::vector<std::string> args{"/proc/self/exe", "forward-proxy",
                                   "--state-dir",    state_dir.string(),
-                                  "--ready-fd",     std::to_string(ready_write.get())};
+                                  "--ready-fd",     std::to_string(ready.write.get())};
     for (const auto& r : routes) {
         args.push_back("--route");
         args.push_back(route_text(r));
     }
-    std::vector<char*> argv;
-    for (auto& a : args)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    const pid_t pid = ::fork();
-    if (pid < 0) throw_errno("cannot start the forward proxy");
-    if (pid == 0) {
-        // Its own session, stdio on /dev/null: a caller waiting for portpub's
-        // output (a boot script, a hook) never waits for the proxy.
-        ::setsid();
-        const int null = ::open("/dev/null", O_RDWR);
-        for (int fd = 0; fd < 3; ++fd)
-            ::dup2(null, fd);
-        ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-        ::fcntl(ready_write.get(), F_SETFD, 0);
-        for (const auto& l : listeners)
-            ::fcntl(l.get(), F_SETFD, 0);
-        ::execv(argv[0], argv.data());
-        (void)!::write(ready_write.get(), "error: cannot run the forward proxy\n", 36);
-        ::_exit(127);
-    }
-    ready_write.reset();
-    listeners.clear();
-    std::string said;
-    char c;
-    while (said.size() < 4096 && wait_readable(ready_read.get(), 5000) &&
-           ::read(ready_read.get(), &c, 1) == 1 && c != '\n')
-        said += c;
-    if (said != "ready") {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        if (said.rfind("error: ", 0) == 0)
-            throw Error("the forward proxy did not start: " + said.substr(7));
-        throw Error("the forward proxy did not start (no answer within 5 s)");
-    }
-    auto started = proxy_start_time(pid);
-    if (!started) throw Error("the forward proxy exited right after it started");
-    return {pid, *started};
+    std::vector<int> keep;
+    for (const auto& l : listeners)
+        keep.push_back(l.get());
+    return start_detached(args, std::move(keep), std::move(ready), "forward proxy");
 }
 
 int run_forward_proxy(const std::vector<std::string>& args) {
@@ -375,14 +283,7 @@ int run_forward_proxy(const std::vector<std::string>& args) {
                 routes[r.port] = r;
             }
         // Every other open descriptor is a listener the parent made.
-        std::vector<int> inherited;
-        if (DIR* d = ::opendir("/proc/self/fd")) {
-            while (auto* e = ::readdir(d)) {
-                const int fd = std::atoi(e->d_name);
-                if (fd > 2 && fd != ready_fd && fd != ::dirfd(d)) inherited.push_back(fd);
-            }
-            ::closedir(d);
-        }
+        const std::vector<int> inherited = inherited_fds(ready_fd);
         Logger log(forward_proxy_log(vm["state-dir"].as<std::string>()));
         raise_fd_limit();
         Proxy proxy(log);

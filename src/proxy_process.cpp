@@ -48,6 +48,8 @@ std::optional<std::uint64_t> start_time_of(pid_t pid) {
     return parse_start_time(line);
 }
 
+}  // namespace
+
 bool wait_readable(int fd, int timeout_ms) {
     pollfd p{fd, POLLIN, 0};
     for (;;) {
@@ -57,7 +59,83 @@ bool wait_readable(int fd, int timeout_ms) {
     }
 }
 
-}  // namespace
+std::vector<int> inherited_fds(int ready_fd) {
+    std::vector<int> inherited;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (auto* e = ::readdir(d)) {
+            const int fd = std::atoi(e->d_name);
+            if (fd > 2 && fd != ready_fd && fd != ::dirfd(d)) inherited.push_back(fd);
+        }
+        ::closedir(d);
+    }
+    return inherited;
+}
+
+ReadyPipe ready_pipe(std::string_view what) {
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0)
+        throw_errno("cannot create a pipe for the " + std::string(what));
+    return {UniqueFd(ready[0]), UniqueFd(ready[1])};
+}
+
+ProcessId start_detached(const std::vector<std::string>& args, std::vector<int> keep,
+                         ReadyPipe ready, std::string_view what) {
+    keep.push_back(ready.write.get());
+    std::vector<std::string> arg_copies = args;
+    std::vector<char*> argv;
+    for (auto& a : arg_copies)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // Made before fork(): the child only makes system calls.
+    const std::string cannot_run = "error: cannot run the " + std::string(what) + "\n";
+
+    const pid_t pid = ::fork();
+    if (pid < 0) throw_errno("cannot start the " + std::string(what));
+    if (pid == 0) {
+        ::setsid();
+        int null = ::open("/dev/null", O_RDWR);
+        for (int fd = 0; fd < 3; ++fd)
+            ::dup2(null, fd);
+        // Whatever else the caller left open stays behind.
+        if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+            // Kernels before 5.11: one descriptor at a time.
+            if (DIR* d = ::opendir("/proc/self/fd")) {
+                while (auto* e = ::readdir(d)) {
+                    const int fd = std::atoi(e->d_name);
+                    if (fd > 2 && fd != ::dirfd(d)) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+                }
+                ::closedir(d);
+            }
+        }
+        for (int fd : keep)
+            ::fcntl(fd, F_SETFD, 0);
+        ::execv(argv[0], argv.data());
+        (void)!::write(ready.write.get(), cannot_run.data(), cannot_run.size());
+        ::_exit(127);
+    }
+    ready.write.reset();
+
+    std::string said;
+    char c;
+    while (said.size() < 4096 && wait_readable(ready.read.get(), 5000) &&
+           ::read(ready.read.get(), &c, 1) == 1 && c != '\n')
+        said += c;
+    // The end of file after "ready": the process closed its end, its start-up
+    // is over, and what the caller leaves behind is what it runs with.
+    while (said == "ready" && wait_readable(ready.read.get(), 5000) &&
+           ::read(ready.read.get(), &c, 1) == 1) {
+    }
+    if (said != "ready") {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        if (said.rfind("error: ", 0) == 0)
+            throw Error("the " + std::string(what) + " did not start: " + said.substr(7));
+        throw Error("the " + std::string(what) + " did not start (no answer within 5 s)");
+    }
+    auto started = start_time_of(pid);
+    if (!started) throw Error("the " + std::string(what) + " exited right after it started");
+    return {pid, *started};
+}
 
 std::optional<std::uint64_t> parse_start_time(std::string_view line) {
     // "pid (comm) state ppid ...": comm may hold spaces and ')', so count from the last ')'.
@@ -89,78 +167,25 @@ ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem
     const std::string text = to_record(p).dump();
     if (::write(record.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
         throw_errno("cannot write the proxy's publication");
-    int ready[2];
-    if (::pipe2(ready, O_CLOEXEC) != 0) throw_errno("cannot create a pipe for the proxy");
-    UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+    auto ready = ready_pipe("proxy");
 
     // Everything the child needs is made before fork().
-    std::vector<int> keep{record.get(), ready_write.get()};
+    std::vector<int> keep{record.get()};
     if (fds.listen4) keep.push_back(fds.listen4.get());
     if (fds.listen6) keep.push_back(fds.listen6.get());
     for (const auto& s : fds.sockets)
         keep.push_back(s.get());
-    std::vector<std::string> args{"/proc/self/exe",
-                                  "proxy",
-                                  "--state-dir",
-                                  state_dir.string(),
-                                  "--id",
-                                  p.id,
-                                  "--publication-fd",
-                                  std::to_string(record.get()),
-                                  "--ready-fd",
-                                  std::to_string(ready_write.get())};
-    std::vector<char*> argv;
-    for (auto& a : args)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    const pid_t pid = ::fork();
-    if (pid < 0) throw_errno("cannot start the proxy");
-    if (pid == 0) {
-        ::setsid();
-        int null = ::open("/dev/null", O_RDWR);
-        for (int fd = 0; fd < 3; ++fd)
-            ::dup2(null, fd);
-        // Whatever else the caller left open stays behind.
-        if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
-            // Kernels before 5.11: one descriptor at a time.
-            if (DIR* d = ::opendir("/proc/self/fd")) {
-                while (auto* e = ::readdir(d)) {
-                    const int fd = std::atoi(e->d_name);
-                    if (fd > 2 && fd != ::dirfd(d)) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-                }
-                ::closedir(d);
-            }
-        }
-        for (int fd : keep)
-            ::fcntl(fd, F_SETFD, 0);
-        ::execv(argv[0], argv.data());
-        const char msg[] = "error: cannot run the proxy\n";
-        (void)!::write(ready_write.get(), msg, sizeof msg - 1);
-        ::_exit(127);
-    }
-    ready_write.reset();
-
-    std::string said;
-    char c;
-    while (said.size() < 4096 && wait_readable(ready_read.get(), 5000) &&
-           ::read(ready_read.get(), &c, 1) == 1 && c != '\n')
-        said += c;
-    // The end of file after "ready": the proxy closed its end, its start-up
-    // is over, and what `up` leaves behind is what the proxy runs with.
-    while (said == "ready" && wait_readable(ready_read.get(), 5000) &&
-           ::read(ready_read.get(), &c, 1) == 1) {
-    }
-    if (said != "ready") {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        if (said.rfind("error: ", 0) == 0)
-            throw Error("the proxy did not start: " + said.substr(7));
-        throw Error("the proxy did not start (no answer within 5 s)");
-    }
-    auto started = start_time_of(pid);
-    if (!started) throw Error("the proxy exited right after it started");
-    return {pid, *started};
+    const std::vector<std::string> args{"/proc/self/exe",
+                                        "proxy",
+                                        "--state-dir",
+                                        state_dir.string(),
+                                        "--id",
+                                        p.id,
+                                        "--publication-fd",
+                                        std::to_string(record.get()),
+                                        "--ready-fd",
+                                        std::to_string(ready.write.get())};
+    return start_detached(args, std::move(keep), std::move(ready), "proxy");
 }
 
 bool process_running(const ProcessId& id) {

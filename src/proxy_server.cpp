@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
@@ -590,14 +589,7 @@ int run_proxy(const std::vector<std::string>& args) {
         ::close(record_fd);
         // Every other open descriptor is a socket `up` made for this proxy:
         // listed before this process opens any of its own.
-        std::vector<int> inherited;
-        if (DIR* d = ::opendir("/proc/self/fd")) {
-            while (auto* e = ::readdir(d)) {
-                int fd = std::atoi(e->d_name);
-                if (fd > 2 && fd != ready_fd && fd != ::dirfd(d)) inherited.push_back(fd);
-            }
-            ::closedir(d);
-        }
+        const std::vector<int> inherited = inherited_fds(ready_fd);
         Logger log(log_path(vm["state-dir"].as<std::string>(), pub.id));
         raise_fd_limit();
         const std::string netns = pub.netns;

@@ -20,22 +20,6 @@ namespace {
 // proxy relays (six each: two sockets, two pipes) and what `up` opens itself.
 constexpr std::uint64_t kSpareFds = 1024;
 
-socklen_t fill(sockaddr_storage& ss, const IpAddress& a, std::uint16_t port) {
-    std::memset(&ss, 0, sizeof ss);
-    if (a.is_v4()) {
-        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons(port);
-        std::memcpy(&sa->sin_addr, a.data(), 4);
-        return sizeof(sockaddr_in);
-    }
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    std::memcpy(&sa->sin6_addr, a.data(), 16);
-    return sizeof(sockaddr_in6);
-}
-
 UniqueFd make_socket(Proto proto, bool v6) {
     UniqueFd fd(::socket(
         v6 ? AF_INET6 : AF_INET,
@@ -71,7 +55,7 @@ bool only_time_wait(std::uint16_t port) {
 
 void bind_or_explain(int fd, const IpAddress& a, std::uint16_t port, Proto proto) {
     sockaddr_storage ss;
-    socklen_t len = fill(ss, a, port);
+    socklen_t len = socket_address(ss, a, port);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return;
     int err = errno;
     int reuse = 0;
@@ -109,7 +93,7 @@ UniqueFd listener(const ProxySocket& at) {
         // A kernel-chosen port, from net.ipv4.ip_local_port_range: none is
         // left when this publication, or others and local programs, hold them all.
         sockaddr_storage ss;
-        const socklen_t len = fill(ss, at.address, 0);
+        const socklen_t len = socket_address(ss, at.address, 0);
         if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
             const int err = errno;
             if (err != EADDRINUSE) throw_errno("cannot bind the proxy's listener", err);
@@ -131,15 +115,31 @@ UniqueFd listener(const ProxySocket& at) {
     return fd;
 }
 
-std::uint16_t port_of(int fd) {
+}  // namespace
+
+socklen_t socket_address(sockaddr_storage& ss, const IpAddress& a, std::uint16_t port) {
+    std::memset(&ss, 0, sizeof ss);
+    if (a.is_v4()) {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(port);
+        std::memcpy(&sa->sin_addr, a.data(), 4);
+        return sizeof(sockaddr_in);
+    }
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    std::memcpy(&sa->sin6_addr, a.data(), 16);
+    return sizeof(sockaddr_in6);
+}
+
+std::uint16_t local_port(int fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
     return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
                                          : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
-
-}  // namespace
 
 std::uint64_t raise_fd_limit() {
     rlimit lim{};
@@ -199,11 +199,11 @@ ProxyFds open_proxy_sockets(const Publication& p) {
     const auto listeners = proxy_listeners(p);
     if (listeners.v4) {
         fds.listen4 = listener(*listeners.v4);
-        fds.port4 = port_of(fds.listen4.get());
+        fds.port4 = local_port(fds.listen4.get());
     }
     if (listeners.v6 && ipv6) {
         fds.listen6 = listener(*listeners.v6);
-        fds.port6 = port_of(fds.listen6.get());
+        fds.port6 = local_port(fds.listen6.get());
     }
     fds.ipv6 = ipv6;
     return fds;

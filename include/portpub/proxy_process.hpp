@@ -32,6 +32,28 @@ std::optional<std::uint64_t> parse_start_time(std::string_view stat_line);
 // once the proxy says it is ready; throws Error with its message otherwise.
 ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem::path& state_dir);
 
+// poll(2) until `fd` is readable, through EINTR; false after `timeout_ms`.
+bool wait_readable(int fd, int timeout_ms);
+
+// The descriptors this process was started with, above stderr, except
+// `ready_fd`: a proxy's sockets, listed before it opens any of its own.
+std::vector<int> inherited_fds(int ready_fd);
+
+// The pipe on which a started process says "ready\n", or "error: WHY\n".
+struct ReadyPipe {
+    UniqueFd read, write;
+};
+// Throws Error "cannot create a pipe for the <what>".
+ReadyPipe ready_pipe(std::string_view what);
+
+// Runs `args` (args[0] "/proc/self/exe": this same binary) detached, as
+// start_proxy says, with only `keep` and the pipe's write end inherited.
+// Returns once it said it is ready; throws Error with its message
+// otherwise. `what` names it in messages: "proxy", "forward proxy". A
+// process known by a ProcessId has the name kProxyName.
+ProcessId start_detached(const std::vector<std::string>& args, std::vector<int> keep,
+                         ReadyPipe ready, std::string_view what);
+
 // The proxies running in this network namespace for records in `state_dir`
 // (as start_proxy was given it), found by their command line: what a `up`
 // killed before it recorded a proxy's pid leaves behind.

@@ -3,6 +3,8 @@
 // the proxy process.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -17,6 +19,12 @@ struct ProxyFds {
     bool ipv6 = false;              // the host has IPv6
     std::vector<UniqueFd> sockets;  // holders and UDP servers, as proxy_sockets() lists them
 };
+
+// `a`:`port` as a socket address in `ss`; returns the address's length.
+socklen_t socket_address(sockaddr_storage& ss, const IpAddress& a, std::uint16_t port);
+
+// The port an IP socket is bound to; 0 when it is none.
+std::uint16_t local_port(int fd);
 
 // Raises the soft RLIMIT_NOFILE to the hard one; returns the new soft limit.
 std::uint64_t raise_fd_limit();

@@ -3,7 +3,8 @@
 // containernetworking-plugins) on the same work in the same run. Everything
 // happens in a private network and mount namespace of this process.
 //
-//   portpub-bench [--runs R] [--cni-runs R] [--max-cni-ports N] [--no-cni]
+//   portpub-bench [--runs R] [--cni-runs R] [--max-cni-ports N] [--no-cni] [--ipv6]
+// (--ipv6: the containers get IPv6 too, --subnet6 2001:db8:1::/64)
 // Prints a Markdown table; see docs/BENCHMARKS.md.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -53,8 +54,12 @@ bool reserves(int ports) {
     return ports < 10000;
 }
 
+// Added to every `up`: --subnet6 with --ipv6.
+std::vector<std::string> g_up_args;
+
 Figures bench_portpub(lab::Lab& lab, const std::string& netns, int ports, int runs) {
     std::vector<std::string> args{"up", "--netns", netns, "--subnet", lab::kSubnet};
+    args.insert(args.end(), g_up_args.begin(), g_up_args.end());
     if (!reserves(ports)) args.push_back("--no-reserve");
     if (ports == 0) args.insert(args.end(), {"-p", "80"});
     if (ports == 65535) {
@@ -147,9 +152,11 @@ int run(int argc, char** argv) {
             max_cni_ports = next();
         else if (a == "--no-cni")
             with_cni = false;
+        else if (a == "--ipv6")
+            g_up_args = {"--subnet6", "2001:db8:1::/64"};
         else {
             std::cerr << "usage: portpub-bench [--runs R] [--cni-runs R] [--max-cni-ports N] "
-                         "[--no-cni]\n";
+                         "[--no-cni] [--ipv6]\n";
             return 2;
         }
     }
@@ -173,8 +180,10 @@ int run(int argc, char** argv) {
     // Steady state from here on: another container keeps the bridge and the
     // table, as CNI's bridge plugin keeps cni0 after DEL.
     auto resident = lab.container("resident");
-    require(lab.portpub({"up", "--netns", resident, "--subnet", lab::kSubnet, "-p", "1:1/udp"}),
-            "portpub up of the resident container");
+    std::vector<std::string> resident_up{"up", "--netns", resident, "--subnet", lab::kSubnet,
+                                         "-p", "1:1/udp"};
+    resident_up.insert(resident_up.end(), g_up_args.begin(), g_up_args.end());
+    require(lab.portpub(resident_up), "portpub up of the resident container");
 
     std::cout << "| ports | portpub up (ms) | portpub down (ms) | portpub up peak RSS (KiB) |"
                  " CNI bridge+portmap ADD (ms) | CNI DEL (ms) | CNI peak RSS (KiB) | ADD: CNI / "

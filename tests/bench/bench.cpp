@@ -180,8 +180,8 @@ int run(int argc, char** argv) {
     // Steady state from here on: another container keeps the bridge and the
     // table, as CNI's bridge plugin keeps cni0 after DEL.
     auto resident = lab.container("resident");
-    std::vector<std::string> resident_up{"up", "--netns", resident, "--subnet", lab::kSubnet,
-                                         "-p", "1:1/udp"};
+    std::vector<std::string> resident_up{"up",         "--netns", resident, "--subnet",
+                                         lab::kSubnet, "-p",      "1:1/udp"};
     resident_up.insert(resident_up.end(), g_up_args.begin(), g_up_args.end());
     require(lab.portpub(resident_up), "portpub up of the resident container");
 

@@ -14,12 +14,11 @@
 #include <boost/program_options.hpp>
 #include <map>
 #include <memory>
-#include <unordered_set>
 
 #include "portpub/error.hpp"
 #include "portpub/logger.hpp"
 #include "portpub/proxy_sockets.hpp"
-#include "portpub/tcp_relay.hpp"
+#include "portpub/relay_set.hpp"
 
 namespace portpub {
 
@@ -59,14 +58,9 @@ UniqueFd listen_on(const IpAddress& a, std::uint16_t port) {
 
 // ---- the proxy process ----
 
-struct Watch {
-    virtual ~Watch() = default;
-    virtual void on(std::uint32_t events) = 0;
-};
-
 class Proxy;
 
-struct Listener : Watch {
+struct Listener : EpollWatch {
     Proxy& proxy;
     UniqueFd fd;
     ProxyRoute route;
@@ -74,25 +68,7 @@ struct Listener : Watch {
     void on(std::uint32_t) override;
 };
 
-struct Relay;
-struct RelayEnd : Watch {
-    Relay& relay;
-    bool server;
-    RelayEnd(Relay& r, bool s) : relay(r), server(s) {}
-    void on(std::uint32_t events) override;
-};
-
-struct Relay {
-    Proxy& proxy;
-    std::unique_ptr<TcpRelay> pair;
-    ProxyRoute route;
-    bool connecting = true;
-    RelayEnd client_end{*this, false}, server_end{*this, true};
-    Relay(Proxy& p, std::unique_ptr<TcpRelay> r, ProxyRoute rt)
-        : proxy(p), pair(std::move(r)), route(rt) {}
-};
-
-struct Signals : Watch {
+struct Signals : EpollWatch {
     UniqueFd fd;
     bool& running;
     Signals(UniqueFd f, bool& r) : fd(std::move(f)), running(r) {}
@@ -106,12 +82,9 @@ struct Signals : Watch {
 
 class Proxy {
   public:
-    explicit Proxy(Logger& log) : log_(log), epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+    explicit Proxy(Logger& log)
+        : log_(log), epoll_(::epoll_create1(EPOLL_CLOEXEC)), relays_(epoll_.get(), log) {
         if (!epoll_) throw_errno("epoll_create1");
-    }
-    ~Proxy() {
-        for (Relay* r : relays_)
-            delete r;
     }
 
     void listen(UniqueFd fd, const ProxyRoute& route) {
@@ -143,8 +116,8 @@ class Proxy {
                 return 1;
             }
             for (int i = 0; i < n && running_; ++i)
-                static_cast<Watch*>(events[i].data.ptr)->on(events[i].events);
-            graveyard_.clear();  // after the batch: no event left points into it
+                static_cast<EpollWatch*>(events[i].data.ptr)->on(events[i].events);
+            relays_.end_batch();
         }
         log_.write("forward proxy stops");
         return 0;
@@ -154,78 +127,24 @@ class Proxy {
         for (int i = 0; i < kBurst; ++i) {
             UniqueFd client(::accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
             if (!client) return;  // EAGAIN, or out of descriptors: the queue waits
-            const auto& r = l.route;
-            UniqueFd server(::socket(r.to.is_v4() ? AF_INET : AF_INET6,
-                                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-            sockaddr_storage to{};
-            const socklen_t len = socket_address(to, r.to, r.to_port);
-            if (!server || (::connect(server.get(), reinterpret_cast<sockaddr*>(&to), len) != 0 &&
-                            errno != EINPROGRESS)) {
-                log_.write("cannot connect to " + target(r) + ": " + errno_text(errno));
-                set_linger_reset(client.get());
-                continue;
-            }
-            int one = 1;
-            ::setsockopt(server.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            auto relay = std::make_unique<Relay>(
-                *this, std::make_unique<TcpRelay>(std::move(client), std::move(server), pipes_), r);
-            const std::uint32_t edge = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-            add(relay->pair->client(), edge, &relay->client_end);
-            add(relay->pair->server(), edge, &relay->server_end);
-            relays_.insert(relay.release());
+            relays_.start(std::move(client), l.route.to, l.route.to_port);
         }
-    }
-
-    void relay_event(Relay& r, bool server, std::uint32_t events) {
-        if (!relays_.contains(&r)) return;  // closed earlier in this batch
-        r.pair->ready(server, events);
-        if (r.connecting) {
-            if (!server) return;  // the client's data waits for the connection
-            if (events & (EPOLLERR | EPOLLHUP)) {
-                int err = 0;
-                socklen_t len = sizeof err;
-                ::getsockopt(r.pair->server(), SOL_SOCKET, SO_ERROR, &err, &len);
-                log_.write("cannot connect to " + target(r.route) + ": " +
-                           errno_text(err ? err : ECONNREFUSED));
-                set_linger_reset(r.pair->client());
-                close(r);
-                return;
-            }
-            if (!(events & EPOLLOUT)) return;
-            r.connecting = false;
-        }
-        if (r.pair->pump() != TcpRelay::State::open) close(r);
     }
 
   private:
-    static std::string target(const ProxyRoute& r) {
-        return r.to.url_str() + ":" + std::to_string(r.to_port);
-    }
-    void add(int fd, std::uint32_t events, Watch* w) {
-        epoll_event ev{};
-        ev.events = events;
-        ev.data.ptr = w;
-        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl");
-    }
-    // Closing its sockets takes them out of epoll (each was added once).
-    void close(Relay& r) {
-        if (relays_.erase(&r)) graveyard_.push_back(std::unique_ptr<Relay>(&r));
+    void add(int fd, std::uint32_t events, EpollWatch* w) {
+        epoll_add(epoll_.get(), fd, events, w);
     }
 
     Logger& log_;
     UniqueFd epoll_;
     bool running_ = true;
-    std::vector<std::unique_ptr<Watch>> keep_;
-    std::unordered_set<Relay*> relays_;
-    std::vector<std::unique_ptr<Relay>> graveyard_;
-    PipePool pipes_;
+    std::vector<std::unique_ptr<EpollWatch>> keep_;
+    RelaySet relays_;
 };
 
 void Listener::on(std::uint32_t) {
     proxy.accept_from(*this);
-}
-void RelayEnd::on(std::uint32_t events) {
-    relay.proxy.relay_event(relay, server, events);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 // glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <fcntl.h>
 #include <linux/netfilter_ipv4.h>
@@ -26,7 +25,6 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string_view>
-#include <unordered_set>
 
 #include "portpub/error.hpp"
 #include "portpub/logger.hpp"
@@ -34,7 +32,7 @@
 #include "portpub/proxy_plan.hpp"
 #include "portpub/proxy_process.hpp"
 #include "portpub/proxy_sockets.hpp"
-#include "portpub/tcp_relay.hpp"
+#include "portpub/relay_set.hpp"
 
 namespace portpub {
 
@@ -66,15 +64,6 @@ std::uint16_t port_of(const sockaddr_storage& ss) {
                                          : reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
 }
 
-socklen_t endpoint(sockaddr_storage& ss, const Endpoint& e) {
-    std::memset(&ss, 0, sizeof ss);
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);  // containers have IPv4
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(e.port);
-    std::memcpy(&sa->sin_addr, e.address.data(), 4);
-    return sizeof(sockaddr_in);
-}
-
 std::string text(const IpAddress& a, std::uint16_t port) {
     return a.url_str() + ":" + std::to_string(port);
 }
@@ -84,15 +73,9 @@ void reset_and_close(UniqueFd& fd) {
     fd.reset();
 }
 
-// Something registered with epoll.
-struct Watch {
-    virtual ~Watch() = default;
-    virtual void on(std::uint32_t events) = 0;
-};
-
 class Proxy;
 
-struct Listener : Watch {
+struct Listener : EpollWatch {
     Proxy& proxy;
     UniqueFd fd;
     bool v6;
@@ -100,25 +83,7 @@ struct Listener : Watch {
     void on(std::uint32_t) override;
 };
 
-struct Relay;
-struct RelayEnd : Watch {  // one of the two sockets of a relay
-    Relay& relay;
-    bool server;
-    RelayEnd(Relay& r, bool s) : relay(r), server(s) {}
-    void on(std::uint32_t events) override;
-};
-
-struct Relay {
-    Proxy& proxy;
-    std::unique_ptr<TcpRelay> pair;
-    Endpoint target;
-    bool connecting = true;
-    RelayEnd client_end{*this, false}, server_end{*this, true};
-    Relay(Proxy& p, std::unique_ptr<TcpRelay> r, Endpoint t)
-        : proxy(p), pair(std::move(r)), target(t) {}
-};
-
-struct UdpPort : Watch {
+struct UdpPort : EpollWatch {
     Proxy& proxy;
     UniqueFd fd;
     std::uint16_t port;
@@ -144,7 +109,7 @@ struct FlowKeyHash {
     }
 };
 
-struct Flow : Watch {  // one client of one UDP port, with its own socket toward the container
+struct Flow : EpollWatch {  // one client of one UDP port, with its own socket toward the container
     Proxy& proxy;
     UniqueFd fd;
     UdpPort& port;
@@ -182,7 +147,7 @@ void Flow::reply_from(const sockaddr_storage& local, int ifindex) {
     }
 }
 
-struct Callback : Watch {  // a signalfd, timerfd or pidfd
+struct Callback : EpollWatch {  // a signalfd, timerfd or pidfd
     std::function<void(int)> fn;
     UniqueFd fd;
     Callback(UniqueFd f, std::function<void(int)> cb) : fn(std::move(cb)), fd(std::move(f)) {}
@@ -191,13 +156,12 @@ struct Callback : Watch {  // a signalfd, timerfd or pidfd
 
 class Proxy {
   public:
-    ~Proxy() {
-        for (Relay* r : relays_)
-            delete r;
-    }
-
-    Proxy(Publication pub, Logger& log) : pub_(std::move(pub)), log_(log), flows_(kMaxFlows) {
-        epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    Proxy(Publication pub, Logger& log)
+        : pub_(std::move(pub)),
+          log_(log),
+          epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+          relays_(epoll_.get(), log),
+          flows_(kMaxFlows) {
         if (!epoll_) throw_errno("epoll_create1");
         udp_timeout_ms_ = std::uint64_t{pub_.proxy ? pub_.proxy->udp_timeout : 90} * 1000;
     }
@@ -278,8 +242,8 @@ class Proxy {
                 return 1;
             }
             for (int i = 0; i < n && running_; ++i)
-                static_cast<Watch*>(events[i].data.ptr)->on(events[i].events);
-            graveyard_.clear();  // after the batch: no event left points into it
+                static_cast<EpollWatch*>(events[i].data.ptr)->on(events[i].events);
+            relays_.end_batch();
             dead_flows_.clear();
         }
         log_.write("proxy for " + pub_.id + " exits: " + reason_);
@@ -287,16 +251,12 @@ class Proxy {
     }
 
     void accept_from(Listener& l);
-    void relay_event(Relay& r, bool server, std::uint32_t events);
     void udp_in(UdpPort& p);
     void flow_in(Flow& f);
 
   private:
-    void add(int fd, std::uint32_t events, Watch* w) {
-        epoll_event ev{};
-        ev.events = events;
-        ev.data.ptr = w;
-        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl");
+    void add(int fd, std::uint32_t events, EpollWatch* w) {
+        epoll_add(epoll_.get(), fd, events, w);
     }
     void remove(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
@@ -333,15 +293,6 @@ class Proxy {
             drop_flow(std::move(flow));
     }
 
-    // Closing its sockets takes them out of epoll: each was registered once
-    // and never duplicated.
-    void close_relay(Relay& r) {
-        auto it = relays_.find(&r);
-        if (it == relays_.end()) return;
-        graveyard_.push_back(std::unique_ptr<Relay>(&r));
-        relays_.erase(it);
-    }
-
     void drop_flow(std::unique_ptr<Flow> f) {
         remove(f->fd.get());
         dead_flows_.push_back(std::move(f));
@@ -350,25 +301,20 @@ class Proxy {
     Publication pub_;
     Logger& log_;
     UniqueFd epoll_;
+    RelaySet relays_;
     bool running_ = true;
     std::string reason_;
-    std::vector<std::unique_ptr<Watch>> keep_;
+    std::vector<std::unique_ptr<EpollWatch>> keep_;
     std::vector<UniqueFd> holders_;
-    std::unordered_set<Relay*> relays_;
-    std::vector<std::unique_ptr<Relay>> graveyard_;
     LruTable<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
     std::vector<std::unique_ptr<Flow>> dead_flows_;
     std::uint64_t udp_timeout_ms_;
-    PipePool pipes_;
     std::vector<Listener*> paused_;
     std::size_t refused_ = 0;
 };
 
 void Listener::on(std::uint32_t) {
     proxy.accept_from(*this);
-}
-void RelayEnd::on(std::uint32_t events) {
-    relay.proxy.relay_event(relay, server, events);
 }
 void UdpPort::on(std::uint32_t) {
     proxy.udp_in(*this);
@@ -398,49 +344,8 @@ void Proxy::accept_from(Listener& l) {
             reset_and_close(client);
             continue;
         }
-        UniqueFd server(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-        sockaddr_storage to{};
-        socklen_t to_len = endpoint(to, *target);
-        if (!server || (::connect(server.get(), reinterpret_cast<sockaddr*>(&to), to_len) != 0 &&
-                        errno != EINPROGRESS)) {
-            log_.write("cannot connect to " + text(target->address, target->port) + ": " +
-                       errno_text(errno));
-            reset_and_close(client);
-            continue;
-        }
-        // A relay must not add Nagle's delay to what it passes on (the
-        // client's socket has TCP_NODELAY from its listener already).
-        int one = 1;
-        ::setsockopt(server.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        auto relay = std::make_unique<Relay>(
-            *this, std::make_unique<TcpRelay>(std::move(client), std::move(server), pipes_),
-            *target);
-        const std::uint32_t edge = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        add(relay->pair->client(), edge, &relay->client_end);
-        add(relay->pair->server(), edge, &relay->server_end);
-        relays_.insert(relay.release());
+        relays_.start(std::move(client), target->address, target->port);
     }
-}
-
-void Proxy::relay_event(Relay& r, bool server, std::uint32_t events) {
-    if (!relays_.contains(&r)) return;  // closed earlier in this batch
-    r.pair->ready(server, events);
-    if (r.connecting) {
-        if (!server) return;  // the client's data waits for the connection
-        if (events & (EPOLLERR | EPOLLHUP)) {
-            int err = 0;
-            socklen_t len = sizeof err;
-            ::getsockopt(r.pair->server(), SOL_SOCKET, SO_ERROR, &err, &len);
-            log_.write("cannot connect to " + text(r.target.address, r.target.port) + ": " +
-                       errno_text(err ? err : ECONNREFUSED));
-            set_linger_reset(r.pair->client());
-            close_relay(r);
-            return;
-        }
-        if (!(events & EPOLLOUT)) return;
-        r.connecting = false;
-    }
-    if (r.pair->pump() != TcpRelay::State::open) close_relay(r);
 }
 
 void Proxy::udp_in(UdpPort& p) {
@@ -507,7 +412,7 @@ void Proxy::udp_in(UdpPort& p) {
             if (!target) continue;
             UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
             sockaddr_storage dst{};
-            socklen_t dst_len = endpoint(dst, *target);
+            socklen_t dst_len = socket_address(dst, target->address, target->port);
             if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&dst), dst_len) != 0) {
                 log_.write("cannot reach " + text(target->address, target->port) + ": " +
                            errno_text(errno));

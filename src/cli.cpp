@@ -4,6 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,55 +37,44 @@ class UsageError : public Error {
     std::string command_;
 };
 
+// Every help fits one 80x24 screen and ends with an example (cli_test.cpp).
 const char* const kMainHelp = R"(Usage: portpub [up] -p SPEC... --netns PATH [options]
-       portpub down (--id ID | --netns PATH)
-       portpub ls [--json]
-       portpub check [--id ID] | restore | gc
-       portpub forward -p HOSTPORT:PORT [--to ADDR] | ls | rm | apply
-       portpub oci-hook            (run by an OCI runtime, state on stdin)
-       portpub version
+       portpub COMMAND [options]    (portpub COMMAND --help: its options)
 
 Publishes ports of a container's network namespace the way `docker run -p`
-does: attaches the namespace to a bridge with a veth pair, gives it an address
-and installs nftables DNAT rules; `down` removes all of it.
+does: a bridge, a veth pair, an address and nftables DNAT rules.
 
 Commands:
-  up       publish ports (the default command)
-  down     remove what `up` made for one container
-  ls       list published containers
-  check    compare the kernel with the records; exit 1 on a difference
-  restore  re-create what is missing (after `nft flush ruleset`, say)
-  gc       remove what belongs to containers that are gone
-  forward  forward a port of this host, without a container (kept in a file)
-  oci-hook publish at createRuntime, unpublish at poststop (OCI hook)
-  version  print the version
-
-Run `portpub COMMAND --help` for the options of a command.
+  up        publish ports (the default command)
+  down      remove what `up` made for one container
+  ls        list published containers
+  check     compare the kernel with the records; exit 1 on a difference
+  restore   re-create what is missing (after `nft flush ruleset`, say)
+  gc        remove what belongs to containers that are gone
+  forward   forward a port of this host, without a container
+  oci-hook  run by an OCI runtime as a hook (createRuntime, poststop)
+  version   print the version
 
 With CNI_COMMAND set and no arguments, portpub is a CNI plugin (CNI 1.0.0,
-1.1.0): the network configuration on stdin, the result on stdout.
+1.1.0). The manual: man 8 portpub.
 
 Example:
   portpub -p 8080:80/tcp -p 5353:53/udp --netns /run/netns/web
 )";
 
-const char* const kUpExample = R"(
-SPEC is [ip:][hostPort:]containerPort[/proto], as in `docker run -p`:
-  80                 random host port to container port 80/tcp
-  8080:80            host port 8080 on every address
-  192.0.2.1:8080:80  host port 8080 on one address
-  192.0.2.1::80      random host port on one address
-  [2001:db8::1]:8080:80  an IPv6 host address (kernel NAT with --ipv6)
-  8000-8010:80-90    ranges, one to one
-  8000-8010:80       the first free host port of the range
-  5353:53/udp        udp (or sctp; tcp is the default)
+const char* const kUpHelp = R"(
+SPEC is [ip:][hostPort:]containerPort[/proto], proto tcp (default), udp, sctp:
+  80                 random host port    8000-8010:80-90   ranges, one to one
+  8080:80            every host address  8000-8010:80      first free of them
+  192.0.2.1:8080:80  that address only   [2001:db8::1]:8080:80  IPv6 address
 
 Example:
   portpub up -p 8080:80 -p 5353:53/udp --netns /run/netns/web
 )";
 
 void add_state_option(po::options_description& opts) {
-    opts.add_options()("state-dir", po::value<std::string>()->default_value(kDefaultStateDir),
+    opts.add_options()("state-dir",
+                       po::value<std::string>()->default_value(kDefaultStateDir)->value_name("DIR"),
                        "directory of the records");
 }
 
@@ -142,36 +132,90 @@ po::variables_map parse(const std::string& command, const po::options_descriptio
     return vm;
 }
 
+// One line an option, "  -p, --publish SPEC  text (default: X)", in one
+// column; a text too long for 80 columns goes on under itself. --help is left
+// out: whoever reads this used it.
+std::string option_lines(const po::options_description& opts) {
+    struct Row {
+        std::string name, text;
+    };
+    std::vector<Row> rows;
+    std::size_t width = 0;
+    for (const auto& o : opts.options()) {
+        if (o->long_name() == "help") continue;  // the reader found it
+        const auto brief = o->canonical_display_name(po::command_line_style::allow_dash_for_short);
+        std::string name = brief.rfind('-', 0) == 0 ? brief + ", " : "    ";
+        name += o->canonical_display_name(po::command_line_style::allow_long);
+        std::string text = o->description();
+        if (o->semantic()->max_tokens() > 0) {
+            auto value = o->semantic()->name();  // "NAME" or "NAME (=default)"
+            if (const auto at = value.find(" (="); at != std::string::npos) {
+                text += " (default: " + value.substr(at + 3, value.size() - at - 4) + ")";
+                value.resize(at);
+            }
+            name += " " + value;
+        }
+        width = std::max(width, name.size());
+        rows.push_back({std::move(name), std::move(text)});
+    }
+    constexpr std::size_t kColumns = 80;
+    const std::size_t indent = 2 + width + 2;
+    std::ostringstream out;
+    for (const auto& r : rows) {
+        out << "  " << r.name << std::string(width - r.name.size() + 2, ' ');
+        std::size_t column = indent;
+        std::istringstream words(r.text);
+        std::string word;
+        bool first = true;
+        while (words >> word) {
+            if (!first && column + 1 + word.size() > kColumns) {
+                out << "\n" << std::string(indent, ' ');
+                column = indent;
+                first = true;
+            }
+            if (!first) {
+                out << ' ';
+                ++column;
+            }
+            out << word;
+            column += word.size();
+            first = false;
+        }
+        out << "\n";
+    }
+    return out.str();
+}
+
 std::string help_text(const std::string& usage, const po::options_description& opts,
                       const std::string& tail = "") {
-    std::ostringstream out;
-    out << usage << "\n\n" << opts << tail;
-    return out.str();
+    return usage + "\n\n" + option_lines(opts) + tail;
 }
 
 int cmd_up(const std::vector<std::string>& args) {
     po::options_description opts("Options");
-    opts.add_options()("help,h", "show this help")(
-        "publish,p", po::value<std::vector<std::string>>()->composing(),
-        "publish a port (SPEC, below); repeatable")(
-        "netns", po::value<std::string>(), "the container's network namespace file (required)")(
-        "id", po::value<std::string>(), "container id (default: derived from the namespace)")(
-        "bridge", po::value<std::string>()->default_value("portpub0"), "bridge to attach to")(
-        "subnet", po::value<std::string>()->default_value("10.77.0.0/16"),
-        "container subnet; the gateway is its first address")(
-        "ipv6", "give the container IPv6 too (a unique local /64 of the bridge)")(
-        "subnet6", po::value<std::string>(), "IPv6 container subnet (implies --ipv6)")(
-        "ifname", po::value<std::string>()->default_value("eth0"),
-        "interface name inside the container")(
-        "no-proxy", "no userland proxy: 127.0.0.1, ::1 and IPv6 clients are not served")(
+    opts.add_options()("publish,p",
+                       po::value<std::vector<std::string>>()->composing()->value_name("SPEC"),
+                       "publish a port (SPEC, below); repeatable")(
+        "netns", po::value<std::string>()->value_name("PATH"),
+        "the container's network namespace file (required)")(
+        "id", po::value<std::string>()->value_name("ID"), "container id (default: from --netns)")(
+        "bridge", po::value<std::string>()->default_value("portpub0")->value_name("NAME"),
+        "bridge to attach to")(
+        "subnet", po::value<std::string>()->default_value("10.77.0.0/16")->value_name("CIDR"),
+        "container subnet")("ipv6", "IPv6 too, in the bridge's unique local /64")(
+        "subnet6", po::value<std::string>()->value_name("CIDR"),
+        "IPv6 container subnet (implies --ipv6)")(
+        "ifname", po::value<std::string>()->default_value("eth0")->value_name("NAME"),
+        "interface in the container")("no-proxy", "no proxy: 127.0.0.1 and ::1 go unserved")(
         "no-reserve", "do not hold the published ports with sockets")(
-        "udp-timeout", po::value<unsigned>()->default_value(90),
-        "seconds a proxied UDP flow lives without traffic")("json", "print the result as JSON");
+        "udp-timeout", po::value<unsigned>()->default_value(90)->value_name("SECONDS"),
+        "idle time of a proxied UDP flow")("json", "print the result as JSON");
     add_state_option(opts);
+    opts.add_options()("help,h", "show this help");
     auto vm = parse("up", opts, args);
     if (vm.count("help")) {
         std::cout << help_text("Usage: portpub [up] -p SPEC... --netns PATH [options]", opts,
-                               kUpExample);
+                               kUpHelp);
         return kOk;
     }
     if (!vm.count("netns")) throw UsageError("the option '--netns' is required", "up");
@@ -203,9 +247,11 @@ int cmd_up(const std::vector<std::string>& args) {
 
 int cmd_down(const std::vector<std::string>& args) {
     po::options_description opts("Options");
-    opts.add_options()("help,h", "show this help")("id", po::value<std::string>(), "container id")(
-        "netns", po::value<std::string>(), "the container's network namespace file");
+    opts.add_options()("id", po::value<std::string>()->value_name("ID"), "container id")(
+        "netns", po::value<std::string>()->value_name("PATH"),
+        "the container's network namespace file");
     add_state_option(opts);
+    opts.add_options()("help,h", "show this help");
     auto vm = parse("down", opts, args);
     if (vm.count("help")) {
         std::cout << help_text("Usage: portpub down (--id ID | --netns PATH)", opts,
@@ -231,13 +277,16 @@ int cmd_down(const std::vector<std::string>& args) {
 
 int cmd_ls(const std::vector<std::string>& args) {
     po::options_description opts("Options");
-    opts.add_options()("help,h", "show this help")("json", "print JSON");
+    opts.add_options()("json", "print JSON");
     add_state_option(opts);
+    opts.add_options()("help,h", "show this help");
     auto vm = parse("ls", opts, args);
     if (vm.count("help")) {
-        std::cout << help_text("Usage: portpub ls [--json]", opts,
-                               "\nLists published containers, one a line, with their ports as "
-                               "`docker ps` shows them.\n\nExample:\n  portpub ls\n");
+        std::cout << help_text(
+            "Usage: portpub ls [--json]", opts,
+            "\nLists published containers, one a line: id, address, namespace, proxy,\n"
+            "and ports as `docker ps` shows them.\n\nExample:\n"
+            "  portpub ls --json\n");
         return kOk;
     }
     auto all = Publisher(vm["state-dir"].as<std::string>()).list();
@@ -276,21 +325,25 @@ int cmd_ls(const std::vector<std::string>& args) {
 
 int cmd_oci_hook(const std::vector<std::string>& args) {
     po::options_description opts("Options");
-    opts.add_options()("help,h", "show this help");
     add_state_option(opts);
+    opts.add_options()("help,h", "show this help");
     auto vm = parse("oci-hook", opts, args);
     if (vm.count("help")) {
         std::cout << help_text(
             "Usage: portpub oci-hook [--state-dir DIR]   (the container's state on stdin)", opts,
-            std::string("\nRun by an OCI runtime (runc, crun, Podman) as a hook. At createRuntime "
-                        "it publishes\nthe ports of the ") +
+            std::string(
+                "\nRun by an OCI runtime (runc, crun, Podman) as a hook. At createRuntime it\n"
+                "publishes the ports of the annotation ") +
                 kPortsAnnotation +
-                " annotation (comma-separated -p specs) in\n/proc/PID/ns/net, "
-                "or in the namespace file " +
-                kNetnsAnnotation + " names; " + kBridgeAnnotation + "\nand " + kSubnetAnnotation +
-                " set --bridge and --subnet. At poststop it unpublishes. Nothing\nis printed on "
-                "stdout; errors go to stderr and fail the hook.\n\nExample (hooks.d, for "
-                "Podman):\n  podman run --annotation io.portpub.ports=8080:80 ...\n");
+                " (comma-separated -p\nspecs) in /proc/PID/ns/net, or in the namespace file " +
+                kNetnsAnnotation + " names.\n" + kBridgeAnnotation + ", " + kSubnetAnnotation +
+                ", " + kSubnet6Annotation + " and " + kIpv6Annotation +
+                "\n(true/false) stand for --bridge, --subnet, --subnet6 and --ipv6. At poststop "
+                "it\n"
+                "unpublishes. It prints nothing on stdout; an error is one line on stderr and\n"
+                "fails the hook.\n\nExample (Podman, with hooks/portpub.json in DIR):\n"
+                "  podman run --hooks-dir DIR --network none \\\n"
+                "      --annotation io.portpub.ports=8080:80 ...\n");
         return kOk;
     }
     // A state is a few KiB at most; more is not a runtime talking.
@@ -326,8 +379,8 @@ int cmd_oci_hook(const std::vector<std::string>& args) {
 // A command whose only options are --help and --state-dir (and `extra`).
 po::variables_map parse_simple(const std::string& command, const std::vector<std::string>& args,
                                po::options_description& opts, const char* usage, const char* text) {
-    opts.add_options()("help,h", "show this help");
     add_state_option(opts);
+    opts.add_options()("help,h", "show this help");
     auto vm = parse(command, opts, args);
     if (vm.count("help")) std::cout << help_text(usage, opts, text);
     return vm;
@@ -351,7 +404,8 @@ int cmd_gc(const std::vector<std::string>& args) {
 
 int cmd_check(const std::vector<std::string>& args) {
     po::options_description opts("Options");
-    opts.add_options()("id", po::value<std::string>(), "check this container only");
+    opts.add_options()("id", po::value<std::string>()->value_name("ID"),
+                       "check this container only");
     auto vm = parse_simple(
         "check", args, opts, "Usage: portpub check [--id ID]",
         "\nCompares the kernel with the records: the table's chains, each container's map\n"
@@ -397,23 +451,21 @@ int cmd_restore(const std::vector<std::string>& args) {
 }
 
 const char* const kForwardUsage =
-    "Usage: portpub forward -p HOSTPORT:PORT[/proto]... [--to ADDR]   add, then apply\n"
-    "       portpub forward ls [--json]\n"
-    "       portpub forward rm HOSTPORT:PORT[/proto] [--to ADDR]         remove, then apply\n"
-    "       portpub forward apply               make the kernel what the file says";
+    "Usage: portpub forward -p HOSTPORT:PORT[/proto]... [--to ADDR]   (add, apply)\n"
+    "       portpub forward rm HOSTPORT:PORT[/proto] [--to ADDR]      (remove, apply)\n"
+    "       portpub forward ls [--json] | apply";
 
 const char* const kForwardHelp = R"(
 Forwards a port of this host to a program of this host (no --to: kernel
-redirect, e.g. port 80 to an unprivileged server on 5000) or to another
-machine (--to ADDR: DNAT and masquerade). Other hosts, this host's own
-addresses, 127.0.0.1 and ::1 are all served; no interface is matched.
-Loopback clients of a --to forward (TCP) go through a small proxy process.
-The file is the truth: add and rm edit it, then apply it in one nftables
-transaction (table inet portpub_forward); run apply at boot to restore them.
-Ranges map one to one (8000-8010:3000-3010); proto tcp (default), udp, sctp.
+redirect) or to another machine (--to: DNAT and masquerade), for other hosts,
+this host's own addresses, 127.0.0.1 and ::1 alike. The file is the truth: -p
+and rm edit it, then apply it in one nftables transaction; apply makes the
+kernel what the file says (run it at boot). Ranges map one to one
+(8000-8010:3000-3010); proto tcp (default), udp or sctp.
 
 Example:
-  portpub forward -p 80:5000/tcp && portpub forward -p 8080:3000 --to 192.0.2.10
+  portpub forward -p 80:5000/tcp
+  portpub forward -p 8080:3000 --to 192.0.2.10
 )";
 
 // Each -p value (and --to) as forwards; a bad one is a usage error naming it.
@@ -439,13 +491,16 @@ int cmd_forward(std::vector<std::string> args) {
         args.erase(args.begin());
     }
     po::options_description opts("Options");
-    opts.add_options()("help,h", "show this help")(
-        "publish,p", po::value<std::vector<std::string>>()->composing(),
-        "HOSTPORT:PORT[/proto] to forward (repeatable)")(
-        "to", po::value<std::string>(), "the machine to forward to (default: this host)")(
-        "config", po::value<std::string>()->default_value(kDefaultForwardConfig),
+    opts.add_options()("publish,p",
+                       po::value<std::vector<std::string>>()->composing()->value_name("SPEC"),
+                       "HOSTPORT:PORT[/proto] to forward; repeatable")(
+        "to", po::value<std::string>()->value_name("ADDR"),
+        "the machine to forward to (default: this host)")(
+        "config",
+        po::value<std::string>()->default_value(kDefaultForwardConfig)->value_name("FILE"),
         "the forward file")("json", "ls: print JSON");
     add_state_option(opts);
+    opts.add_options()("help,h", "show this help");
     std::vector<std::string> positional;
     if (verb == "rm") {  // rm SPEC: the spec needs no -p
         std::vector<std::string> rest;
@@ -556,7 +611,14 @@ int run_cli(int argc, char** argv) {
         if (command == "restore") return cmd_restore(args);
         if (command == "gc") return cmd_gc(args);
         if (command == "oci-hook") return cmd_oci_hook(args);
-        if (command == "help") {
+        if (command == "help") {  // help COMMAND: that command's help
+            if (args.size() == 1 && is_command(args[0]) && args[0] != "help") {
+                std::vector<std::string> again{argv[0], args[0], "--help"};
+                std::vector<char*> raw;
+                for (auto& a : again)
+                    raw.push_back(a.data());
+                return run_cli(static_cast<int>(raw.size()), raw.data());
+            }
             std::cout << kMainHelp;
             return kOk;
         }

@@ -14,6 +14,8 @@ packages=(
   clang libclang-rt-14-dev
   # tests and demo: namespaces, a look at the ruleset and the conntrack table, an HTTP client
   iproute2 nftables conntrack util-linux curl
+  # the manual's tests: groff and mandoc render it, man finds it, col (bsdextrautils) strips it
+  groff-base mandoc man-db bsdextrautils
   # the runtimes portpub is tested in: OCI hooks (runc, crun, Podman), and
   # CNI (Podman's CNI backend; the bridge plugin portpub chains after)
   runc crun podman containernetworking-plugins

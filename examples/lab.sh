@@ -180,6 +180,8 @@ lab_snapshot() {
   echo "-- proxies: $(lab_proxies | wc -l)"
 }
 
+lab_is_clean() { [[ $(lab_snapshot) == "$1" ]]; }
+
 # Fails unless the snapshot now equals BEFORE, showing what differs.
 lab_expect_clean() {
   local before=$1 after

@@ -41,7 +41,7 @@ lab_init() {
     # Started by hand or by ctest: again, in namespaces of its own.
     [[ $(id -u) -eq 0 ]] || lab_fail "run as root (it makes namespaces, links and nftables rules)"
     exec env PORTPUB_EXAMPLE_OUTER="$net $mnt" unshare --net --mount --propagation private \
-      "$BASH" "$0" "$portpub"
+      "$BASH" "$0" "$portpub" "${@:2}"
   fi
   # Never the namespaces it was started in, nor the machine's (when /proc/1
   # can be read).
@@ -173,19 +173,27 @@ lab_snapshot() {
   echo --
   nft list ruleset
   echo --
-  cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding
+  echo "ip_forward $(cat /proc/sys/net/ipv4/ip_forward)"
+  echo "ipv6 forwarding $(cat /proc/sys/net/ipv6/conf/all/forwarding)"
   echo --
   ls -A /run/portpub/containers 2>/dev/null || true
   ls /run/portpub/host.json /run/portpub/forwards.json 2>/dev/null || true
   echo "-- proxies: $(lab_proxies | wc -l)"
 }
 
-lab_is_clean() { [[ $(lab_snapshot) == "$1" ]]; }
+# The snapshot without the lines matching IGNORE (an extended regular
+# expression), if given.
+lab_snapshot_but() {
+  if [[ -n ${1:-} ]]; then lab_snapshot | grep -Ev -- "$1" || true; else lab_snapshot; fi
+}
 
-# Fails unless the snapshot now equals BEFORE, showing what differs.
+lab_is_clean() { [[ $(lab_snapshot_but "${2:-}") == "$1" ]]; }
+
+# Fails unless the snapshot now equals BEFORE, showing what differs; lines
+# matching IGNORE, if given, are left out (BEFORE must leave them out too).
 lab_expect_clean() {
   local before=$1 after
-  after=$(lab_snapshot)
+  after=$(lab_snapshot_but "${2:-}")
   if [[ $after != "$before" ]]; then
     diff <(echo "$before") <(echo "$after") >&2 || true
     lab_fail "something was left behind (diff above: < before, > after)"

@@ -14,6 +14,8 @@ packages=(
   clang libclang-rt-14-dev
   # tests and demo: namespaces, a look at the ruleset and the conntrack table, an HTTP client
   iproute2 nftables conntrack util-linux curl
+  # examples/*/run.sh: JSON in bash (the CNI example plays the runtime with it)
+  jq
   # the runtimes portpub is tested in: OCI hooks (runc, crun, Podman), and
   # CNI (Podman's CNI backend; the bridge plugin portpub chains after)
   runc crun podman containernetworking-plugins

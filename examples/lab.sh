@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The private lab every examples/*/run.sh runs in; sourced, not run. It
 # builds nothing outside the namespaces it makes:
 #
@@ -85,7 +86,7 @@ lab_init() {
 lab_exit() {
   local status=$? cmd pid
   for cmd in "${LAB_CLEANUP[@]}"; do
-    eval "$cmd" >/dev/null 2>&1 || true
+    (eval "$cmd") >/dev/null 2>&1 || true
   done
   for pid in "${LAB_PIDS[@]}" $(lab_proxies); do
     kill -KILL "$pid" 2>/dev/null || true
@@ -233,10 +234,13 @@ lab_podman() {
     printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\ntmp_dir = "%s"\n\n' "$dir/tmp"
     cat "$@"
   } >"$dir/containers.conf"
+  # shellcheck disable=SC2034  # PODMAN, PODMAN_LOG, PODMAN_LIMITS: for the caller
   PODMAN=(env CONTAINERS_CONF="$dir/containers.conf"
     podman --root "$dir/storage" --runroot "$dir/runroot" --storage-driver vfs)
+  # shellcheck disable=SC2034
   PODMAN_LOG=$dir/log
   # This sandbox refuses the raising of RLIMIT_NOFILE and RLIMIT_NPROC to
   # Podman's defaults; lower values are always allowed.
+  # shellcheck disable=SC2034
   PODMAN_LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 }

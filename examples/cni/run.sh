@@ -98,7 +98,7 @@ for list in "$here"/*.conflist; do
   mkdir -p "$LAB/www-$name" && echo "$page" >"$LAB/www-$name/index.html"
   lab_spawn "cni-$name" busybox httpd -f -p 80 -h "$LAB/www-$name"
   server=$!
-  lab_on_exit "cni_list DEL $list $id $netns"
+  lab_on_exit "$(printf '%q ' cni_list DEL "$list" "$id" "$netns")"
 
   cni_list ADD "$list" "$id" "$netns"
   echo "ADD: $(jq -c '{ips: [.ips[].address], interfaces: [.interfaces[].name]}' "$LAB/result-$id.json")"
@@ -111,12 +111,14 @@ for list in "$here"/*.conflist; do
   cni_list DEL "$list" "$id" "$netns"
   cni_list DEL "$list" "$id" "$netns"
   echo "DEL (twice): every plugin succeeded"
-  kill "$server" && wait "$server" 2>/dev/null || true
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
   ip netns del "cni-$name"
   lab_expect_gone ext http://192.0.2.1:8080/
-  if leases=$(ls /var/lib/cni/networks/"$name" 2>/dev/null | grep -Ev '^(lock|last_reserved_ip\..*)$'); then
-    lab_fail "host-local still holds $leases"
-  fi
+  for lease in /var/lib/cni/networks/"$name"/*; do   # host-local: a file per address in use
+    [[ ! -e $lease || ${lease##*/} == lock || ${lease##*/} == last_reserved_ip.* ]] ||
+      lab_fail "host-local still holds ${lease##*/}"
+  done
   lab_expect_clean "$before" "$ignore"
 done
 

@@ -16,6 +16,8 @@ packages=(
   iproute2 nftables conntrack util-linux curl
   # the manual's tests: groff and mandoc render it, man finds it, col (bsdextrautils) strips it
   groff-base mandoc man-db bsdextrautils
+  # examples/*/run.sh: JSON in bash (the CNI example plays the runtime with it)
+  jq
   # the runtimes portpub is tested in: OCI hooks (runc, crun, Podman), and
   # CNI (Podman's CNI backend; the bridge plugin portpub chains after)
   runc crun podman containernetworking-plugins

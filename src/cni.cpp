@@ -51,9 +51,34 @@ std::optional<std::string> string_field(const json& j, const std::string& key,
     return field<std::string>(j, key, json::value_t::string, "a string", path);
 }
 
-PortMapping parse_mapping(const json& j, const std::string& path) {
-    if (!j.is_object())
+// A mapping with its keys spelt as the CNI conventions spell them. containerd
+// marshals go-cni's PortMapping, whose fields have no JSON tags ("HostPort",
+// "ContainerPort", "Protocol", "HostIP"), and Go plugins match keys without
+// regard to case, as encoding/json does: so does portpub. An exact key wins
+// over another spelling of it.
+json canonical_mapping(const json& j) {
+    json out = j;
+    for (const std::string key : {"hostPort", "containerPort", "protocol", "hostIP"}) {
+        if (j.contains(key)) continue;
+        for (const auto& [k, v] : j.items()) {
+            const bool same = k.size() == key.size() &&
+                              std::equal(k.begin(), k.end(), key.begin(), [](char a, char b) {
+                                  return std::tolower(static_cast<unsigned char>(a)) ==
+                                         std::tolower(static_cast<unsigned char>(b));
+                              });
+            if (same) {
+                out[key] = v;
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+PortMapping parse_mapping(const json& given, const std::string& path) {
+    if (!given.is_object())
         throw CniError(kInvalidConfig, "network configuration: " + path + " must be an object");
+    const json j = canonical_mapping(given);
     PortMapping m;
     auto port = [&](const char* key) {
         auto v =
@@ -161,6 +186,14 @@ Environment parse_environment(const std::function<std::optional<std::string>(con
         throw CniError(kInvalidEnvironment, std::string("CNI_NETNS: ") + e.what());
     }
     return env;
+}
+
+std::string reply_version(const std::string& text) {
+    const auto j = json::parse(text, nullptr, false);
+    if (j.is_object())
+        if (auto v = j.find("cniVersion"); v != j.end() && v->is_string())
+            if (supported(v->get<std::string>())) return v->get<std::string>();
+    return kLatestVersion;
 }
 
 Config parse_config(const std::string& text, Command command) {

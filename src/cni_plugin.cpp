@@ -134,7 +134,9 @@ int run_cni_plugin(std::istream& in, std::ostream& out, std::ostream& err) {
             const char* v = std::getenv(name);
             return v ? std::optional<std::string>(v) : std::nullopt;
         });
-        auto config = parse_config(read_all(in), env.command);
+        const auto text = read_all(in);
+        version = reply_version(text);
+        auto config = parse_config(text, env.command);
         version = config.cni_version;
         if (config.state_dir.empty()) config.state_dir = kDefaultStateDir;
         switch (env.command) {

@@ -149,6 +149,40 @@ TEST_CASE("a network configuration is read with its runtime config", "[cni]") {
     CHECK(parse_config(R"({"cniVersion":"0.3.1"})", Command::version).cni_version == "0.3.1");
 }
 
+TEST_CASE("port mappings as containerd sends them: keys in Go's field names", "[cni]") {
+    // go-cni's PortMapping has no JSON tags; Go plugins match keys in any case.
+    auto c = parse_config(R"({"cniVersion":"1.0.0","name":"k8s","type":"portpub",
+        "runtimeConfig":{"portMappings":[
+            {"HostPort":8080,"ContainerPort":80,"Protocol":"tcp","HostIP":""},
+            {"HostPort":5353,"ContainerPort":53,"Protocol":"udp","HostIP":"127.0.0.1"},
+            {"hostport":9090,"CONTAINERPORT":90}]}})",
+                          Command::add);
+    REQUIRE(c.port_mappings.size() == 3);
+    CHECK(c.port_mappings[0] == PortMapping{8080, 80, "tcp", ""});
+    CHECK(c.port_mappings[1] == PortMapping{5353, 53, "udp", "127.0.0.1"});
+    CHECK(c.port_mappings[2] == PortMapping{9090, 90, "tcp", ""});
+    // The exact spelling wins over another.
+    auto both = parse_config(R"({"cniVersion":"1.0.0","name":"k8s","type":"portpub",
+        "runtimeConfig":{"portMappings":[{"hostPort":8080,"HostPort":1,"containerPort":80}]}})",
+                             Command::add);
+    CHECK(both.port_mappings.at(0).host_port == 8080);
+    // A bad value in another spelling is still named.
+    CHECK(code_of([] {
+              parse_config(R"({"cniVersion":"1.0.0","name":"k","type":"portpub",
+                  "runtimeConfig":{"portMappings":[{"HostPort":0,"ContainerPort":80}]}})",
+                           Command::add);
+          }) == kInvalidConfig);
+}
+
+TEST_CASE("an error answers in the configuration's CNI version when it names one", "[cni]") {
+    CHECK(reply_version(R"({"cniVersion":"1.0.0","name":"x"})") == "1.0.0");
+    CHECK(reply_version(R"({"cniVersion":"1.1.0"})") == "1.1.0");
+    CHECK(reply_version(R"({"cniVersion":"0.4.0"})") == kLatestVersion);
+    CHECK(reply_version(R"({"cniVersion":7})") == kLatestVersion);
+    CHECK(reply_version("not json") == kLatestVersion);
+    CHECK(reply_version("[]") == kLatestVersion);
+}
+
 TEST_CASE("a bad network configuration is error 6, 1 or 7 naming the field", "[cni]") {
     const std::tuple<std::string, int, std::string> cases[] = {
         {"", kUndecodable, "not JSON"},

@@ -96,6 +96,10 @@ struct Config {
 // kInvalidConfig naming the field for anything else.
 Config parse_config(const std::string& text, Command command);
 
+// The version to answer `text` in, even when it is invalid: its cniVersion
+// when that is one portpub speaks, else the latest.
+std::string reply_version(const std::string& text);
+
 // The -p specs of the mappings; runs of consecutive ports become one range.
 std::vector<std::string> port_specs(const std::vector<PortMapping>& mappings);
 

@@ -27,8 +27,10 @@ lab_step "podman run --network portpub -p 8080:80 ..."
   lab_fail "podman run failed: $(cat "$PODMAN_LOG")"
 "${PODMAN[@]}" port web
 "$PORTPUB" ls
-nft list map inet portpub pub4 | grep -q 'tcp . 8080' ||
-  lab_fail "no map element of 8080 in portpub's table: $(nft list map inet portpub pub4)"
+# (the listing first: under pipefail, grep -q quitting early would fail nft)
+pub4=$(nft list map inet portpub pub4)
+grep -q 'tcp . 8080' <<<"$pub4" ||
+  lab_fail "no map element of 8080 in portpub's table: $pub4"
 
 lab_step "Fetch the page through the published port"
 lab_expect_page ext http://192.0.2.1:8080/ "$page"

@@ -51,6 +51,16 @@ void isolate_process() {
     if (::unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) die("unshare(CLONE_NEWNS | CLONE_NEWNET)");
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("making / private");
     if (::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) die("mounting a tmpfs on /run");
+    // What the runtimes and CNI plugins keep in /var/lib (host-local's leases,
+    // libcni's cache) goes to an overlay whose writes stay on that tmpfs.
+    for (const char* dir :
+         {"/run/.lab-var-lib", "/run/.lab-var-lib/upper", "/run/.lab-var-lib/work"})
+        if (::mkdir(dir, 0700) != 0) die("mkdir");
+    if (::mount(
+            "overlay", "/var/lib", "overlay", 0,
+            "lowerdir=/var/lib,upperdir=/run/.lab-var-lib/upper,workdir=/run/.lab-var-lib/work") !=
+        0)
+        die("mounting an overlay on /var/lib");
     // Proxies started by portpub outlive the `up` that started them: as a
     // subreaper, this process inherits them, and ends them with its labs.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);

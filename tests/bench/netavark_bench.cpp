@@ -57,8 +57,12 @@ double median(std::vector<double> v) {
 
 // The options Podman 4.3 hands netavark for `podman run --network bench -p
 // ...`: one bridge network on the lab's subnet, a static address per
-// container, no DNS (no aardvark-dns).
-json network_options(const std::string& name, const std::string& ip, int ports) {
+// container, no DNS (no aardvark-dns). The address comes with a MAC address
+// of its own (Podman's --mac-address), the same in every run: otherwise the
+// host's neighbour entry would still point at the previous run's veth, and
+// the check of a run would wait for it to go stale.
+json network_options(const std::string& name, const std::string& ip, const std::string& mac,
+                     int ports) {
     json mappings = json::array();
     for (int i = 0; i < ports; ++i)
         mappings.push_back({{"host_ip", ""},
@@ -71,7 +75,8 @@ json network_options(const std::string& name, const std::string& ip, int ports) 
     return {{"container_id", id},
             {"container_name", name},
             {"port_mappings", mappings},
-            {"networks", {{"bench", {{"static_ips", {ip}}, {"interface_name", "eth0"}}}}},
+            {"networks",
+             {{"bench", {{"static_ips", {ip}}, {"static_mac", mac}, {"interface_name", "eth0"}}}}},
             {"network_info",
              {{"bench",
                {{"name", "bench"},
@@ -113,7 +118,7 @@ bool reaches(lab::Lab& lab, int port, int timeout_ms) {
 }
 
 Figures bench_netavark(lab::Lab& lab, const std::string& netns, int ports, int runs) {
-    const auto options = network_options("nv", "198.51.100.2", ports);
+    const auto options = network_options("nv", "198.51.100.2", "02:00:00:00:00:02", ports);
     Figures f;
     std::vector<double> setup, teardown;
     for (int run = 0; run < runs; ++run) {
@@ -208,7 +213,8 @@ int run(int argc, char** argv) {
     // Steady state from here on: another container on the network keeps the
     // bridge, as in the portpub and CNI figures.
     auto resident = lab.container("resident");
-    require(netavark("setup", resident, network_options("resident", "198.51.100.3", 0)),
+    require(netavark("setup", resident,
+                     network_options("resident", "198.51.100.3", "02:00:00:00:00:03", 0)),
             "setup of the resident container");
 
     bench::DataFile dat(

@@ -18,14 +18,16 @@ data(name) = results . "/" . name
 set datafile missing "-"
 set datafile commentschars "#"
 if (format eq "png") {
-    set terminal pngcairo size 820,520 enhanced font "sans,11" background "white"
+    set terminal pngcairo size 820,580 enhanced font "sans,11" background "white"
 } else {
-    set terminal svg size 820,520 dynamic enhanced font "sans,13" background "white"
+    set terminal svg size 820,580 dynamic enhanced font "sans,13" background "white"
 }
 chart(name) = img . "/" . name . "." . format
 set border lw 1.2
 set grid lc rgb "#dddddd" lw 1
-set key top left box opaque
+# Keys below the plot, where no line can run under them.
+set key below maxrows 2 box spacing 1.1
+set bmargin 7
 
 # One colour per program, the same on every chart.
 c_portpub = "#1f5fa8"
@@ -80,6 +82,7 @@ set xlabel ""
 set style fill solid 0.85 border lc rgb "#333333"
 set boxwidth 0.6
 unset key
+set bmargin
 set grid noxtics ytics
 # Bar colour by the path's label (column 2).
 colour(label) = label eq "kernel path" ? c_kernel : label eq "portpub proxy" ? c_portpub : \

@@ -22,7 +22,7 @@
 #   portpub-runtime-bench --runs 5 --portmap-range-runs 1
 #   portpub-soak --cycles 1000
 #
-#   scripts/bench.sh [--out DIR] [--quick]                everything, then the charts
+#   scripts/bench.sh [--out DIR] [--img DIR] [--quick]    everything, then the charts
 #   scripts/bench.sh [--out DIR] PART [options of that benchmark]
 #     PART: publish | netavark | proxy | runtimes | soak | charts
 # Each part prints Markdown tables on stdout and writes its figures as data
@@ -30,8 +30,8 @@
 # the columns): publish-ipv4.dat, publish-ipv6.dat, netavark.dat, proxy.dat,
 # proxy-memory.dat, runtimes.dat, soak.dat; plus environment.txt (machine and
 # package versions) and the whole stdout as report.md (report-PART.md for one
-# part). The full run then draws docs/img/*.svg with scripts/charts.sh, which
-# can redraw them later from DIR.
+# part). The full run then draws docs/img/*.svg (or into --img DIR) with
+# scripts/charts.sh, which can redraw them later from DIR.
 # --quick: every part with tiny settings (about 2 minutes), to check the
 # tooling, never for figures; its results go to build/bench-results-quick and
 # its charts to DIR/img, not docs/img.
@@ -41,15 +41,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh [--out DIR] [--quick] [publish|netavark|proxy|runtimes|soak|charts] [options of that benchmark]" >&2
+  echo "usage: scripts/bench.sh [--out DIR] [--img DIR] [--quick] [publish|netavark|proxy|runtimes|soak|charts] [options of that benchmark]" >&2
   exit 2
 }
 
 out=""
+img=""
 quick=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --out) [[ $# -ge 2 ]] || usage; out=$2; shift 2 ;;
+    --img) [[ $# -ge 2 ]] || usage; img=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     -h | --help) usage ;;
     *) break ;;
@@ -66,8 +68,12 @@ if [[ -z $out ]]; then
   out=build/bench-results
   ((quick)) && out=build/bench-results-quick
 fi
+if [[ -z $img ]]; then
+  img=docs/img
+  ((quick)) && img=$out/img
+fi
 if [[ $which == charts ]]; then
-  exec scripts/charts.sh "$@" "$out"  # [--png]; charts.sh itself takes an IMG_DIR too
+  exec scripts/charts.sh "$@" "$out" "$img"  # [--png]
 fi
 
 # Packages and build: their messages go to stderr, not into the report.
@@ -175,14 +181,10 @@ case $which in
     if ((quick)); then
       echo "bench: quick run, about 2 minutes; results in $out" >&2
     else
-      echo "bench: full run, about 16 minutes on 2 cores; results in $out, charts in docs/img" >&2
+      echo "bench: full run, about 16 minutes on 2 cores; results in $out, charts in $img" >&2
     fi
     run_all | tee "$out/report.md"
-    if ((quick)); then
-      scripts/charts.sh "$out" "$out/img" >&2
-    else
-      scripts/charts.sh "$out" docs/img >&2
-    fi
+    scripts/charts.sh "$out" "$img" >&2
     echo "bench: done in $((SECONDS - start)) s; report $out/report.md" >&2
     ;;
   publish) part "Publishing ports" publish publish_part "$@" | tee "$out/report-publish.md" ;;

@@ -3,22 +3,23 @@
 # namespace it is started in is never changed), then the charts:
 #   1. publish   portpub up/down for 1 ... 65,535 ports against CNI bridge +
 #                portmap up to 1,000 ports (IPv4), then portpub alone with
-#                --ipv6 (portpub-bench)                           ~ 3.5 min
+#                --ipv6 (portpub-bench)                           ~ 2.5 min
 #   2. netavark  netavark 1.4 setup/teardown for 1 ... 1,000 ports, driven
-#                as Podman drives it (portpub-netavark-bench)      ~ 5 min
-#                (1,000 ports: about 75 s setup and 185 s teardown)
+#                as Podman drives it (portpub-netavark-bench)      ~ 4 min
+#                (1,000 ports: 1-1.3 min setup and 2-3 min teardown)
 #   3. proxy     throughput and connection rate: kernel path (DNAT, from the
 #                external namespace), portpub proxy, docker-proxy, direct;
-#                memory for 1,000 ports (portpub-proxy-bench)      ~ 3 min
+#                memory for 1,000 ports (portpub-proxy-bench)      ~ 3.5 min
 #   4. runtimes  podman run to first page served: netavark, the portpub hook,
-#                CNI bridge+portmap, CNI portpub (portpub-runtime-bench) ~ 3 min
+#                CNI bridge+portmap, CNI portpub (portpub-runtime-bench) ~ 1-3 min
 #   5. soak      1,000 up/down cycles with a proxy carrying traffic
 #                (portpub-soak)                                    ~ 1.5 min
-# About 16 minutes on 2 cores in all. Defaults of the full run:
+# About 12 minutes on 2 cores in all (11 measured with the proxy at --runs 3).
+# Defaults of the full run:
 #   portpub-bench --runs 7 --cni-runs 3 --max-cni-ports 1000
 #   portpub-bench --runs 7 --no-cni --ipv6
 #   portpub-netavark-bench --runs 3 --big-runs 1 --ports 1,10,100,1000
-#   portpub-proxy-bench --seconds 5 --runs 3 --ports 1000
+#   portpub-proxy-bench --seconds 5 --runs 5 --ports 1000
 #   portpub-runtime-bench --runs 5 --portmap-range-runs 1
 #   portpub-soak --cycles 1000
 #
@@ -26,8 +27,8 @@
 #   scripts/bench.sh [--out DIR] PART [options of that benchmark]
 #     PART: publish | netavark | proxy | runtimes | soak | charts
 # Each part prints Markdown tables on stdout and writes its figures as data
-# files into DIR (default build/bench-results; see scripts/charts.gp for
-# the columns): publish-ipv4.dat, publish-ipv6.dat, netavark.dat, proxy.dat,
+# files into DIR (default build/bench-results; whitespace-separated, "-" for
+# not measured, "#" header lines naming the columns): publish-ipv4.dat, publish-ipv6.dat, netavark.dat, proxy.dat,
 # proxy-memory.dat, runtimes.dat, soak.dat; plus environment.txt (machine and
 # package versions) and the whole stdout as report.md (report-PART.md for one
 # part). The full run then draws docs/img/*.svg (or into --img DIR) with
@@ -102,7 +103,7 @@ else
   publish4=(--runs 7 --cni-runs 3 --max-cni-ports 1000)
   publish6=(--runs 7 --no-cni --ipv6)
   netavark=(--runs 3 --big-runs 1 --ports "1,10,100,1000")
-  proxy=(--seconds 5 --runs 3 --ports 1000)
+  proxy=(--seconds 5 --runs 5 --ports 1000)
   runtimes=(--runs 5 --portmap-range-runs 1)
   soak=(--cycles 1000)
 fi
@@ -157,7 +158,7 @@ run_all() {
   if ((quick)); then
     echo "_Quick run (scripts/bench.sh --quick): tiny settings to check the tooling; these are not figures._"
   else
-    echo "_Full run: about 16 minutes on 2 cores (publish 3.5, netavark 5, proxy 3, runtimes 3, soak 1.5)._"
+    echo "_Full run: about 12 minutes on 2 cores (publish 2.5, netavark 4, proxy 3.5, runtimes 1-3, soak 1.5)._"
   fi
   echo
   echo '```'
@@ -181,7 +182,7 @@ case $which in
     if ((quick)); then
       echo "bench: quick run, about 2 minutes; results in $out" >&2
     else
-      echo "bench: full run, about 16 minutes on 2 cores; results in $out, charts in $img" >&2
+      echo "bench: full run, about 12 minutes on 2 cores; results in $out, charts in $img" >&2
     fi
     run_all | tee "$out/report.md"
     scripts/charts.sh "$out" "$img" >&2

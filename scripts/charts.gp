@@ -42,7 +42,9 @@ c_direct = "#999999"
 set logscale xy
 set xrange [0.8:90000]
 set xtics ("1" 1, "10" 10, "100" 100, "1,000" 1000, "10,000" 10000, "65,535" 65535)
-set format y "%g"
+set yrange [1:*]
+set ytics ("1" 1, "10" 10, "100" 100, "1,000" 1e3, "10,000" 1e4, "100,000" 1e5, \
+    "1,000,000" 1e6)
 set xlabel "published TCP ports of one container (N mappings H:H; 65,535: one range)"
 set ylabel "wall-clock time (ms, log scale)"
 
@@ -76,6 +78,7 @@ if (have("publish-ipv4.dat")) {
 unset logscale
 unset xrange
 set xtics () nomirror scale 0
+set ytics autofreq
 set format y "%g"
 set yrange [0:*]
 set xlabel ""

@@ -23,8 +23,9 @@ packages=(
   runc crun podman containernetworking-plugins
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  # CNI portmap 1.1 and netavark 1.4 drive iptables; iperf3 for the proxy
-  packages+=(iptables iperf3 netavark)
+  # CNI portmap 1.1 and netavark 1.4 drive iptables; iperf3 for the proxy;
+  # gnuplot (without X) draws the charts of docs/BENCHMARKS.md
+  packages+=(iptables iperf3 netavark gnuplot-nox)
 fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

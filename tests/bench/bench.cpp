@@ -4,7 +4,9 @@
 // happens in a private network and mount namespace of this process.
 //
 //   portpub-bench [--runs R] [--cni-runs R] [--max-cni-ports N] [--no-cni] [--ipv6]
-// (--ipv6: the containers get IPv6 too, --subnet6 2001:db8:1::/64)
+//                 [--data FILE]
+// (--ipv6: the containers get IPv6 too, --subnet6 2001:db8:1::/64; --data:
+// the table's figures also as a data file for scripts/charts.gp)
 // Prints a Markdown table; see docs/BENCHMARKS.md.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "../integration/lab.hpp"
+#include "bench_data.hpp"
 
 using lab::RunResult;
 
@@ -141,6 +144,7 @@ std::string ms(double v) {
 int run(int argc, char** argv) {
     int runs = 7, cni_runs = 3, max_cni_ports = 1000;
     bool with_cni = true;
+    std::string data;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -154,9 +158,11 @@ int run(int argc, char** argv) {
             with_cni = false;
         else if (a == "--ipv6")
             g_up_args = {"--subnet6", "2001:db8:1::/64"};
+        else if (a == "--data" && i + 1 < argc)
+            data = argv[++i];
         else {
             std::cerr << "usage: portpub-bench [--runs R] [--cni-runs R] [--max-cni-ports N] "
-                         "[--no-cni] [--ipv6]\n";
+                         "[--no-cni] [--ipv6] [--data FILE]\n";
             return 2;
         }
     }
@@ -186,26 +192,38 @@ int run(int argc, char** argv) {
     require(lab.portpub(resident_up), "portpub up of the resident container");
 
     std::cout << "| ports | portpub up (ms) | portpub down (ms) | portpub up peak RSS (KiB) |"
-                 " CNI bridge+portmap ADD (ms) | CNI DEL (ms) | CNI peak RSS (KiB) | ADD: CNI / "
-                 "portpub |\n"
-                 "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-    for (int ports : {1, 100, 1000, 10000, 65535}) {
+              << (with_cni ? " CNI bridge+portmap ADD (ms) | CNI DEL (ms) | CNI peak RSS (KiB) | "
+                             "ADD: CNI / portpub |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                           : "\n|---:|---:|---:|---:|\n");
+    bench::DataFile dat(data,
+                        std::string("portpub-bench") + (g_up_args.empty() ? "" : " --ipv6") +
+                            ": medians of wall-clock ms; held 0 = --no-reserve; - = not measured",
+                        {"ports", "held", "portpub_up_ms", "portpub_down_ms", "portpub_up_rss_kib",
+                         "cni_add_ms", "cni_del_ms", "cni_rss_kib"});
+    using D = bench::DataFile;
+    for (int ports : {1, 10, 100, 1000, 10000, 65535}) {
         auto p = bench_portpub(lab, netns, ports, runs);
         std::cout << "| " << ports << (reserves(ports) ? "" : " *") << " | " << ms(p.up_ms) << " | "
-                  << ms(p.down_ms) << " | " << p.rss_kb << " | ";
+                  << ms(p.down_ms) << " | " << p.rss_kb << " |";
         if (with_cni && ports <= max_cni_ports) {
             auto c = bench_cni(netns, ports, cni_runs);
-            std::cout << ms(c.up_ms) << " | " << ms(c.down_ms) << " | " << c.rss_kb << " | "
+            std::cout << " " << ms(c.up_ms) << " | " << ms(c.down_ms) << " | " << c.rss_kb << " | "
                       << ms(c.up_ms / p.up_ms) << "x |\n";
+            dat.row({D::number(ports), D::number(reserves(ports) ? 1 : 0), D::number(p.up_ms),
+                     D::number(p.down_ms), D::number(p.rss_kb), D::number(c.up_ms),
+                     D::number(c.down_ms), D::number(c.rss_kb)});
         } else {
-            std::cout << "- | - | - | - |\n";
+            std::cout << (with_cni ? " - | - | - | - |\n" : "\n");
+            dat.row({D::number(ports), D::number(reserves(ports) ? 1 : 0), D::number(p.up_ms),
+                     D::number(p.down_ms), D::number(p.rss_kb), D::missing(), D::missing(),
+                     D::missing()});
         }
         std::cout.flush();
     }
     std::cout << "\nportpub: median of " << runs << " runs ("
               << "10,000 ports as 10,000 -p options, 65,535 as one range"
-              << "); CNI: median of " << cni_runs
-              << " runs. Wall clock of each whole command, exec and veth set-up included. "
+              << ")" << (with_cni ? "; CNI: median of " + std::to_string(cni_runs) + " runs" : "")
+              << ". Wall clock of each whole command, exec and veth set-up included. "
                  "Defaults (proxy on, ports held), except * : --no-reserve.\n";
     return 0;
 }

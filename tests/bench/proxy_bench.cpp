@@ -1,18 +1,25 @@
 // portpub-proxy-bench: the loopback proxy against docker-proxy and against no
 // proxy at all, in one run, in private namespaces of this process:
 //   - bulk TCP throughput (iperf3) to a container server on 127.0.0.1 through
-//     the portpub proxy and through docker-proxy, and direct to the container;
+//     the portpub proxy and through docker-proxy, direct to the container,
+//     and from the lab's external namespace (another host) to the host's
+//     address and the published port: the kernel path (portpub's DNAT, no
+//     proxy);
 //   - short connections per second through each (a client of its own against
 //     a server that answers "hello" and closes);
 //   - resident memory of one portpub proxy serving 1,000 ports, against the
 //     sum over 1,000 docker-proxy processes.
 //
 //   portpub-proxy-bench --docker-proxy PATH [--seconds S] [--runs R] [--ports N]
+//                       [--data FILE] [--memory-data FILE]
+// (--data: the per-path figures as a data file for scripts/charts.gp;
+// --memory-data: the memory figures)
 // Prints Markdown; see docs/BENCHMARKS.md.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -32,6 +39,7 @@
 #include <vector>
 
 #include "../integration/lab.hpp"
+#include "bench_data.hpp"
 
 namespace {
 
@@ -97,9 +105,13 @@ int start_docker_proxy(const std::string& path, int host_port, const std::string
     return pid;
 }
 
-double iperf3_gbits(const std::string& host, int port, int seconds) {
+// netns_fd: the namespace the client runs in (-1: this process's, the lab's host).
+double iperf3_gbits(const std::string& host, int port, int seconds, int netns_fd) {
     auto r = lab::run(
-        {"iperf3", "-c", host, "-p", std::to_string(port), "-t", std::to_string(seconds), "-J"});
+        {"iperf3", "-c", host, "-p", std::to_string(port), "-t", std::to_string(seconds), "-J"},
+        [netns_fd] {
+            if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) ::_exit(126);
+        });
     if (r.status != 0)
         fail("iperf3 to " + host + ":" + std::to_string(port) + " failed: " + r.out + r.err);
     auto j = nlohmann::json::parse(r.out);
@@ -149,6 +161,25 @@ double connections_per_second(const std::string& host, int port, int seconds, in
     return static_cast<double>(done) / seconds;
 }
 
+// The same from namespace netns_fd (-1: this one): a thread of its own joins
+// it, so that every socket of the client is made there.
+double connections_per_second_from(int netns_fd, const std::string& host, int port, int seconds) {
+    if (netns_fd < 0) return connections_per_second(host, port, seconds);
+    double rate = 0;
+    std::string error;
+    std::thread client([&] {
+        try {
+            if (::setns(netns_fd, CLONE_NEWNET) != 0) fail("setns");
+            rate = connections_per_second(host, port, seconds);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    client.join();
+    if (!error.empty()) fail(error);
+    return rate;
+}
+
 std::string fixed(double v, int digits) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -158,7 +189,7 @@ std::string fixed(double v, int digits) {
 }  // namespace
 
 int run(int argc, char** argv) {
-    std::string docker_proxy;
+    std::string docker_proxy, data, memory_data;
     int seconds = 5, runs = 3, ports = 1000;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -171,10 +202,14 @@ int run(int argc, char** argv) {
             runs = std::max(1, std::stoi(next()));
         else if (a == "--ports")
             ports = std::max(1, std::stoi(next()));
+        else if (a == "--data")
+            data = next();
+        else if (a == "--memory-data")
+            memory_data = next();
         else
             fail(
                 "usage: portpub-proxy-bench --docker-proxy PATH [--seconds S] [--runs R] [--ports "
-                "N]");
+                "N] [--data FILE] [--memory-data FILE]");
     }
     if (docker_proxy.empty() || ::access(docker_proxy.c_str(), X_OK) != 0)
         fail("pass --docker-proxy PATH (scripts/bench.sh fetches it from Debian's docker.io)");
@@ -194,24 +229,32 @@ int run(int argc, char** argv) {
 
     struct Path {
         const char* name;
+        const char* label;  // in the chart
+        int netns_fd;       // where the clients run (-1: the lab's host)
         std::string host;
         int iperf_port, hello_port;
-        std::vector<int> proxies;  // whose CPU time counts (none when direct)
-        std::vector<double> gbits, rate, cpu_per_gb, cpu_per_kconn;
+        std::vector<int> proxies;  // whose CPU time counts (none without a proxy)
+        std::vector<double> gbits = {}, rate = {}, cpu_per_gb = {}, cpu_per_kconn = {};
     };
     const int our_proxy = *lab.proxy_pid("srv");
+    const int ext = lab.ns_fd("ext");
     std::vector<Path> paths{
-        {"direct to the container", container, 5201, 9000, {}, {}, {}, {}, {}},
-        {"portpub proxy, 127.0.0.1", "127.0.0.1", 15201, 19000, {our_proxy}, {}, {}, {}, {}},
+        {"direct to the container", "direct", -1, container, 5201, 9000, {}},
+        {"kernel path (DNAT), external namespace to 192.0.2.1",
+         "kernel path",
+         ext,
+         lab::kHostIp,
+         15201,
+         19000,
+         {}},
+        {"portpub proxy, 127.0.0.1", "portpub proxy", -1, "127.0.0.1", 15201, 19000, {our_proxy}},
         {"docker-proxy, 127.0.0.1",
+         "docker-proxy",
+         -1,
          "127.0.0.1",
          25201,
          29000,
-         {dockers[0], dockers[1]},
-         {},
-         {},
-         {},
-         {}}};
+         {dockers[0], dockers[1]}}};
     auto cpu = [](const std::vector<int>& pids) {
         double s = 0;
         for (int pid : pids)
@@ -221,11 +264,12 @@ int run(int argc, char** argv) {
     for (int run = 0; run < runs; ++run)  // interleaved, so that drift hits all alike
         for (auto& p : paths) {
             double before = cpu(p.proxies);
-            const double gbits = iperf3_gbits(p.host, p.iperf_port, seconds);
+            const double gbits = iperf3_gbits(p.host, p.iperf_port, seconds, p.netns_fd);
             p.gbits.push_back(gbits);
             p.cpu_per_gb.push_back((cpu(p.proxies) - before) / (gbits * seconds / 8));
             before = cpu(p.proxies);
-            const double rate = connections_per_second(p.host, p.hello_port, seconds);
+            const double rate =
+                connections_per_second_from(p.netns_fd, p.host, p.hello_port, seconds);
             p.rate.push_back(rate);
             p.cpu_per_kconn.push_back((cpu(p.proxies) - before) / (rate * seconds / 1000));
         }
@@ -259,9 +303,9 @@ int run(int argc, char** argv) {
     for (int pid : dockers)
         ::waitpid(pid, nullptr, 0);
 
-    const double direct = median(paths[0].gbits), our_gbits = median(paths[1].gbits),
-                 docker = median(paths[2].gbits);
-    const double our_rate = median(paths[1].rate), docker_rate = median(paths[2].rate);
+    const double direct = median(paths[0].gbits), kernel = median(paths[1].gbits),
+                 our_gbits = median(paths[2].gbits), docker = median(paths[3].gbits);
+    const double our_rate = median(paths[2].rate), docker_rate = median(paths[3].rate);
     std::cout << "| path | TCP throughput (Gbit/s) | proxy CPU per GB (ms) | short connections per "
                  "second | proxy CPU per 1,000 connections (ms) |\n|---|---:|---:|---:|---:|\n";
     for (const auto& p : paths)
@@ -270,7 +314,23 @@ int run(int argc, char** argv) {
                   << fixed(median(p.rate), 0) << " | "
                   << (p.proxies.empty() ? "-" : fixed(1000 * median(p.cpu_per_kconn), 1)) << " |\n";
     std::cout << "\n";
+    using D = bench::DataFile;
+    D dat(data,
+          "portpub-proxy-bench: medians of " + std::to_string(runs) + " runs of " +
+              std::to_string(seconds) + " s; - = no proxy process",
+          {"path", "label", "gbit_per_s", "connections_per_s", "proxy_cpu_ms_per_gb",
+           "proxy_cpu_ms_per_1000_connections"});
+    for (const auto& p : paths)
+        dat.row({D::quoted(p.name), D::quoted(p.label), D::number(median(p.gbits)),
+                 D::number(median(p.rate), 0),
+                 p.proxies.empty() ? D::missing() : D::number(1000 * median(p.cpu_per_gb), 1),
+                 p.proxies.empty() ? D::missing() : D::number(1000 * median(p.cpu_per_kconn), 1)});
+    D mem(memory_data, "portpub-proxy-bench: memory (PSS) for N published ports",
+          {"ports", "portpub_proxy_pss_kib", "portpub_proxy_fds", "docker_proxy_pss_kib_total"});
+    mem.row(
+        {D::number(ports), D::number(portpub_kib), D::number(portpub_fds), D::number(docker_kib)});
     std::cout << "| ratio | measured | target |\n|---|---:|---:|\n";
+    std::cout << "| kernel path / direct throughput | " << fixed(kernel / direct, 2) << " | - |\n";
     std::cout << "| portpub / docker-proxy throughput | " << fixed(our_gbits / docker, 2)
               << " | >= 1.2 |\n";
     std::cout << "| portpub / direct throughput | " << fixed(our_gbits / direct, 2)

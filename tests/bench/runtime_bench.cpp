@@ -8,7 +8,8 @@
 // at one port (8080:80) and at a 1,000-port range (8000-8999:80-1079). Every
 // run has a fresh lab (private namespaces); `podman rm -f` is timed too.
 //
-//   portpub-runtime-bench [--runs R] [--portmap-range-runs R] [--only a|b|c|d]
+//   portpub-runtime-bench [--runs R] [--portmap-range-runs R] [--only a|b|c|d] [--data FILE]
+// (--data: the table's figures also as a data file)
 // Prints a Markdown table; see docs/BENCHMARKS.md.
 #include <algorithm>
 #include <chrono>
@@ -23,6 +24,7 @@
 
 #include "../integration/lab.hpp"
 #include "../integration/runtimes.hpp"
+#include "bench_data.hpp"
 
 using namespace lab;
 using namespace lab::runtimes;
@@ -149,9 +151,9 @@ const char* name_of(char which) {
     }
 }
 
-int bench(int argc, char** argv) {
+int measure(int argc, char** argv) {
     int runs = 5, portmap_range_runs = 1;
-    std::string only = "abcd";
+    std::string only = "abcd", data;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--runs" && i + 1 < argc)
@@ -160,12 +162,18 @@ int bench(int argc, char** argv) {
             portmap_range_runs = std::max(0, std::atoi(argv[++i]));
         else if (a == "--only" && i + 1 < argc)
             only = argv[++i];
+        else if (a == "--data" && i + 1 < argc)
+            data = argv[++i];
         else
             throw std::runtime_error(
                 "usage: portpub-runtime-bench [--runs R] "
-                "[--portmap-range-runs R] [--only abcd]");
+                "[--portmap-range-runs R] [--only abcd] [--data FILE]");
     }
     isolate_process();
+    using D = bench::DataFile;
+    D dat(data, "portpub-runtime-bench: podman run -d to first page served, ms",
+          {"scenario", "name", "ports", "runs", "served_median_ms", "served_min_ms",
+           "served_max_ms", "rm_median_ms"});
     std::cout << "| scenario | ports | runs | start to served, median (min-max) ms | "
                  "podman rm -f, median ms |\n|---|---:|---:|---:|---:|\n";
     for (bool range : {false, true}) {
@@ -185,6 +193,11 @@ int bench(int argc, char** argv) {
                           *std::min_element(served.begin(), served.end()),
                           *std::max_element(served.begin(), served.end()), median(rm));
             std::cout << line << std::flush;
+            dat.row({std::string(1, which), D::quoted(name_of(which)), D::number(range ? 1000 : 1),
+                     D::number(n), D::number(median(served), 1),
+                     D::number(*std::min_element(served.begin(), served.end()), 1),
+                     D::number(*std::max_element(served.begin(), served.end()), 1),
+                     D::number(median(rm), 1)});
         }
     }
     return 0;
@@ -193,5 +206,5 @@ int bench(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return guarded_main(bench, argc, argv);
+    return guarded_main(measure, argc, argv);
 }

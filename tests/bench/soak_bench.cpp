@@ -5,7 +5,8 @@
 // portpub commands and of the cycling container's proxy; at the end, checks
 // that nothing is left (links, rules, records, proxies).
 //
-//   portpub-soak [--cycles N]     (default 1,000; at most 100,000)
+//   portpub-soak [--cycles N] [--data FILE]   (default 1,000 cycles; at most 100,000)
+// (--data: the samples also as a data file)
 // Prints Markdown; see docs/BENCHMARKS.md.
 #include <algorithm>
 #include <atomic>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "../integration/lab.hpp"
+#include "bench_data.hpp"
 
 namespace {
 
@@ -35,17 +37,20 @@ struct Sample {
     int cycle = 0;
     long steady_rss = 0, steady_fds = 0;
     long up_rss = 0, down_rss = 0, cycling_proxy_rss = 0;  // peaks over the interval
-    long requests = 0, failures = 0;                        // steady traffic so far
+    long requests = 0, failures = 0;                       // steady traffic so far
 };
 
 int body(int argc, char** argv) {
     int cycles = 1000;
+    std::string data;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--cycles" && i + 1 < argc) {
             cycles = std::stoi(argv[++i]);
+        } else if (a == "--data" && i + 1 < argc) {
+            data = argv[++i];
         } else {
-            std::cerr << "usage: portpub-soak [--cycles N]\n";
+            std::cerr << "usage: portpub-soak [--cycles N] [--data FILE]\n";
             return 2;
         }
     }
@@ -100,18 +105,29 @@ int body(int argc, char** argv) {
     traffic.join();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
-    std::printf("%d up/down cycles of a container publishing 9090/tcp and 5353/udp (a request\n"
-                "through its proxy and one from the external namespace each cycle), while the\n"
-                "proxy of another container served %ld loopback connections (%ld failed);\n"
-                "%ld cycle requests, %ld failed; %.0f s.\n\n",
-                cycles, requests.load(), failures.load(), cycling_requests * 2, cycling_failures,
-                seconds);
-    std::printf("| after cycle | steady proxy RSS (KiB) | steady proxy fds | up peak RSS (KiB) "
-                "| down peak RSS (KiB) | cycling proxy RSS (KiB) | steady requests |\n");
+    std::printf(
+        "%d up/down cycles of a container publishing 9090/tcp and 5353/udp (a request\n"
+        "through its proxy and one from the external namespace each cycle), while the\n"
+        "proxy of another container served %ld loopback connections (%ld failed);\n"
+        "%ld cycle requests, %ld failed; %.0f s.\n\n",
+        cycles, requests.load(), failures.load(), cycling_requests * 2, cycling_failures, seconds);
+    std::printf(
+        "| after cycle | steady proxy RSS (KiB) | steady proxy fds | up peak RSS (KiB) "
+        "| down peak RSS (KiB) | cycling proxy RSS (KiB) | steady requests |\n");
     std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (const auto& x : samples)
+    using D = bench::DataFile;
+    D dat(data,
+          "portpub-soak: " + std::to_string(cycles) +
+              " up/down cycles; peaks over each interval; 0 = no figure yet",
+          {"after_cycle", "steady_proxy_rss_kib", "steady_proxy_fds", "up_peak_rss_kib",
+           "down_peak_rss_kib", "cycling_proxy_rss_kib", "steady_requests", "steady_failures"});
+    for (const auto& x : samples) {
         std::printf("| %d | %ld | %ld | %ld | %ld | %ld | %ld |\n", x.cycle, x.steady_rss,
                     x.steady_fds, x.up_rss, x.down_rss, x.cycling_proxy_rss, x.requests);
+        dat.row({D::number(x.cycle), D::number(x.steady_rss), D::number(x.steady_fds),
+                 D::number(x.up_rss), D::number(x.down_rss), D::number(x.cycling_proxy_rss),
+                 D::number(x.requests), D::number(x.failures)});
+    }
 
     auto down = lab.portpub({"down", "--id", "steady"});
     if (down.status != 0) throw std::runtime_error("down failed: " + down.err);

@@ -70,19 +70,26 @@ lab_init() {
   trap lab_exit EXIT
 
   ip link set lo up
-  ip netns add ext
-  ip link add ext0 type veth peer name eth0 netns ext
-  ip addr add 192.0.2.1/24 dev ext0
-  ip link set ext0 up
-  ip -n ext link set lo up
-  ip -n ext addr add 192.0.2.2/24 dev eth0
-  ip -n ext link set eth0 up
+  lab_peer ext ext0 192.0.2.1/24 192.0.2.2/24
   ip -n ext route add default via 192.0.2.1
   echo "lab: host 192.0.2.1 (this namespace), ext 192.0.2.2; portpub $PORTPUB"
 }
 
 # Runs at exit, success or not: the clean-up commands registered (containers
 # a failed run left), then whatever is left of this lab's processes.
+# lab_peer NAME HOST_IF HOST_CIDR PEER_CIDR: a namespace NAME joined to this
+# one by a veth pair (HOST_IF here, eth0 there), both ends addressed and up.
+lab_peer() {
+  local name=$1 host_if=$2 host_cidr=$3 peer_cidr=$4
+  ip netns add "$name"
+  ip link add "$host_if" type veth peer name eth0 netns "$name"
+  ip addr add "$host_cidr" dev "$host_if"
+  ip link set "$host_if" up
+  ip -n "$name" link set lo up
+  ip -n "$name" addr add "$peer_cidr" dev eth0
+  ip -n "$name" link set eth0 up
+}
+
 lab_exit() {
   local status=$? cmd pid
   for cmd in "${LAB_CLEANUP[@]}"; do
@@ -243,4 +250,39 @@ lab_podman() {
   # Podman's defaults; lower values are always allowed.
   # shellcheck disable=SC2034
   PODMAN_LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+}
+
+# lab_run_bundle RUNTIME DIR: the runc and crun examples. DIR's config.json,
+# as it is, in a bundle with a busybox root filesystem; `RUNTIME run -d`
+# (the createRuntime hook publishes 8080 -> 80); the page through
+# 192.0.2.1:8080 from ext and through 127.0.0.1:8080; `RUNTIME kill` and
+# `delete` (the poststop hook); then nothing may be left.
+lab_run_bundle() {
+  local runtime=$1 dir=$2
+  lab_step "A bundle: $dir/config.json, as it is, and a busybox root filesystem"
+  local bundle=$LAB/bundle page="served by $runtime through portpub" before
+  mkdir -p "$bundle"
+  cp "$dir/config.json" "$bundle/config.json"
+  lab_rootfs "$bundle" "$page"
+  before=$(lab_snapshot)
+  local rt=("$runtime" --root "$LAB/$runtime") log=$LAB/$runtime.log
+  lab_on_exit "${rt[*]} delete -f web"
+
+  lab_step "$runtime run -d web: the createRuntime hook publishes io.portpub.ports=8080:80"
+  "${rt[@]}" run -d --bundle "$bundle" web </dev/null >>"$log" 2>&1 ||
+    lab_fail "$runtime run failed: $(cat "$log")"
+  "$PORTPUB" ls
+
+  lab_step "Fetch the page through the published port"
+  lab_expect_page ext http://192.0.2.1:8080/ "$page"
+  lab_expect_page host http://127.0.0.1:8080/ "$page"
+
+  lab_step "$runtime kill, $runtime delete: the poststop hook takes it all down"
+  "${rt[@]}" kill web KILL
+  lab_wait 100 bash -c "${rt[*]} state web | grep -q '\"stopped\"'" || lab_fail "web did not stop"
+  "${rt[@]}" delete web >>"$log" 2>&1 || lab_fail "$runtime delete failed: $(cat "$log")"
+  lab_expect_gone ext http://192.0.2.1:8080/
+  lab_expect_clean "$before"
+
+  echo "example $runtime: OK (page served through 192.0.2.1:8080 and 127.0.0.1:8080, nothing left after delete)"
 }

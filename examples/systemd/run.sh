@@ -31,13 +31,7 @@ exec_reload=$(unit_command ExecReload)
 condition=$(sed -n 's/^ConditionPathExists=//p' "$unit")
 
 lab_step "Another machine, 198.51.100.2, and a program on this host's port 80"
-ip netns add remote
-ip link add rem0 type veth peer name eth0 netns remote
-ip addr add 198.51.100.1/24 dev rem0
-ip link set rem0 up
-ip -n remote link set lo up
-ip -n remote addr add 198.51.100.2/24 dev eth0
-ip -n remote link set eth0 up
+lab_peer remote rem0 198.51.100.1/24 198.51.100.2/24
 mkdir -p "$LAB/local" "$LAB/remote"
 echo "served by a program on this host" >"$LAB/local/index.html"
 echo "served by the other machine" >"$LAB/remote/index.html"

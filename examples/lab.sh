@@ -39,21 +39,26 @@ lab_init() {
   net=$(readlink /proc/self/ns/net)
   mnt=$(readlink /proc/self/ns/mnt)
   if [[ -z ${PORTPUB_EXAMPLE_OUTER:-} ]]; then
-    # Started by hand or by ctest: again, in namespaces of its own.
+    # Started by hand or by ctest: again, in namespaces of its own. A pid
+    # namespace too, so that whatever the lab started (detached proxies,
+    # servers) dies with it even when it is killed, as ctest does on a
+    # timeout, before its EXIT trap can run.
     [[ $(id -u) -eq 0 ]] || lab_fail "run as root (it makes namespaces, links and nftables rules)"
-    exec env PORTPUB_EXAMPLE_OUTER="$net $mnt" unshare --net --mount --propagation private \
+    exec env PORTPUB_EXAMPLE_OUTER="$net $mnt $(readlink /proc/1/ns/net /proc/1/ns/mnt 2>/dev/null || true)" \
+      unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc \
       "$BASH" "$0" "$portpub" "${@:2}"
   fi
-  # Never the namespaces it was started in, nor the machine's (when /proc/1
-  # can be read).
+  # Never the namespaces it was started in, nor the machine's (pid 1's, when
+  # /proc/1 could be read there).
   local outer
-  for outer in $PORTPUB_EXAMPLE_OUTER $(readlink /proc/1/ns/net /proc/1/ns/mnt 2>/dev/null || true); do
+  for outer in $PORTPUB_EXAMPLE_OUTER; do
     [[ $outer != "$net" && $outer != "$mnt" ]] ||
       lab_fail "refusing to run in the machine's own network or mount namespace ($outer)"
   done
   PORTPUB=$portpub
 
   mount -t tmpfs -o mode=0755 tmpfs /run
+  mount -t tmpfs -o mode=1777 tmpfs /dev/shm   # Podman's lock memory
   mkdir -p /run/netns /run/lab
   LAB=/run/lab
   local dir
@@ -266,10 +271,14 @@ lab_run_bundle() {
   lab_rootfs "$bundle" "$page"
   before=$(lab_snapshot)
   local rt=("$runtime" --root "$LAB/$runtime") log=$LAB/$runtime.log
-  lab_on_exit "${rt[*]} delete -f web"
+  # The container's id names its cgroup (config.json sets no cgroupsPath):
+  # one id per runtime, so that the runc and crun examples, run at once,
+  # never meet in one cgroup.
+  local id=$runtime-web
+  lab_on_exit "${rt[*]} delete -f $id"
 
-  lab_step "$runtime run -d web: the createRuntime hook publishes io.portpub.ports=8080:80"
-  "${rt[@]}" run -d --bundle "$bundle" web </dev/null >>"$log" 2>&1 ||
+  lab_step "$runtime run -d $id: the createRuntime hook publishes io.portpub.ports=8080:80"
+  "${rt[@]}" run -d --bundle "$bundle" "$id" </dev/null >>"$log" 2>&1 ||
     lab_fail "$runtime run failed: $(cat "$log")"
   "$PORTPUB" ls
 
@@ -278,9 +287,9 @@ lab_run_bundle() {
   lab_expect_page host http://127.0.0.1:8080/ "$page"
 
   lab_step "$runtime kill, $runtime delete: the poststop hook takes it all down"
-  "${rt[@]}" kill web KILL
-  lab_wait 100 bash -c "${rt[*]} state web | grep -q '\"stopped\"'" || lab_fail "web did not stop"
-  "${rt[@]}" delete web >>"$log" 2>&1 || lab_fail "$runtime delete failed: $(cat "$log")"
+  "${rt[@]}" kill "$id" KILL
+  lab_wait 100 bash -c "${rt[*]} state $id | grep -q '\"stopped\"'" || lab_fail "$id did not stop"
+  "${rt[@]}" delete "$id" >>"$log" 2>&1 || lab_fail "$runtime delete failed: $(cat "$log")"
   lab_expect_gone ext http://192.0.2.1:8080/
   lab_expect_clean "$before"
 

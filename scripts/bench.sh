@@ -13,8 +13,10 @@
 #   4. runtimes  podman run to first page served: netavark, the portpub hook,
 #                CNI bridge+portmap, CNI portpub (portpub-runtime-bench) ~ 1-3 min
 #   5. soak      1,000 up/down cycles with a proxy carrying traffic
-#                (portpub-soak)                                    ~ 1.5 min
-# About 12 minutes on 2 cores in all (11 measured with the proxy at --runs 3).
+#                (portpub-soak)                                    ~ 2 min
+#   6. firewall  what each tool leaves in the kernel for 1 and 10 ports:
+#                firewall entries, route_localnet (tests/bench/firewall_facts.sh) ~ 5 s
+# About 13 minutes on 2 cores in all (785 s measured on 2026-11-23).
 # Defaults of the full run:
 #   portpub-bench --runs 7 --cni-runs 3 --max-cni-ports 1000
 #   portpub-bench --runs 7 --no-cni --ipv6
@@ -25,11 +27,11 @@
 #
 #   scripts/bench.sh [--out DIR] [--img DIR] [--quick]    everything, then the charts
 #   scripts/bench.sh [--out DIR] PART [options of that benchmark]
-#     PART: publish | netavark | proxy | runtimes | soak | charts
+#     PART: publish | netavark | proxy | runtimes | soak | firewall | charts
 # Each part prints Markdown tables on stdout and writes its figures as data
 # files into DIR (default build/bench-results; whitespace-separated, "-" for
 # not measured, "#" header lines naming the columns): publish-ipv4.dat, publish-ipv6.dat, netavark.dat, proxy.dat,
-# proxy-memory.dat, runtimes.dat, soak.dat; plus environment.txt (machine and
+# proxy-memory.dat, runtimes.dat, soak.dat, firewall.dat; plus environment.txt (machine and
 # package versions) and the whole stdout as report.md (report-PART.md for one
 # part). The full run then draws docs/img/*.svg (or into --img DIR) with
 # scripts/charts.sh, which can redraw them later from DIR.
@@ -42,7 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh [--out DIR] [--img DIR] [--quick] [publish|netavark|proxy|runtimes|soak|charts] [options of that benchmark]" >&2
+  echo "usage: scripts/bench.sh [--out DIR] [--img DIR] [--quick] [publish|netavark|proxy|runtimes|soak|firewall|charts] [options of that benchmark]" >&2
   exit 2
 }
 
@@ -62,7 +64,7 @@ which="${1:-all}"
 [[ $# -gt 0 ]] && shift
 case $which in
   all) [[ $# -eq 0 ]] || { echo "bench: options go with a part: publish, netavark, proxy, runtimes or soak" >&2; exit 2; } ;;
-  publish | netavark | proxy | runtimes | soak | charts) ;;
+  publish | netavark | proxy | runtimes | soak | firewall | charts) ;;
   *) usage ;;
 esac
 if [[ -z $out ]]; then
@@ -86,7 +88,12 @@ docker_proxy() {
   local dir=build/bench-tools
   if [[ ! -x $dir/usr/sbin/docker-proxy ]]; then
     mkdir -p "$dir"
-    (cd "$dir" && apt-get download docker.io >/dev/null && dpkg-deb -x docker.io_*.deb .)
+    # apt-get download needs the package lists, which setup.sh fetches only
+    # when it installs something.
+    (cd "$dir" && rm -f docker.io_*.deb &&
+      { apt-get download docker.io >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get download docker.io >/dev/null; }; } &&
+      dpkg-deb -x docker.io_*.deb .)
   fi
   echo "$dir/usr/sbin/docker-proxy"
 }
@@ -116,6 +123,7 @@ environment() {
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "RLIMIT_NOFILE: $(ulimit -Sn) (soft), $(ulimit -Hn) (hard)"
   echo "portpub: $(build/portpub --version 2>/dev/null || echo '?') ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
   for p in containernetworking-plugins netavark podman runc iptables iperf3 libnftnl11 libnl-3-200 gnuplot-nox; do
     echo "$p: $(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo 'not installed')"
@@ -153,12 +161,13 @@ proxy_part() {
 }
 runtimes_part() { build/tests/portpub-runtime-bench --data "$out/runtimes.dat" "$@"; }
 soak_part() { build/tests/portpub-soak --data "$out/soak.dat" "$@"; }
+firewall_part() { tests/bench/firewall_facts.sh build/portpub "$out/firewall.dat"; }
 
 run_all() {
   if ((quick)); then
     echo "_Quick run (scripts/bench.sh --quick): tiny settings to check the tooling; these are not figures._"
   else
-    echo "_Full run: about 12 minutes on 2 cores (publish 2.5, netavark 4, proxy 3.5, runtimes 1-3, soak 1.5)._"
+    echo "_Full run: about 13 minutes on 2 cores (publish 2.5, netavark 4, proxy 3.5, runtimes 1-3, soak 2)._"
   fi
   echo
   echo '```'
@@ -171,7 +180,8 @@ run_all() {
   part "The loopback proxy, the kernel path and direct" proxy proxy_part "${proxy[@]}"
   part "Container start to served, with Podman" runtimes runtimes_part "${runtimes[@]}"
   part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "${soak[@]}"
-  echo "Durations of this run: ${durations[*]/%/;} total $SECONDS s."
+  part "What each tool leaves in the kernel" firewall firewall_part
+  echo "Durations of this run: ${durations[*]/%/;} total $((SECONDS - start)) s."
 }
 
 [[ $which == all || $which == proxy ]] && docker_proxy >/dev/null
@@ -182,7 +192,7 @@ case $which in
     if ((quick)); then
       echo "bench: quick run, about 2 minutes; results in $out" >&2
     else
-      echo "bench: full run, about 12 minutes on 2 cores; results in $out, charts in $img" >&2
+      echo "bench: full run, about 13 minutes on 2 cores; results in $out, charts in $img" >&2
     fi
     run_all | tee "$out/report.md"
     scripts/charts.sh "$out" "$img" >&2
@@ -193,4 +203,5 @@ case $which in
   proxy) part "The loopback proxy, the kernel path and direct" proxy proxy_part "$@" | tee "$out/report-proxy.md" ;;
   runtimes) part "Container start to served, with Podman" runtimes runtimes_part "$@" | tee "$out/report-runtimes.md" ;;
   soak) part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "$@" | tee "$out/report-soak.md" ;;
+  firewall) part "What each tool leaves in the kernel" firewall firewall_part | tee "$out/report-firewall.md" ;;
 esac

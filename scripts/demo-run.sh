@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # The demo itself, in a private network and mount namespace: started anywhere
-# else, it runs itself again under `unshare --net --mount`, and it refuses to
-# run in the namespaces it was started in or in pid 1's.
+# else, it runs itself again under `unshare --net --mount --pid`, and it
+# refuses to run in the namespaces it was started in or in pid 1's.
 #   scripts/demo-run.sh [PORTPUB]      (scripts/demo.sh builds, then runs it)
 set -euo pipefail
 portpub=$(realpath "${1:-build/portpub}")
 
-here=$(readlink /proc/self/ns/net)
+net=$(readlink /proc/self/ns/net) mnt=$(readlink /proc/self/ns/mnt)
 if [[ -z ${PORTPUB_DEMO_OUTER:-} ]]; then
-  exec env PORTPUB_DEMO_OUTER="$here" unshare --net --mount --propagation private "$0" "$portpub"
+  # pid 1's namespaces too, read here: in the new pid namespace pid 1 is us.
+  exec env PORTPUB_DEMO_OUTER="$net $mnt $(readlink /proc/1/ns/net /proc/1/ns/mnt 2>/dev/null || true)" \
+    unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc "$0" "$portpub"
 fi
-# pid 1's namespace cannot be read in some sandboxes: then only the first test holds.
-for outer in "$PORTPUB_DEMO_OUTER" "$(readlink /proc/1/ns/net 2>/dev/null || true)"; do
-  if [[ -z $here || $here == "$outer" ]]; then
-    echo "demo-run: refusing to run in the network namespace it was started in" >&2
+for outer in $PORTPUB_DEMO_OUTER; do
+  if [[ -z $net || -z $mnt || $net == "$outer" || $mnt == "$outer" ]]; then
+    echo "demo-run: refusing to run in the network or mount namespace it was started in" >&2
     exit 1
   fi
 done
 mount -t tmpfs tmpfs /run            # our own /run/netns and /run/portpub
-www=$(mktemp -d)
+www=$(mktemp -d -p /run)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$www"' EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -38,7 +39,7 @@ ip netns add web
 echo "Hello from the container behind portpub" > "$www/index.html"
 ip netns exec web busybox httpd -f -p 80 -h "$www" &
 for _ in $(seq 50); do   # until it listens (at most 5 s)
-  ip netns exec web ss -Hltn 'sport = :80' | grep -q . && break
+  [[ -n $(ip netns exec web ss -Hltn 'sport = :80') ]] && break
   sleep 0.1
 done
 echo "busybox httpd in /run/netns/web"

@@ -54,6 +54,7 @@ Commands:
   forward   forward a port of this host, without a container
   oci-hook  run by an OCI runtime as a hook (createRuntime, poststop)
   version   print the version
+  help      this help, or a command's (help up)
 
 With CNI_COMMAND set and no arguments, portpub is a CNI plugin (CNI 1.0.0,
 1.1.0). The manual: man 8 portpub.
@@ -612,7 +613,10 @@ int run_cli(int argc, char** argv) {
         if (command == "gc") return cmd_gc(args);
         if (command == "oci-hook") return cmd_oci_hook(args);
         if (command == "help") {  // help COMMAND: that command's help
-            if (args.size() == 1 && is_command(args[0]) && args[0] != "help") {
+            if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) args.clear();
+            if (args.size() > 1 || (args.size() == 1 && !is_command(args[0])))
+                throw UsageError("give one command, e.g. portpub help up", "help");
+            if (args.size() == 1 && args[0] != "help") {
                 std::vector<std::string> again{argv[0], args[0], "--help"};
                 std::vector<char*> raw;
                 for (auto& a : again)

@@ -89,6 +89,12 @@ TEST_CASE("every option of a command is in its help, with its default") {
     CHECK(run({"help", "down"}).text == run({"down", "--help"}).text);
 }
 
+TEST_CASE("help of a command that does not exist is a usage error") {
+    CHECK(run({"help", "nosuch"}).status == 2);
+    CHECK(run({"help", "up", "extra"}).status == 2);
+    CHECK(run({"help", "help"}).status == 0);
+}
+
 TEST_CASE("portpub with no arguments prints the help and exits 2") {
     const auto out = run({});
     CHECK(out.status == 2);

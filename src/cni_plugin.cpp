@@ -130,12 +130,14 @@ bool cni_requested() {
 int run_cni_plugin(std::istream& in, std::ostream& out, std::ostream& err) {
     std::string version = kLatestVersion;
     try {
+        // stdin first: every error, a bad environment's too, answers in the
+        // configuration's version.
+        const auto text = read_all(in);
+        version = reply_version(text);
         const auto env = parse_environment([](const char* name) -> std::optional<std::string> {
             const char* v = std::getenv(name);
             return v ? std::optional<std::string>(v) : std::nullopt;
         });
-        const auto text = read_all(in);
-        version = reply_version(text);
         auto config = parse_config(text, env.command);
         version = config.cni_version;
         if (config.state_dir.empty()) config.state_dir = kDefaultStateDir;

@@ -31,48 +31,51 @@ _portpub() {
             verb=$word
         elif [[ $word == --state-dir ]] && ((i + 1 < COMP_CWORD)); then
             state=${COMP_WORDS[i + 1]}
+        elif [[ $word == --state-dir=* ]]; then
+            state=${word#--state-dir=}
         fi
     done
     COMPREPLY=()
 
     case $prev in
         --netns)
-            COMPREPLY=($(compgen -f -- "${cur:-/run/netns/}"))
+            mapfile -t COMPREPLY < <(compgen -f -- "${cur:-/run/netns/}")
             compopt -o filenames 2>/dev/null
-            return ;;
+            return 0 ;;
         --state-dir)
-            COMPREPLY=($(compgen -d -- "$cur"))
+            mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             compopt -o filenames 2>/dev/null
-            return ;;
+            return 0 ;;
         --config)
-            COMPREPLY=($(compgen -f -- "$cur"))
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null
-            return ;;
+            return 0 ;;
         --bridge)
             COMPREPLY=($(compgen -W "portpub0 $(ls /sys/class/net 2>/dev/null)" -- "$cur"))
-            return ;;
+            return 0 ;;
         --id)
             COMPREPLY=($(compgen -W "$(_portpub_ids "$state")" -- "$cur"))
-            return ;;
+            return 0 ;;
         -p | --publish | --subnet | --subnet6 | --ifname | --udp-timeout | --to)
-            return ;;  # a value of the user's own
+            return 0 ;;  # a value of the user's own
     esac
 
     if ((COMP_CWORD == 1)) && [[ $cur != -* ]]; then
         COMPREPLY=($(compgen -W "$commands" -- "$cur"))
-        return
+        return 0
     fi
     if [[ $command == help ]]; then
         ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W "${commands% help}" -- "$cur"))
-        return
+        return 0
     fi
     if [[ $command == forward && -z $verb && $cur != -* ]]; then
         COMPREPLY=($(compgen -W "ls rm apply" -- "$cur"))
-        return
+        return 0
     fi
     if [[ $cur == -* || $command != forward ]]; then
         COMPREPLY=($(compgen -W "--help $(_portpub_options "$bin" "$command")" -- "$cur"))
     fi
+    return 0
 }
 
 complete -F _portpub portpub

@@ -36,8 +36,8 @@ expect() {  # expect "WHAT" "EXPECTED (space separated)" WORDS...
 
 # The commands are those the main help lists.
 commands=$("$portpub" --help | sed -nE '/^Commands:/,/^$/s/^  ([a-z-]+) .*/\1/p' | tr '\n' ' ')
-[[ $(wc -w <<<"$commands") -ge 9 ]] || { echo "FAIL: main help lists [$commands]" >&2; exit 1; }
-expect "commands" "$commands help" ""
+[[ $(wc -w <<<"$commands") -ge 10 && " $commands " == *" help "* ]] || { echo "FAIL: main help lists [$commands]" >&2; exit 1; }
+expect "commands" "$commands" ""
 expect "commands starting with 'f'" "forward" "f"
 
 # Every option each command's help lists, and --help.
@@ -63,6 +63,11 @@ expect "--id from the records of --state-dir" "web1" down --state-dir "$dir" --i
 expect "--netns completes files" "$dir/netns/web1" up --netns "$dir/netns/w"
 expect "a value of the user's own gets nothing" "" up -p ""
 expect "help COMMAND" "check" help ch
+expect "--state-dir=DIR is read too" "web1" down --state-dir="$dir" --id w
+touch "$dir/netns/with space"
+got=$(candidates up --netns "$dir/netns/with")
+[[ $got == "$dir/netns/with space" ]] ||
+    { echo "FAIL: a file name with a space is one candidate, got [$got]" >&2; failures=$((failures + 1)); }
 
 ((failures == 0)) || { echo "completion: $failures failures" >&2; exit 1; }
 echo "completion: all cases pass"

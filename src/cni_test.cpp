@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include "test_support.hpp"
+
 using namespace portpub;
 using namespace portpub::cni;
 
@@ -335,9 +337,7 @@ TEST_CASE("the main plugin's result names interfaces, address and route", "[cni]
     CHECK(r["routes"][0]["dst"] == "0.0.0.0/0");
     CHECK(r["ips"].size() == 1);
 
-    p.network.subnet6 = *Cidr::parse("fd00:1::/64");
-    p.network.gateway6 = *IpAddress::parse("fd00:1::1");
-    p.address6 = *IpAddress::parse("fd00:1::2");
+    test::add_ipv6(p);
     r = main_result(p, "1.0.0");
     CHECK(r["ips"][1]["address"] == "fd00:1::2/64");
     CHECK(r["ips"][1]["gateway"] == "fd00:1::1");

@@ -6,8 +6,6 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 
 #include "portpub/error.hpp"
 #include "portpub/logger.hpp"
+#include "portpub/proxy_process.hpp"
 #include "portpub/proxy_sockets.hpp"
 #include "portpub/relay_set.hpp"
 
@@ -68,18 +67,6 @@ struct Listener : EpollWatch {
     void on(std::uint32_t) override;
 };
 
-struct Signals : EpollWatch {
-    UniqueFd fd;
-    bool& running;
-    Signals(UniqueFd f, bool& r) : fd(std::move(f)), running(r) {}
-    void on(std::uint32_t) override {
-        signalfd_siginfo si{};
-        while (::read(fd.get(), &si, sizeof si) == sizeof si) {
-        }
-        running = false;
-    }
-};
-
 class Proxy {
   public:
     explicit Proxy(Logger& log)
@@ -94,31 +81,17 @@ class Proxy {
     }
 
     int run(int ready_fd) {
-        sigset_t set;
-        sigemptyset(&set);
-        for (int s : {SIGTERM, SIGINT, SIGHUP})
-            sigaddset(&set, s);
-        ::sigprocmask(SIG_BLOCK, &set, nullptr);
-        auto sig = std::make_unique<Signals>(
-            UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)), running_);
+        auto sig = std::make_unique<Callback>(stop_signals(), [this](int fd) {
+            drain_signals(fd);
+            running_ = false;
+        });
         add(sig->fd.get(), EPOLLIN, sig.get());
         keep_.push_back(std::move(sig));
         log_.write("forward proxy started (pid " + std::to_string(::getpid()) + ", " +
                    std::to_string(keep_.size() - 1) + " listeners)");
         (void)!::write(ready_fd, "ready\n", 6);
         ::close(ready_fd);
-        epoll_event events[256];
-        while (running_) {
-            const int n = ::epoll_wait(epoll_.get(), events, 256, -1);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                log_.write("epoll_wait failed: " + errno_text(errno));
-                return 1;
-            }
-            for (int i = 0; i < n && running_; ++i)
-                static_cast<EpollWatch*>(events[i].data.ptr)->on(events[i].events);
-            relays_.end_batch();
-        }
+        if (run_epoll(epoll_.get(), running_, log_, [this] { relays_.end_batch(); }) != 0) return 1;
         log_.write("forward proxy stops");
         return 0;
     }
@@ -191,9 +164,7 @@ int run_forward_proxy(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
     po::notify(vm);
     const int ready_fd = vm["ready-fd"].as<int>();
-    ::prctl(PR_SET_NAME, kProxyName);
-    ::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-splice is an error return, not a signal
-    (void)!::chdir("/");
+    become_proxy();
     try {
         std::map<std::uint16_t, ProxyRoute> routes;
         if (vm.count("route"))
@@ -216,9 +187,7 @@ int run_forward_proxy(const std::vector<std::string>& args) {
         }
         return proxy.run(ready_fd);
     } catch (const std::exception& e) {
-        const std::string line = std::string("error: ") + e.what() + "\n";
-        (void)!::write(ready_fd, line.data(), line.size());
-        return 1;
+        return report_start_failure(ready_fd, e);
     }
 }
 

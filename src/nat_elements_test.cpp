@@ -48,9 +48,7 @@ TEST_CASE("a container with IPv6: kernel DNAT for IPv6 host addresses, the proxy
     auto p = test::publication(
         "web", "10.77.0.2",
         {"8080:80", "[2001:db8::1]:8081:81", "[::1]:8082:82", "192.0.2.1:8083:83", "5353:53/udp"});
-    p.network.subnet6 = *Cidr::parse("fd00:1::/64");
-    p.network.gateway6 = *IpAddress::parse("fd00:1::1");
-    p.address6 = *IpAddress::parse("fd00:1::2");
+    test::add_ipv6(p);
     ProxyInfo proxy;
     proxy.listen4 = 40000;
     proxy.listen6 = 40001;

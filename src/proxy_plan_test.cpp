@@ -197,8 +197,7 @@ TEST_CASE("for a container with IPv6 the proxy serves ::1 only, the kernel the r
     auto web = test::publication(
         "web", "10.77.0.2",
         {"8080:80", "[2001:db8::1]:8081:81", "[::1]:8082:82", "192.0.2.1:8083:83", "5353:53/udp"});
-    web.network.subnet6 = *Cidr::parse("fd00:1::/64");
-    web.address6 = *IpAddress::parse("fd00:1::2");
+    test::add_ipv6(web);
     const auto& m = web.mappings;
     CHECK(kernel_serves6(web, m[0]));
     CHECK(proxy_serves_v6(web, m[0]));  // for ::1

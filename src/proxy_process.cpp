@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -57,6 +58,18 @@ bool wait_readable(int fd, int timeout_ms) {
         if (rc < 0 && errno == EINTR) continue;
         return rc > 0;
     }
+}
+
+void become_proxy() {
+    ::prctl(PR_SET_NAME, kProxyName);
+    ::signal(SIGPIPE, SIG_IGN);
+    (void)!::chdir("/");
+}
+
+int report_start_failure(int ready_fd, const std::exception& e) {
+    const std::string line = std::string("error: ") + e.what() + "\n";
+    (void)!::write(ready_fd, line.data(), line.size());
+    return 1;
 }
 
 std::vector<int> inherited_fds(int ready_fd) {

@@ -8,8 +8,6 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -147,13 +145,6 @@ void Flow::reply_from(const sockaddr_storage& local, int ifindex) {
     }
 }
 
-struct Callback : EpollWatch {  // a signalfd, timerfd or pidfd
-    std::function<void(int)> fn;
-    UniqueFd fd;
-    Callback(UniqueFd f, std::function<void(int)> cb) : fn(std::move(cb)), fd(std::move(f)) {}
-    void on(std::uint32_t) override { fn(fd.get()); }
-};
-
 class Proxy {
   public:
     Proxy(Publication pub, Logger& log)
@@ -201,18 +192,10 @@ class Proxy {
     }
 
     int run(int ready_fd) {
-        sigset_t set;
-        sigemptyset(&set);
-        for (int s : {SIGTERM, SIGINT, SIGHUP})
-            sigaddset(&set, s);
-        ::sigprocmask(SIG_BLOCK, &set, nullptr);
-        auto sig = std::make_unique<Callback>(
-            UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)), [this](int fd) {
-                signalfd_siginfo si{};
-                while (::read(fd, &si, sizeof si) == sizeof si) {
-                }
-                stop("stopped by a signal");
-            });
+        auto sig = std::make_unique<Callback>(stop_signals(), [this](int fd) {
+            drain_signals(fd);
+            stop("stopped by a signal");
+        });
         add(sig->fd.get(), EPOLLIN, sig.get());
         keep_.push_back(std::move(sig));
 
@@ -233,19 +216,11 @@ class Proxy {
         (void)!::write(ready_fd, ready, sizeof ready - 1);
         ::close(ready_fd);
 
-        epoll_event events[256];
-        while (running_) {
-            int n = ::epoll_wait(epoll_.get(), events, 256, -1);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                log_.write(std::string("epoll_wait failed: ") + errno_text(errno));
-                return 1;
-            }
-            for (int i = 0; i < n && running_; ++i)
-                static_cast<EpollWatch*>(events[i].data.ptr)->on(events[i].events);
+        const auto after_batch = [this] {
             relays_.end_batch();
             dead_flows_.clear();
-        }
+        };
+        if (run_epoll(epoll_.get(), running_, log_, after_batch) != 0) return 1;
         log_.write("proxy for " + pub_.id + " exits: " + reason_);
         return 0;
     }
@@ -485,9 +460,7 @@ int run_proxy(const std::vector<std::string>& args) {
     po::notify(vm);
     const int ready_fd = vm["ready-fd"].as<int>();
     const int record_fd = vm["publication-fd"].as<int>();
-    ::prctl(PR_SET_NAME, kProxyName);
-    ::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-splice is an error return, not a signal
-    (void)!::chdir("/");
+    become_proxy();
     try {
         Publication pub =
             from_record(nlohmann::json::parse(read_all(record_fd)), "the publication from up");
@@ -504,9 +477,7 @@ int run_proxy(const std::vector<std::string>& args) {
         proxy.watch_container(container_pidfd(netns));
         return proxy.run(ready_fd);
     } catch (const std::exception& e) {
-        const std::string line = std::string("error: ") + e.what() + "\n";
-        (void)!::write(ready_fd, line.data(), line.size());
-        return 1;
+        return report_start_failure(ready_fd, e);
     }
 }
 

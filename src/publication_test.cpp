@@ -21,9 +21,7 @@ TEST_CASE("a record reads back as the publication it was written from", "[record
 TEST_CASE("a record with IPv6 reads back, and an IPv6 address outside its subnet is refused",
           "[record]") {
     auto p = test::publication("web", "10.77.0.2", {"8080:80"});
-    p.network.subnet6 = *Cidr::parse("fd00:1::/64");
-    p.network.gateway6 = *IpAddress::parse("fd00:1::1");
-    p.address6 = *IpAddress::parse("fd00:1::2");
+    test::add_ipv6(p);
     auto j = to_record(p);
     CHECK(from_record(nlohmann::json::parse(j.dump()), "web.json") == p);
     CHECK(to_report(p).at("address6") == "fd00:1::2");

@@ -13,13 +13,6 @@
 
 namespace portpub {
 
-void epoll_add(int epoll_fd, int fd, std::uint32_t events, EpollWatch* w) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.ptr = w;
-    if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl");
-}
-
 RelaySet::~RelaySet() {
     for (Relay* r : relays_)
         delete r;

@@ -28,4 +28,11 @@ inline Publication publication(const std::string& id, const std::string& address
     return p;
 }
 
+// `p` with IPv6 too: the subnet fd00:1::/64, its gateway ::1, the address ::2.
+inline void add_ipv6(Publication& p) {
+    p.network.subnet6 = *Cidr::parse("fd00:1::/64");
+    p.network.gateway6 = *IpAddress::parse("fd00:1::1");
+    p.address6 = *IpAddress::parse("fd00:1::2");
+}
+
 }  // namespace portpub::test

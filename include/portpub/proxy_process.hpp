@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -38,6 +39,15 @@ bool wait_readable(int fd, int timeout_ms);
 // The descriptors this process was started with, above stderr, except
 // `ready_fd`: a proxy's sockets, listed before it opens any of its own.
 std::vector<int> inherited_fds(int ready_fd);
+
+// The child's side, run first by a process start_detached started: names it
+// kProxyName, ignores SIGPIPE (a peer gone mid-splice is then an error
+// return, not a signal) and leaves the directory it was started in.
+void become_proxy();
+
+// The child's side of a failed start: "error: WHY\n" on `ready_fd`, for
+// start_detached to throw. Returns 1, the exit status.
+int report_start_failure(int ready_fd, const std::exception& e);
 
 // The pipe on which a started process says "ready\n", or "error: WHY\n".
 struct ReadyPipe {

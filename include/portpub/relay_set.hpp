@@ -9,21 +9,13 @@
 #include <unordered_set>
 #include <vector>
 
+#include "portpub/event_loop.hpp"
 #include "portpub/ip_address.hpp"
 #include "portpub/tcp_relay.hpp"
 
 namespace portpub {
 
 class Logger;
-
-// Something registered with epoll: its events arrive in on().
-struct EpollWatch {
-    virtual ~EpollWatch() = default;
-    virtual void on(std::uint32_t events) = 0;
-};
-
-// EPOLL_CTL_ADD of `fd` with `w` as its data; throws on failure.
-void epoll_add(int epoll_fd, int fd, std::uint32_t events, EpollWatch* w);
 
 class RelaySet {
   public:

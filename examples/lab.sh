@@ -121,7 +121,8 @@ lab_spawn() {
   LAB_PIDS+=($!)
 }
 
-# Polls CMD... until it succeeds: at most TRIES times, 100 ms apart.
+# Polls CMD... until it succeeds: at most TRIES times, 100 ms apart. Says so
+# on stderr when it runs out.
 lab_wait() {
   local tries=$1 i
   shift
@@ -129,6 +130,7 @@ lab_wait() {
     "$@" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
+  echo "${0##*/}: waited $((tries / 10)).$((tries % 10)) s for '$*', in vain" >&2
   return 1
 }
 
@@ -148,7 +150,8 @@ lab_fetch() {
 # Fails unless the page at URL, from NS, is PAGE.
 lab_expect_page() {
   local ns=$1 url=$2 page=$3 got
-  got=$(lab_fetch "$ns" "$url") || lab_fail "nothing at $url from $ns: $(tail -n 1 "$LAB/curl.log")"
+  got=$(lab_fetch "$ns" "$url") ||
+    lab_fail "nothing at $url from $ns in 30 tries, 3 s each at most: $(tail -n 1 "$LAB/curl.log")"
   [[ $got == "$page" ]] || lab_fail "$url from $ns: expected '$page', got '$got'"
   echo "from $ns: $url -> $got"
 }

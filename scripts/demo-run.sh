@@ -38,10 +38,12 @@ step "A container namespace with an HTTP server on port 80"
 ip netns add web
 echo "Hello from the container behind portpub" > "$www/index.html"
 ip netns exec web busybox httpd -f -p 80 -h "$www" &
+listening=0
 for _ in $(seq 50); do   # until it listens (at most 5 s)
-  [[ -n $(ip netns exec web ss -Hltn 'sport = :80') ]] && break
+  [[ -n $(ip netns exec web ss -Hltn 'sport = :80') ]] && { listening=1; break; }
   sleep 0.1
 done
+((listening)) || { echo "demo: busybox httpd did not listen on port 80 within 5 s" >&2; exit 1; }
 echo "busybox httpd in /run/netns/web"
 
 step "Publish it: host port 8080 -> container port 80"

@@ -16,6 +16,7 @@
 
 #include "portpub/error.hpp"
 #include "portpub/planner.hpp"
+#include "portpub/sysctl.hpp"
 
 namespace portpub {
 
@@ -139,6 +140,22 @@ void set_hairpin(nl_sock* sk, int ifindex, const std::string& name) {
     if (err < 0) fail("cannot turn hairpin mode on for bridge port " + name, err);
 }
 
+// No duplicate address detection on a bridge portpub makes. The kernel gives
+// the bridge its IPv6 link-local address when the first port brings carrier,
+// and with DAD that address stays tentative for one to two seconds. The
+// neighbour solicitations the bridge sends for a container's address take
+// their source from the packet being sent only when that source is an
+// address of the bridge; for everything portpub forwards (other hosts, the
+// host's own addresses after DNAT, hairpin) it is not, so they need the
+// link-local one, and while it is tentative none is sent: the first IPv6
+// connection to a published port waited two seconds or more, and failed
+// when DAD was slow. Written before the bridge is up, so that the address is
+// made without DAD; a no-op where IPv6 is disabled (no such setting).
+void skip_duplicate_address_detection(const std::string& bridge) {
+    const std::string key = "net/ipv6/conf/" + bridge + "/accept_dad";
+    if (read_sysctl(key)) write_sysctl(key, "0");
+}
+
 }  // namespace
 
 RouteSocket::RouteSocket() {
@@ -176,6 +193,7 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
     // From here on a failure undoes what this call did before throwing: the
     // caller learns what was done only when it returns.
     try {
+        if (did.created) skip_duplicate_address_detection(net.bridge);
         configure_bridge(sk, bridge.get(), net, pin_mac, did);
     } catch (...) {
         try {

@@ -154,8 +154,7 @@ TEST_CASE("CNI CHECK fails naming what is missing: rule, veth or proxy", "[cni]"
         auto pid = lab.proxy_pid("c1");
         REQUIRE(pid);
         ::kill(*pid, SIGKILL);
-        for (int i = 0; i < 100 && alive(*pid); ++i)
-            ::usleep(20000);
+        wait_until("the killed proxy to exit", 2000, [&] { return !alive(*pid); });
         CHECK_THAT(error_of(check())["msg"].get<std::string>(),
                    Catch::Contains("proxy (pid " + std::to_string(*pid) + ") is not running"));
     }

@@ -9,7 +9,6 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
-#include <thread>
 
 #include "lab.hpp"
 
@@ -44,13 +43,11 @@ void write_text(const std::string& path, const std::string& text) {
     std::ofstream(path) << text;
 }
 
-// Waits (at most 2 s) until `ip`:`port` answers from `from`.
+// Waits (at most 2 s) until `ip`:`port` answers from `from`: a program
+// spawned in the background listens a moment later.
 void wait_serving(Lab& lab, const std::string& from, const std::string& ip, int port) {
-    for (int i = 0; i < 100; ++i) {
-        if (lab.tcp(from, ip, port, 200)) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    FAIL("nothing serves " << ip << ":" << port << " in " << from);
+    wait_until(ip + ":" + std::to_string(port) + " to answer in " + from, 2000,
+               [&] { return lab.tcp(from, ip, port, 200).has_value(); });
 }
 
 // The program of the host that forwards send to: pp-echo "app" on 5000.
@@ -157,8 +154,7 @@ TEST_CASE("forward apply restores every forward after the ruleset is flushed", "
     // What a reboot leaves: no ruleset, no proxy.
     sh("nft flush ruleset");
     ::kill(proxy[0], SIGKILL);
-    for (int i = 0; i < 100 && alive(proxy[0]); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    wait_until("the killed proxy to exit", 2000, [&] { return !alive(proxy[0]); });
     CHECK(who(lab, "ext", kHostIp, 80) == "nothing");
     CHECK(who(lab, "ext", kHostIp, 8080) == "nothing");
     CHECK(who(lab, "host", "127.0.0.1", 8080) == "nothing");

@@ -95,6 +95,27 @@ TEST_CASE("the host, ::1, the container itself and its neighbours reach it over 
     CHECK(lab.answering("db", "2001:db8:1::2", 81) == "web");
 }
 
+TEST_CASE("the first IPv6 connection right after up is answered at once", "[ipv6]") {
+    int nf = bridge_nf_setting();
+    if (nf < 0) return;
+    INFO("bridge-nf-call-ip6tables=" << nf);
+    Lab lab(nf);
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    up6(lab, web, {"8080:80"});
+    up6(lab, db, {"9090:80"});
+    // No address of the bridge is left tentative (in duplicate address
+    // detection): while its link-local one was, the bridge sent no neighbour
+    // solicitation for a container, and the first connections waited for it.
+    CHECK_THAT(sh("ip -6 addr show dev portpub0"), !Catch::Contains("tentative"));
+    // A client does not wait: each container's address is looked up on the
+    // bridge for the first time here, and the answer comes at once (it came
+    // after two seconds or more, when the link-local address was ready).
+    // One second is the bound: a TCP client sends its SYN again after it.
+    CHECK(lab.answering("host", kHostIp6, 8080, 1000) == "web");
+    CHECK(lab.answering("ext", kHostIp6, 9090, 1000) == "db");
+}
+
 TEST_CASE("a mapping bound to one IPv6 address is served there only", "[ipv6]") {
     Lab lab;
     auto web = lab.container("web");

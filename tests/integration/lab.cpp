@@ -317,7 +317,9 @@ void Lab::serve(const std::string& name) {
            c != '\n')
         line += c;
     ::close(ready[0]);
-    if (line != "ready") throw std::runtime_error("pp-echo did not start in namespace " + name);
+    if (line != "ready")
+        throw std::runtime_error("pp-echo did not start in namespace " + name +
+                                 " (no \"ready\" within 5 s)");
     servers_[name].push_back(pid);
 }
 
@@ -663,6 +665,21 @@ std::vector<int> proxies() {
         if (alive(pid)) out.push_back(pid);
     }
     return out;
+}
+
+bool eventually(int bound_ms, const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(bound_ms);
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        ::usleep(10000);
+    }
+    return true;
+}
+
+void wait_until(const std::string& what, int bound_ms, const std::function<bool()>& done) {
+    if (!eventually(bound_ms, done))
+        throw std::runtime_error("waited " + std::to_string(bound_ms) + " ms for " + what +
+                                 ", in vain");
 }
 
 std::string route_localnet() {

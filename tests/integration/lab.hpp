@@ -156,6 +156,15 @@ class UdpStream {
     std::vector<std::string> seen_;
 };
 
+// Waits for what a user would wait for too (a process to exit after a
+// signal, a runtime to say a container stopped): polls `done` every 10 ms
+// until it holds. When `bound_ms` passes first it throws, saying what it
+// waited for and for how long, so the test fails there and says why.
+void wait_until(const std::string& what, int bound_ms, const std::function<bool()>& done);
+// The same, answering whether `done` came to hold within `bound_ms`, for a
+// test that asserts it (CHECK(eventually(...)) reports the bound it names).
+bool eventually(int bound_ms, const std::function<bool()>& done);
+
 // The route_localnet setting of all, default and each interface of the
 // current network namespace, one "/proc/sys/net/ipv4/conf/NAME/route_localnet:VALUE" a line.
 std::string route_localnet();

@@ -9,13 +9,11 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "lab.hpp"
 
@@ -40,14 +38,9 @@ sockaddr_in loopback4(int port) {
     return sa;
 }
 
-// Waits up to `ms` for the process to be gone.
+// Whether the process is gone within `ms`.
 bool gone_within(int pid, int ms) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (std::chrono::steady_clock::now() < until) {
-        if (!alive(pid)) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return !alive(pid);
+    return eventually(ms, [pid] { return !alive(pid); });
 }
 
 // Binding host port `port` in the lab's host namespace, without SO_REUSEADDR.
@@ -212,10 +205,8 @@ TEST_CASE("1,000 concurrent connections through one proxy all complete", "[proxy
         fds.push_back(fd);
     }
     // All 1,000 relays open at once: each holds two sockets at least.
-    const auto open_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (fd_count(pid) < idle + 2000 && std::chrono::steady_clock::now() < open_by)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    CHECK(fd_count(pid) >= idle + 2000);
+    wait_until("the proxy to hold 2,000 sockets", 5000,
+               [&] { return fd_count(pid) >= idle + 2000; });
     int answered = 0;
     for (int fd : fds) {
         timeval tv{10, 0};
@@ -229,10 +220,9 @@ TEST_CASE("1,000 concurrent connections through one proxy all complete", "[proxy
     }
     CHECK(answered == 1000);
     // Every relay is gone again; idle pipes stay pooled for reuse.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (fd_count(pid) > idle + 2 * 256 && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    CHECK(fd_count(pid) <= idle + 2 * 256);  // the pool keeps at most 256 pipes
+    // The pool keeps at most 256 pipes.
+    wait_until("the proxy to close the relays' sockets", 5000,
+               [&] { return fd_count(pid) <= idle + 2 * 256; });
     CHECK(lab.tcp("host", "127.0.0.1", 8080));
 }
 
@@ -436,13 +426,9 @@ TEST_CASE("UDP flows end after the idle timeout", "[proxy]") {
     const int pid = *lab.proxy_pid("web");
     const int idle = fd_count(pid);
     REQUIRE(lab.udp("host", "127.0.0.1", 5353));
-    CHECK(fd_count(pid) ==
-          idle + 1);  // the flow's socket toward the container
-                      // Gone one timeout (3 s) after the last datagram, at the next 250 ms tick.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(8);
-    while (fd_count(pid) > idle && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    CHECK(fd_count(pid) == idle);
+    CHECK(fd_count(pid) == idle + 1);  // the flow's socket toward the container
+    // Gone one timeout (3 s) after the last datagram, at the next 250 ms tick.
+    wait_until("the idle flow to expire", 8000, [&] { return fd_count(pid) == idle; });
     REQUIRE(lab.udp("host", "127.0.0.1", 5353));  // a new flow serves again
 }
 
@@ -501,11 +487,9 @@ TEST_CASE("a client reset mid-transfer closes both sides", "[proxy]") {
     linger l{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     ::close(fd);  // a reset
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (fd_count(pid) > idle + 4 &&
-           std::chrono::steady_clock::now() < until)  // 4: one pooled pipe pair
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    CHECK(fd_count(pid) <= idle + 4);
+    // 4: one pooled pipe pair.
+    wait_until("the proxy to close the reset relay", 3000,
+               [&] { return fd_count(pid) <= idle + 4; });
     REQUIRE(lab.echo_tcp("host", "127.0.0.1", 8007, "still serving"));
 }
 

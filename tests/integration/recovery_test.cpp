@@ -245,8 +245,7 @@ TEST_CASE("check names each piece removed by hand, and restore puts it back", "[
     SECTION("the proxy") {
         const int pid = *lab.proxy_pid("web");
         ::kill(pid, SIGKILL);
-        for (int i = 0; i < 100 && alive(pid); ++i)
-            ::usleep(10000);
+        wait_until("the killed proxy to exit", 2000, [&] { return !alive(pid); });
         auto check = lab.portpub({"check"});
         CHECK(check.status == 1);
         CHECK(check.out == "web: proxy (pid " + std::to_string(pid) + ") is not running\n");

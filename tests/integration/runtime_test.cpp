@@ -66,10 +66,10 @@ void run_bundle(const std::string& runtime) {
 
     // The container exits; deleting it runs the poststop hook.
     REQUIRE(rt({"kill", id, "KILL"}) == 0);
-    CHECK(eventually([&] {
+    wait_until(runtime + " to say " + id + " stopped", 10000, [&] {
         return run({runtime, "--root", root, "state", id}).out.find("\"stopped\"") !=
                std::string::npos;
-    }));
+    });
     REQUIRE(rt({"delete", id}) == 0);
     INFO(read_file(log));
     CHECK(lab.snapshot() == before);  // no veth, rule, record or log left
@@ -113,9 +113,9 @@ TEST_CASE("podman with the hooks.d file and the io.portpub.ports annotation", "[
     const auto proxy = only_proxy(lab);
     REQUIRE(podman({"rm", "-f", "-t", "0", "web", "other"}) == 0);
     // Podman runs poststop from its cleanup process, just after `rm` returns.
-    CHECK(eventually([&] { return lab.snapshot() == before; }));
     INFO(read_file(podman.log));
-    CHECK(lab.snapshot() == before);
+    CHECK(eventually(10000, [&] { return lab.snapshot() == before; }));
+    CHECK(diff_lines(before, lab.snapshot()) == "");
     CHECK_FALSE(alive(proxy));
 }
 
@@ -141,7 +141,7 @@ TEST_CASE("podman's CNI backend with portpub as the plugin: podman run -p", "[ru
 
     const auto proxy = only_proxy(lab);
     REQUIRE(podman({"rm", "-f", "-t", "0", "web"}) == 0);
-    CHECK(eventually([&] { return lab.snapshot() == before; }));
+    CHECK(eventually(10000, [&] { return lab.snapshot() == before; }));
     CHECK(diff_lines(before, lab.snapshot()) == "");
     CHECK_FALSE(alive(proxy));
 }
@@ -168,7 +168,7 @@ TEST_CASE("podman's CNI backend with portpub chained after the bridge plugin", "
 
     const auto proxy = only_proxy(lab);
     REQUIRE(podman({"rm", "-f", "-t", "0", "web"}) == 0);
-    CHECK(eventually([&] { return lab.portpub({"ls", "--json"}).out == "[]\n"; }));
+    CHECK(eventually(10000, [&] { return lab.portpub({"ls", "--json"}).out == "[]\n"; }));
     CHECK(sh("nft list tables") == "");  // the last publication took the table with it
     CHECK_FALSE(alive(proxy));
     CHECK(fetch("ext", kHostIp, 8080, 1) != page);

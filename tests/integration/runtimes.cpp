@@ -53,7 +53,8 @@ std::string fetch(const std::string& from, const std::string& ip, int port, int 
         if (r.status == 0) return r.out;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    return "(failed, status " + std::to_string(r.status) + ": " + r.err + ")";
+    return "(no page after " + std::to_string(tries) + " tries, each at most 3 s: status " +
+           std::to_string(r.status) + ": " + r.err + ")";
 }
 
 int run_logged(const std::vector<std::string>& argv, const fs::path& log,
@@ -88,14 +89,6 @@ void hide_hybrid_cgroup2() {
     if (fs::exists("/sys/fs/cgroup/unified/cgroup.controllers") &&
         !read_file("/sys/fs/cgroup/unified/cgroup.controllers").empty())
         ::umount2("/sys/fs/cgroup/unified", MNT_DETACH);
-}
-
-bool eventually(const std::function<bool()>& done, int timeout_ms) {
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (done()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return done();
 }
 
 std::string cni_network_conf(const Lab& lab, const json& conflist,

@@ -53,9 +53,6 @@ void hide_hybrid_cgroup2();
 std::string cni_network_conf(const Lab& lab, const nlohmann::json& conflist,
                              const std::vector<std::string>& more_plugin_dirs = {});
 
-// Waits, at most `timeout_ms`, until `done` holds.
-bool eventually(const std::function<bool()>& done, int timeout_ms = 10000);
-
 // Podman, rootful, confined to the lab: its storage, run root and
 // configuration in the lab's directory; root filesystems given as --rootfs.
 struct Podman {

@@ -267,7 +267,10 @@ int cmd_down(const std::vector<std::string>& args) {
     if (vm.count("id")) req.id = vm["id"].as<std::string>();
     if (vm.count("netns")) req.netns = vm["netns"].as<std::string>();
     Publisher publisher(vm["state-dir"].as<std::string>());
-    if (auto gone = publisher.down(req)) {
+    const auto gone = publisher.down(req);
+    for (const auto& note : publisher.notes())
+        std::cerr << "portpub: " << note << "\n";
+    if (gone) {
         std::cout << gone->id << "\n";
     } else {
         std::cerr << "portpub: nothing is published for " << (req.id ? *req.id : *req.netns)
@@ -290,7 +293,10 @@ int cmd_ls(const std::vector<std::string>& args) {
             "  portpub ls --json\n");
         return kOk;
     }
-    auto all = Publisher(vm["state-dir"].as<std::string>()).list();
+    const auto records = Publisher(vm["state-dir"].as<std::string>()).list();
+    for (const auto& u : records.unusable)
+        std::cerr << "portpub: " << u.advice() << "\n";
+    const auto& all = records.usable;
     auto running = [](const Publication& p) {
         return p.proxy && process_running({p.proxy->pid, p.proxy->start_time});
     };
@@ -306,9 +312,12 @@ int cmd_ls(const std::vector<std::string>& args) {
     }
     std::vector<std::array<std::string, 5>> rows{{"ID", "ADDRESS", "NETNS", "PROXY", "PORTS"}};
     for (const auto& p : all) {
-        std::string proxy = !p.proxy     ? "-"
-                            : running(p) ? "pid " + std::to_string(p.proxy->pid)
-                                         : "dead (run up again)";
+        // A dead proxy of a live container comes back with `up` (or
+        // `restore`); a container that is gone is gc's to remove.
+        std::string proxy = !namespace_alive(p) ? "namespace gone (portpub gc removes it)"
+                            : !p.proxy          ? "-"
+                            : running(p)        ? "pid " + std::to_string(p.proxy->pid)
+                                                : "dead (run up again)";
         rows.push_back(
             {p.id, p.address.str(), p.netns, proxy, docker_ps_ports(listed_mappings(p))});
     }
@@ -427,7 +436,7 @@ int cmd_check(const std::vector<std::string>& args) {
                      "the rest\n";
         return kFailed;
     }
-    const auto count = id ? 1 : publisher.list().size();
+    const auto count = id ? 1 : publisher.list().usable.size();
     std::cout << "ok: " << count << (count == 1 ? " publication matches" : " publications match")
               << " the kernel\n";
     return kOk;

@@ -47,7 +47,7 @@ auto as_cni(int code, F&& f) {
 // The record `id` when it was made for this network, else nothing.
 std::optional<Publication> record_of(const Publisher& publisher, const std::string& id,
                                      const Config& config) {
-    for (auto& p : publisher.list())
+    for (auto& p : publisher.list().usable)
         if (p.id == id && p.cni_network == config.name) return p;
     return std::nullopt;
 }
@@ -56,7 +56,7 @@ nlohmann::json add(const Config& config, const Environment& env, std::ostream& e
     UpRequest req = up_request(config, env);
     as_cni(kInvalidConfig, [&] { validate_request(req); });
     Publisher publisher(config.state_dir);
-    for (const auto& p : publisher.list())
+    for (const auto& p : publisher.list().usable)
         if (p.id == env.container_id && p.cni_network != config.name)
             throw CniError(kPublishFailed,
                            "container " + env.container_id + " is already published by portpub" +
@@ -109,7 +109,7 @@ void status(const Config& config) {
 
 void gc(const Config& config, std::ostream& err) {
     Publisher publisher(config.state_dir);
-    for (const auto& p : publisher.list()) {
+    for (const auto& p : publisher.list().usable) {
         if (p.cni_network != config.name) continue;
         const ValidAttachment mine{p.id, p.ifname};
         if (std::find(config.valid_attachments.begin(), config.valid_attachments.end(), mine) !=

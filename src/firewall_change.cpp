@@ -23,9 +23,10 @@ FirewallChange change_for_up(const Publication& p) {
     return c;
 }
 
-FirewallChange change_for_down(const Publication& p, const std::vector<Publication>& remaining) {
+FirewallChange change_for_down(const Publication& p, const std::vector<Publication>& remaining,
+                               bool others_unknown) {
     FirewallChange c;
-    if (remaining.empty()) {
+    if (remaining.empty() && !others_unknown) {
         c.drop_table = true;  // takes every element, chain and set with it
         return c;
     }

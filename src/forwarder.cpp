@@ -34,7 +34,7 @@ constexpr const char* kIp6Forward = "net/ipv6/conf/all/forwarding";
 
 std::vector<PublishedPort> container_ports(const StateStore& store) {
     std::vector<PublishedPort> out;
-    for (const auto& p : store.load_all())
+    for (const auto& p : store.load_all().usable)
         for (const auto& m : p.mappings)
             out.push_back({p.id, m});
     return out;
@@ -196,10 +196,13 @@ std::vector<std::string> Forwarder::apply_locked(const std::vector<Forward>& for
     applied.forwards = forwards;
     save_applied_forwards(store_, applied);
     // Put back only what no container and no forward needs any more.
-    const auto records = store_.load_all();
-    if (records.empty() && !needs_ipv4_forwarding(forwards))
+    // An unusable record may be a container that needs forwarding.
+    const auto loaded = store_.load_all();
+    const auto& records = loaded.usable;
+    if (loaded.complete() && records.empty() && !needs_ipv4_forwarding(forwards))
         put_back(kIpForward, host.ip_forward_before, host, store_);
-    if (std::none_of(records.begin(), records.end(),
+    if (loaded.complete() &&
+        std::none_of(records.begin(), records.end(),
                      [](const Publication& p) { return p.address6.has_value(); }) &&
         !needs_ipv6_forwarding(forwards))
         put_back(kIp6Forward, host.ip6_forward_before, host, store_);

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "portpub/error.hpp"
+#include "portpub/naming.hpp"
 #include "portpub/planner.hpp"
 #include "portpub/sysctl.hpp"
 
@@ -246,6 +247,19 @@ std::vector<std::string> Links::ports_of(const std::string& bridge_name) {
     return out;
 }
 
+std::vector<std::string> Links::host_veths() {
+    nl_cache* raw = nullptr;
+    int err = rtnl_link_alloc_cache(host_.get(), AF_UNSPEC, &raw);
+    if (err < 0) fail("cannot list interfaces", err);
+    CachePtr cache(raw);
+    std::vector<std::string> out;
+    for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        const char* name = rtnl_link_get_name(reinterpret_cast<rtnl_link*>(obj));
+        if (name && is_host_veth_name(name)) out.emplace_back(name);
+    }
+    return out;
+}
+
 void Links::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
                              HostState::Bridge& did) {
     const int index = rtnl_link_get_ifindex(bridge);
@@ -429,6 +443,12 @@ void Links::attach(const std::string& port, const std::string& bridge_name) {
     if (err < 0) fail("cannot attach " + port + " to bridge " + bridge_name, err);
     set_hairpin(sk, rtnl_link_get_ifindex(link.get()), port);
     set_up(sk, link.get(), port);
+}
+
+std::string Links::link_type(const std::string& name) {
+    auto link = get_link(host_.get(), name);
+    const char* type = link ? rtnl_link_get_type(link.get()) : nullptr;
+    return type ? type : "";
 }
 
 bool Links::link_exists(const std::string& name) {

@@ -10,54 +10,6 @@
 
 namespace portpub {
 
-namespace {
-
-// Letters, digits, '_', '.' and '-', starting with a letter or digit, as the
-// CNI spec defines container ids and network names (and as Docker and Podman
-// make them): such a name is a file name, never a path, "." or "..".
-bool is_name(const std::string& s, std::size_t max) {
-    auto alnum = [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    };
-    return !s.empty() && s.size() <= max && alnum(s[0]) &&
-           std::all_of(s.begin(), s.end(),
-                       [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
-}
-
-}  // namespace
-
-void validate_id(const std::string& id) {
-    if (!is_name(id, kMaxIdLength))
-        throw Error("invalid container id '" + shown(id, 40) + "': use 1-" +
-                    std::to_string(kMaxIdLength) +
-                    " letters, digits, '_', '.' or '-', starting with a letter or digit");
-}
-
-void validate_network_name(const std::string& name) {
-    if (!is_name(name, kMaxNetworkNameLength))
-        throw Error("invalid network name '" + shown(name, 40) + "': use 1-" +
-                    std::to_string(kMaxNetworkNameLength) +
-                    " letters, digits, '_', '.' or '-', starting with a letter or digit");
-}
-
-void validate_ifname(const std::string& name, const std::string& what) {
-    bool ok = !name.empty() && name.size() <= 15 && name != "." && name != ".." &&
-              std::all_of(name.begin(), name.end(), [](char c) {
-                  return c > ' ' && c < 0x7F && c != '/' && c != ':';  // printable ASCII
-              });
-    if (!ok)
-        throw Error("invalid " + what + " '" + shown(name, 40) +
-                    "': interface names have 1-15 characters and no '/', ':' or spaces");
-}
-
-void validate_netns_path(const std::string& path) {
-    // The path goes into the JSON record, which holds UTF-8 only.
-    if (printable(path) != path)
-        throw Error("namespace path '" + shown(path) +
-                    "' has control characters or bytes that are not UTF-8; rename the file, or "
-                    "pass /proc/PID/ns/net of a process in the namespace");
-}
-
 std::string derive_id(const std::string& path, std::uint64_t inode) {
     auto slash = path.rfind('/');
     if (slash != std::string::npos && slash > 0) {
@@ -80,22 +32,6 @@ std::string derive_id(const std::string& path, std::uint64_t inode) {
 
 std::string publication_id(const UpRequest& req, const NetnsIdentity& ns) {
     return req.id ? *req.id : derive_id(ns.path, ns.inode);
-}
-
-std::string host_veth_name(const IpAddress& address) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "pp%08x", address.v4_value());
-    return buf;
-}
-
-bool is_host_veth_name(const std::string& name) {
-    return name.size() == 10 && name.rfind("pp", 0) == 0 &&
-           std::all_of(name.begin() + 2, name.end(),
-                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-std::array<std::uint8_t, 6> container_mac(const IpAddress& address) {
-    return {0x02, 0x70, address.data()[0], address.data()[1], address.data()[2], address.data()[3]};
 }
 
 namespace {
@@ -216,7 +152,8 @@ void validate_request(const UpRequest& req) {
 
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
              const std::vector<Publication>& existing, const HostPortFacts& facts,
-             const std::function<bool(const Publication&)>& namespace_alive) {
+             const std::function<bool(const Publication&)>& namespace_alive,
+             const UnrecordedUse& unrecorded) {
     auto specs = parse_specs(req);
     validate_ifname(req.bridge, "--bridge");
     validate_ifname(req.ifname, "--ifname");
@@ -282,12 +219,19 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
             pub.address = plan.replaces->address;  // a container keeps its address across `up`s
             pub.address6 = plan.replaces->address6;
         } else {
-            std::set<IpAddress> used, used6;
+            std::set<IpAddress> used = unrecorded.addresses, used6;
             for (const auto& p : others) {
                 if (p.network.subnet == pub.network.subnet) used.insert(p.address);
                 if (p.address6) used6.insert(*p.address6);
             }
             pub.address = allocate_address(pub.network.subnet, pub.network.gateway, used);
+            // An IPv4 address in use shows as its veth; an IPv6 one only in
+            // its record.
+            if (pub.network.subnet6 && unrecorded.records_incomplete)
+                throw Error("a record portpub cannot use may hold any IPv6 address of " +
+                            pub.network.subnet6->str() +
+                            ", so none is given while it is there: put it right or move it away "
+                            "(portpub check names it)");
             if (pub.network.subnet6)
                 pub.address6 = allocate_address(*pub.network.subnet6, pub.network.gateway6, used6);
         }

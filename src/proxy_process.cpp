@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "portpub/error.hpp"
+#include "portpub/naming.hpp"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -47,6 +48,36 @@ std::optional<std::uint64_t> start_time_of(pid_t pid) {
     if (line.compare(open + 1, close - open - 1, kProxyName) != 0) return std::nullopt;
     if (close + 2 < line.size() && line[close + 2] == 'Z') return std::nullopt;  // exited
     return parse_start_time(line);
+}
+
+// Whether every user id of the process (real, effective, saved, filesystem)
+// is this process's effective one: a proxy runs as the portpub that started
+// it. Another user can name a program portpub-proxy and give it any
+// arguments; it cannot make it run as root.
+bool runs_as_us(const std::string& proc_dir) {
+    std::ifstream in(proc_dir + "/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("Uid:", 0) != 0) continue;
+        std::istringstream ids(line.substr(4));
+        unsigned long id = 0;
+        int n = 0;
+        for (; ids >> id; ++n)
+            if (id != ::geteuid()) return false;
+        return n == 4;
+    }
+    return false;
+}
+
+// Whether the process runs this very program file (the binary, not a
+// program that took its name): the same inode behind /proc/PID/exe. A proxy
+// of a portpub binary replaced since (an upgrade) runs the old, deleted file
+// and is not found here; its record still names it.
+bool runs_this_binary(const std::string& proc_dir) {
+    struct stat theirs {
+    }, ours{};
+    return ::stat((proc_dir + "/exe").c_str(), &theirs) == 0 &&
+           ::stat("/proc/self/exe", &ours) == 0 && theirs.st_dev == ours.st_dev &&
+           theirs.st_ino == ours.st_ino;
 }
 
 }  // namespace
@@ -247,6 +278,7 @@ std::vector<FoundProxy> find_proxies(const std::filesystem::path& state_dir) {
         if (::stat((dir + "/ns/net").c_str(), &ns) != 0 || ns.st_ino != own.st_ino ||
             ns.st_dev != own.st_dev)
             continue;
+        if (!runs_as_us(dir) || !runs_this_binary(dir)) continue;
         std::ifstream in(dir + "/cmdline", std::ios::binary);
         std::vector<std::string> args;
         for (std::string arg; std::getline(in, arg, '\0');)
@@ -256,7 +288,15 @@ std::vector<FoundProxy> find_proxies(const std::filesystem::path& state_dir) {
             if (args[i] == "--state-dir") dir_arg = args[i + 1];
             if (args[i] == "--id") id_arg = args[i + 1];
         }
-        if (dir_arg == state_dir.string() && id_arg) found.push_back({*id_arg, {pid, *started}});
+        // The id becomes a file name (its log) and a line of output: only
+        // one `up` could have been given.
+        if (dir_arg != state_dir.string() || !id_arg) continue;
+        try {
+            validate_id(*id_arg);
+        } catch (const Error&) {
+            continue;
+        }
+        found.push_back({*id_arg, {pid, *started}});
     }
     return found;
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "portpub/error.hpp"
+#include "portpub/naming.hpp"
 #include "portpub/proxy_plan.hpp"
 
 namespace portpub {
@@ -15,6 +16,43 @@ IpAddress address_field(const nlohmann::json& j, const char* key) {
     auto a = IpAddress::parse(j.at(key).get<std::string>());
     if (!a) throw std::invalid_argument(std::string("bad address in ") + key);
     return *a;
+}
+
+// What every record portpub writes satisfies. A record that does not was
+// not written by portpub as it is (edited, planted, or damaged), and must
+// not steer a deletion: its names and addresses are the ones portpub would
+// give, or it is refused.
+void check_as_portpub_makes_it(const Publication& p) {
+    validate_id(p.id);
+    if (p.netns.empty() || p.netns[0] != '/')
+        throw Error("netns '" + shown(p.netns) + "' is not an absolute path");
+    validate_netns_path(p.netns);
+    validate_ifname(p.network.bridge, "bridge");
+    validate_ifname(p.ifname, "ifname");
+    if (p.cni_network) validate_network_name(*p.cni_network);
+    const Cidr& subnet = p.network.subnet;
+    if (!subnet.address.is_v4() || !subnet.is_network())
+        throw Error("subnet " + subnet.str() + " is not an IPv4 network");
+    if (!p.address.is_v4() || !subnet.contains(p.address))
+        throw Error("address " + p.address.str() + " is not in subnet " + subnet.str());
+    if (!p.host_veth.empty()) {  // portpub made the link, so the network is its own
+        if (p.host_veth != host_veth_name(p.address))
+            throw Error("host_veth '" + shown(p.host_veth) +
+                        "' is not the veth portpub names for " + p.address.str() + " (" +
+                        host_veth_name(p.address) + ")");
+        if (!subnet.contains(p.network.gateway) || p.network.gateway == p.address)
+            throw Error("gateway " + p.network.gateway.str() + " does not fit subnet " +
+                        subnet.str());
+    }
+    if (p.network.subnet6) {
+        const Cidr& subnet6 = *p.network.subnet6;
+        if (subnet6.address.is_v4() || !subnet6.is_network())
+            throw Error("subnet6 " + subnet6.str() + " is not an IPv6 network");
+        if (!p.host_veth.empty() && !subnet6.contains(p.network.gateway6))
+            throw Error("gateway6 " + p.network.gateway6.str() + " is not in subnet6 " +
+                        subnet6.str());
+    }
+    if (p.proxy && p.proxy->pid < 0) throw Error("proxy pid " + std::to_string(p.proxy->pid));
 }
 
 }  // namespace
@@ -135,13 +173,14 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
             info.start_time = proxy.at("start_time").get<std::uint64_t>();
             p.proxy = info;
         }
+        check_as_portpub_makes_it(p);
         return p;
+    } catch (const Error& e) {
+        throw Error("record " + origin + " is not one portpub wrote (" + e.what() + ")");
     } catch (const nlohmann::json::exception& e) {
-        throw Error("record " + origin + " is malformed (" + e.what() +
-                    "); move it away and run 'portpub down' again");
+        throw Error("record " + origin + " is malformed (" + e.what() + ")");
     } catch (const std::invalid_argument& e) {
-        throw Error("record " + origin + " is malformed (" + e.what() +
-                    "); move it away and run 'portpub down' again");
+        throw Error("record " + origin + " is malformed (" + e.what() + ")");
     }
 }
 

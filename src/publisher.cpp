@@ -55,12 +55,6 @@ class Rollback {
     bool committed_ = false;
 };
 
-// True while the namespace file a record names still holds that namespace.
-bool namespace_alive(const Publication& p) {
-    struct stat st {};
-    return ::stat(p.netns.c_str(), &st) == 0 && st.st_ino == p.netns_inode;
-}
-
 std::vector<Publication> without(const std::vector<Publication>& all, const std::string& id) {
     std::vector<Publication> out;
     for (const auto& p : all)
@@ -74,6 +68,22 @@ bool kernel_has_sctp() {
 }
 
 }  // namespace
+
+bool namespace_alive(const Publication& p) {
+    struct stat st {};
+    return ::stat(p.netns.c_str(), &st) == 0 && st.st_ino == p.netns_inode;
+}
+
+std::vector<Publication> Publisher::load_records() {
+    auto records = store_.load_all();
+    unusable_ = std::move(records.unusable);
+    return std::move(records.usable);
+}
+
+Records Publisher::list() const {
+    auto lock = store_.lock_shared();
+    return store_.load_all();
+}
 
 void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
     bool unserved = false, sctp = false, udp_unserved = false;
@@ -113,8 +123,12 @@ Publication Publisher::up(const UpRequest& req) {
     require_capabilities();
     auto ns = Netns::open(req.netns);
     auto lock = store_.lock();
-    auto existing = store_.load_all();
+    auto existing = load_records();
+    for (const auto& u : unusable_)
+        notes_.push_back(u.advice());
     HostState host = store_.load_host();
+    // What `up` changes on the host is written there first.
+    if (store_.host_problem()) throw Error(*store_.host_problem());
     finish_interrupted(existing, host);
     const NetnsIdentity identity{ns.path(), ns.inode()};
     auto facts = read_host_port_facts();
@@ -136,7 +150,16 @@ Publication Publisher::up(const UpRequest& req) {
             return in_use(ip, proto, port) && !held_by_old(ip, proto, port);
         };
     }
-    Plan plan = plan_up(req, identity, existing, facts, namespace_alive);
+    // Addresses whose veth is there belong to some container, recorded or not.
+    UnrecordedUse unrecorded;
+    unrecorded.records_incomplete = !unusable_.empty();
+    const auto replaced = std::find_if(existing.begin(), existing.end(),
+                                       [&](const Publication& p) { return p.id == id; });
+    for (const auto& name : Links().host_veths())
+        if (auto a = host_veth_address(name);
+            a && (replaced == existing.end() || replaced->address != *a))
+            unrecorded.addresses.insert(*a);
+    Plan plan = plan_up(req, identity, existing, facts, namespace_alive, unrecorded);
     const Publication& pub = plan.publication;
     add_notes(req, pub);
     auto others = without(existing, pub.id);
@@ -219,9 +242,11 @@ std::vector<std::pair<const Forwarding*, std::string>> enable_forwarding(HostSta
 }
 
 // Puts back the forwarding settings that neither a record of `remaining` nor
-// a remote forward (portpub forward --to) needs; says what it did.
+// a remote forward (portpub forward --to) needs; says what it did. A failed
+// save of the host state stops nothing: `saved` turns false.
 std::vector<std::string> put_forwarding_back(HostState& host, StateStore& store,
-                                             const std::vector<Publication>& remaining) {
+                                             const std::vector<Publication>& remaining,
+                                             bool& saved) {
     std::vector<std::string> done;
     const bool need4 = !remaining.empty() || forwards_need_ip_forward(store);
     const bool need6 = std::any_of(remaining.begin(), remaining.end(),
@@ -233,7 +258,12 @@ std::vector<std::string> put_forwarding_back(HostState& host, StateStore& store,
         write_sysctl(f->key, *before);
         done.push_back("put " + std::string(f->name) + " back to " + *before);
         before.reset();
-        store.save_host(host);
+        try {
+            store.save_host(host);
+            saved = true;
+        } catch (const Error&) {
+            saved = false;
+        }
     }
     return done;
 }
@@ -271,9 +301,9 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     if (own_links) {
         make_bridge(pub.network, links, host, store_, &rollback);
         crash_point(Step::up_bridge);
-        // No published record holds this address, so an interface of this
-        // name is debris of an interrupted run.
-        if (links.link_exists(pub.host_veth)) links.delete_link(pub.host_veth);
+        // Planned free; one that appeared since is not this up's to delete.
+        if (links.link_exists(pub.host_veth))
+            throw Error("interface " + pub.host_veth + " appeared while up ran; run up again");
         rollback.add([&links, name = pub.host_veth] { links.delete_link(name); });
         links.create_container_link(pub, ns);
         crash_point(Step::up_veth);
@@ -291,7 +321,9 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     }
 
     firewall.apply(change_for_up(pub));
-    rollback.add([&firewall, pub, others] { firewall.apply(change_for_down(pub, others)); });
+    rollback.add([&firewall, pub, others, shared = !unusable_.empty()] {
+        firewall.apply(change_for_down(pub, others, shared));
+    });
     if (auto note = try_flush_udp_conntrack(pub.mappings)) notes_.push_back(*note);
     crash_point(Step::up_firewall);
 
@@ -345,8 +377,16 @@ std::optional<Publication> Publisher::down(const DownRequest& req) {
     if (req.id) validate_id(*req.id);
     require_capabilities();
     auto lock = store_.lock();
-    auto existing = store_.load_all();
+    auto existing = load_records();
+    if (req.id)
+        for (const auto& u : unusable_)
+            if (std::filesystem::path(u.file).filename() == *req.id + ".json")
+                throw Error(u.advice());
+    notes_.clear();
+    for (const auto& u : unusable_)
+        notes_.push_back(u.advice());
     HostState host = store_.load_host();
+    if (store_.host_problem()) notes_.push_back(*store_.host_problem());
     // An interrupted up or down of this very container is finished here too.
     const auto finished = finish_interrupted(existing, host);
     if (const auto* done = find_target(finished, req)) return *done;
@@ -435,8 +475,8 @@ std::vector<FoundProxy> stray_proxies(const std::string& owner,
 
 std::optional<std::vector<std::string>> Publisher::check(const std::string& id) {
     validate_id(id);
-    auto lock = store_.lock();
-    const auto existing = store_.load_all();
+    auto lock = store_.lock_shared();
+    const auto existing = load_records();
     auto it = std::find_if(existing.begin(), existing.end(),
                            [&](const Publication& p) { return p.id == id; });
     if (it == existing.end()) return std::nullopt;
@@ -449,11 +489,15 @@ std::optional<std::vector<std::string>> Publisher::check(const std::string& id) 
 
 std::vector<std::string> Publisher::differences(const std::optional<std::string>& id) {
     if (id) validate_id(*id);
-    auto lock = store_.lock();
-    const auto existing = store_.load_all();
+    auto lock = store_.lock_shared();
+    const auto existing = load_records();
     NftFirewall firewall(owner());
     Links links;
     std::vector<std::string> out;
+    for (const auto& u : unusable_)
+        out.push_back(u.advice());
+    store_.load_host();
+    if (store_.host_problem()) out.push_back(*store_.host_problem());
     bool found = false;
     for (const auto& p : existing) {
         if (id && p.id != *id) continue;
@@ -470,6 +514,11 @@ std::vector<std::string> Publisher::differences(const std::optional<std::string>
         for (const auto& d : firewall.base_differences())
             out.push_back(d);
     if (id) return out;
+    // What no record accounts for may be an unusable record's.
+    if (!unusable_.empty()) {
+        out.push_back("what no record accounts for is not looked for while a record is unusable");
+        return out;
+    }
     // Whole-table checks: what no record accounts for.
     if (existing.empty() && firewall.table_exists())
         out.push_back("table inet " + std::string(kTableName) +
@@ -500,9 +549,12 @@ std::vector<Publication> Publisher::finish_interrupted(std::vector<Publication>&
 std::vector<std::string> Publisher::gc() {
     require_capabilities();
     auto lock = store_.lock();
-    auto existing = store_.load_all();
+    auto existing = load_records();
     HostState host = store_.load_host();
     std::vector<std::string> report;
+    for (const auto& u : unusable_)
+        report.push_back("left alone: " + u.advice());
+    if (store_.host_problem()) report.push_back("left alone: " + *store_.host_problem());
     for (const auto& p : finish_interrupted(existing, host))
         report.push_back("removed " + p.id + ": " + interrupted(p));
 
@@ -535,7 +587,14 @@ std::vector<std::string> Publisher::gc() {
     }
 
     // What no record accounts for: left by a hand-edited state directory, or
-    // by a portpub before records were written ahead of changes.
+    // by a portpub before records were written ahead of changes. Not while a
+    // record is unusable: it may be that record's.
+    if (!unusable_.empty()) {
+        report.push_back(
+            "left alone: proxies, map elements, veths and the host's settings that no record "
+            "accounts for, while a record is unusable");
+        return report;
+    }
     for (const auto& f : stray_proxies(owner(), existing)) {
         stop_process(f.process);
         if (std::none_of(existing.begin(), existing.end(),
@@ -564,7 +623,7 @@ std::vector<std::string> Publisher::gc() {
         if (!p.host_veth.empty()) bridges.insert(p.network.bridge);
     for (const auto& bridge : bridges)
         for (const auto& port : links.ports_of(bridge)) {
-            if (!is_host_veth_name(port)) continue;
+            if (!is_host_veth_name(port) || links.link_type(port) != "veth") continue;
             if (std::any_of(existing.begin(), existing.end(),
                             [&](const Publication& p) { return p.host_veth == port; }))
                 continue;
@@ -575,7 +634,10 @@ std::vector<std::string> Publisher::gc() {
         // No record is left, so nothing needs what portpub changed on the
         // host: put it back as `down` of the last container does.
         for (const auto& [name, owned] : host.bridges) {
-            if (owned.created && links.link_exists(name)) {
+            if (owned.created && links.link_exists(name) && links.link_type(name) != "bridge") {
+                report.push_back("left alone: interface " + name +
+                                 " is not a bridge, though portpub made a bridge of that name");
+            } else if (owned.created && links.link_exists(name)) {
                 links.delete_link(name);
                 report.push_back("removed bridge " + name + ": no record needs it");
             } else if (owned.brought_up) {
@@ -583,7 +645,8 @@ std::vector<std::string> Publisher::gc() {
             }
         }
         host.bridges.clear();
-        for (const auto& done : put_forwarding_back(host, store_, existing))
+        bool saved = true;
+        for (const auto& done : put_forwarding_back(host, store_, existing, saved))
             report.push_back(done + ": no record needs it");
         store_.save_host(host);
     }
@@ -670,9 +733,12 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
 Publisher::Restored Publisher::restore() {
     require_capabilities();
     auto lock = store_.lock();
-    auto existing = store_.load_all();
+    auto existing = load_records();
     HostState host = store_.load_host();
     Restored result;
+    for (const auto& u : unusable_)
+        result.failed.push_back(u.advice());
+    if (store_.host_problem()) result.failed.push_back(*store_.host_problem());
     for (const auto& p : finish_interrupted(existing, host))
         result.done.push_back("removed " + p.id + ": " + interrupted(p));
     NftFirewall(owner()).check_owner();
@@ -695,12 +761,22 @@ Publisher::Restored Publisher::restore() {
     return result;
 }
 
+void Publisher::write_or_note(const std::function<void()>& write, const std::string& otherwise) {
+    try {
+        write();
+    } catch (const Error& e) {
+        notes_.push_back(std::string(e.what()) + ": " + otherwise);
+    }
+}
+
 void Publisher::teardown(const Publication& pub, const std::vector<Publication>& remaining,
                          HostState& host) {
     if (pub.phase != Publication::Phase::removing) {
         auto marked = pub;
         marked.phase = Publication::Phase::removing;
-        store_.save(marked);
+        write_or_note([&] { store_.save(marked); }, "the record of " + pub.id +
+                                                        " was not marked as being removed, so "
+                                                        "a down killed now leaves it whole");
     }
     crash_point(Step::down_removing_saved);
     // The proxy first: its ports go with it, before the rules that lead to it.
@@ -713,7 +789,7 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     }
     crash_point(Step::down_proxy_stopped);
     NftFirewall firewall(owner());
-    firewall.apply(change_for_down(pub, remaining));
+    firewall.apply(change_for_down(pub, remaining, !unusable_.empty()));
     if (auto note = try_flush_udp_conntrack(pub.mappings))
         std::cerr << "portpub: " << *note << "\n";
     crash_point(Step::down_firewall);
@@ -722,14 +798,32 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     if (!pub.host_veth.empty()) links.delete_link(pub.host_veth);
     crash_point(Step::down_veth);
 
+    // Host state saves that fail (a full disk) do not stop the teardown.
+    auto saved = [](const std::function<void()>& save) {
+        try {
+            save();
+            return true;
+        } catch (const Error&) {
+            return false;
+        }
+    };
+    bool host_saved = true;
+    // An unusable record may be a container on this bridge.
     const bool bridge_in_use =
+        !unusable_.empty() ||
         std::any_of(remaining.begin(), remaining.end(),
                     [&](const Publication& r) { return r.network.bridge == pub.network.bridge; });
     if (auto it = host.bridges.find(pub.network.bridge);
         !bridge_in_use && it != host.bridges.end()) {
         // Put a bridge that portpub did not create back as it was.
         if (it->second.created) {
-            links.delete_link(pub.network.bridge);
+            if (links.link_exists(pub.network.bridge) &&
+                links.link_type(pub.network.bridge) != "bridge")
+                notes_.push_back("interface " + pub.network.bridge +
+                                 " is not a bridge: portpub made a bridge of that name, and "
+                                 "leaves this one alone");
+            else
+                links.delete_link(pub.network.bridge);
         } else {
             if (it->second.address_added)
                 links.remove_address(pub.network.bridge,
@@ -740,10 +834,15 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
             if (it->second.brought_up) links.set_link_down(pub.network.bridge);
         }
         host.bridges.erase(it);
-        store_.save_host(host);
+        host_saved = saved([&] { store_.save_host(host); });
     }
     crash_point(Step::down_bridge);
-    put_forwarding_back(host, store_, remaining);
+    if (unusable_.empty()) put_forwarding_back(host, store_, remaining, host_saved);
+    // Once more, if a save above failed: the state may be empty by now, and
+    // an empty one is an unlink, which a full disk allows.
+    if (!host_saved)
+        write_or_note([&] { store_.save_host(host); },
+                      "the host state still names what this down put back");
     crash_point(Step::down_ip_forward);
     store_.remove(pub.id);
     crash_point(Step::down_record_removed);

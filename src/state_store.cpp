@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "portpub/error.hpp"
+#include "portpub/naming.hpp"
 
 namespace portpub {
 
@@ -30,11 +31,9 @@ void make_parents(const fs::path& dir) {
     }
 }
 
-// A directory of portpub's own: created 0700, and refused when another user
-// owns it or others may write to it, for they could then plant or swap records.
-void make_private_dir(const fs::path& dir) {
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-        throw_errno("cannot create state directory " + shown(dir.string()));
+// A directory of portpub's own is refused when another user owns it or
+// others may write to it, for they could then plant or swap records.
+void check_private_dir(const fs::path& dir) {
     struct stat st {};
     if (::lstat(dir.c_str(), &st) != 0) throw_errno("cannot stat " + shown(dir.string()));
     if (!S_ISDIR(st.st_mode))
@@ -50,6 +49,13 @@ void make_private_dir(const fs::path& dir) {
                     "; its records steer what portpub changes: make it 0700 and root's (chmod "
                     "0700, chown root), or pass another --state-dir");
     }
+}
+
+// Created 0700 when missing, then checked as above.
+void make_private_dir(const fs::path& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        throw_errno("cannot create state directory " + shown(dir.string()));
+    check_private_dir(dir);
 }
 
 void fsync_dir(const fs::path& dir) {
@@ -69,8 +75,7 @@ nlohmann::json parse_json(const fs::path& path) {
     try {
         return nlohmann::json::parse(read_file(path));
     } catch (const nlohmann::json::parse_error& e) {
-        throw Error("record " + path.string() + " is not valid JSON (" + e.what() +
-                    "); move it away and retry");
+        throw Error("record " + path.string() + " is not valid JSON (" + e.what() + ")");
     }
 }
 
@@ -88,8 +93,29 @@ StateStore::Lock StateStore::lock() {
     return Lock(std::move(fd));
 }
 
-std::vector<Publication> StateStore::load_all() const {
-    std::vector<Publication> out;
+std::string UnusableRecord::advice() const {
+    return why +
+           "; portpub leaves it, and what it names, alone: move it away once you know "
+           "what it was";
+}
+
+StateStore::Lock StateStore::lock_shared() const {
+    std::error_code ec;
+    if (!fs::exists(dir_, ec)) return Lock(UniqueFd());  // nothing published: nothing to guard
+    check_private_dir(dir_);
+    const auto path = dir_ / "lock";
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT) return Lock(UniqueFd());  // no command ever changed anything here
+        throw_errno("cannot open lock file " + path.string());
+    }
+    while (::flock(fd.get(), LOCK_SH) != 0)
+        if (errno != EINTR) throw_errno("cannot lock " + path.string());
+    return Lock(std::move(fd));
+}
+
+Records StateStore::load_all() const {
+    Records out;
     std::error_code ec;
     fs::directory_iterator it(containers_dir(), ec);
     if (ec == std::errc::no_such_file_or_directory) return out;  // nothing published yet
@@ -100,10 +126,22 @@ std::vector<Publication> StateStore::load_all() const {
     for (const auto& entry : it) {
         const auto& path = entry.path();
         if (path.extension() != ".json") continue;  // temporary files end in .tmp
-        out.push_back(from_record(parse_json(path), path.string()));
+        try {
+            auto p = from_record(parse_json(path), path.string());
+            // The file is named after the id, and the id steers which file
+            // `down` removes: a record under another name is not portpub's.
+            if (p.id + ".json" != path.filename().string())
+                throw Error("record " + path.string() + " holds container id '" + shown(p.id) +
+                            "', not that of its file name");
+            out.usable.push_back(std::move(p));
+        } catch (const Error& e) {
+            out.unusable.push_back({path.string(), e.what()});
+        }
     }
-    std::sort(out.begin(), out.end(),
+    std::sort(out.usable.begin(), out.usable.end(),
               [](const Publication& a, const Publication& b) { return a.id < b.id; });
+    std::sort(out.unusable.begin(), out.unusable.end(),
+              [](const UnusableRecord& a, const UnusableRecord& b) { return a.file < b.file; });
     return out;
 }
 
@@ -130,17 +168,28 @@ HostState StateStore::load_host() const {
             h.ip_forward_before = j.at("ip_forward_before").get<std::string>();
         if (j.contains("ip6_forward_before"))
             h.ip6_forward_before = j.at("ip6_forward_before").get<std::string>();
-        for (const auto& [name, b] : j.at("bridges").items())
+        for (const auto& [name, b] : j.at("bridges").items()) {
+            // The names steer which links portpub deletes.
+            validate_ifname(name, "bridge name");
             h.bridges[name] = {b.at("created").get<bool>(), b.at("address_added").get<bool>(),
                                b.value("brought_up", false), b.value("address6_added", false)};
-    } catch (const nlohmann::json::exception& e) {
-        throw Error("host state " + path.string() + " is malformed (" + e.what() +
-                    "); move it away and retry");
+        }
+        for (const auto* v : {&h.ip_forward_before, &h.ip6_forward_before})
+            if (*v && **v != "0" && **v != "1" && **v != "2")
+                throw Error("a forwarding value of '" + shown(**v) + "'");
+    } catch (const std::exception& e) {
+        // Never overwritten from here on: it is the only account of what
+        // portpub changed on the host, and a person should look at it.
+        host_problem_ = "host state " + path.string() + " is unusable (" + e.what() +
+                        "): portpub leaves it alone and changes nothing it would name (the " +
+                        "bridge, forwarding); move it away once you know what it was";
+        return HostState{};
     }
     return h;
 }
 
 void StateStore::save_host(const HostState& h) {
+    if (host_problem_) return;  // see load_host
     const auto path = dir_ / "host.json";
     if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty()) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)

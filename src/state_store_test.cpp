@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "portpub/error.hpp"
 #include "test_support.hpp"
@@ -28,19 +29,19 @@ struct TempDir {
 TEST_CASE("records are saved, listed by id and removed", "[store]") {
     TempDir tmp;
     StateStore store(tmp.path / "state");
-    CHECK(store.load_all().empty());  // no directory yet: nothing published
+    CHECK(store.load_all().usable.empty());  // no directory yet: nothing published
     auto lock = store.lock();
     auto web = test::publication("web", "10.77.0.2", {"8080:80"});
     auto db = test::publication("db", "10.77.0.3", {"5432:5432"});
     store.save(web);
     store.save(db);
-    auto all = store.load_all();
+    auto all = store.load_all().usable;
     REQUIRE(all.size() == 2);
     CHECK(all[0] == db);
     CHECK(all[1] == web);
     store.remove("db");
     store.remove("db");  // twice is fine
-    CHECK(store.load_all() == std::vector<Publication>{web});
+    CHECK(store.load_all().usable == std::vector<Publication>{web});
 }
 
 TEST_CASE("the state directory is private and records are 0600", "[store]") {
@@ -114,10 +115,58 @@ TEST_CASE("host state round-trips and disappears when empty", "[store]") {
     CHECK(store.load_host() == HostState{});
 }
 
-TEST_CASE("a corrupt record is an error naming the file", "[store]") {
+TEST_CASE("a record portpub cannot use is listed apart, and the others are read", "[store]") {
     TempDir tmp;
     StateStore store(tmp.path);
     auto lock = store.lock();
-    std::ofstream(tmp.path / "containers/web.json") << "{ not json";
-    CHECK_THROWS_WITH(store.load_all(), Catch::Contains("containers/web.json"));
+    store.save(test::publication("web", "10.77.0.2", {"8080:80"}));
+    auto text = [](const Publication& p) { return to_record(p).dump(); };
+    // Cut short, as a full disk or a crash of an editor leaves a file.
+    const auto db = text(test::publication("db", "10.77.0.3", {"5432:5432"}));
+    std::ofstream(tmp.path / "containers/db.json") << db.substr(0, db.size() / 2);
+    // Another container's record under this name: the id steers which file
+    // `down` removes.
+    std::ofstream(tmp.path / "containers/other.json")
+        << text(test::publication("app", "10.77.0.4", {"80"}));
+    // Names portpub never gives: a path as the id, a host interface as its veth.
+    auto planted = test::publication("x", "10.77.0.5", {"80"});
+    auto j = to_record(planted);
+    j["id"] = "../../../tmp/x";
+    std::ofstream(tmp.path / "containers/planted.json") << j.dump();
+    j = to_record(planted);
+    j["host_veth"] = "ext0";
+    std::ofstream(tmp.path / "containers/x.json") << j.dump();
+
+    const auto records = store.load_all();
+    REQUIRE(records.usable.size() == 1);
+    CHECK(records.usable[0].id == "web");
+    CHECK_FALSE(records.complete());
+    REQUIRE(records.unusable.size() == 4);
+    const auto file = [&](const char* name) { return (tmp.path / "containers" / name).string(); };
+    CHECK(records.unusable[0].file == file("db.json"));
+    CHECK_THAT(records.unusable[0].why, Catch::Contains("is not valid JSON"));
+    CHECK(records.unusable[1].file == file("other.json"));
+    CHECK_THAT(records.unusable[1].why,
+               Catch::Contains("holds container id 'app', not that of its file name"));
+    CHECK(records.unusable[2].file == file("planted.json"));
+    CHECK_THAT(records.unusable[2].why, Catch::Contains("invalid container id '../../../tmp/x'"));
+    CHECK(records.unusable[3].file == file("x.json"));
+    CHECK_THAT(records.unusable[3].why,
+               Catch::Contains("host_veth 'ext0' is not the veth portpub names for 10.77.0.5"));
+    CHECK_THAT(records.unusable[3].advice(),
+               Catch::EndsWith("portpub leaves it, and what it names, alone: move it away once "
+                               "you know what it was"));
+}
+
+TEST_CASE("a shared lock needs no write access and no directory", "[store]") {
+    TempDir tmp;
+    StateStore absent(tmp.path / "never-made");
+    { auto lock = absent.lock_shared(); }
+    CHECK_FALSE(fs::exists(tmp.path / "never-made"));
+    StateStore store(tmp.path / "state");
+    { auto lock = store.lock(); }
+    // Two readers at once: a shared lock does not wait for another.
+    auto first = store.lock_shared();
+    auto second = store.lock_shared();
+    CHECK(store.load_all().usable.empty());
 }

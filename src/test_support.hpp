@@ -1,6 +1,7 @@
 // Shared fixtures for the unit tests beside the sources.
 #pragma once
 
+#include "portpub/naming.hpp"
 #include "portpub/port_spec.hpp"
 #include "portpub/publication.hpp"
 
@@ -19,7 +20,7 @@ inline Publication publication(const std::string& id, const std::string& address
     p.network.gateway = IpAddress::v4(p.network.subnet.network().v4_value() + 1);
     p.ifname = "eth0";
     p.address = *IpAddress::parse(address);
-    p.host_veth = "pp" + id;
+    p.host_veth = host_veth_name(p.address);
     for (const auto& s : specs) {
         auto spec = parse_port_spec(s);
         p.mappings.push_back({spec.host_ip, spec.proto, spec.host->first, spec.container.first,

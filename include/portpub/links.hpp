@@ -45,6 +45,9 @@ class Links {
     // The names of the interfaces attached to `bridge`; empty when it is gone.
     std::vector<std::string> ports_of(const std::string& bridge);
 
+    // Every interface of the host named as portpub names host veths.
+    std::vector<std::string> host_veths();
+
     // Throws if the subnet overlaps a route that is not on `net.bridge`.
     void check_subnet_free(const Network& net);
 
@@ -60,6 +63,8 @@ class Links {
     void attach(const std::string& port, const std::string& bridge);
 
     bool link_exists(const std::string& name);
+    // "bridge", "veth", ...; "" when there is no such link (or no type).
+    std::string link_type(const std::string& name);
     void delete_link(const std::string& name);                          // no error if absent
     void set_link_down(const std::string& name);                        // no error if absent
     void remove_address(const std::string& link, const Cidr& address);  // no error if absent

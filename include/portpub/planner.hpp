@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "portpub/naming.hpp"
 #include "portpub/port_allocator.hpp"
 #include "portpub/publication.hpp"
 
@@ -54,37 +56,12 @@ struct Plan {
     std::optional<Publication> replaces;  // an earlier publication of the same id
 };
 
-// Container ids (--id, the OCI state's id, CNI_CONTAINERID) become file names:
-// letters, digits, '_', '.', '-', starting with a letter or digit, at most
-// kMaxIdLength (Docker's and Podman's ids are 64 hex digits). No '/', "..",
-// NUL or control character gets through.
-inline constexpr std::size_t kMaxIdLength = 128;
-void validate_id(const std::string& id);
-// CNI network names: the same characters (as the CNI spec has them), at most 255.
-inline constexpr std::size_t kMaxNetworkNameLength = 255;
-void validate_network_name(const std::string& name);
-// Interface names: 1-15 printable ASCII bytes, no '/', ':' or space.
-void validate_ifname(const std::string& name, const std::string& what);
-// Namespace paths go into the JSON record: UTF-8, no control characters.
-void validate_netns_path(const std::string& path);
-
 // "web" for /run/netns/web (any directory named netns), else "netns-<inode>".
 std::string derive_id(const std::string& path, std::uint64_t inode);
-
-// The host end of the veth pair, named after the container address so that it
-// is unique on the host and recognisable: pp0a4d0002 for 10.77.0.2.
-std::string host_veth_name(const IpAddress& address);
-// True for a name host_veth_name() could have made.
-bool is_host_veth_name(const std::string& name);
 
 // The IPv6 subnet the request asks for: --subnet6, or the bridge's default
 // with --ipv6; nullopt for IPv4 only. Throws Error for a bad --subnet6.
 std::optional<Cidr> requested_subnet6(const UpRequest& req);
-
-// The container interface's MAC, derived from its address (02:70:a:b:c:d,
-// locally administered): an address given to another container later keeps
-// its MAC, so no neighbour cache on the host ever holds a stale one.
-std::array<std::uint8_t, 6> container_mac(const IpAddress& address);
 
 // The checks that need nothing but the request: specs, names, subnet. Throws
 // Error on the first problem; plan_up runs them too.
@@ -93,10 +70,19 @@ void validate_request(const UpRequest& req);
 // The id an `up` publishes under: --id, or the one derived from the namespace.
 std::string publication_id(const UpRequest& req, const NetnsIdentity& ns);
 
+// What the host shows in use beyond the usable records: container addresses
+// whose host veth exists (a record portpub cannot read, or none at all), and
+// whether some record could not be read.
+struct UnrecordedUse {
+    std::set<IpAddress> addresses;
+    bool records_incomplete = false;
+};
+
 // `namespace_alive` tells whether the namespace a record names still exists
 // (the same file, the same inode); an empty function means it does.
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
              const std::vector<Publication>& existing, const HostPortFacts& facts,
-             const std::function<bool(const Publication&)>& namespace_alive = {});
+             const std::function<bool(const Publication&)>& namespace_alive = {},
+             const UnrecordedUse& unrecorded = {});
 
 }  // namespace portpub

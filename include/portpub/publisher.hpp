@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,16 +24,21 @@ struct DownRequest {
     std::optional<std::string> netns;
 };
 
+// True while the namespace file a record names still holds that namespace.
+bool namespace_alive(const Publication& p);
+
 class Publisher {
   public:
     explicit Publisher(std::filesystem::path state_dir) : store_(std::move(state_dir)) {}
 
     Publication up(const UpRequest& req);
-    // Things `up` says once, for the user (not errors): what is not served.
+    // Things `up` and `down` say once, for the user (not errors): what is
+    // not served, records left alone, what could not be written.
     const std::vector<std::string>& notes() const { return notes_; }
     // The publication removed, or nullopt when nothing matched (not an error).
     std::optional<Publication> down(const DownRequest& req);
-    std::vector<Publication> list() const { return store_.load_all(); }
+    // The records, those portpub cannot use apart (under a shared lock).
+    Records list() const;
     // What is missing of publication `id` in the kernel: its namespace, veth,
     // map elements, proxy. Empty when whole; nullopt when there is no record.
     std::optional<std::vector<std::string>> check(const std::string& id);
@@ -64,13 +70,23 @@ class Publisher {
     std::vector<Publication> finish_interrupted(std::vector<Publication>& existing,
                                                 HostState& host);
     std::vector<std::string> restore_one(Publication& pub, HostState& host);
+    // A write to the state directory that taking things down can do without:
+    // on a full or read-only disk the kernel's side still goes, and a note
+    // says what was not written (`otherwise`).
+    void write_or_note(const std::function<void()>& write, const std::string& otherwise);
 
     void add_notes(const UpRequest& req, const Publication& pub);
+    // The usable records; those that are not go to unusable_, for this
+    // command to report. While there is one, nothing shared is taken down
+    // (the table, a bridge, forwarding) and nothing no record names is
+    // removed: it may be that record's container's.
+    std::vector<Publication> load_records();
     // The state directory as the table's owner: absolute, symlinks resolved.
     std::string owner() const;
 
     StateStore store_;
     std::vector<std::string> notes_;
+    std::vector<UnusableRecord> unusable_;
 };
 
 }  // namespace portpub

@@ -34,6 +34,25 @@ struct HostState {
     friend bool operator==(const HostState&, const HostState&) = default;
 };
 
+// A file of containers/ that portpub cannot use: unreadable, malformed, or
+// not as portpub writes records (another file name, names portpub never
+// gives). It is reported, and it and whatever it names are left alone.
+struct UnusableRecord {
+    std::string file;  // its path
+    std::string why;   // what is wrong, naming the file
+    // One line for the user: what is wrong and what to do.
+    std::string advice() const;
+};
+
+// What the records directory holds.
+struct Records {
+    std::vector<Publication> usable;  // sorted by id
+    std::vector<UnusableRecord> unusable;
+    // Whether every record could be read: only then is what no record names
+    // certainly no container's (a table, a bridge, map elements, veths).
+    bool complete() const { return unusable.empty(); }
+};
+
 class StateStore {
   public:
     explicit StateStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
@@ -48,14 +67,25 @@ class StateStore {
         UniqueFd fd_;
     };
     Lock lock();
+    // For commands that only read: a shared lock, so that no command that
+    // changes things runs meanwhile, taken without writing anything (a
+    // read-only state directory is fine; one that does not exist holds no
+    // records, and then nothing is locked).
+    Lock lock_shared() const;
 
-    // Every record, sorted by id; empty when the directory does not exist.
-    std::vector<Publication> load_all() const;
+    // Every record; empty when the directory does not exist. A record that
+    // cannot be used is listed apart (see UnusableRecord): never an error
+    // that would keep the others from being read.
+    Records load_all() const;
     void save(const Publication& p);
     void remove(const std::string& id);  // no error if absent
 
+    // What host.json says; empty when there is none. When it cannot be used
+    // (damaged, or names no bridge portpub could have made) the state is
+    // empty, host_problem() says why, and save_host leaves the file alone.
     HostState load_host() const;
     void save_host(const HostState& h);
+    const std::optional<std::string>& host_problem() const { return host_problem_; }
 
     // Another file of the directory, such as forwards.json: its text, or
     // nullopt when there is none. save_file replaces it atomically (0600).
@@ -70,6 +100,7 @@ class StateStore {
     void write_atomically(const std::filesystem::path& path, const std::string& text);
 
     std::filesystem::path dir_;
+    mutable std::optional<std::string> host_problem_;
 };
 
 }  // namespace portpub

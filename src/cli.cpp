@@ -376,9 +376,18 @@ int cmd_oci_hook(const std::vector<std::string>& args) {
                 std::cerr << "portpub: " << note << "\n";
             break;
         }
-        case HookAction::Kind::unpublish:
-            publisher.down(DownRequest{action.id, std::nullopt});
+        case HookAction::Kind::unpublish: {
+            DownRequest req{action.id, std::nullopt, {}};
+            req.only_if = [&action](const Publication& p) -> std::optional<std::string> {
+                if (poststop_is_for(p, action.origin, namespace_alive(p))) return std::nullopt;
+                return "the publication of " + p.id + " (namespace " + p.netns +
+                       ") is another container's than this poststop's: left alone";
+            };
+            publisher.down(req);
+            for (const auto& note : publisher.notes())
+                std::cerr << "portpub: " << note << "\n";
             break;
+        }
         case HookAction::Kind::nothing:
             std::cerr << "portpub: " << action.why << "\n";
             break;

@@ -51,14 +51,14 @@ std::optional<std::string> string_field(const json& j, const std::string& key,
     return field<std::string>(j, key, json::value_t::string, "a string", path);
 }
 
-// A mapping with its keys spelt as the CNI conventions spell them. containerd
+// An object with `keys` spelt as the CNI conventions spell them. containerd
 // marshals go-cni's PortMapping, whose fields have no JSON tags ("HostPort",
 // "ContainerPort", "Protocol", "HostIP"), and Go plugins match keys without
 // regard to case, as encoding/json does: so does portpub. An exact key wins
 // over another spelling of it.
-json canonical_mapping(const json& j) {
+json canonical_keys(const json& j, std::initializer_list<std::string> keys) {
     json out = j;
-    for (const std::string key : {"hostPort", "containerPort", "protocol", "hostIP"}) {
+    for (const std::string& key : keys) {
         if (j.contains(key)) continue;
         for (const auto& [k, v] : j.items()) {
             const bool same = k.size() == key.size() &&
@@ -78,7 +78,7 @@ json canonical_mapping(const json& j) {
 PortMapping parse_mapping(const json& given, const std::string& path) {
     if (!given.is_object())
         throw CniError(kInvalidConfig, "network configuration: " + path + " must be an object");
-    const json j = canonical_mapping(given);
+    const json j = canonical_keys(given, {"hostPort", "containerPort", "protocol", "hostIP"});
     PortMapping m;
     auto port = [&](const char* key) {
         auto v =
@@ -270,13 +270,17 @@ Config parse_config(const std::string& text, Command command) {
                            "network configuration: cni.dev/valid-attachments must be a list");
         for (std::size_t i = 0; i < valid->size(); ++i) {
             const auto path = "cni.dev/valid-attachments[" + std::to_string(i) + "]";
-            const auto& a = (*valid)[i];
-            if (!a.is_object())
+            if (!(*valid)[i].is_object())
                 throw CniError(kInvalidConfig,
                                "network configuration: " + path + " must be an object");
+            const auto a = canonical_keys((*valid)[i], {"containerID", "ifname"});
+            // Without it, GC could not tell which container to keep.
+            const auto id = string_field(a, "containerID", path + ".containerID");
+            if (!id || id->empty())
+                throw CniError(kInvalidConfig, "network configuration: " + path +
+                                                   " has no containerID; GC removes nothing");
             c.valid_attachments.push_back(
-                {string_field(a, "containerID", path + ".containerID").value_or(""),
-                 string_field(a, "ifname", path + ".ifname").value_or("")});
+                {*id, string_field(a, "ifname", path + ".ifname").value_or("")});
         }
     }
     return c;
@@ -311,6 +315,19 @@ std::vector<std::string> port_specs(const std::vector<PortMapping>& mappings) {
         i += n;
     }
     return specs;
+}
+
+std::optional<std::string> not_for(const Publication& p, const std::string& network,
+                                   const Environment& env,
+                                   std::optional<std::uint64_t> netns_inode) {
+    const std::string what = "the publication of container " + p.id;
+    if (p.id != env.container_id || p.cni_network != network)
+        return what + " is not in network " + network;
+    if (!env.ifname.empty() && env.ifname != p.ifname)
+        return what + " is on interface " + p.ifname + ", not " + env.ifname;
+    if (!env.netns.empty() && (netns_inode ? *netns_inode != p.netns_inode : env.netns != p.netns))
+        return what + " is in namespace " + p.netns + ", not " + env.netns;
+    return std::nullopt;
 }
 
 portpub::Attachment attachment_from(const json& prev, const std::string& ifname) {

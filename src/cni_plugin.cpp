@@ -1,5 +1,7 @@
 #include "portpub/cni_plugin.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -73,19 +75,33 @@ nlohmann::json add(const Config& config, const Environment& env, std::ostream& e
     return result;
 }
 
-void del(const Config& config, const Environment& env) {
+// The namespace CNI_NETNS names, while its file exists.
+std::optional<std::uint64_t> netns_inode_of(const std::string& path) {
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return st.st_ino;
+}
+
+void del(const Config& config, const Environment& env, std::ostream& err) {
     Publisher publisher(config.state_dir);
-    if (record_of(publisher, env.container_id, config))
-        as_cni(kPublishFailed, [&] {
-            publisher.down(DownRequest{env.container_id, std::nullopt});
-        });
+    if (!record_of(publisher, env.container_id, config)) return;
+    const auto inode = netns_inode_of(env.netns);
+    DownRequest req{env.container_id, std::nullopt, {}};
+    req.only_if = [&](const Publication& p) { return not_for(p, config.name, env, inode); };
+    as_cni(kPublishFailed, [&] { publisher.down(req); });
+    for (const auto& note : publisher.notes())
+        err << "portpub: " << note << "\n";
 }
 
 void check(const Config& config, const Environment& env) {
     Publisher publisher(config.state_dir);
-    if (!record_of(publisher, env.container_id, config))
+    const auto record = record_of(publisher, env.container_id, config);
+    const auto other =
+        record ? not_for(*record, config.name, env, netns_inode_of(env.netns)) : std::nullopt;
+    if (!record || other)
         throw CniError(kPublishFailed, "portpub has no publication of container " +
                                            env.container_id + " in network " + config.name +
+                                           (other ? " (" + *other + ")" : std::string()) +
                                            "; run ADD again");
     auto missing = as_cni(kPublishFailed, [&] { return publisher.check(env.container_id); });
     if (missing && !missing->empty()) {
@@ -111,11 +127,14 @@ void gc(const Config& config, std::ostream& err) {
     Publisher publisher(config.state_dir);
     for (const auto& p : publisher.list().usable) {
         if (p.cni_network != config.name) continue;
-        const ValidAttachment mine{p.id, p.ifname};
-        if (std::find(config.valid_attachments.begin(), config.valid_attachments.end(), mine) !=
-            config.valid_attachments.end())
+        // An attachment without an interface name keeps every one of its container's.
+        if (std::any_of(config.valid_attachments.begin(), config.valid_attachments.end(),
+                        [&](const ValidAttachment& a) {
+                            return a.container_id == p.id &&
+                                   (a.ifname.empty() || a.ifname == p.ifname);
+                        }))
             continue;
-        as_cni(kPublishFailed, [&] { publisher.down(DownRequest{p.id, std::nullopt}); });
+        as_cni(kPublishFailed, [&] { publisher.down(DownRequest{p.id, std::nullopt, {}}); });
         err << "portpub: removed the publication of container " << p.id
             << ", which the runtime no longer has\n";
     }
@@ -149,7 +168,7 @@ int run_cni_plugin(std::istream& in, std::ostream& out, std::ostream& err) {
                 out << add(config, env, err).dump() << "\n";
                 break;
             case Command::del:
-                del(config, env);
+                del(config, env, err);
                 break;
             case Command::check:
                 check(config, env);

@@ -147,6 +147,18 @@ TEST_CASE("a network configuration is read with its runtime config", "[cni]") {
                            Command::gc);
     REQUIRE(gc.valid_attachments.size() == 1);
     CHECK(gc.valid_attachments[0] == ValidAttachment{"c1", "eth0"});
+    // Keys in any case, as Go plugins read them; ifname may be left out.
+    auto spelt = parse_config(R"({"cniVersion":"1.1.0","name":"web","type":"portpub",
+        "cni.dev/valid-attachments":[{"containerId":"c1","IfName":"eth1"},{"CONTAINERID":"c2"}]})",
+                              Command::gc);
+    REQUIRE(spelt.valid_attachments.size() == 2);
+    CHECK(spelt.valid_attachments[0] == ValidAttachment{"c1", "eth1"});
+    CHECK(spelt.valid_attachments[1] == ValidAttachment{"c2", ""});
+    // One that names no container: GC would not know what to keep.
+    CHECK_THROWS_WITH(parse_config(R"({"cniVersion":"1.1.0","name":"web","type":"portpub",
+        "cni.dev/valid-attachments":[{"ifname":"eth0"}]})",
+                                   Command::gc),
+                      Catch::Contains("valid-attachments[0] has no containerID"));
     // VERSION reads only the version, whatever it is.
     CHECK(parse_config(R"({"cniVersion":"0.3.1"})", Command::version).cni_version == "0.3.1");
 }
@@ -435,4 +447,28 @@ TEST_CASE("hostile bytes in the environment or stdin still make printable error 
             CHECK(std::string(e.what()).find('\n') == std::string::npos);
         }
     }
+}
+
+TEST_CASE("DEL and CHECK are about a publication only for its namespace and interface", "[cni]") {
+    auto p = test::publication("ctrA", "10.77.0.2", {"8080:80"});
+    p.cni_network = "labnet";
+    p.netns = "/run/netns/c1";
+    p.netns_inode = 4026532001;
+    Environment env{Command::del, "ctrA", "/run/netns/c1", "eth0"};
+    CHECK_FALSE(not_for(p, "labnet", env, 4026532001));
+    CHECK_FALSE(not_for(p, "labnet", env, std::nullopt));  // the namespace is gone: its path
+    env.netns = "";                                        // DEL without a namespace
+    CHECK_FALSE(not_for(p, "labnet", env, std::nullopt));
+    // Another namespace (by inode, and by path once it is gone), interface, network.
+    env.netns = "/run/netns/c2";
+    CHECK(not_for(p, "labnet", env, 4026532002) ==
+          "the publication of container ctrA is in namespace /run/netns/c1, not /run/netns/c2");
+    CHECK(not_for(p, "labnet", env, std::nullopt));
+    env.netns = "/run/netns/c1";
+    CHECK(not_for(p, "labnet", env, 4026532002));  // the same path holds another namespace now
+    env.ifname = "eth1";
+    CHECK(not_for(p, "labnet", env, 4026532001) ==
+          "the publication of container ctrA is on interface eth0, not eth1");
+    env.ifname = "eth0";
+    CHECK(not_for(p, "other", env, 4026532001));
 }

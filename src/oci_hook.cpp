@@ -1,6 +1,7 @@
 #include "portpub/oci_hook.hpp"
 
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "portpub/error.hpp"
 
@@ -71,6 +72,7 @@ HookAction hook_action(const OciState& state) {
     }
     HookAction action;
     action.id = state.id;
+    action.origin = {state.bundle, state.pid.value_or(0)};
     auto annotation = [&](const char* key) -> std::optional<std::string> {
         auto it = state.annotations.find(key);
         if (it == state.annotations.end()) return std::nullopt;
@@ -97,6 +99,7 @@ HookAction hook_action(const OciState& state) {
     }
     UpRequest& up = action.up;
     up.id = state.id;
+    up.oci = action.origin;
     std::size_t start = 0;
     for (;;) {
         const auto comma = ports->find(',', start);
@@ -131,6 +134,16 @@ HookAction hook_action(const OciState& state) {
     }
     action.kind = HookAction::Kind::publish;
     return action;
+}
+
+bool poststop_is_for(const Publication& p, const OciOrigin& given, bool namespace_alive) {
+    if (p.cni_network) return false;
+    static const std::regex proc_path(R"(/proc/[0-9]+/ns/net)");
+    if (namespace_alive && std::regex_match(p.netns, proc_path)) return false;
+    if (!p.oci) return true;
+    if (!p.oci->bundle.empty() && !given.bundle.empty() && p.oci->bundle != given.bundle)
+        return false;
+    return p.oci->pid <= 0 || given.pid <= 0 || p.oci->pid == given.pid;
 }
 
 }  // namespace portpub

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "portpub/error.hpp"
+#include "test_support.hpp"
 
 using namespace portpub;
 
@@ -167,4 +168,39 @@ TEST_CASE("hostile OCI state gets one-line messages", "[oci_hook]") {
         CHECK(std::none_of(msg.begin(), msg.end(),
                            [](unsigned char c) { return c < 0x20 || c == 0x7f; }));
     }
+}
+
+TEST_CASE("a poststop removes only the publication of its own container", "[oci_hook]") {
+    auto p = test::publication("web", "10.77.0.2", {"8080:80"});
+    p.netns = "/proc/4242/ns/net";
+    p.oci = OciOrigin{"/bundles/a", 4242};
+    // runc passes no pid once a container stopped: the bundle decides.
+    CHECK(poststop_is_for(p, {"/bundles/a", 0}, false));
+    CHECK(poststop_is_for(p, {"/bundles/a", 4242}, false));
+    CHECK_FALSE(poststop_is_for(p, {"/bundles/b", 0}, false));
+    CHECK_FALSE(poststop_is_for(p, {"/bundles/a", 5151}, false));
+    CHECK(poststop_is_for(p, {"", 0}, false));  // a state with neither: nothing to refute
+    // The same bundle, but the container still runs: another one's poststop.
+    CHECK_FALSE(poststop_is_for(p, {"/bundles/a", 0}, true));
+    // A namespace file outlives the container (Podman's): alive says nothing.
+    p.netns = "/run/netns/cni-1234";
+    CHECK(poststop_is_for(p, {"/bundles/a", 0}, true));
+    // A record without an origin (the CLI, portpub before 0.6): the namespace alone.
+    p.oci.reset();
+    p.netns = "/proc/4242/ns/net";
+    CHECK(poststop_is_for(p, {"/bundles/x", 1}, false));
+    CHECK_FALSE(poststop_is_for(p, {"/bundles/x", 1}, true));
+    // CNI's publications are DEL's.
+    p.cni_network = "labnet";
+    CHECK_FALSE(poststop_is_for(p, {"/bundles/a", 0}, false));
+}
+
+TEST_CASE("createRuntime and poststop carry the state's bundle and pid", "[oci_hook]") {
+    auto up = hook_action(parse_oci_state(creating(R"("io.portpub.ports":"80")")));
+    REQUIRE(up.up.oci);
+    CHECK(*up.up.oci == OciOrigin{"/var/lib/bundles/web1", 4242});
+    auto down = hook_action(
+        parse_oci_state(R"({"ociVersion":"1.0.2","id":"web1","status":"stopped","bundle":"/b"})"));
+    CHECK(down.kind == HookAction::Kind::unpublish);
+    CHECK(down.origin == OciOrigin{"/b", 0});
 }

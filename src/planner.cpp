@@ -175,6 +175,7 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
     pub.netns_inode = ns.inode;
     pub.ifname = req.ifname;
     pub.cni_network = req.cni_network;
+    pub.oci = req.oci;
     if (req.attached) {
         pub.network = req.attached->network;
     } else {

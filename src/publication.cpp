@@ -52,6 +52,8 @@ void check_as_portpub_makes_it(const Publication& p) {
             throw Error("gateway6 " + p.network.gateway6.str() + " is not in subnet6 " +
                         subnet6.str());
     }
+    if (p.oci && printable(p.oci->bundle) != p.oci->bundle)
+        throw Error("bundle '" + shown(p.oci->bundle) + "' has control characters");
     if (p.proxy && p.proxy->pid < 0) throw Error("proxy pid " + std::to_string(p.proxy->pid));
 }
 
@@ -90,6 +92,8 @@ nlohmann::json to_record(const Publication& p) {
         {"mappings", std::move(maps)},
         {"proxy", std::move(proxy)},
         {"cni_network", p.cni_network ? nlohmann::json(*p.cni_network) : nlohmann::json()},
+        {"oci",
+         p.oci ? nlohmann::json{{"bundle", p.oci->bundle}, {"pid", p.oci->pid}} : nlohmann::json()},
         {"phase", p.phase == Publication::Phase::pending    ? "pending"
                   : p.phase == Publication::Phase::removing ? "removing"
                                                             : "published"}};
@@ -150,6 +154,10 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
         // Records before 0.3 have no "cni_network".
         if (auto it = j.find("cni_network"); it != j.end() && !it->is_null())
             p.cni_network = it->get<std::string>();
+        // Records before 0.6 have no "oci".
+        if (auto it = j.find("oci"); it != j.end() && !it->is_null())
+            p.oci =
+                OciOrigin{it->at("bundle").get<std::string>(), it->at("pid").get<std::int64_t>()};
         // Records before 0.4 have no "phase": they were written once published.
         if (auto it = j.find("phase"); it != j.end()) {
             const auto phase = it->get<std::string>();

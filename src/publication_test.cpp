@@ -16,6 +16,34 @@ TEST_CASE("a record reads back as the publication it was written from", "[record
     // A 65,535-port range stays one entry on disk.
     CHECK(j.at("mappings").size() == 3);
     CHECK_FALSE(j.contains("address6"));  // IPv4 only: as records before 0.5
+    // The OCI hook's container, for its poststop; records before 0.6 have none.
+    p.oci = OciOrigin{"/bundles/web", 4242};
+    CHECK(from_record(nlohmann::json::parse(to_record(p).dump()), "web.json") == p);
+    auto old = to_record(p);
+    old.erase("oci");
+    CHECK_FALSE(from_record(old, "web.json").oci);
+}
+
+TEST_CASE("a record with names portpub never gives is refused, naming what is wrong", "[record]") {
+    const auto p = test::publication("web", "10.77.0.2", {"8080:80"});
+    const std::pair<const char*, nlohmann::json> changes[] = {
+        {"invalid container id '../x'", {{"id", "../x"}}},
+        {"netns 'netns/web' is not an absolute path", {{"netns", "netns/web"}}},
+        {"invalid bridge 'a/b'", {{"bridge", "a/b"}}},
+        {"address 10.78.0.2 is not in subnet 10.77.0.0/16", {{"address", "10.78.0.2"}}},
+        {"host_veth 'eth0' is not the veth portpub names for 10.77.0.2 (pp0a4d0002)",
+         {{"host_veth", "eth0"}}},
+        {"gateway 10.77.0.2 does not fit subnet 10.77.0.0/16", {{"gateway", "10.77.0.2"}}},
+        {"invalid network name '..'", {{"cni_network", ".."}}},
+    };
+    for (const auto& [why, change] : changes) {
+        auto j = to_record(p);
+        j.update(change);
+        INFO(change.dump());
+        CHECK_THROWS_WITH(
+            from_record(j, "web.json"),
+            Catch::StartsWith("record web.json is not one portpub wrote (" + std::string(why)));
+    }
 }
 
 TEST_CASE("a record with IPv6 reads back, and an IPv6 address outside its subnet is refused",

@@ -392,6 +392,11 @@ std::optional<Publication> Publisher::down(const DownRequest& req) {
     if (const auto* done = find_target(finished, req)) return *done;
     const auto* target = find_target(existing, req);
     if (!target) return std::nullopt;
+    if (req.only_if)
+        if (auto why = req.only_if(*target)) {
+            notes_.push_back(*why);
+            return std::nullopt;
+        }
     const Publication pub = *target;
     teardown(pub, without(existing, pub.id), host);
     return pub;

@@ -60,6 +60,17 @@ struct Environment {
     std::string container_id, netns, ifname;
 };
 
+// Why DEL or CHECK with `env`, in network `network`, is not about
+// publication `p`; nullopt when it is. A container is its id, network and
+// interface name, and the namespace when the runtime names one: the same
+// namespace (`netns_inode`: of CNI_NETNS, while that file exists) or, once it
+// is gone, the same path. A runtime cleans up after an ADD that was refused
+// because the id was in use in another namespace: that DEL is not for the
+// publication of that other namespace.
+std::optional<std::string> not_for(const Publication& p, const std::string& network,
+                                   const Environment& env,
+                                   std::optional<std::uint64_t> netns_inode);
+
 // CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME as each command needs
 // them; `get` returns a variable's value, or nullopt when it is unset.
 // Throws CniError kInvalidEnvironment naming the variable.

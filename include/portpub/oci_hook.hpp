@@ -32,14 +32,27 @@ OciState parse_oci_state(const std::string& text);
 struct HookAction {
     enum class Kind { publish, unpublish, nothing };
     Kind kind = Kind::nothing;
-    UpRequest up;     // publish: what `portpub up` would get
-    std::string id;   // publish, unpublish: the container id
-    std::string why;  // nothing: why, for stderr
+    UpRequest up;      // publish: what `portpub up` would get
+    std::string id;    // publish, unpublish: the container id
+    OciOrigin origin;  // publish, unpublish: the state's bundle and pid
+    std::string why;   // nothing: why, for stderr
 };
 
 // createRuntime (status "creating"; also "created", as the deprecated prestart
 // hook sees it) publishes the ports of the annotation, in /proc/PID/ns/net or
-// the namespace the annotation names; poststop ("stopped") unpublishes by id.
+// the namespace the annotation names; poststop ("stopped") unpublishes by id
+// what poststop_is_for() says is this container's.
 HookAction hook_action(const OciState& state);
+
+// Whether a poststop whose state has `given` (bundle, pid) is that of the
+// container `p` was published for. Never one made by CNI. A bundle or pid
+// both sides have must be equal (runtimes pass no pid at poststop, so in
+// practice the bundle). And a container runs until its poststop: while the
+// namespace `p` reached through /proc/PID/ns/net is still that of a live
+// process (`namespace_alive`), it is another container's poststop, such as
+// one refused at createRuntime for an id in use in another runtime root.
+// Records without an origin (the CLI, portpub before 0.6) are judged by the
+// namespace alone.
+bool poststop_is_for(const Publication& p, const OciOrigin& given, bool namespace_alive);
 
 }  // namespace portpub

@@ -43,6 +43,7 @@ struct UpRequest {
     std::uint32_t udp_timeout = 90;    // seconds
     std::optional<Attachment> attached;
     std::optional<std::string> cni_network;  // see Publication::cni_network
+    std::optional<OciOrigin> oci;            // see Publication::oci
 };
 
 // The namespace as the shell found it: resolved path and nsfs inode.

@@ -42,6 +42,15 @@ struct ProxyInfo {
     friend bool operator==(const ProxyInfo&, const ProxyInfo&) = default;
 };
 
+// Set by the OCI hook at createRuntime: what that container's poststop must
+// match before it removes the publication (a second container of the same
+// id, refused at createRuntime, gets a poststop too).
+struct OciOrigin {
+    std::string bundle;    // the state's "bundle"; "" when it had none
+    std::int64_t pid = 0;  // the state's "pid"; 0 when it had none
+    friend bool operator==(const OciOrigin&, const OciOrigin&) = default;
+};
+
 struct Publication {
     std::string id;
     std::string netns;              // path as resolved at `up`
@@ -60,6 +69,9 @@ struct Publication {
     // The CNI network this was published for, by `ADD`: CHECK, DEL and GC
     // match it. Nothing for the CLI and the OCI hook.
     std::optional<std::string> cni_network;
+    // The OCI hook's container, for its poststop to match. Nothing for the
+    // CLI and CNI, and in records of portpub before 0.6.
+    std::optional<OciOrigin> oci;
     // A record is written before the kernel is changed (pending) and before
     // it is taken apart (removing), so that a portpub killed half way leaves
     // a record of everything it may have made. Under the state lock, a record

@@ -22,6 +22,10 @@ inline constexpr const char* kDefaultStateDir = "/run/portpub";
 struct DownRequest {
     std::optional<std::string> id;
     std::optional<std::string> netns;
+    // A runtime's clean-up call (OCI poststop, CNI DEL) names a container
+    // by id only; this says whether the publication found is the one it
+    // means: nullopt when it is, else why not (then it is left alone).
+    std::function<std::optional<std::string>(const Publication&)> only_if;
 };
 
 // True while the namespace file a record names still holds that namespace.

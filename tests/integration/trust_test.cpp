@@ -3,12 +3,14 @@
 // clean-up call for a container that is not the one published. Each case is
 // how a careless or hostile user would try it, and checks that nothing but
 // portpub's own is deleted, signalled or reported.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -216,4 +218,143 @@ TEST_CASE("down works on a full state filesystem, and check on a read-only one",
     sh("umount " + lab.state_dir());
     lab.remove_container("more");
     CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+namespace {
+
+// `portpub oci-hook` with `state` on its stdin, as a runtime runs it.
+RunResult hook(const Lab& lab, const nlohmann::json& state) {
+    const std::string path = lab.state_dir() + ".oci-state.json";
+    std::ofstream(path) << state.dump();
+    return lab.portpub({"oci-hook"}, [path] {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) ::dup2(fd, 0);
+    });
+}
+
+nlohmann::json oci_state(const std::string& status, int pid, const std::string& bundle) {
+    nlohmann::json s = {
+        {"ociVersion", "1.0.2"},
+        {"id", "web"},
+        {"status", status},
+        {"bundle", bundle},
+        {"annotations", {{"io.portpub.ports", "8080:80"}, {"io.portpub.subnet", kSubnet}}}};
+    if (pid > 0) s["pid"] = pid;
+    return s;
+}
+
+std::map<std::string, std::string> cni_vars(const std::string& command, const std::string& id,
+                                            const std::string& netns,
+                                            const std::string& ifname = "eth0") {
+    return {{"CNI_COMMAND", command},
+            {"CNI_CONTAINERID", id},
+            {"CNI_NETNS", netns},
+            {"CNI_IFNAME", ifname},
+            {"CNI_PATH", "/usr/lib/cni"}};
+}
+
+nlohmann::json cni_config(const Lab& lab, int host_port) {
+    return {
+        {"cniVersion", "1.1.0"},
+        {"name", "labnet"},
+        {"type", "portpub"},
+        {"subnet", kSubnet},
+        {"stateDir", lab.state_dir()},
+        {"runtimeConfig", {{"portMappings", {{{"hostPort", host_port}, {"containerPort", 80}}}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("a poststop for another container of the same id leaves the publication alone",
+          "[trust]") {
+    // As runc with two --root directories runs two containers "web": the
+    // second is refused at createRuntime, and runc runs its poststop.
+    Lab lab(0);
+    lab.container("a");
+    lab.container("b");
+    const auto before = lab.snapshot();
+    const int first = lab.server_pid("a"), second = lab.server_pid("b");
+    REQUIRE(hook(lab, oci_state("creating", first, "/bundles/a")).status == 0);
+    for (const char* bundle : {"/bundles/b", "/bundles/a"}) {  // the same bundle too
+        INFO("second container's bundle " << bundle);
+        auto refused = hook(lab, oci_state("creating", second, bundle));
+        CHECK(refused.status == 1);
+        CHECK_THAT(refused.err, Catch::Contains("container id web is already used"));
+        // Its poststop, as runc gives it: no pid once stopped; with one too.
+        for (int pid : {0, second}) {
+            auto poststop = hook(lab, oci_state("stopped", pid, bundle));
+            CHECK(poststop.status == 0);
+            CHECK_THAT(poststop.err, Catch::Contains("is another container's than this "
+                                                     "poststop's: left alone"));
+            CHECK(lab.answering("ext", kHostIp, 8080) == "a");
+        }
+    }
+    // The first container's own poststop, once its process is gone.
+    lab.kill_servers("a");
+    auto poststop = hook(lab, oci_state("stopped", 0, "/bundles/a"));
+    CHECK(poststop.status == 0);
+    CHECK(poststop.err == "");
+    CHECK(lab.portpub({"ls", "--json"}).out == "[]\n");
+    lab.remove_container("a");
+    lab.remove_container("b");
+    lab.container("a");  // as it was for `before`: the lab's namespaces
+    lab.container("b");
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("a CNI DEL for another namespace or interface leaves the publication alone", "[trust]") {
+    Lab lab(0);
+    const auto c1 = lab.container("c1");
+    const auto c2 = lab.container("c2");
+    REQUIRE(lab.cni(cni_vars("ADD", "ctrA", c1), cni_config(lab, 8080).dump()).status == 0);
+    // ADD of the same id in c2 is refused; the runtime's clean-up DEL follows.
+    auto add = lab.cni(cni_vars("ADD", "ctrA", c2), cni_config(lab, 8081).dump());
+    CHECK(add.status != 0);
+    for (const auto& [netns, ifname] : std::vector<std::pair<std::string, std::string>>{
+             {c2, "eth0"}, {"/run/netns/gone", "eth0"}, {c1, "eth1"}}) {
+        INFO("DEL with CNI_NETNS=" << netns << " CNI_IFNAME=" << ifname);
+        auto del = lab.cni(cni_vars("DEL", "ctrA", netns, ifname), cni_config(lab, 8081).dump());
+        CHECK(del.status == 0);
+        CHECK(del.out.empty());
+        CHECK(lab.answering("ext", kHostIp, 8080) == "c1");
+        // CHECK of that other container does not vouch for this one.
+        auto check =
+            lab.cni(cni_vars("CHECK", "ctrA", netns, ifname), cni_config(lab, 8080).dump());
+        CHECK(check.status != 0);
+    }
+    CHECK(lab.cni(cni_vars("CHECK", "ctrA", c1), cni_config(lab, 8080).dump()).status == 0);
+    // Its own DEL; and once its namespace is gone, by the path it had.
+    auto del = lab.cni(cni_vars("DEL", "ctrA", c1), cni_config(lab, 8080).dump());
+    CHECK(del.status == 0);
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
+    REQUIRE(lab.cni(cni_vars("ADD", "ctrB", c2), cni_config(lab, 8082).dump()).status == 0);
+    lab.remove_container("c2");
+    CHECK(lab.cni(cni_vars("DEL", "ctrB", c2), cni_config(lab, 8082).dump()).status == 0);
+    CHECK(lab.portpub({"ls", "--json"}).out == "[]\n");
+}
+
+TEST_CASE("CNI GC keeps a container its list names in any spelling, or without an ifname",
+          "[trust]") {
+    Lab lab(0);
+    const auto c1 = lab.container("c1");
+    const auto c2 = lab.container("c2");
+    const auto c3 = lab.container("c3");
+    REQUIRE(lab.cni(cni_vars("ADD", "c1", c1), cni_config(lab, 8081).dump()).status == 0);
+    REQUIRE(lab.cni(cni_vars("ADD", "c2", c2), cni_config(lab, 8082).dump()).status == 0);
+    REQUIRE(lab.cni(cni_vars("ADD", "c3", c3), cni_config(lab, 8083).dump()).status == 0);
+    auto gc_config = cni_config(lab, 8081);
+    gc_config["cni.dev/valid-attachments"] = {{{"containerId", "c1"}, {"ifname", "eth0"}},
+                                              {{"containerID", "c2"}}};
+    auto gc = lab.cni({{"CNI_COMMAND", "GC"}, {"CNI_PATH", "/usr/lib/cni"}}, gc_config.dump());
+    INFO(gc.out << gc.err);
+    CHECK(gc.status == 0);
+    CHECK(lab.answering("ext", kHostIp, 8081) == "c1");
+    CHECK(lab.answering("ext", kHostIp, 8082) == "c2");
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8083, 1000));
+    // An attachment that names no container would keep none: refused whole.
+    gc_config["cni.dev/valid-attachments"] = {{{"ifname", "eth0"}}};
+    auto bad = lab.cni({{"CNI_COMMAND", "GC"}, {"CNI_PATH", "/usr/lib/cni"}}, gc_config.dump());
+    CHECK(bad.status != 0);
+    CHECK_THAT(bad.out, Catch::Contains("has no containerID; GC removes nothing"));
+    CHECK(lab.answering("ext", kHostIp, 8081) == "c1");
 }

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "portpub/error.hpp"
 #include "portpub/naming.hpp"
@@ -307,33 +308,215 @@ void Links::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net,
     }
 }
 
-void Links::check_subnet_free(const Network& net) {
+std::optional<ForeignRoute> Links::foreign_route(const Cidr& subnet, const std::string& bridge,
+                                                 const std::string& leaving_bridge) {
     nl_sock* sk = host_.get();
-    auto bridge = get_link(sk, net.bridge);
-    const int bridge_index = bridge ? rtnl_link_get_ifindex(bridge.get()) : -1;
+    auto index_of = [&](const std::string& name) {
+        auto link = name.empty() ? nullptr : get_link(sk, name);
+        return link ? rtnl_link_get_ifindex(link.get()) : -1;
+    };
+    const int bridge_index = index_of(bridge), leaving_index = index_of(leaving_bridge);
+    const bool v4 = subnet.address.is_v4();
     nl_cache* raw = nullptr;
-    int err = rtnl_route_alloc_cache(sk, AF_INET, 0, &raw);
+    int err = rtnl_route_alloc_cache(sk, v4 ? AF_INET : AF_INET6, 0, &raw);
     if (err < 0) fail("cannot list routes", err);
     CachePtr cache(raw);
     for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
         auto* r = reinterpret_cast<rtnl_route*>(obj);
         if (rtnl_route_get_table(r) != RT_TABLE_MAIN) continue;
         nl_addr* dst = rtnl_route_get_dst(r);
-        if (!dst || nl_addr_get_prefixlen(dst) == 0 || nl_addr_get_len(dst) != 4) continue;
-        Cidr route{IpAddress::from_bytes(
-                       Family::v4, static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(dst))),
-                   static_cast<int>(nl_addr_get_prefixlen(dst))};
-        if (!route.overlaps(net.subnet)) continue;
+        if (!dst || nl_addr_get_prefixlen(dst) == 0 || nl_addr_get_len(dst) != (v4 ? 4u : 16u))
+            continue;
+        Cidr route{
+            IpAddress::from_bytes(v4 ? Family::v4 : Family::v6,
+                                  static_cast<const std::uint8_t*>(nl_addr_get_binary_addr(dst))),
+            static_cast<int>(nl_addr_get_prefixlen(dst))};
+        if (!route.overlaps(subnet)) continue;
         int oif = rtnl_route_get_nnexthops(r) > 0
                       ? rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0))
                       : 0;
-        if (oif == bridge_index) continue;  // the bridge's own connected route
+        // The bridge's own connected route, or one that goes with the
+        // publication `up` replaces.
+        if (oif == bridge_index || oif == leaving_index) continue;
         char name[IF_NAMESIZE] = "?";
         if (oif > 0) if_indextoname(static_cast<unsigned>(oif), name);
-        throw Error("subnet " + net.subnet.str() + " overlaps the route " + route.str() + " dev " +
-                    name + ", which portpub does not own; pick another --subnet");
+        return ForeignRoute{route, name};
     }
+    return std::nullopt;
 }
+
+void Links::check_subnet_free(const Network& net, const std::string& leaving_bridge) {
+    auto check = [&](const Cidr& subnet, const char* option) {
+        if (auto r = foreign_route(subnet, net.bridge, leaving_bridge))
+            throw Error("subnet " + subnet.str() + " overlaps the route " + r->route.str() +
+                        " dev " + shown(r->dev) + ", which portpub does not own; pick another " +
+                        option);
+    };
+    check(net.subnet, "--subnet");
+    if (net.subnet6) check(*net.subnet6, "--subnet6");
+}
+
+std::optional<std::string> Links::holder_of(const Cidr& address) {
+    nl_cache* raw = nullptr;
+    int err = rtnl_addr_alloc_cache(host_.get(), &raw);
+    if (err < 0) fail("cannot list addresses", err);
+    CachePtr cache(raw);
+    for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        auto* a = reinterpret_cast<rtnl_addr*>(obj);
+        nl_addr* local = rtnl_addr_get_local(a);
+        if (!local || rtnl_addr_get_prefixlen(a) != address.prefix ||
+            nl_addr_get_len(local) != address.address.size() ||
+            std::memcmp(nl_addr_get_binary_addr(local), address.address.data(),
+                        address.address.size()) != 0)
+            continue;
+        char name[IF_NAMESIZE] = "?";
+        if_indextoname(static_cast<unsigned>(rtnl_addr_get_ifindex(a)), name);
+        return std::string(name);
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+// The interface index of the default route of `family` in the namespace of
+// `sk` (0 for a route with no interface); nullopt when there is none.
+std::optional<int> default_route_oif(nl_sock* sk, int family) {
+    nl_cache* raw = nullptr;
+    int err = rtnl_route_alloc_cache(sk, family, 0, &raw);
+    if (err < 0) fail("cannot list routes", err);
+    CachePtr cache(raw);
+    for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        auto* r = reinterpret_cast<rtnl_route*>(obj);
+        nl_addr* dst = rtnl_route_get_dst(r);
+        if (rtnl_route_get_table(r) != RT_TABLE_MAIN || (dst && nl_addr_get_prefixlen(dst) != 0))
+            continue;
+        return rtnl_route_get_nnexthops(r) > 0
+                   ? rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0))
+                   : 0;
+    }
+    return std::nullopt;
+}
+
+std::unique_ptr<RouteSocket> socket_in(const Netns& ns) {
+    NetnsSwitch in(ns.fd());
+    return std::make_unique<RouteSocket>();
+}
+
+}  // namespace
+
+void Links::check_bridge(const Network& net) {
+    auto bridge = get_link(host_.get(), net.bridge);
+    if (!bridge) return;  // up makes it
+    const char* type = rtnl_link_get_type(bridge.get());
+    if (!type || std::strcmp(type, "bridge") != 0)
+        throw Error("interface " + net.bridge +
+                    " exists and is not a bridge; pass another --bridge");
+    const int index = rtnl_link_get_ifindex(bridge.get());
+    const Cidr want{net.gateway, net.subnet.prefix};
+    for (const auto& a : addresses_of(host_.get(), index))
+        if (a != want)
+            throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " + want.str() +
+                        "; pass the --subnet it serves, or another --bridge");
+    if (!net.subnet6) return;
+    const Cidr want6{net.gateway6, net.subnet6->prefix};
+    for (const auto& a : addresses_of(host_.get(), index, Family::v6))
+        if (a != want6 && net.subnet6->contains(a.address))
+            throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " +
+                        want6.str() + "; pass the --subnet6 it serves, or another --bridge");
+}
+
+void Links::check_container_side(const Publication& p, const Netns& ns,
+                                 const std::string& leaving) {
+    auto inside = socket_in(ns);
+    nl_sock* csk = inside->get();
+    if (p.ifname != leaving && get_link(csk, p.ifname))
+        throw Error("cannot create interface " + p.ifname + " in " + p.netns +
+                    ": an interface of that name exists there; pass another --ifname");
+    auto leaving_link = leaving.empty() ? nullptr : get_link(csk, leaving);
+    const int leaving_index = leaving_link ? rtnl_link_get_ifindex(leaving_link.get()) : -1;
+    auto taken = [&](int family) {
+        auto oif = default_route_oif(csk, family);
+        return oif && *oif != leaving_index;
+    };
+    if (taken(AF_INET))
+        throw Error("namespace " + p.netns +
+                    " already has a default route; portpub gives the "
+                    "container its only one (remove it, or publish a fresh namespace)");
+    if (p.address6 && taken(AF_INET6))
+        throw Error("namespace " + p.netns +
+                    " already has an IPv6 default route; portpub gives the container its only "
+                    "one (remove it, or publish a fresh namespace)");
+}
+
+namespace {
+
+// The container's default route of one family, via `gateway` on interface
+// `index` of the namespace `csk` is in.
+void add_default_route(nl_sock* csk, int index, const IpAddress& gateway, const Publication& p) {
+    const bool v4 = gateway.is_v4();
+    RoutePtr route(must(rtnl_route_alloc()));
+    rtnl_route_set_family(route.get(), v4 ? AF_INET : AF_INET6);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+    auto any = nl_address(v4 ? IpAddress{} : *IpAddress::parse("::"), 0);
+    rtnl_route_set_dst(route.get(), any.get());
+    rtnl_nexthop* nh = must(rtnl_route_nh_alloc());
+    auto gw = nl_address(gateway, v4 ? 32 : 128);
+    rtnl_route_nh_set_gateway(nh, gw.get());
+    rtnl_route_nh_set_ifindex(nh, index);
+    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh now
+    int err = rtnl_route_add(csk, route.get(), NLM_F_CREATE | NLM_F_EXCL);
+    const std::string family = v4 ? "" : "IPv6 ";
+    if (err == -NLE_EXIST)
+        throw Error("namespace " + p.netns + " already has an " + family +
+                    "default route; portpub gives the container its only one (remove it, or "
+                    "publish a fresh namespace)");
+    if (err < 0)
+        fail("cannot add the " + family + "default route via " + gateway.str() + " in " + p.netns,
+             err);
+}
+
+// Hairpin mode of bridge port `ifindex`, read from the AF_BRIDGE view of it.
+bool hairpin_on(nl_sock* sk, int ifindex) {
+    nl_cache* raw = nullptr;
+    int err = rtnl_link_alloc_cache(sk, AF_BRIDGE, &raw);
+    if (err < 0) fail("cannot list bridge ports", err);
+    CachePtr cache(raw);
+    LinkPtr port(rtnl_link_get(cache.get(), ifindex));
+    return port && (rtnl_link_bridge_get_flags(port.get()) & RTNL_BRIDGE_HAIRPIN_MODE);
+}
+
+// Each piece of the container's side of `p` that is not as `up` made it.
+struct ContainerSide {
+    bool lo_down = false, missing = false, down = false, address = false, address6 = false,
+         route = false, route6 = false;
+};
+
+ContainerSide container_side(nl_sock* csk, const Publication& p) {
+    ContainerSide side;
+    if (auto lo = get_link(csk, "lo"); lo && !(rtnl_link_get_flags(lo.get()) & IFF_UP))
+        side.lo_down = true;
+    auto link = get_link(csk, p.ifname);
+    if (!link) {
+        side.missing = true;
+        return side;
+    }
+    const int index = rtnl_link_get_ifindex(link.get());
+    side.down = !(rtnl_link_get_flags(link.get()) & IFF_UP);
+    const auto has = [&](const Cidr& want, Family f) {
+        const auto all = addresses_of(csk, index, f);
+        return std::find(all.begin(), all.end(), want) != all.end();
+    };
+    side.address = !has({p.address, p.network.subnet.prefix}, Family::v4);
+    side.route = default_route_oif(csk, AF_INET) != index;
+    if (p.address6) {
+        side.address6 = !has({*p.address6, p.network.subnet6->prefix}, Family::v6);
+        side.route6 = default_route_oif(csk, AF_INET6) != index;
+    }
+    return side;
+}
+
+}  // namespace
 
 void Links::create_container_link(const Publication& p, const Netns& ns) {
     nl_sock* sk = host_.get();
@@ -363,11 +546,7 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     set_up(sk, host_end.get(), p.host_veth);
 
     // The container side, through a socket opened inside its namespace.
-    std::unique_ptr<RouteSocket> inside;
-    {
-        NetnsSwitch in(ns.fd());
-        inside = std::make_unique<RouteSocket>();
-    }
+    auto inside = socket_in(ns);
     nl_sock* csk = inside->get();
     const std::string where = p.ifname + " in " + p.netns;
     if (auto lo = get_link(csk, "lo"); lo && !(rtnl_link_get_flags(lo.get()) & IFF_UP))
@@ -377,50 +556,108 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     const int index = rtnl_link_get_ifindex(peer.get());
     add_address(csk, index, p.address, p.network.subnet.prefix, where);
     set_up(csk, peer.get(), where);
-
-    RoutePtr route(must(rtnl_route_alloc()));
-    rtnl_route_set_family(route.get(), AF_INET);
-    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
-    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
-    auto any = nl_address(IpAddress{}, 0);
-    rtnl_route_set_dst(route.get(), any.get());
-    rtnl_nexthop* nh = must(rtnl_route_nh_alloc());
-    auto gw = nl_address(p.network.gateway, 32);
-    rtnl_route_nh_set_gateway(nh, gw.get());
-    rtnl_route_nh_set_ifindex(nh, index);
-    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh now
-    err = rtnl_route_add(csk, route.get(), NLM_F_CREATE | NLM_F_EXCL);
-    if (err == -NLE_EXIST)
-        throw Error("namespace " + p.netns +
-                    " already has a default route; portpub gives the "
-                    "container its only one (remove it, or publish a fresh namespace)");
-    if (err < 0)
-        fail("cannot add the default route via " + p.network.gateway.str() + " in " + p.netns, err);
-    if (p.address6) add_ipv6(csk, index, p);
+    add_default_route(csk, index, p.network.gateway, p);
+    if (p.address6) {
+        add_address(csk, index, *p.address6, p.network.subnet6->prefix, where);
+        add_default_route(csk, index, p.network.gateway6, p);
+    }
 }
 
-void Links::add_ipv6(nl_sock* csk, int index, const Publication& p) {
+std::vector<std::string> Links::link_differences(const Publication& p, const Netns* ns) {
+    std::vector<std::string> out;
+    nl_sock* sk = host_.get();
+    auto host_end = get_link(sk, p.host_veth);
+    if (host_end) {
+        if (!(rtnl_link_get_flags(host_end.get()) & IFF_UP))
+            out.push_back("veth " + p.host_veth + " is down");
+        else if (rtnl_link_get_master(host_end.get()) > 0 &&  // else: not on the bridge
+                 !hairpin_on(sk, rtnl_link_get_ifindex(host_end.get())))
+            out.push_back("veth " + p.host_veth + " has hairpin mode off");
+    }
+    if (!ns || !host_end) return out;  // the container's side goes with either
+    auto inside = socket_in(*ns);
+    const auto side = container_side(inside->get(), p);
     const std::string where = p.ifname + " in " + p.netns;
-    add_address(csk, index, *p.address6, p.network.subnet6->prefix, where);
-    RoutePtr route(must(rtnl_route_alloc()));
-    rtnl_route_set_family(route.get(), AF_INET6);
-    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
-    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
-    auto any = nl_address(*IpAddress::parse("::"), 0);
-    rtnl_route_set_dst(route.get(), any.get());
-    rtnl_nexthop* nh = must(rtnl_route_nh_alloc());
-    auto gw = nl_address(p.network.gateway6, 128);
-    rtnl_route_nh_set_gateway(nh, gw.get());
-    rtnl_route_nh_set_ifindex(nh, index);
-    rtnl_route_add_nexthop(route.get(), nh);
-    int err = rtnl_route_add(csk, route.get(), NLM_F_CREATE | NLM_F_EXCL);
-    if (err == -NLE_EXIST)
-        throw Error("namespace " + p.netns +
-                    " already has an IPv6 default route; portpub gives the container its only "
-                    "one (remove it, or publish a fresh namespace)");
-    if (err < 0)
-        fail("cannot add the IPv6 default route via " + p.network.gateway6.str() + " in " + p.netns,
-             err);
+    if (side.lo_down) out.push_back("lo in " + p.netns + " is down");
+    if (side.missing) out.push_back("interface " + where + " is missing");
+    if (side.down) out.push_back("interface " + where + " is down");
+    if (side.address) out.push_back("address " + p.address.str() + " of " + where + " is missing");
+    if (side.address6)
+        out.push_back("address " + p.address6->str() + " of " + where + " is missing");
+    if (side.route)
+        out.push_back("the default route via " + p.network.gateway.str() + " in " + p.netns +
+                      " is missing");
+    if (side.route6)
+        out.push_back("the IPv6 default route via " + p.network.gateway6.str() + " in " + p.netns +
+                      " is missing");
+    return out;
+}
+
+std::vector<std::string> Links::repair_link(const Publication& p, const Netns& ns) {
+    std::vector<std::string> done;
+    nl_sock* sk = host_.get();
+    auto host_end = get_link(sk, p.host_veth);
+    if (!host_end) return done;
+    const int host_index = rtnl_link_get_ifindex(host_end.get());
+    if (!(rtnl_link_get_flags(host_end.get()) & IFF_UP)) {
+        set_up(sk, host_end.get(), p.host_veth);
+        done.push_back("veth " + p.host_veth + " up");
+    }
+    if (!hairpin_on(sk, host_index)) {
+        set_hairpin(sk, host_index, p.host_veth);
+        done.push_back("hairpin of " + p.host_veth);
+    }
+    auto inside = socket_in(ns);
+    nl_sock* csk = inside->get();
+    const auto side = container_side(csk, p);
+    const std::string where = p.ifname + " in " + p.netns;
+    if (side.lo_down) {
+        set_up(csk, get_link(csk, "lo").get(), "lo in " + p.netns);
+        done.push_back("lo in " + p.netns + " up");
+    }
+    if (side.missing) {
+        // Its veth's other end is there, under another name: a pair made anew.
+        delete_link(p.host_veth);
+        create_container_link(p, ns);
+        done.push_back("veth " + p.host_veth + " and " + where);
+        return done;
+    }
+    auto link = get_link(csk, p.ifname);
+    const int index = rtnl_link_get_ifindex(link.get());
+    if (side.address) {
+        add_address(csk, index, p.address, p.network.subnet.prefix, where);
+        done.push_back("address " + p.address.str() + " of " + where);
+    }
+    if (side.address6) {
+        add_address(csk, index, *p.address6, p.network.subnet6->prefix, where);
+        done.push_back("address " + p.address6->str() + " of " + where);
+    }
+    if (side.down) {
+        set_up(csk, link.get(), where);
+        done.push_back(where + " up");
+    }
+    // An address or the link going down took the routes with it.
+    if (default_route_oif(csk, AF_INET) != index) {
+        add_default_route(csk, index, p.network.gateway, p);
+        done.push_back("the default route in " + p.netns);
+    }
+    if (p.address6 && default_route_oif(csk, AF_INET6) != index) {
+        add_default_route(csk, index, p.network.gateway6, p);
+        done.push_back("the IPv6 default route in " + p.netns);
+    }
+    return done;
+}
+
+std::optional<std::string> Links::peer_name(const Publication& p, const Netns& ns) {
+    auto inside = socket_in(ns);
+    auto link = get_link(inside->get(), p.ifname);
+    if (!link) return std::nullopt;
+    const int peer = rtnl_link_get_link(link.get());  // an index of the host's
+    if (peer <= 0) return std::nullopt;
+    rtnl_link* raw = nullptr;
+    if (rtnl_link_get_kernel(host_.get(), peer, nullptr, &raw) < 0) return std::nullopt;
+    LinkPtr host_end(raw);
+    return std::string(rtnl_link_get_name(host_end.get()));
 }
 
 bool Links::on_bridge(const std::string& port, const std::string& bridge_name) {

@@ -163,6 +163,9 @@ Publication Publisher::up(const UpRequest& req) {
     const Publication& pub = plan.publication;
     add_notes(req, pub);
     auto others = without(existing, pub.id);
+    // Everything that can refuse without changing anything comes first, and
+    // before a publication this one replaces is touched.
+    preflight(pub, ns, plan.replaces ? &*plan.replaces : nullptr);
     if (plan.replaces) {
         // Same id again: a full `down` of the old publication, then an `up`
         // of the new one, whose own rollback leaves nothing if it fails.
@@ -270,18 +273,30 @@ std::vector<std::string> put_forwarding_back(HostState& host, StateStore& store,
 
 }  // namespace
 
+void Publisher::preflight(const Publication& pub, const Netns& ns, const Publication* replaced) {
+    // A kernel without nftables, a table of another state directory.
+    NftFirewall(owner()).check_owner();
+    // A container attached by another CNI plugin: its subnet is on that
+    // plugin's bridge, and the links are that plugin's to make.
+    if (pub.host_veth.empty()) return;
+    Links links;
+    // What the replaced publication has goes with it: its bridge's routes
+    // (when the new one has another bridge), and its interface in the
+    // container (when it is the same namespace).
+    const bool other_bridge = replaced && replaced->network.bridge != pub.network.bridge;
+    links.check_subnet_free(pub.network, other_bridge ? replaced->network.bridge : "");
+    // A bridge it shares is made again, or addressed again, as needed.
+    if (!replaced || other_bridge) links.check_bridge(pub.network);
+    const bool same_link =
+        replaced && !replaced->host_veth.empty() && replaced->netns_inode == ns.inode();
+    links.check_container_side(pub, ns, same_link ? replaced->ifname : "");
+}
+
 Publication Publisher::apply(Publication pub, const std::vector<Publication>& others,
                              const Netns& ns, HostState& host) {
     Links links;
-    // Everything that can refuse without changing anything comes first: a
-    // kernel without nftables, a table of another state directory, a subnet
-    // that is taken.
     NftFirewall firewall(owner());
-    firewall.check_owner();
-    // A container attached by another CNI plugin: its subnet is on that
-    // plugin's bridge, and the links are that plugin's to make.
     const bool own_links = !pub.host_veth.empty();
-    if (own_links) links.check_subnet_free(pub.network);
 
     // The record comes before the changes it describes: whatever happens to
     // this process from here on, the next portpub finds what to take apart.
@@ -407,7 +422,12 @@ namespace {
 // What of `pub` the kernel lacks, one phrase each.
 std::vector<std::string> missing_of(const Publication& pub, NftFirewall& firewall, Links& links) {
     std::vector<std::string> missing;
-    if (!namespace_alive(pub)) missing.push_back("namespace " + pub.netns + " is gone");
+    const bool alive = namespace_alive(pub);
+    if (!alive) missing.push_back("namespace " + pub.netns + " is gone");
+    for (const Forwarding* f : {&kForward4, &kForward6})
+        if (f == &kForward4 || pub.address6)
+            if (auto value = read_sysctl(f->key); value && *value != "1")
+                missing.push_back(std::string(f->name) + " is " + *value + ", not 1");
     if (!pub.host_veth.empty()) {
         if (!links.link_exists(pub.network.bridge)) {
             missing.push_back("bridge " + pub.network.bridge + " is missing");
@@ -425,6 +445,10 @@ std::vector<std::string> missing_of(const Publication& pub, NftFirewall& firewal
             missing.push_back("veth " + pub.host_veth + " is missing");
         else if (!links.on_bridge(pub.host_veth, pub.network.bridge))
             missing.push_back("veth " + pub.host_veth + " is not on bridge " + pub.network.bridge);
+        std::optional<Netns> ns;
+        if (alive) ns = Netns::open(pub.netns);
+        for (auto& d : links.link_differences(pub, ns ? &*ns : nullptr))
+            missing.push_back(std::move(d));
     }
     if (!firewall.table_exists()) {
         missing.push_back("table inet " + std::string(kTableName) + " is missing");
@@ -666,20 +690,42 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
         done.push_back(setting->name);
     if (!pub.host_veth.empty()) {
         const auto would = links.bridge_changes(pub.network);
+        // A bridge renamed by hand keeps the subnet's route: a second one
+        // beside it would give the host two routes and serve neither.
+        std::vector<Cidr> subnets{pub.network.subnet};
+        if (pub.network.subnet6) subnets.push_back(*pub.network.subnet6);
+        for (const auto& subnet : subnets)
+            if (auto r =
+                    would.created ? links.foreign_route(subnet, pub.network.bridge) : std::nullopt)
+                throw Error("bridge " + pub.network.bridge + " is missing, and subnet " +
+                            subnet.str() + " is on interface " + shown(r->dev) +
+                            " (renamed by hand?): name it " + pub.network.bridge +
+                            " again, or remove it, and run restore again");
         if (would.created || would.address_added || would.brought_up || would.address6_added) {
             make_bridge(pub.network, links, host, store_, nullptr);
             done.push_back("bridge " + pub.network.bridge);
         }
+        auto ns = Netns::open(pub.netns);
+        if (ns.inode() != pub.netns_inode)
+            throw Error("namespace " + pub.netns + " is another one now; portpub gc removes " +
+                        pub.id);
         if (!links.link_exists(pub.host_veth)) {
-            auto ns = Netns::open(pub.netns);
-            if (ns.inode() != pub.netns_inode)
-                throw Error("namespace " + pub.netns + " is another one now; portpub gc removes " +
-                            pub.id);
+            // Its container end there, its host end under another name.
+            if (auto peer = links.peer_name(pub, ns))
+                throw Error("veth " + pub.host_veth + " is missing, and " + pub.ifname + " in " +
+                            pub.netns + " is a veth whose host end is " + shown(*peer) +
+                            " (renamed by hand?): name it " + pub.host_veth +
+                            " again (ip link set " + shown(*peer) + " name " + pub.host_veth +
+                            ") and run restore, or run portpub down and up");
             links.create_container_link(pub, ns);
             done.push_back("veth " + pub.host_veth);
-        } else if (!links.on_bridge(pub.host_veth, pub.network.bridge)) {
-            links.attach(pub.host_veth, pub.network.bridge);
-            done.push_back("veth " + pub.host_veth + " on " + pub.network.bridge);
+        } else {
+            if (!links.on_bridge(pub.host_veth, pub.network.bridge)) {
+                links.attach(pub.host_veth, pub.network.bridge);
+                done.push_back("veth " + pub.host_veth + " on " + pub.network.bridge);
+            }
+            for (auto& d : links.repair_link(pub, ns))
+                done.push_back(std::move(d));
         }
     }
     // A proxy that died: a new one, with new listeners, and the redirects
@@ -822,6 +868,14 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
         !bridge_in_use && it != host.bridges.end()) {
         // Put a bridge that portpub did not create back as it was.
         if (it->second.created) {
+            const Cidr gateway{pub.network.gateway, pub.network.subnet.prefix};
+            if (!links.link_exists(pub.network.bridge))
+                if (auto holder = links.holder_of(gateway))
+                    notes_.push_back("bridge " + pub.network.bridge + " is gone, and interface " +
+                                     shown(*holder) + " has its address " + gateway.str() +
+                                     " (renamed by hand?): portpub leaves it alone; remove it "
+                                     "with ip link del " +
+                                     shown(*holder));
             if (links.link_exists(pub.network.bridge) &&
                 links.link_type(pub.network.bridge) != "bridge")
                 notes_.push_back("interface " + pub.network.bridge +

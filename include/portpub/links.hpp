@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ class RouteSocket {
     nl_sock* sk_ = nullptr;
 };
 
+// A route of the host's main table: its destination and interface.
+struct ForeignRoute {
+    Cidr route;
+    std::string dev;
+};
+
 class Links {
   public:
     Links() = default;  // works in the current (host) network namespace
@@ -48,8 +55,25 @@ class Links {
     // Every interface of the host named as portpub names host veths.
     std::vector<std::string> host_veths();
 
-    // Throws if the subnet overlaps a route that is not on `net.bridge`.
-    void check_subnet_free(const Network& net);
+    // A route that overlaps `subnet` and is neither on `bridge` nor on
+    // `leaving_bridge` ("" for none); nullopt when there is none.
+    std::optional<ForeignRoute> foreign_route(const Cidr& subnet, const std::string& bridge,
+                                              const std::string& leaving_bridge = "");
+    // The interface that has `address` (with that prefix), if one has.
+    std::optional<std::string> holder_of(const Cidr& address);
+    // Throws if the subnet (or subnet6) overlaps a route that is not on
+    // `net.bridge`, nor on `leaving_bridge` (that of a publication `up`
+    // replaces, whose routes go with it; "" for none).
+    void check_subnet_free(const Network& net, const std::string& leaving_bridge = "");
+
+    // What ensure_bridge would refuse, without a change: an interface of
+    // that name that is not a bridge, or a bridge with another address.
+    void check_bridge(const Network& net);
+    // What create_container_link would refuse, without a change: an
+    // interface named p.ifname in `ns`, or a default route there (IPv6's
+    // too, for a container with IPv6). `leaving`: the interface of the
+    // publication `up` replaces, which goes with it ("" for none).
+    void check_container_side(const Publication& p, const Netns& ns, const std::string& leaving);
 
     // The veth pair: host end on the bridge with hairpin on, the peer moved
     // into `ns`, renamed to p.ifname, addressed, up, with a default route via
@@ -69,10 +93,20 @@ class Links {
     void set_link_down(const std::string& name);                        // no error if absent
     void remove_address(const std::string& link, const Cidr& address);  // no error if absent
 
+    // What of the link `up` made for `p` is not as `up` made it, one phrase
+    // each: the host veth down or its hairpin mode off; with `ns` (the
+    // container's, while it lives), lo down, or the container's interface
+    // missing, down, or without its addresses or default routes. The veth's
+    // existence and bridge are the caller's to check.
+    std::vector<std::string> link_differences(const Publication& p, const Netns* ns);
+    // Puts back what link_differences names (the veth exists); says what it
+    // did, one phrase each.
+    std::vector<std::string> repair_link(const Publication& p, const Netns& ns);
+    // The host's name of the other end of the container's interface, when
+    // it is a veth (after its host end was renamed by hand, say).
+    std::optional<std::string> peer_name(const Publication& p, const Netns& ns);
+
   private:
-    // The container's IPv6 address and default route, on interface `index`
-    // of the namespace `csk` is in.
-    static void add_ipv6(nl_sock* csk, int index, const Publication& p);
     // Address, MAC and up state of an existing bridge; records each change in `did`.
     void configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
                           HostState::Bridge& did);

@@ -181,18 +181,48 @@ TEST_CASE("an id whose namespace is gone is taken over", "[errors]") {
     CHECK(lab.answering("ext", kHostIp, 8080) == "b");
 }
 
-TEST_CASE("a replacement that fails leaves nothing behind", "[errors]") {
+TEST_CASE("an up again that is refused leaves the earlier publication as it was", "[errors]") {
     Lab lab(0);
     auto web = lab.container("web");
     const auto before = lab.snapshot();
     lab.up(web, {"8080:80"});
-    // Again for the same namespace, with an interface name that exists there.
-    auto r =
-        lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "--ifname", "lo", "-p", "9090:80"});
-    CHECK(r.status == 1);
-    CHECK_THAT(r.err, Catch::Contains("the earlier publication of web was removed"));
-    CHECK(diff_lines(before, lab.snapshot()) == "");
+    const auto published = lab.snapshot();
+    // Again for the same namespace, with what every check of up refuses
+    // before it changes anything: the old publication must not go first.
+    const std::pair<std::vector<std::string>, const char*> refusals[] = {
+        {{"--ifname", "lo"}, "an interface of that name exists there; pass another --ifname"},
+        {{"--bridge", "ext0"}, "interface ext0 exists and is not a bridge"},
+        {{"--subnet", "192.0.2.0/24"}, "overlaps the route 192.0.2.0/24 dev ext0"},
+        {{"--subnet6", "2001:db8::/64"}, "overlaps the route 2001:db8::/64 dev ext0"},
+    };
+    for (const auto& [options, why] : refusals) {
+        std::vector<std::string> args{"up", "--netns", web, "-p", "9090:80"};
+        args.insert(args.end(), options.begin(), options.end());
+        if (options[0] != "--subnet") args.insert(args.end(), {"--subnet", kSubnet});
+        INFO(options[0] << " " << options[1]);
+        auto r = lab.portpub(args);
+        CHECK(r.status == 1);
+        CHECK_THAT(r.err, Catch::Contains(why));
+        CHECK_THAT(r.err, !Catch::Contains("was removed"));
+        CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+        CHECK(diff_lines(published, lab.snapshot()) == "");
+    }
     CHECK(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("an IPv6 subnet the host's own network has is refused", "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    // ext0 has 2001:db8::1/64: a container there would take a neighbour's address.
+    auto r = lab.portpub(
+        {"up", "--netns", web, "--subnet", kSubnet, "--subnet6", "2001:db8::/64", "-p", "80"});
+    CHECK(r.status == 1);
+    CHECK(r.err ==
+          "portpub: subnet 2001:db8::/64 overlaps the route 2001:db8::/64 dev ext0, which portpub "
+          "does not own; pick another --subnet6\n");
+    CHECK(diff_lines(before, lab.snapshot()) == "");
 }
 
 TEST_CASE("a failure after the rules are in undoes them too", "[errors]") {

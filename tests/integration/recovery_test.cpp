@@ -242,6 +242,37 @@ TEST_CASE("check names each piece removed by hand, and restore puts it back", "[
         CHECK(check.out ==
               "web: bridge portpub0 is missing\nweb: veth ppc6336402 is not on bridge portpub0\n");
     }
+    // What `up` set in the kernel besides: each is seen, and put back.
+    SECTION("ip_forward") {
+        sh("echo 0 > /proc/sys/net/ipv4/ip_forward");
+        auto check = lab.portpub({"check"});
+        CHECK(check.status == 1);
+        CHECK(check.out == "web: ip_forward is 0, not 1\n");
+    }
+    SECTION("the host's end of the veth down") {
+        sh("ip link set ppc6336402 down");
+        CHECK(lab.portpub({"check"}).out == "web: veth ppc6336402 is down\n");
+    }
+    SECTION("hairpin mode off") {
+        sh("ip link set ppc6336402 type bridge_slave hairpin off");
+        CHECK(lab.portpub({"check"}).out == "web: veth ppc6336402 has hairpin mode off\n");
+    }
+    SECTION("the container's interface down") {
+        sh("ip -n web link set eth0 down");
+        CHECK(lab.portpub({"check"}).out ==
+              "web: interface eth0 in /run/netns/web is down\n"
+              "web: the default route via 198.51.100.1 in /run/netns/web is missing\n");
+    }
+    SECTION("the container's address flushed") {
+        sh("ip -n web addr flush dev eth0");
+        CHECK(lab.portpub({"check"}).out ==
+              "web: address 198.51.100.2 of eth0 in /run/netns/web is missing\n"
+              "web: the default route via 198.51.100.1 in /run/netns/web is missing\n");
+    }
+    SECTION("the container's loopback down") {
+        sh("ip -n web link set lo down");
+        CHECK(lab.portpub({"check"}).out == "web: lo in /run/netns/web is down\n");
+    }
     SECTION("the proxy") {
         const int pid = *lab.proxy_pid("web");
         ::kill(pid, SIGKILL);
@@ -255,6 +286,55 @@ TEST_CASE("check names each piece removed by hand, and restore puts it back", "[
     CHECK(restore.status == 0);
     CHECK_THAT(restore.out, Catch::StartsWith("restored web: "));
     INFO(restore.out << restore.err);
+    require_web_published(lab);
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("restore does not make a second bridge beside one renamed by hand, and says so",
+          "[recovery]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, kWebPorts);
+    sh("ip link set portpub0 name renamed0");
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::StartsWith("web: bridge portpub0 is missing\n"));
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 1);
+    CHECK(restore.err ==
+          "portpub restore: web: bridge portpub0 is missing, and subnet 198.51.100.0/24 is on "
+          "interface renamed0 (renamed by hand?): name it portpub0 again, or remove it, and run "
+          "restore again\n");
+    CHECK(sh("ip -o link show portpub0 2>&1; true").find("does not exist") != std::string::npos);
+    CHECK(sh("ip route show 198.51.100.0/24") ==
+          "198.51.100.0/24 dev renamed0 proto kernel scope link src 198.51.100.1 \n");
+    // down names the renamed bridge it leaves alone.
+    auto down = lab.portpub({"down", "--id", "web"});
+    CHECK(down.status == 0);
+    CHECK_THAT(down.err, Catch::Contains("bridge portpub0 is gone, and interface renamed0 has its "
+                                         "address 198.51.100.1/24 (renamed by hand?)"));
+    sh("ip link del renamed0");
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("restore after the host end of a veth was renamed says how to put it back",
+          "[recovery]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, kWebPorts);
+    sh("ip link set ppc6336402 name renamed0");
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 1);
+    CHECK_THAT(restore.err,
+               Catch::Contains("veth ppc6336402 is missing, and eth0 in /run/netns/web is a veth "
+                               "whose host end is renamed0 (renamed by hand?): name it "
+                               "ppc6336402 again (ip link set renamed0 name ppc6336402)") &&
+                   !Catch::Contains("--ifname"));
+    sh("ip link set renamed0 name ppc6336402");
+    CHECK(lab.portpub({"restore"}).status == 0);
     require_web_published(lab);
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
     CHECK(diff_lines(before, lab.snapshot()) == "");

@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "portpub/conntrack_match.hpp"
 #include "portpub/error.hpp"
+#include "portpub/host_ports.hpp"
 
 namespace portpub {
 
@@ -105,6 +107,7 @@ std::size_t put_delete(char* at, const Entry& e, std::uint32_t seq) {
 // What a dump collects: the UDP entries sent to published ports.
 struct Collector {
     const std::vector<Mapping>* published;
+    const std::function<bool(const IpAddress&)>* is_local;
     std::vector<Entry> found;
 };
 
@@ -132,7 +135,7 @@ int collect(const nlmsghdr* nlh, void* data) {
     e.flow.dst = address(ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST);
     e.flow.src_port = ntohs(nfct_get_attr_u16(ct.get(), ATTR_ORIG_PORT_SRC));
     e.flow.dst_port = ntohs(nfct_get_attr_u16(ct.get(), ATTR_ORIG_PORT_DST));
-    if (!sent_to_published(e.flow, *c->published)) return MNL_CB_OK;
+    if (!sent_to_published(e.flow, *c->published, *c->is_local)) return MNL_CB_OK;
     if (nfct_attr_is_set(ct.get(), ATTR_ZONE)) e.zone = nfct_get_attr_u16(ct.get(), ATTR_ZONE);
     try {
         c->found.push_back(e);
@@ -189,7 +192,13 @@ class CtNetlink {
                                  (family == AF_INET ? "IPv4" : "IPv6") + " conntrack table";
         if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) fail(what);
         const auto seq = nlh->nlmsg_seq;
-        Collector c{&published, {}};
+        // The host's addresses now: the flows clients sent to it.
+        const std::function<bool(const IpAddress&)> is_local =
+            [addresses = host_addresses()](const IpAddress& a) {
+                return a.is_loopback() ||
+                       std::find(addresses.begin(), addresses.end(), a) != addresses.end();
+            };
+        Collector c{&published, &is_local, {}};
         for (;;) {
             ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
             if (n < 0) fail(what);

@@ -4,8 +4,10 @@
 
 namespace portpub {
 
-bool sent_to_published(const FlowTuple& flow, const std::vector<Mapping>& mappings) {
+bool sent_to_published(const FlowTuple& flow, const std::vector<Mapping>& mappings,
+                       const std::function<bool(const IpAddress&)>& is_local) {
     const IpAddress dst = unmapped(flow.dst);
+    if (!is_local(dst)) return false;
     for (const auto& m : mappings) {
         if (m.proto != flow.proto || flow.dst_port < m.host_port || flow.dst_port > m.host_last())
             continue;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,12 @@ struct FlowTuple {
 };
 
 // True when the client sent the flow to a host port of one of `mappings`
-// (same protocol): to any address for a mapping without one, to any address
-// of the family for 0.0.0.0 or ::, else to that address only.
-bool sent_to_published(const FlowTuple& flow, const std::vector<Mapping>& mappings);
+// (same protocol) on an address of this host (`is_local`; loopback counts):
+// any of them for a mapping without an address, any of the family for
+// 0.0.0.0 or ::, else that address only. A flow to another machine's port of
+// the same number (the host's own DNS queries to 5353, say) is not one.
+bool sent_to_published(const FlowTuple& flow, const std::vector<Mapping>& mappings,
+                       const std::function<bool(const IpAddress&)>& is_local);
 
 // "udp 192.0.2.2:40000 -> 192.0.2.1:5353", "udp [2001:db8::2]:40000 -> [2001:db8::1]:5353".
 std::string describe(const FlowTuple& flow);

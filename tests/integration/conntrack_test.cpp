@@ -101,6 +101,27 @@ TEST_CASE("down deletes the entries of its UDP ports only: by address, range and
     CHECK_THAT(conntrack_udp(6002), Catch::Contains("dport=6002"));
 }
 
+TEST_CASE("up and down leave the host's own flows to another machine's port of that number",
+          "[conntrack]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    lab.up(a, {"8080:80"});  // the host tracks connections from here on
+    // The host's own client of another machine's 5353 (nothing answers there).
+    for (const char* ip : {kExtIp, kExtIp6})
+        lab.udp_send("host", ip, 5353);
+    auto tracked = [] { return conntrack_udp(5353) + conntrack_udp(5353, "ipv6"); };
+    REQUIRE_THAT(tracked(), Catch::Contains("dst=" + std::string(kExtIp)) &&
+                                Catch::Contains("dst=" + std::string(kExtIp6)));
+    // Another container publishes 5353/udp, and takes it away again.
+    lab.up(b, {"5353:53/udp"});
+    CHECK_THAT(tracked(), Catch::Contains("dst=" + std::string(kExtIp)) &&
+                              Catch::Contains("dst=" + std::string(kExtIp6)));
+    REQUIRE(lab.portpub({"down", "--id", "b"}).status == 0);
+    CHECK_THAT(tracked(), Catch::Contains("dst=" + std::string(kExtIp)) &&
+                              Catch::Contains("dst=" + std::string(kExtIp6)));
+}
+
 TEST_CASE("down deletes the entries of a 65,535-port range, however many", "[conntrack]") {
     Lab lab(0);
     auto a = lab.container("a");

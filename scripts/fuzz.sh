@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the readers of hostile input with libFuzzer, ASan and UBSan (clang):
-# the -p grammar and the way to mappings, the OCI state of the hook, and the
-# CNI plugin's environment and configuration; SECONDS each (default 60).
+# the -p grammar and the way to mappings, the OCI state of the hook, the CNI
+# plugin's environment and configuration, the records read back from the
+# state directory, and the forward file; SECONDS each (default 60).
 #   scripts/fuzz.sh [SECONDS]
 # Each target starts from its seeds, tests/fuzz/corpus/TARGET, copied into
 # build-fuzz/corpus/TARGET, where what the fuzzer finds accumulates from run
@@ -16,7 +17,7 @@ if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds < 1 || seconds > 86400)); then
   echo "usage: scripts/fuzz.sh [SECONDS]   (1 to 86400 for each target, default 60)" >&2
   exit 2
 fi
-targets=(port_spec oci_state cni_config)
+targets=(port_spec oci_state cni_config record forward_file)
 
 scripts/setup.sh >/dev/null
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DPORTPUB_FUZZ=ON -DPORTPUB_TESTS=OFF \

@@ -1,6 +1,7 @@
 #include "portpub/cli.hpp"
 
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -192,6 +193,19 @@ std::string help_text(const std::string& usage, const po::options_description& o
     return usage + "\n\n" + option_lines(opts) + tail;
 }
 
+// --udp-timeout: whole seconds, 1 to a day. Boost would read "-1" as the
+// largest unsigned number.
+std::uint32_t udp_timeout(const std::string& text) {
+    constexpr std::uint32_t kMax = 86400;
+    std::uint32_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || v < 1 || v > kMax)
+        throw UsageError("--udp-timeout takes whole seconds from 1 to " + std::to_string(kMax) +
+                             " (a day), not '" + shown(text) + "'",
+                         "up");
+    return v;
+}
+
 int cmd_up(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()("publish,p",
@@ -209,7 +223,7 @@ int cmd_up(const std::vector<std::string>& args) {
         "ifname", po::value<std::string>()->default_value("eth0")->value_name("NAME"),
         "interface in the container")("no-proxy", "no proxy: 127.0.0.1 and ::1 go unserved")(
         "no-reserve", "do not hold the published ports with sockets")(
-        "udp-timeout", po::value<unsigned>()->default_value(90)->value_name("SECONDS"),
+        "udp-timeout", po::value<std::string>()->default_value("90")->value_name("SECONDS"),
         "idle time of a proxied UDP flow")("json", "print the result as JSON");
     add_state_option(opts);
     opts.add_options()("help,h", "show this help");
@@ -232,8 +246,7 @@ int cmd_up(const std::vector<std::string>& args) {
     req.ifname = vm["ifname"].as<std::string>();
     req.proxy = !vm.count("no-proxy");
     req.reserve = !vm.count("no-reserve");
-    req.udp_timeout = vm["udp-timeout"].as<unsigned>();
-    if (req.udp_timeout == 0) throw UsageError("--udp-timeout must be at least 1 second", "up");
+    req.udp_timeout = udp_timeout(vm["udp-timeout"].as<std::string>());
 
     Publisher publisher(vm["state-dir"].as<std::string>());
     auto pub = publisher.up(req);

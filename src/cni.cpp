@@ -181,7 +181,7 @@ Environment parse_environment(const std::function<std::optional<std::string>(con
     else
         env.netns = require_var(get, "CNI_NETNS", command);
     try {
-        validate_netns_path(env.netns);
+        if (!env.netns.empty() || env.command != Command::del) validate_netns_path(env.netns);
     } catch (const Error& e) {
         throw CniError(kInvalidEnvironment, std::string("CNI_NETNS: ") + e.what());
     }

@@ -38,11 +38,18 @@ IpAddress parse_to(std::string_view text) {
                     ": expected an IPv4 or IPv6 address of the machine to forward to, e.g. "
                     "192.0.2.10 or 2001:db8::10 (not a host name)");
     const std::uint8_t first = a->data()[0];
-    if (a->is_unspecified() || a->is_loopback() || (a->is_v4() && first >= 224) ||
+    if (a->is_unspecified() || a->is_loopback() || (a->is_v4() && (first >= 224 || first == 0)) ||
         (!a->is_v4() && first == 0xff))
         throw Error("invalid --to address " + in_quotes(text) +
                     ": it must be a unicast address of another machine (for a program of this "
                     "host, leave --to out: -p 80:5000 sends port 80 to local port 5000)");
+    if (!a->is_v4() && unmapped(*a).is_v4())
+        throw Error("invalid --to address " + in_quotes(text) +
+                    ": an IPv4 address written as IPv6; write it as " + unmapped(*a).str());
+    if (!a->is_v4() && Cidr{*IpAddress::parse("fe80::"), 10}.contains(*a))
+        throw Error("invalid --to address " + in_quotes(text) +
+                    ": a link-local address names a machine only with its interface, which a "
+                    "forward does not take; use the machine's global or unique local address");
     return *a;
 }
 
@@ -117,7 +124,7 @@ std::vector<Forward> parse_forward_file(std::string_view text, const std::string
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // a number too large is out_of_range
         throw Error(file + " is not valid JSON (" + e.what() +
                     "); fix it or move it away, then run portpub forward apply");
     }

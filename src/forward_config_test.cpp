@@ -52,6 +52,13 @@ TEST_CASE("bad forward specs are refused with the value and what to write", "[fo
                Catch::Contains("leave --to out"));
     CHECK_THAT(error_of([] { parse_forward("80:3000", std::string_view("0.0.0.0")); }),
                Catch::Contains("unicast"));
+    // Addresses that name no one machine, or name it only half.
+    CHECK_THAT(error_of([] { parse_forward("80:3000", std::string_view("255.255.255.255")); }),
+               Catch::Contains("unicast"));
+    CHECK_THAT(error_of([] { parse_forward("80:3000", std::string_view("fe80::1")); }),
+               Catch::Contains("link-local") && Catch::Contains("interface"));
+    CHECK_THAT(error_of([] { parse_forward("80:3000", std::string_view("::ffff:192.0.2.2")); }),
+               Catch::Contains("write it as 192.0.2.2"));
     // The same port to another machine is fine.
     CHECK(parse_forward("80:80", std::string_view("192.0.2.10")).remote());
 }

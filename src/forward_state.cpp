@@ -4,6 +4,7 @@
 
 #include "portpub/error.hpp"
 #include "portpub/forward_plan.hpp"
+#include "portpub/json_integer.hpp"
 
 namespace portpub {
 
@@ -30,12 +31,12 @@ AppliedForwards parse_applied_forwards(std::string_view text, const std::string&
             a.forwards.push_back(parse_forward(e.at("publish").get<std::string>(), to));
         }
         if (j.contains("proxy"))
-            a.proxy = ProcessId{j.at("proxy").at("pid").get<std::int32_t>(),
-                                j.at("proxy").at("start_time").get<std::uint64_t>()};
+            a.proxy = ProcessId{json_integer<std::int32_t>(j.at("proxy"), "pid"),
+                                json_integer<std::uint64_t>(j.at("proxy"), "start_time")};
     } catch (const nlohmann::json::exception& e) {
         throw Error(what + " is malformed (" + e.what() +
                     "); move it away and run portpub forward apply");
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // Error, or a field json_integer refused
         throw Error(what + " is malformed (" + e.what() +
                     "); move it away and run portpub forward apply");
     }

@@ -16,6 +16,7 @@
 #include "portpub/forward_plan.hpp"
 #include "portpub/forward_proxy.hpp"
 #include "portpub/forward_state.hpp"
+#include "portpub/host_ports.hpp"
 #include "portpub/logger.hpp"
 #include "portpub/sysctl.hpp"
 
@@ -100,6 +101,33 @@ void Forwarder::write_config(const std::vector<Forward>& forwards) const {
     }
 }
 
+namespace {
+
+// A --to address that the host itself answers, or that all of one of its
+// networks does, is no machine to forward to (checked here: the host's
+// addresses are the kernel's to tell).
+void check_targets(const std::vector<Forward>& forwards) {
+    const auto own = host_addresses();
+    const auto broadcasts = host_broadcast_addresses();
+    for (const auto& f : forwards) {
+        if (!f.to) continue;
+        auto is = [&](const std::vector<IpAddress>& in) {
+            return std::find(in.begin(), in.end(), *f.to) != in.end();
+        };
+        if (is(own))
+            throw Error("forward " + in_quotes(f.name()) + ": " + f.to->str() +
+                        " is an address of this host; for a program of this host leave --to "
+                        "out (-p " +
+                        f.publish() + ")");
+        if (is(broadcasts))
+            throw Error("forward " + in_quotes(f.name()) + ": " + f.to->str() +
+                        " is the broadcast address of a network of this host; give one "
+                        "machine's address");
+    }
+}
+
+}  // namespace
+
 std::vector<std::string> Forwarder::add(const std::vector<Forward>& forwards) {
     require_capabilities();
     auto lock = store_.lock();
@@ -109,6 +137,7 @@ std::vector<std::string> Forwarder::add(const std::vector<Forward>& forwards) {
         if (std::find(after.begin(), after.end(), f) == after.end()) after.push_back(f);
     check_overlaps(after, " (with " + in_quotes(config_.string()) + ")");
     check_container_conflicts(after, container_ports(store_));
+    check_targets(forwards);
     if (after == before) return apply_locked(after);
     write_config(after);
     try {
@@ -153,6 +182,7 @@ std::vector<std::string> Forwarder::apply() {
 
 std::vector<std::string> Forwarder::apply_locked(const std::vector<Forward>& forwards) {
     check_container_conflicts(forwards, container_ports(store_));
+    check_targets(forwards);
     ForwardFirewall firewall;  // no nftables: refused before anything changes
     auto applied = load_applied_forwards(store_);
     HostState host = store_.load_host();

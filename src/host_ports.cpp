@@ -5,6 +5,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -186,6 +187,27 @@ std::vector<IpAddress> host_addresses() {
             out.push_back(
                 IpAddress::from_bytes(Family::v6, reinterpret_cast<std::uint8_t*>(&sa->sin6_addr)));
         }
+    }
+    ::freeifaddrs(list);
+    return out;
+}
+
+std::vector<IpAddress> host_broadcast_addresses() {
+    std::vector<IpAddress> out;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return out;
+    // The last address of each network, whether or not the interface was
+    // given a broadcast address (`ip addr add` gives none without `brd +`).
+    for (auto* i = list; i; i = i->ifa_next) {
+        if (!i->ifa_addr || !i->ifa_netmask || i->ifa_addr->sa_family != AF_INET) continue;
+        auto v4 = [](sockaddr* sa) {
+            return IpAddress::from_bytes(
+                Family::v4,
+                reinterpret_cast<std::uint8_t*>(&reinterpret_cast<sockaddr_in*>(sa)->sin_addr));
+        };
+        const int prefix = __builtin_popcount(v4(i->ifa_netmask).v4_value());
+        if (prefix <= 30) out.push_back(Cidr{v4(i->ifa_addr), prefix}.last());
+        if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) out.push_back(v4(i->ifa_broadaddr));
     }
     ::freeifaddrs(list);
     return out;

@@ -131,4 +131,11 @@ std::string Cidr::str() const {
     return address.str() + "/" + std::to_string(prefix);
 }
 
+IpAddress unmapped(const IpAddress& a) {
+    static const std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!a.is_v4() && std::memcmp(a.data(), prefix, 12) == 0)
+        return IpAddress::from_bytes(Family::v4, a.data() + 12);
+    return a;
+}
+
 }  // namespace portpub

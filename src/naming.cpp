@@ -48,6 +48,10 @@ void validate_ifname(const std::string& name, const std::string& what) {
 }
 
 void validate_netns_path(const std::string& path) {
+    if (path.empty())
+        throw Error(
+            "the network namespace path is empty; give the namespace file, as in "
+            "--netns /run/netns/web or /proc/PID/ns/net");
     // The path goes into the JSON record, which holds UTF-8 only.
     if (printable(path) != path)
         throw Error("namespace path '" + shown(path) +

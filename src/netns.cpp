@@ -46,6 +46,10 @@ std::string normalize_netns_path(const std::string& path) {
 }
 
 Netns Netns::open(const std::string& given) {
+    if (given.empty())
+        throw Error(
+            "the network namespace path is empty; give the namespace file, as in "
+            "--netns /run/netns/web or /proc/PID/ns/net");
     Netns ns;
     ns.path_ = normalize_netns_path(given);
     const std::string name = shown(given);  // as messages quote it

@@ -148,6 +148,10 @@ void validate_request(const UpRequest& req) {
     if (req.id) validate_id(*req.id);
     validate_netns_path(req.netns);
     if (req.cni_network) validate_network_name(*req.cni_network);
+    // The bundle goes into the record, which then must read back.
+    if (req.oci && printable(req.oci->bundle) != req.oci->bundle)
+        throw Error("the OCI state's bundle '" + shown(req.oci->bundle) +
+                    "' has control characters; name the bundle's directory without them");
 }
 
 Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,

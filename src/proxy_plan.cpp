@@ -1,7 +1,5 @@
 #include "portpub/proxy_plan.hpp"
 
-#include <cstring>
-
 namespace portpub {
 
 namespace {
@@ -73,13 +71,6 @@ std::vector<Mapping> listed_mappings(const Publication& p) {
         }
     }
     return out;
-}
-
-IpAddress unmapped(const IpAddress& a) {
-    static const std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (!a.is_v4() && std::memcmp(a.data(), prefix, 12) == 0)
-        return IpAddress::from_bytes(Family::v4, a.data() + 12);
-    return a;
 }
 
 ProxyListeners proxy_listeners(const Publication& p) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "portpub/error.hpp"
+#include "portpub/json_integer.hpp"
 #include "portpub/naming.hpp"
 #include "portpub/proxy_plan.hpp"
 
@@ -107,12 +108,12 @@ nlohmann::json to_record(const Publication& p) {
 
 Publication from_record(const nlohmann::json& j, const std::string& origin) {
     try {
-        if (j.at("version").get<int>() != kRecordVersion)
+        if (json_integer<int>(j, "version") != kRecordVersion)
             throw std::invalid_argument("unknown record version " + j.at("version").dump());
         Publication p;
         p.id = j.at("id").get<std::string>();
         p.netns = j.at("netns").get<std::string>();
-        p.netns_inode = j.at("netns_inode").get<std::uint64_t>();
+        p.netns_inode = json_integer<std::uint64_t>(j, "netns_inode");
         p.network.bridge = j.at("bridge").get<std::string>();
         auto subnet = Cidr::parse(j.at("subnet").get<std::string>());
         if (!subnet) throw std::invalid_argument("bad subnet");
@@ -143,9 +144,9 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
             auto proto = parse_proto(m.at("protocol").get<std::string>());
             if (!proto) throw std::invalid_argument("bad protocol");
             out.proto = *proto;
-            out.host_port = m.at("host_port").get<std::uint16_t>();
-            out.container_port = m.at("container_port").get<std::uint16_t>();
-            out.count = m.at("count").get<std::uint32_t>();
+            out.host_port = json_integer<std::uint16_t>(m, "host_port");
+            out.container_port = json_integer<std::uint16_t>(m, "container_port");
+            out.count = json_integer<std::uint32_t>(m, "count");
             if (out.count == 0 || std::uint32_t{out.host_port} + out.count > 65536 ||
                 std::uint32_t{out.container_port} + out.count > 65536)
                 throw std::invalid_argument("bad port run");
@@ -156,8 +157,8 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
             p.cni_network = it->get<std::string>();
         // Records before 0.6 have no "oci".
         if (auto it = j.find("oci"); it != j.end() && !it->is_null())
-            p.oci =
-                OciOrigin{it->at("bundle").get<std::string>(), it->at("pid").get<std::int64_t>()};
+            p.oci = OciOrigin{it->at("bundle").get<std::string>(),
+                              json_integer<std::int64_t>(*it, "pid")};
         // Records before 0.4 have no "phase": they were written once published.
         if (auto it = j.find("phase"); it != j.end()) {
             const auto phase = it->get<std::string>();
@@ -170,15 +171,15 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
         }
         if (const auto& proxy = j.at("proxy"); !proxy.is_null()) {
             ProxyInfo info;
-            info.listen4 = proxy.at("listen4").get<std::uint16_t>();
-            info.listen6 = proxy.at("listen6").get<std::uint16_t>();
+            info.listen4 = json_integer<std::uint16_t>(proxy, "listen4");
+            info.listen6 = json_integer<std::uint16_t>(proxy, "listen6");
             // Records of 0.1 before "ipv6" was kept: an IPv6 listener meant IPv6.
             info.ipv6 = proxy.value("ipv6", info.listen6 != 0);
             info.reserve = proxy.at("reserve").get<bool>();
             info.runtime_holds_ports = proxy.value("runtime_holds_ports", false);
-            info.udp_timeout = proxy.at("udp_timeout").get<std::uint32_t>();
-            info.pid = proxy.at("pid").get<std::int32_t>();
-            info.start_time = proxy.at("start_time").get<std::uint64_t>();
+            info.udp_timeout = json_integer<std::uint32_t>(proxy, "udp_timeout");
+            info.pid = json_integer<std::int32_t>(proxy, "pid");
+            info.start_time = json_integer<std::uint64_t>(proxy, "start_time");
             p.proxy = info;
         }
         check_as_portpub_makes_it(p);

@@ -24,6 +24,21 @@ TEST_CASE("a record reads back as the publication it was written from", "[record
     CHECK_FALSE(from_record(old, "web.json").oci);
 }
 
+TEST_CASE("a number out of its field's range is refused, not wrapped or cast", "[record]") {
+    const auto p = test::publication("web", "10.77.0.2", {"8080:80"});
+    auto wraps = to_record(p);
+    wraps["mappings"][0]["host_port"] = 70000;  // get<uint16_t> would read 4464
+    CHECK_THROWS_WITH(from_record(wraps, "web.json"),
+                      Catch::Contains("host_port 70000 is out of range"));
+    auto floating = to_record(p);
+    floating["netns_inode"] = 4.0e50;  // a cast of it is undefined behaviour
+    CHECK_THROWS_WITH(from_record(floating, "web.json"),
+                      Catch::Contains("netns_inode") && Catch::Contains("is not a whole number"));
+    auto negative = to_record(p);
+    negative["version"] = -1;
+    CHECK_THROWS_WITH(from_record(negative, "web.json"), Catch::Contains("record web.json"));
+}
+
 TEST_CASE("a record with names portpub never gives is refused, naming what is wrong", "[record]") {
     const auto p = test::publication("web", "10.77.0.2", {"8080:80"});
     const std::pair<const char*, nlohmann::json> changes[] = {

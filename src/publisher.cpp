@@ -390,6 +390,7 @@ const Publication* find_target(const std::vector<Publication>& records, const Do
 
 std::optional<Publication> Publisher::down(const DownRequest& req) {
     if (req.id) validate_id(*req.id);
+    if (req.netns) validate_netns_path(*req.netns);
     require_capabilities();
     auto lock = store_.lock();
     auto existing = load_records();
@@ -669,7 +670,7 @@ std::vector<std::string> Publisher::gc() {
             } else if (owned.created && links.link_exists(name)) {
                 links.delete_link(name);
                 report.push_back("removed bridge " + name + ": no record needs it");
-            } else if (owned.brought_up) {
+            } else if (owned.brought_up && links.link_type(name) == "bridge") {
                 links.set_link_down(name);
             }
         }
@@ -883,7 +884,7 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
                                  "leaves this one alone");
             else
                 links.delete_link(pub.network.bridge);
-        } else {
+        } else if (links.link_type(pub.network.bridge) == "bridge") {  // else: not the one
             if (it->second.address_added)
                 links.remove_address(pub.network.bridge,
                                      {pub.network.gateway, pub.network.subnet.prefix});

@@ -57,6 +57,9 @@ std::string socket_owner(std::uint64_t inode);
 
 // The addresses of this host's interfaces (current network namespace).
 std::vector<IpAddress> host_addresses();
+// The IPv4 broadcast addresses of the host's networks: each one's last
+// address, and those the interfaces were given.
+std::vector<IpAddress> host_broadcast_addresses();
 
 // Reads the facts above from /proc of the current network namespace.
 HostPortFacts read_host_port_facts();

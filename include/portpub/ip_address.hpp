@@ -43,6 +43,9 @@ class IpAddress {
 };
 
 // An address with a prefix length, e.g. 10.77.0.0/16.
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4; others unchanged.
+IpAddress unmapped(const IpAddress& a);
+
 struct Cidr {
     IpAddress address;
     int prefix = 0;

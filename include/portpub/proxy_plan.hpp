@@ -73,7 +73,4 @@ std::optional<Endpoint> proxy_target(const Publication& p, Proto proto, const Ip
 // 0.0.0.0 and, when a proxy serves IPv6, also on [::] (as `docker port` shows).
 std::vector<Mapping> listed_mappings(const Publication& p);
 
-// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4; others unchanged.
-IpAddress unmapped(const IpAddress& a);
-
 }  // namespace portpub

@@ -82,9 +82,22 @@ TEST_CASE("bad specs and bad paths fail before anything changes", "[errors]") {
                    "is a mount namespace, not a network namespace");
     expect_failure(lab, up_args("/proc/self/ns/net", "8080:80"), "portpub's own network namespace");
     expect_failure(lab, up_args(web, "8080:80", "198.51.100.7/24"), "did you mean 198.51.100.0/24");
+    expect_failure(lab, up_args("", "8080:80"),
+                   "the network namespace path is empty; give the namespace file");
     auto missing = lab.portpub({"up", "-p", "8080:80"});
     CHECK(missing.status == 2);
     CHECK_THAT(missing.err, Catch::Contains("--netns"));
+    // A negative timeout is not the largest one.
+    for (const char* bad : {"-1", "0", "86401", "1.5", "x", ""}) {
+        auto timeout = lab.portpub(
+            {"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80", "--udp-timeout", bad});
+        INFO("--udp-timeout '" << bad << "'");
+        CHECK(timeout.status == 2);
+        CHECK_THAT(timeout.err,
+                   Catch::Contains("--udp-timeout takes whole seconds from 1 to 86400"));
+    }
+    CHECK_THAT(lab.portpub({"down", "--netns", ""}).err,
+               Catch::Contains("the network namespace path is empty"));
 }
 
 TEST_CASE("a host port published by another container is refused, naming it", "[errors]") {

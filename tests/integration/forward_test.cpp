@@ -227,6 +227,14 @@ TEST_CASE("bad forward input is refused in one line and changes nothing", "[forw
     };
     refused({"-p", "5000"}, 2, "'5000': a forward needs a host port");
     refused({"-p", "81:5000", "--to", "db.example"}, 2, "'db.example'");
+    // The host itself, and all of one of its networks, are no machine to forward to.
+    refused({"-p", "81:5000", "--to", kHostIp2}, 1,
+            "192.0.2.3 is an address of this host; for a program of this host leave --to out "
+            "(-p 81:5000/tcp)");
+    refused({"-p", "81:5000", "--to", "192.0.2.255"}, 1,
+            "192.0.2.255 is the broadcast address of a network of this host");
+    refused({"-p", "81:5000", "--to", "fe80::1"}, 2, "a link-local address");
+    refused({"-p", "81:5000", "--to", "::ffff:192.0.2.2"}, 2, "write it as 192.0.2.2");
     refused({"-p", "8080:3000"}, 1, "host port 8080/tcp is already published by container web");
     refused({"-p", "80:6000"}, 1, "'80:5000/tcp' and '80:6000/tcp'");
     refused({"rm", "81:5000"}, 1, "no forward '81:5000/tcp'");

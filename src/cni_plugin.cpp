@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
 #include "portpub/capabilities.hpp"
 #include "portpub/cni.hpp"
 #include "portpub/error.hpp"
+#include "portpub/netns.hpp"
 #include "portpub/nft_firewall.hpp"
 #include "portpub/publisher.hpp"
 
@@ -82,12 +84,26 @@ std::optional<std::uint64_t> netns_inode_of(const std::string& path) {
     return st.st_ino;
 }
 
+// `env` with CNI_NETNS as records hold paths (/var/run/netns/x is
+// /run/netns/x), for not_for to compare once the file is gone.
+Environment as_recorded(Environment env) {
+    if (!env.netns.empty()) env.netns = normalize_netns_path(env.netns);
+    return env;
+}
+
 void del(const Config& config, const Environment& env, std::ostream& err) {
     Publisher publisher(config.state_dir);
+    const auto records = publisher.list();
+    // A damaged record of this container is left alone, and said so: the
+    // runtime forgets the container after a DEL that succeeds.
+    for (const auto& u : records.unusable)
+        if (std::filesystem::path(u.file).filename() == env.container_id + ".json")
+            err << "portpub: " << u.advice() << "\n";
     if (!record_of(publisher, env.container_id, config)) return;
     const auto inode = netns_inode_of(env.netns);
+    const auto recorded = as_recorded(env);
     DownRequest req{env.container_id, std::nullopt, {}};
-    req.only_if = [&](const Publication& p) { return not_for(p, config.name, env, inode); };
+    req.only_if = [&](const Publication& p) { return not_for(p, config.name, recorded, inode); };
     as_cni(kPublishFailed, [&] { publisher.down(req); });
     for (const auto& note : publisher.notes())
         err << "portpub: " << note << "\n";
@@ -97,7 +113,8 @@ void check(const Config& config, const Environment& env) {
     Publisher publisher(config.state_dir);
     const auto record = record_of(publisher, env.container_id, config);
     const auto other =
-        record ? not_for(*record, config.name, env, netns_inode_of(env.netns)) : std::nullopt;
+        record ? not_for(*record, config.name, as_recorded(env), netns_inode_of(env.netns))
+               : std::nullopt;
     if (!record || other)
         throw CniError(kPublishFailed, "portpub has no publication of container " +
                                            env.container_id + " in network " + config.name +

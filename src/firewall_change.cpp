@@ -31,6 +31,9 @@ FirewallChange change_for_down(const Publication& p, const std::vector<Publicati
         return c;
     }
     c.del = nat_elements(p);
+    // An unreadable record may be a container of this network: its
+    // masquerade and isolation stay.
+    if (others_unknown) return c;
     bool network_in_use = std::any_of(remaining.begin(), remaining.end(),
                                       [&](const Publication& r) { return r.network == p.network; });
     if (!network_in_use) c.del_networks.push_back(p.network);

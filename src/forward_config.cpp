@@ -28,7 +28,7 @@ bool overlap(const PortRange& a, const PortRange& b) {
     return a.first <= b.last && b.first <= a.last;
 }
 
-IpAddress parse_to(std::string_view text) {
+IpAddress parse_to(std::string_view text, ToCheck check) {
     std::string_view bare = text;
     if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']')
         bare = bare.substr(1, bare.size() - 2);
@@ -43,6 +43,8 @@ IpAddress parse_to(std::string_view text) {
         throw Error("invalid --to address " + in_quotes(text) +
                     ": it must be a unicast address of another machine (for a program of this "
                     "host, leave --to out: -p 80:5000 sends port 80 to local port 5000)");
+    // Refused since 0.6: what an earlier portpub applied still reads back.
+    if (check == ToCheck::as_applied) return *a;
     if (!a->is_v4() && unmapped(*a).is_v4())
         throw Error("invalid --to address " + in_quotes(text) +
                     ": an IPv4 address written as IPv6; write it as " + unmapped(*a).str());
@@ -74,7 +76,7 @@ std::string Forward::describe() const {
     return from + " -> " + to->url_str() + ":" + ports_text(target);
 }
 
-Forward parse_forward(std::string_view publish, std::optional<std::string_view> to) {
+Forward parse_forward(std::string_view publish, std::optional<std::string_view> to, ToCheck check) {
     const PortSpec spec = parse_port_spec(publish);
     const std::string spec_text = in_quotes(publish);
     if (!spec.host)
@@ -92,7 +94,7 @@ Forward parse_forward(std::string_view publish, std::optional<std::string_view> 
     f.proto = spec.proto;
     f.host = *spec.host;
     f.target = spec.container;
-    if (to) f.to = parse_to(*to);
+    if (to) f.to = parse_to(*to, check);
     if (!f.to && overlap(f.host, f.target))
         throw Error("invalid forward " + spec_text +
                     ": it would forward a port of this host to itself; choose another target "

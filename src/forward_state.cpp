@@ -28,7 +28,8 @@ AppliedForwards parse_applied_forwards(std::string_view text, const std::string&
         for (const auto& e : j.at("forwards")) {
             std::optional<std::string> to;
             if (e.contains("to")) to = e.at("to").get<std::string>();
-            a.forwards.push_back(parse_forward(e.at("publish").get<std::string>(), to));
+            a.forwards.push_back(
+                parse_forward(e.at("publish").get<std::string>(), to, ToCheck::as_applied));
         }
         if (j.contains("proxy"))
             a.proxy = ProcessId{json_integer<std::int32_t>(j.at("proxy"), "pid"),

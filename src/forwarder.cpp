@@ -182,10 +182,11 @@ std::vector<std::string> Forwarder::apply() {
 
 std::vector<std::string> Forwarder::apply_locked(const std::vector<Forward>& forwards) {
     check_container_conflicts(forwards, container_ports(store_));
-    check_targets(forwards);
     ForwardFirewall firewall;  // no nftables: refused before anything changes
     auto applied = load_applied_forwards(store_);
     HostState host = store_.load_host();
+    // Forwards turn forwarding on and off: not without a record of it.
+    if (store_.host_problem()) throw Error(*store_.host_problem());
     const auto routes = proxy_routes(forwards);
     const bool keep_proxy = applied.proxy && process_running(*applied.proxy) &&
                             proxy_routes(applied.forwards) == routes;

@@ -404,7 +404,7 @@ std::unique_ptr<RouteSocket> socket_in(const Netns& ns) {
 
 }  // namespace
 
-void Links::check_bridge(const Network& net) {
+void Links::check_bridge(const Network& net, const std::vector<Cidr>& leaving) {
     auto bridge = get_link(host_.get(), net.bridge);
     if (!bridge) return;  // up makes it
     const char* type = rtnl_link_get_type(bridge.get());
@@ -413,14 +413,17 @@ void Links::check_bridge(const Network& net) {
                     " exists and is not a bridge; pass another --bridge");
     const int index = rtnl_link_get_ifindex(bridge.get());
     const Cidr want{net.gateway, net.subnet.prefix};
+    auto stays = [&](const Cidr& a) {
+        return std::find(leaving.begin(), leaving.end(), a) == leaving.end();
+    };
     for (const auto& a : addresses_of(host_.get(), index))
-        if (a != want)
+        if (a != want && stays(a))
             throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " + want.str() +
                         "; pass the --subnet it serves, or another --bridge");
     if (!net.subnet6) return;
     const Cidr want6{net.gateway6, net.subnet6->prefix};
     for (const auto& a : addresses_of(host_.get(), index, Family::v6))
-        if (a != want6 && net.subnet6->contains(a.address))
+        if (a != want6 && net.subnet6->contains(a.address) && stays(a))
             throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " +
                         want6.str() + "; pass the --subnet6 it serves, or another --bridge");
 }
@@ -648,15 +651,33 @@ std::vector<std::string> Links::repair_link(const Publication& p, const Netns& n
     return done;
 }
 
+bool Links::exists_in(const Netns& ns, const std::string& name) {
+    auto inside = socket_in(ns);
+    return get_link(inside->get(), name) != nullptr;
+}
+
 std::optional<std::string> Links::peer_name(const Publication& p, const Netns& ns) {
     auto inside = socket_in(ns);
     auto link = get_link(inside->get(), p.ifname);
-    if (!link) return std::nullopt;
+    auto is_veth = [](rtnl_link* l) {
+        const char* type = rtnl_link_get_type(l);
+        return type && std::strcmp(type, "veth") == 0;
+    };
+    // The one portpub made: a veth with the MAC it derives from the address.
+    const auto mac = container_mac(p.address);
+    nl_addr* lladdr = link ? rtnl_link_get_addr(link.get()) : nullptr;
+    if (!link || !is_veth(link.get()) || !lladdr || nl_addr_get_len(lladdr) != mac.size() ||
+        std::memcmp(nl_addr_get_binary_addr(lladdr), mac.data(), mac.size()) != 0)
+        return std::nullopt;
     const int peer = rtnl_link_get_link(link.get());  // an index of the host's
     if (peer <= 0) return std::nullopt;
     rtnl_link* raw = nullptr;
     if (rtnl_link_get_kernel(host_.get(), peer, nullptr, &raw) < 0) return std::nullopt;
     LinkPtr host_end(raw);
+    // The index must name its other end, not an interface that has it by chance.
+    if (!is_veth(host_end.get()) ||
+        rtnl_link_get_link(host_end.get()) != rtnl_link_get_ifindex(link.get()))
+        return std::nullopt;
     return std::string(rtnl_link_get_name(host_end.get()));
 }
 

@@ -102,6 +102,19 @@ NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress&
     return e;
 }
 
+std::optional<IpAddress> dnat_target(const NatElement& e) {
+    switch (e.map) {
+        case NatMap::wildcard4:
+        case NatMap::bound4:
+            return IpAddress::from_bytes(Family::v4, e.data.data());
+        case NatMap::wildcard6:
+        case NatMap::bound6:
+            return IpAddress::from_bytes(Family::v6, e.data.data());
+        default:
+            return std::nullopt;
+    }
+}
+
 std::vector<NatElement> nat_elements(const Publication& p) {
     std::vector<NatElement> out;
     out.reserve(port_count(p.mappings));

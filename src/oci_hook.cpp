@@ -137,7 +137,9 @@ HookAction hook_action(const OciState& state) {
 }
 
 bool poststop_is_for(const Publication& p, const OciOrigin& given, bool namespace_alive) {
-    if (p.cni_network) return false;
+    if (p.cni_network || p.made_by == Publication::MadeBy::cli ||
+        p.made_by == Publication::MadeBy::cni)
+        return false;
     static const std::regex proc_path(R"(/proc/[0-9]+/ns/net)");
     if (namespace_alive && std::regex_match(p.netns, proc_path)) return false;
     if (!p.oci) return true;

@@ -180,6 +180,9 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
     pub.ifname = req.ifname;
     pub.cni_network = req.cni_network;
     pub.oci = req.oci;
+    pub.made_by = req.oci           ? Publication::MadeBy::oci_hook
+                  : req.cni_network ? Publication::MadeBy::cni
+                                    : Publication::MadeBy::cli;
     if (req.attached) {
         pub.network = req.attached->network;
     } else {

@@ -68,16 +68,24 @@ bool runs_as_us(const std::string& proc_dir) {
     return false;
 }
 
-// Whether the process runs this very program file (the binary, not a
-// program that took its name): the same inode behind /proc/PID/exe. A proxy
-// of a portpub binary replaced since (an upgrade) runs the old, deleted file
-// and is not found here; its record still names it.
+std::string exe_of(const std::string& proc_dir) {
+    char buf[4096];
+    const auto n = ::readlink((proc_dir + "/exe").c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+}
+
+// Whether the process runs the portpub binary (not a program that took its
+// name): the same file behind /proc/PID/exe, or the file that was at this
+// binary's path before an upgrade replaced it (the kernel then shows the path
+// with " (deleted)"; only root can have put a file there).
 bool runs_this_binary(const std::string& proc_dir) {
-    struct stat theirs {
-    }, ours{};
-    return ::stat((proc_dir + "/exe").c_str(), &theirs) == 0 &&
-           ::stat("/proc/self/exe", &ours) == 0 && theirs.st_dev == ours.st_dev &&
-           theirs.st_ino == ours.st_ino;
+    struct stat theirs {};
+    struct stat ours {};
+    if (::stat((proc_dir + "/exe").c_str(), &theirs) == 0 && ::stat("/proc/self/exe", &ours) == 0 &&
+        theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino)
+        return true;
+    const auto mine = exe_of("/proc/self");
+    return !mine.empty() && exe_of(proc_dir) == mine + " (deleted)";
 }
 
 }  // namespace

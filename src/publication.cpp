@@ -95,6 +95,10 @@ nlohmann::json to_record(const Publication& p) {
         {"cni_network", p.cni_network ? nlohmann::json(*p.cni_network) : nlohmann::json()},
         {"oci",
          p.oci ? nlohmann::json{{"bundle", p.oci->bundle}, {"pid", p.oci->pid}} : nlohmann::json()},
+        {"made_by", p.made_by == Publication::MadeBy::cli        ? "cli"
+                    : p.made_by == Publication::MadeBy::oci_hook ? "oci-hook"
+                    : p.made_by == Publication::MadeBy::cni      ? "cni"
+                                                                 : "unknown"},
         {"phase", p.phase == Publication::Phase::pending    ? "pending"
                   : p.phase == Publication::Phase::removing ? "removing"
                                                             : "published"}};
@@ -155,6 +159,18 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
         // Records before 0.3 have no "cni_network".
         if (auto it = j.find("cni_network"); it != j.end() && !it->is_null())
             p.cni_network = it->get<std::string>();
+        // Records before 0.6 have no "made_by".
+        if (auto it = j.find("made_by"); it != j.end()) {
+            const auto by = it->get<std::string>();
+            if (by == "cli")
+                p.made_by = Publication::MadeBy::cli;
+            else if (by == "oci-hook")
+                p.made_by = Publication::MadeBy::oci_hook;
+            else if (by == "cni")
+                p.made_by = Publication::MadeBy::cni;
+            else if (by != "unknown")
+                throw std::invalid_argument("unknown made_by " + by);
+        }
         // Records before 0.6 have no "oci".
         if (auto it = j.find("oci"); it != j.end() && !it->is_null())
             p.oci = OciOrigin{it->at("bundle").get<std::string>(),

@@ -122,23 +122,29 @@ Publication Publisher::up(const UpRequest& req) {
     notes_.clear();
     require_capabilities();
     auto ns = Netns::open(req.netns);
+    const NetnsIdentity identity{ns.path(), ns.inode()};
     auto lock = store_.lock();
     auto existing = load_records();
-    for (const auto& u : unusable_)
+    for (const auto& u : unusable_) {
+        // Its record would be written over: what it names is then lost.
+        if (std::filesystem::path(u.file).filename() == publication_id(req, identity) + ".json")
+            throw Error(u.advice());
         notes_.push_back(u.advice());
+    }
     HostState host = store_.load_host();
     // What `up` changes on the host is written there first.
     if (store_.host_problem()) throw Error(*store_.host_problem());
     finish_interrupted(existing, host);
-    const NetnsIdentity identity{ns.path(), ns.inode()};
     auto facts = read_host_port_facts();
     add_forward_holds(facts, store_);  // a host port `portpub forward` holds is taken
     // An `up` again for the same id replaces that publication: the ports its
     // proxy holds are about to be released, so they do not count as in use.
+    // Not when it is dead: whoever holds them now keeps them.
     const std::string id = publication_id(req, identity);
     if (auto old = std::find_if(existing.begin(), existing.end(),
                                 [&](const Publication& p) { return p.id == id; });
-        old != existing.end() && old->proxy) {
+        old != existing.end() && old->proxy &&
+        process_running({old->proxy->pid, old->proxy->start_time})) {
         auto held_by_old = [mappings = old->mappings](const std::optional<IpAddress>& ip,
                                                       Proto proto, std::uint16_t port) {
             Mapping probe{ip, proto, port, 0, 1};
@@ -155,17 +161,27 @@ Publication Publisher::up(const UpRequest& req) {
     unrecorded.records_incomplete = !unusable_.empty();
     const auto replaced = std::find_if(existing.begin(), existing.end(),
                                        [&](const Publication& p) { return p.id == id; });
+    auto held_by_other = [&](const IpAddress& a) {
+        return replaced == existing.end() || replaced->address != a;
+    };
     for (const auto& name : Links().host_veths())
-        if (auto a = host_veth_address(name);
-            a && (replaced == existing.end() || replaced->address != *a))
+        if (auto a = host_veth_address(name); a && held_by_other(*a))
             unrecorded.addresses.insert(*a);
+    // An unreadable record's container may have no veth now (its namespace
+    // went), and its ports still lead to its address.
+    if (unrecorded.records_incomplete)
+        if (NftFirewall firewall(owner()); firewall.table_exists())
+            for (NatMap map : {NatMap::wildcard4, NatMap::bound4})
+                for (const auto& e : firewall.elements(map))
+                    if (auto a = dnat_target(e); a && held_by_other(*a))
+                        unrecorded.addresses.insert(*a);
     Plan plan = plan_up(req, identity, existing, facts, namespace_alive, unrecorded);
     const Publication& pub = plan.publication;
     add_notes(req, pub);
     auto others = without(existing, pub.id);
     // Everything that can refuse without changing anything comes first, and
     // before a publication this one replaces is touched.
-    preflight(pub, ns, plan.replaces ? &*plan.replaces : nullptr);
+    preflight(pub, ns, plan.replaces ? &*plan.replaces : nullptr, others, host);
     if (plan.replaces) {
         // Same id again: a full `down` of the old publication, then an `up`
         // of the new one, whose own rollback leaves nothing if it fails.
@@ -213,6 +229,15 @@ void make_bridge(const Network& net, Links& links, HostState& host, StateStore& 
                 links.remove_address(net.bridge, {net.gateway6, net.subnet6->prefix});
             });
     }
+}
+
+// A port of `bridge` that portpub did not make (its veths have names of
+// portpub's): a bridge with one is someone else's now, whatever host.json
+// says, and is not deleted.
+std::optional<std::string> foreign_port(Links& links, const std::string& bridge) {
+    for (const auto& port : links.ports_of(bridge))
+        if (!is_host_veth_name(port)) return port;
+    return std::nullopt;
 }
 
 // A forwarding setting portpub turns on and puts back.
@@ -273,7 +298,8 @@ std::vector<std::string> put_forwarding_back(HostState& host, StateStore& store,
 
 }  // namespace
 
-void Publisher::preflight(const Publication& pub, const Netns& ns, const Publication* replaced) {
+void Publisher::preflight(const Publication& pub, const Netns& ns, const Publication* replaced,
+                          const std::vector<Publication>& others, const HostState& host) {
     // A kernel without nftables, a table of another state directory.
     NftFirewall(owner()).check_owner();
     // A container attached by another CNI plugin: its subnet is on that
@@ -285,8 +311,23 @@ void Publisher::preflight(const Publication& pub, const Netns& ns, const Publica
     // container (when it is the same namespace).
     const bool other_bridge = replaced && replaced->network.bridge != pub.network.bridge;
     links.check_subnet_free(pub.network, other_bridge ? replaced->network.bridge : "");
-    // A bridge it shares is made again, or addressed again, as needed.
-    if (!replaced || other_bridge) links.check_bridge(pub.network);
+    // On its own bridge, what its teardown takes away does not count: the
+    // bridge portpub made, or the addresses it added, when no other
+    // container (an unreadable record may be one) keeps them.
+    std::vector<Cidr> leaving;
+    bool bridge_leaves = false;
+    const auto owned = host.bridges.find(pub.network.bridge);
+    if (replaced && !other_bridge && owned != host.bridges.end() && unusable_.empty() &&
+        std::none_of(others.begin(), others.end(), [&](const Publication& o) {
+            return o.network.bridge == pub.network.bridge;
+        })) {
+        bridge_leaves = owned->second.created;
+        if (owned->second.address_added)
+            leaving.push_back({replaced->network.gateway, replaced->network.subnet.prefix});
+        if (owned->second.address6_added && replaced->network.subnet6)
+            leaving.push_back({replaced->network.gateway6, replaced->network.subnet6->prefix});
+    }
+    if (!bridge_leaves) links.check_bridge(pub.network, leaving);
     const bool same_link =
         replaced && !replaced->host_veth.empty() && replaced->netns_inode == ns.inode();
     links.check_container_side(pub, ns, same_link ? replaced->ifname : "");
@@ -667,6 +708,9 @@ std::vector<std::string> Publisher::gc() {
             if (owned.created && links.link_exists(name) && links.link_type(name) != "bridge") {
                 report.push_back("left alone: interface " + name +
                                  " is not a bridge, though portpub made a bridge of that name");
+            } else if (auto port = owned.created ? foreign_port(links, name) : std::nullopt) {
+                report.push_back("left alone: bridge " + name + " has port " + shown(*port) +
+                                 ", which portpub did not make");
             } else if (owned.created && links.link_exists(name)) {
                 links.delete_link(name);
                 report.push_back("removed bridge " + name + ": no record needs it");
@@ -718,6 +762,11 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
                             " (renamed by hand?): name it " + pub.host_veth +
                             " again (ip link set " + shown(*peer) + " name " + pub.host_veth +
                             ") and run restore, or run portpub down and up");
+            if (links.exists_in(ns, pub.ifname))
+                throw Error("veth " + pub.host_veth + " is missing, and " + pub.ifname + " in " +
+                            pub.netns +
+                            " is an interface portpub did not make: remove it, or run portpub "
+                            "down and up");
             links.create_container_link(pub, ns);
             done.push_back("veth " + pub.host_veth);
         } else {
@@ -790,7 +839,12 @@ Publisher::Restored Publisher::restore() {
     Restored result;
     for (const auto& u : unusable_)
         result.failed.push_back(u.advice());
-    if (store_.host_problem()) result.failed.push_back(*store_.host_problem());
+    // Restoring makes bridges and turns forwarding on: what it would not
+    // write down, it does not do.
+    if (store_.host_problem()) {
+        result.failed.push_back(*store_.host_problem());
+        return result;
+    }
     for (const auto& p : finish_interrupted(existing, host))
         result.done.push_back("removed " + p.id + ": " + interrupted(p));
     NftFirewall(owner()).check_owner();
@@ -882,6 +936,9 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
                 notes_.push_back("interface " + pub.network.bridge +
                                  " is not a bridge: portpub made a bridge of that name, and "
                                  "leaves this one alone");
+            else if (auto port = foreign_port(links, pub.network.bridge))
+                notes_.push_back("bridge " + pub.network.bridge + " has port " + shown(*port) +
+                                 ", which portpub did not make: it is left as it is");
             else
                 links.delete_link(pub.network.bridge);
         } else if (links.link_type(pub.network.bridge) == "bridge") {  // else: not the one

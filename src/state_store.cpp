@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -93,6 +94,45 @@ StateStore::Lock StateStore::lock() {
     return Lock(std::move(fd));
 }
 
+namespace {
+
+// Two records that name the same container's parts (its address, veth,
+// namespace, proxy) cannot both be right: one is a copy, and a `down` of it
+// would take the other's container apart. Both are set apart.
+void set_apart_copies(Records& records, const fs::path& dir) {
+    std::map<std::string, std::size_t> first;  // what a record names -> its index
+    std::map<std::size_t, std::string> why;
+    auto claim = [&](std::size_t i, const std::string& what) {
+        auto [it, fresh] = first.emplace(what, i);
+        if (fresh) return;
+        const std::string both = "records " +
+                                 (dir / (records.usable[it->second].id + ".json")).string() +
+                                 " and " + (dir / (records.usable[i].id + ".json")).string() +
+                                 " both name " + what + " (one is a copy of the other)";
+        why.emplace(it->second, both);
+        why.emplace(i, both);
+    };
+    for (std::size_t i = 0; i < records.usable.size(); ++i) {
+        const auto& p = records.usable[i];
+        claim(i, "address " + p.address.str() + " of " + p.network.subnet.str());
+        if (!p.host_veth.empty()) claim(i, "veth " + p.host_veth);
+        claim(i, "namespace " + std::to_string(p.netns_inode));
+        if (p.proxy && p.proxy->pid > 0) claim(i, "proxy pid " + std::to_string(p.proxy->pid));
+    }
+    if (why.empty()) return;
+    std::vector<Publication> kept;
+    for (std::size_t i = 0; i < records.usable.size(); ++i) {
+        if (auto it = why.find(i); it != why.end())
+            records.unusable.push_back(
+                {(dir / (records.usable[i].id + ".json")).string(), it->second});
+        else
+            kept.push_back(std::move(records.usable[i]));
+    }
+    records.usable = std::move(kept);
+}
+
+}  // namespace
+
 std::string UnusableRecord::advice() const {
     return why +
            "; portpub leaves it, and what it names, alone: move it away once you know "
@@ -140,6 +180,7 @@ Records StateStore::load_all() const {
     }
     std::sort(out.usable.begin(), out.usable.end(),
               [](const Publication& a, const Publication& b) { return a.id < b.id; });
+    set_apart_copies(out, containers_dir());
     std::sort(out.unusable.begin(), out.unusable.end(),
               [](const UnusableRecord& a, const UnusableRecord& b) { return a.file < b.file; });
     return out;

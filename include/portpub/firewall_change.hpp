@@ -24,7 +24,7 @@ struct FirewallChange {
 FirewallChange change_for_up(const Publication& p);
 // `remaining`: every other publication that stays. `others_unknown`: there
 // may be more that portpub cannot read (an unusable record), so the table
-// stays even when `remaining` is empty.
+// and the network sets stay (its elements go) even when `remaining` is empty.
 FirewallChange change_for_down(const Publication& p, const std::vector<Publication>& remaining,
                                bool others_unknown = false);
 

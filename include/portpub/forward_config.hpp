@@ -39,9 +39,14 @@ struct Forward {
     friend bool operator==(const Forward&, const Forward&) = default;
 };
 
+// How a --to address is judged: as a user gives it now, or as the forward
+// state recorded what was applied (by a portpub that accepted more).
+enum class ToCheck : std::uint8_t { as_given, as_applied };
+
 // One -p value and an optional --to address; throws Error quoting the bad
 // value and saying what to write instead.
-Forward parse_forward(std::string_view publish, std::optional<std::string_view> to = {});
+Forward parse_forward(std::string_view publish, std::optional<std::string_view> to = {},
+                      ToCheck check = ToCheck::as_given);
 
 // The file's forwards, in order; an empty text (or whitespace) means none.
 // Throws Error naming `path`, the entry and what is wrong; the whole file is

@@ -67,8 +67,9 @@ class Links {
     void check_subnet_free(const Network& net, const std::string& leaving_bridge = "");
 
     // What ensure_bridge would refuse, without a change: an interface of
-    // that name that is not a bridge, or a bridge with another address.
-    void check_bridge(const Network& net);
+    // that name that is not a bridge, or a bridge with another address
+    // (but those in `leaving`, which a teardown before it removes).
+    void check_bridge(const Network& net, const std::vector<Cidr>& leaving = {});
     // What create_container_link would refuse, without a change: an
     // interface named p.ifname in `ns`, or a default route there (IPv6's
     // too, for a container with IPv6). `leaving`: the interface of the
@@ -103,8 +104,11 @@ class Links {
     // did, one phrase each.
     std::vector<std::string> repair_link(const Publication& p, const Netns& ns);
     // The host's name of the other end of the container's interface, when
-    // it is a veth (after its host end was renamed by hand, say).
+    // that is the veth portpub made (after its host end was renamed by hand,
+    // say); nullopt for any other interface.
     std::optional<std::string> peer_name(const Publication& p, const Netns& ns);
+    // Whether `ns` has an interface named `name`.
+    bool exists_in(const Netns& ns, const std::string& name);
 
   private:
     // Address, MAC and up state of an existing bridge; records each change in `did`.

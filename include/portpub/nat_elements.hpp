@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ const char* map_name(NatMap m);
 // container's address of the same family (IPv4: pub4 and pub4addr; IPv6:
 // pub6 and pub6addr).
 NatElement dnat_element(const Mapping& m, std::uint32_t offset, const IpAddress& container);
+
+// The container address a DNAT element (pub4, pub4addr, pub6, pub6addr)
+// leads to; nullopt for a proxy redirect.
+std::optional<IpAddress> dnat_target(const NatElement& e);
 
 // Every element of a publication: DNAT for what the kernel serves, and, when
 // it has a proxy, the redirects of its TCP port runs to the proxy's listeners.

@@ -45,13 +45,13 @@ struct HookAction {
 HookAction hook_action(const OciState& state);
 
 // Whether a poststop whose state has `given` (bundle, pid) is that of the
-// container `p` was published for. Never one made by CNI. A bundle or pid
+// container `p` was published for. Never one made by CNI or by hand. A bundle or pid
 // both sides have must be equal (runtimes pass no pid at poststop, so in
 // practice the bundle). And a container runs until its poststop: while the
 // namespace `p` reached through /proc/PID/ns/net is still that of a live
 // process (`namespace_alive`), it is another container's poststop, such as
 // one refused at createRuntime for an id in use in another runtime root.
-// Records without an origin (the CLI, portpub before 0.6) are judged by the
+// Records of portpub before 0.6, which say neither, are judged by the
 // namespace alone.
 bool poststop_is_for(const Publication& p, const OciOrigin& given, bool namespace_alive);
 

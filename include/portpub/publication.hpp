@@ -72,6 +72,10 @@ struct Publication {
     // The OCI hook's container, for its poststop to match. Nothing for the
     // CLI and CNI, and in records of portpub before 0.6.
     std::optional<OciOrigin> oci;
+    // Which way of running portpub made it: a runtime's clean-up call (OCI
+    // poststop, CNI DEL) removes only what that way made.
+    enum class MadeBy : std::uint8_t { unknown, cli, oci_hook, cni };  // unknown: before 0.6
+    MadeBy made_by = MadeBy::unknown;
     // A record is written before the kernel is changed (pending) and before
     // it is taken apart (removing), so that a portpub killed half way leaves
     // a record of everything it may have made. Under the state lock, a record

@@ -65,8 +65,10 @@ class Publisher {
   private:
     // The checks `up` can make before it changes anything: the table's
     // owner, the subnets, the bridge, the container's side. `replaced`: the
-    // publication of the same id that `up` is about to take down, or null.
-    void preflight(const Publication& pub, const Netns& ns, const Publication* replaced);
+    // publication of the same id that `up` is about to take down, or null;
+    // `others` and `host` tell what its teardown will take with it.
+    void preflight(const Publication& pub, const Netns& ns, const Publication* replaced,
+                   const std::vector<Publication>& others, const HostState& host);
     Publication apply(Publication pub, const std::vector<Publication>& others, const Netns& ns,
                       HostState& host);
     // Takes `pub` apart and removes its record; `remaining` stay.

@@ -33,6 +33,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             "accepted an invalid container id");
     require(accepted<Error>("validate_netns_path", [&] { validate_netns_path(p.netns); }), step,
             "accepted a namespace path portpub would refuse");
+    require(accepted<Error>("validate_ifname",
+                            [&] {
+                                validate_ifname(p.network.bridge, "bridge");
+                                validate_ifname(p.ifname, "ifname");
+                            }),
+            step, "accepted an interface name the kernel would refuse");
+    require(!p.cni_network || accepted<Error>("validate_network_name",
+                                              [&] { validate_network_name(*p.cni_network); }),
+            step, "accepted a CNI network name portpub would refuse");
+    require(!p.oci || printable(p.oci->bundle) == p.oci->bundle, step,
+            "accepted a bundle path with control characters");
     require(p.host_veth.empty() || p.host_veth == host_veth_name(p.address), step,
             "accepted a veth name portpub does not give that address");
     require(p.network.subnet.contains(p.address), step, "accepted an address outside its subnet");

@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -222,6 +223,37 @@ TEST_CASE("an up again that is refused leaves the earlier publication as it was"
     }
     CHECK(lab.portpub({"down", "--id", "web"}).status == 0);
     CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("an up again refused by its own bridge or a port taken meanwhile keeps the earlier one",
+          "[errors]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    // A bridge of the admin's, with the address the first up asks for.
+    sh("ip link add br-admin type bridge && ip addr add 198.51.100.1/24 dev br-admin && "
+       "ip link set br-admin up");
+    lab.up(web, {"8080:80"}, {"--bridge", "br-admin"});
+    // Another subnet on that bridge: it keeps its address, so up cannot.
+    auto other = lab.portpub({"up", "--netns", web, "--bridge", "br-admin", "--subnet",
+                              "198.51.100.128/25", "-p", "8080:80"});
+    CHECK(other.status == 1);
+    CHECK_THAT(other.err, Catch::Contains("bridge br-admin has address 198.51.100.1/24"));
+    CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+    // The proxy died, and a program took the port it held: refused before
+    // the kernel's rules, which still serve, are touched.
+    const int proxy = *lab.proxy_pid("web");
+    ::kill(proxy, SIGKILL);
+    wait_until("the killed proxy to exit", 2000, [&] { return !alive(proxy); });
+    lab.spawn("host", {ECHO_BIN, "squatter", "--tcp", "8080"});
+    wait_until("the squatter to listen on 8080", 2000,
+               [&] { return lab.answering("host", "127.0.0.1", 8080, 200) == "squatter"; });
+    auto taken = lab.portpub(
+        {"up", "--netns", web, "--bridge", "br-admin", "--subnet", kSubnet, "-p", "8080:80"});
+    CHECK(taken.status == 1);
+    CHECK_THAT(taken.err, Catch::Contains("host port 8080/tcp is in use on this host by pp-echo"));
+    CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+    CHECK(lab.portpub({"down", "--id", "web"}).status == 0);
+    sh("ip link del br-admin");
 }
 
 TEST_CASE("an IPv6 subnet the host's own network has is refused", "[errors]") {

@@ -336,8 +336,37 @@ TEST_CASE("restore after the host end of a veth was renamed says how to put it b
     sh("ip link set renamed0 name ppc6336402");
     CHECK(lab.portpub({"restore"}).status == 0);
     require_web_published(lab);
+    // Both ends gone, and an interface of the container's own by that name:
+    // not taken for portpub's, and no option that does not exist advised.
+    sh("ip link del ppc6336402 && ip -n web link add eth0 type veth peer name eth1");
+    auto other = lab.portpub({"restore"});
+    CHECK(other.status == 1);
+    CHECK_THAT(other.err, Catch::Contains("eth0 in /run/netns/web is an interface portpub did "
+                                          "not make: remove it, or run portpub down and up"));
+    sh("ip -n web link del eth0");
+    CHECK(lab.portpub({"restore"}).status == 0);
+    require_web_published(lab);
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
     CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("check and restore see a container's IPv6 address and route removed", "[recovery]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, kWebPorts, {"--subnet6", "2001:db8:1::/64"});
+    sh("ip -n web -6 addr del 2001:db8:1::2/64 dev eth0 && ip -n web -6 route del default");
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK(check.out ==
+          "web: address 2001:db8:1::2 of eth0 in /run/netns/web is missing\n"
+          "web: the IPv6 default route via 2001:db8:1::1 in /run/netns/web is missing\n");
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 0);
+    CHECK(restore.out ==
+          "restored web: address 2001:db8:1::2 of eth0 in /run/netns/web, the IPv6 default route "
+          "in /run/netns/web\n");
+    require_web_published(lab, true);
+    CHECK(lab.portpub({"check"}).status == 0);
 }
 
 TEST_CASE("check and restore name a container whose namespace is gone, gc removes it",

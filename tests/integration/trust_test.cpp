@@ -4,10 +4,12 @@
 // how a careless or hostile user would try it, and checks that nothing but
 // portpub's own is deleted, signalled or reported.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -55,7 +57,15 @@ TEST_CASE("gc and check leave alone a process that only calls itself portpub's p
                                         lab.state_dir(), "--id", "../../victim-root"});
     const int forger = lab.spawn("host", {fake, "-c", "sleep 60; true", "--state-dir",
                                           lab.state_dir(), "--id", "x\nok: all is well"});
-    for (int pid : {nobody, root, forger})
+    // And with ids `up` would take: no record names them, so only who runs
+    // them and what tells them apart from a proxy left by a crash.
+    const int valid_nobody = lab.spawn(
+        "host", {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", fake, "-c",
+                 "sleep 60; true", "--state-dir", lab.state_dir(), "--id", "stray"});
+    const int valid_root = lab.spawn(
+        "host", {fake, "-c", "sleep 60; true", "--state-dir", lab.state_dir(), "--id", "stray2"});
+    const std::vector<int> impostors{nobody, root, forger, valid_nobody, valid_root};
+    for (int pid : impostors)
         wait_until("pid " + std::to_string(pid) + " to run as portpub-proxy", 5000,
                    [pid] { return comm_of(pid) == "portpub-proxy"; });
 
@@ -65,13 +75,52 @@ TEST_CASE("gc and check leave alone a process that only calls itself portpub's p
     auto gc = lab.portpub({"gc"});
     CHECK(gc.status == 0);
     CHECK(gc.out == "nothing to remove\n");
-    for (int pid : {nobody, root, forger})
+    for (int pid : impostors)
         CHECK(alive(pid));
     for (const char* suffix : {".log", ".log.1", "-root.log"})
         CHECK(fs::exists(victim + suffix));
     // portpub's own proxy is still found and served.
     CHECK(lab.answering("host", "127.0.0.1", 8080) == "web");
-    CHECK(proxies().size() == 4);  // its own and the three impostors, by name
+    CHECK(proxies().size() == 6);  // its own and the five impostors, by name
+
+    // An up killed before it wrote its proxy's pid down: the next command
+    // stops the proxy it started, found by its id, and not an impostor of it.
+    auto db = lab.container("db");
+    auto crashed = lab.portpub({"up", "--netns", db, "--subnet", kSubnet, "-p", "9090:80"},
+                               [] { ::setenv("PORTPUB_CRASH_AT", "up:proxy-started", 1); });
+    REQUIRE(crashed.status == 128 + SIGKILL);
+    const int db_impostor =
+        lab.spawn("host", {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", fake,
+                           "-c", "sleep 60; true", "--state-dir", lab.state_dir(), "--id", "db"});
+    wait_until("the db impostor to run as portpub-proxy", 5000,
+               [&] { return comm_of(db_impostor) == "portpub-proxy"; });
+    REQUIRE(proxies().size() == 8);
+    auto finish = lab.portpub({"gc"});
+    CHECK_THAT(finish.out, Catch::Contains("removed db: an up of it was interrupted"));
+    CHECK(alive(db_impostor));
+    CHECK(proxies().size() == 7);  // db's own proxy stopped, the impostor not
+}
+
+TEST_CASE("gc finds a proxy left by the portpub binary an upgrade replaced", "[trust]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    // portpub run from a path of its own, as /usr/sbin/portpub is.
+    const std::string bin = lab_dir(lab) + "/bin/portpub";
+    sh("mkdir -p " + lab_dir(lab) + "/bin && cp " + std::string(PORTPUB_BIN) + " " + bin);
+    auto at = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), bin);
+        args.insert(args.end(), {"--state-dir", lab.state_dir()});
+        return run(args);
+    };
+    REQUIRE(at({"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80"}).status == 0);
+    const int proxy = *lab.proxy_pid("web");
+    // The upgrade: a new file at the same path. The record is lost too.
+    sh("rm " + bin + " && cp " + std::string(PORTPUB_BIN) + " " + bin + " && rm " +
+       lab.state_dir() + "/containers/web.json");
+    auto gc = at({"gc"});
+    CHECK(gc.status == 0);
+    CHECK_THAT(gc.out, Catch::Contains("stopped proxy pid " + std::to_string(proxy) + " of web"));
+    CHECK_FALSE(alive(proxy));
 }
 
 namespace {
@@ -157,11 +206,22 @@ TEST_CASE("a damaged record keeps no other container from being listed, publishe
     CHECK(lab.answering("ext", kHostIp, 7070) == "c");
     CHECK(lab.portpub({"down", "--id", "c"}).status == 0);
     CHECK(lab.portpub({"down", "--id", "a"}).status == 0);
-    // Nothing b may hold is taken: its ports, its veth, the table and bridge.
+    // Nothing b may hold is taken: its ports, its veth, the table and bridge,
+    // its way out (masqueraded) and its isolation (closed to direct access).
     auto gc = lab.portpub({"gc"});
     CHECK(gc.status == 0);
     CHECK_THAT(gc.out, Catch::Contains("left alone: record " + record_path(lab, "b")));
     CHECK(lab.answering("ext", kHostIp, 9090) == "b");
+    lab.serve("ext");
+    auto out = lab.tcp("b", kExtIp, 80);
+    REQUIRE(out);
+    CHECK(words(*out).at(1) == kHostIp);
+    CHECK_FALSE(lab.tcp("ext", "198.51.100.3", 80, 1000));
+    // Its own id is not written over by another up.
+    auto again = lab.portpub({"up", "--netns", b, "--subnet", kSubnet, "-p", "9191:80"});
+    CHECK(again.status == 1);
+    CHECK_THAT(again.err, Catch::Contains(record_path(lab, "b") + " is not valid JSON"));
+    CHECK(read_text(record_path(lab, "b")) == text.substr(0, text.size() / 2));
     auto check = lab.portpub({"check"});
     CHECK(check.status == 1);
     CHECK_THAT(check.out, Catch::Contains(record_path(lab, "b")));
@@ -329,7 +389,8 @@ TEST_CASE("a CNI DEL for another namespace or interface leaves the publication a
     CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
     REQUIRE(lab.cni(cni_vars("ADD", "ctrB", c2), cni_config(lab, 8082).dump()).status == 0);
     lab.remove_container("c2");
-    CHECK(lab.cni(cni_vars("DEL", "ctrB", c2), cni_config(lab, 8082).dump()).status == 0);
+    // Named as containerd names it: /var/run/netns/..., a link to /run.
+    CHECK(lab.cni(cni_vars("DEL", "ctrB", "/var" + c2), cni_config(lab, 8082).dump()).status == 0);
     CHECK(lab.portpub({"ls", "--json"}).out == "[]\n");
 }
 
@@ -357,4 +418,73 @@ TEST_CASE("CNI GC keeps a container its list names in any spelling, or without a
     CHECK(bad.status != 0);
     CHECK_THAT(bad.out, Catch::Contains("has no containerID; GC removes nothing"));
     CHECK(lab.answering("ext", kHostIp, 8081) == "c1");
+}
+
+TEST_CASE("a damaged record's address is not given again, nor a copied record's container's",
+          "[trust]") {
+    Lab lab(0);
+    auto a = lab.container("a");
+    auto b = lab.container("b");
+    auto c = lab.container("c");
+    lab.up(a, {"8080:80"});
+    const auto b_up = nlohmann::json::parse(lab.up(b, {"9090:80"}, {"--json"}).out);
+    const auto b_address = b_up.at("address").get<std::string>();
+    write_text(record_path(lab, "b"), "{");
+    // b's namespace goes, and its veth with it; its ports still lead to its address.
+    lab.remove_container("b");
+    const auto c_up = nlohmann::json::parse(lab.up(c, {"7070:80"}, {"--json"}).out);
+    CHECK(c_up.at("address").get<std::string>() != b_address);
+    CHECK(lab.answering("ext", kHostIp, 9090) != "c");
+    // A record copied under another id names a's address, veth and
+    // namespace: neither is used, so neither down takes a's away.
+    auto copy = nlohmann::json::parse(read_text(record_path(lab, "a")));
+    copy["id"] = "x";
+    write_text(record_path(lab, "x"), copy.dump());
+    auto down = lab.portpub({"down", "--id", "x"});
+    CHECK(down.status == 1);
+    CHECK_THAT(down.err, Catch::Contains("records " + record_path(lab, "a") + " and " +
+                                         record_path(lab, "x") + " both name"));
+    CHECK(lab.answering("ext", kHostIp, 8080) == "a");
+}
+
+TEST_CASE("a poststop leaves alone what portpub up published by hand under that id", "[trust]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"8080:80"}, {"--id", "web"});
+    auto poststop = hook(lab, oci_state("stopped", 0, "/bundles/web"));
+    CHECK(poststop.status == 0);
+    CHECK_THAT(poststop.err, Catch::Contains("left alone"));
+    CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+}
+
+TEST_CASE("a host state naming an interface portpub did not make brings nothing down", "[trust]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    sh("ip link add br-user type bridge && ip link add user0 type veth peer name user1 && "
+       "ip link set user0 master br-user && ip link set br-user up");
+    const auto before = lab.snapshot();
+    lab.up(web, {"8080:80"});
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    // As if portpub had made them: the uplink, and a bridge someone uses.
+    sh("mkdir -p " + lab.state_dir());
+    write_text(lab.state_dir() + "/host.json",
+               R"({"bridges": {"ext0": {"created": true, "address_added": true, "brought_up": true},
+                               "br-user": {"created": true, "address_added": false,
+                                           "brought_up": true}}})");
+    auto gc = lab.portpub({"gc"});
+    CHECK(gc.status == 0);
+    CHECK_THAT(gc.out, Catch::Contains("left alone: interface ext0 is not a bridge"));
+    CHECK_THAT(gc.out, Catch::Contains("left alone: bridge br-user has port user0"));
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+    // A damaged one: up refuses to make what it could not write down.
+    write_text(lab.state_dir() + "/host.json", "{\"bridges\": ");
+    auto up = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80"});
+    CHECK(up.status == 1);
+    CHECK_THAT(up.err, Catch::Contains("host state") && Catch::Contains("is unusable"));
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 1);
+    CHECK_THAT(restore.err, Catch::Contains("is unusable"));
+    sh("rm " + lab.state_dir() + "/host.json");
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+    sh("ip link del br-user && ip link del user0");
 }

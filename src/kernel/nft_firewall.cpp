@@ -32,7 +32,7 @@
 #include <optional>
 
 #include "portpub/error.hpp"
-#include "portpub/nft_netlink.hpp"
+#include "nft_netlink.hpp"
 
 namespace portpub {
 

@@ -9,7 +9,7 @@
 
 #include "portpub/netns.hpp"
 #include "portpub/publication.hpp"
-#include "portpub/state_store.hpp"
+#include "portpub/host_state.hpp"
 
 struct nl_sock;
 struct rtnl_link;

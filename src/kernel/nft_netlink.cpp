@@ -1,4 +1,4 @@
-#include "portpub/nft_netlink.hpp"
+#include "nft_netlink.hpp"
 
 // glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>

@@ -12,7 +12,7 @@
 #include <system_error>
 
 #include "portpub/error.hpp"
-#include "portpub/nft_netlink.hpp"
+#include "nft_netlink.hpp"
 
 namespace portpub {
 

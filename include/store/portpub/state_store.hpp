@@ -15,24 +15,10 @@
 #include <vector>
 
 #include "portpub/fd.hpp"
+#include "portpub/host_state.hpp"
 #include "portpub/publication.hpp"
 
 namespace portpub {
-
-// Host changes that outlive one container and are undone by the last `down`.
-struct HostState {
-    struct Bridge {
-        bool created = false;         // portpub created the bridge device
-        bool address_added = false;   // portpub added the gateway address to it
-        bool brought_up = false;      // portpub set it up
-        bool address6_added = false;  // portpub added the IPv6 gateway address to it
-        friend bool operator==(const Bridge&, const Bridge&) = default;
-    };
-    std::optional<std::string> ip_forward_before;   // set when portpub changed it
-    std::optional<std::string> ip6_forward_before;  // net.ipv6.conf.all.forwarding, likewise
-    std::map<std::string, Bridge> bridges;
-    friend bool operator==(const HostState&, const HostState&) = default;
-};
 
 // A file of containers/ that portpub cannot use: unreadable, malformed, or
 // not as portpub writes records (another file name, names portpub never

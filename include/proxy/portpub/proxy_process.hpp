@@ -12,17 +12,13 @@
 #include <string_view>
 #include <vector>
 
+#include "portpub/process_id.hpp"
 #include "portpub/proxy_sockets.hpp"
 
 namespace portpub {
 
 // The proxy's process name (PR_SET_NAME), part of its identity.
 inline constexpr const char* kProxyName = "portpub-proxy";
-
-struct ProcessId {
-    std::int32_t pid = 0;
-    std::uint64_t start_time = 0;  // clock ticks after boot, /proc/PID/stat field 22
-};
 
 // Field 22 of a /proc/PID/stat line; pure.
 std::optional<std::uint64_t> parse_start_time(std::string_view stat_line);

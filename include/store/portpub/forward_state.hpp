@@ -12,7 +12,7 @@
 
 #include "portpub/forward_config.hpp"
 #include "portpub/port_allocator.hpp"
-#include "portpub/proxy_process.hpp"
+#include "portpub/process_id.hpp"
 #include "portpub/state_store.hpp"
 
 namespace portpub {

@@ -1,3 +1,5 @@
+// The entry point: portpub is a CNI plugin when a runtime runs it with CNI_COMMAND set and no
+// arguments, and the command line otherwise.
 #include <iostream>
 
 #include "portpub/cli.hpp"

@@ -1,3 +1,6 @@
+// Error messages that stay one printable line: control characters and bytes that are not
+// well-formed UTF-8 become \xNN, long values are cut with their length named, and an errno
+// value becomes its text.
 #include "portpub/error.hpp"
 
 #include <cstring>

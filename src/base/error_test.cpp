@@ -1,3 +1,5 @@
+// printable() keeps text and valid UTF-8 and escapes controls and malformed sequences, shown()
+// cuts long values and names their length, and an Error is one printable line whatever it quotes.
 #include "portpub/error.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,6 @@
+// IPv4 and IPv6 addresses and prefixes as values: parsed and printed through the C library,
+// prefix arithmetic (network, last address, containment, overlap), and IPv4-mapped IPv6
+// addresses read as IPv4.
 #include "portpub/ip_address.hpp"
 
 #include <arpa/inet.h>

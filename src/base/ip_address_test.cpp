@@ -1,3 +1,5 @@
+// Addresses of both families parse and print, and anything but a literal is refused; a prefix
+// knows its network, its last address, what it contains and what it overlaps.
 #include "portpub/ip_address.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,6 @@
+// The command line: each command's options and help, and the call to the publisher or the
+// forwarder that does its work. Every exception stops here as one line on stderr; a usage
+// error names its command and exits 2.
 #include "portpub/cli.hpp"
 
 #include <boost/program_options.hpp>
@@ -13,6 +16,7 @@
 #include "portpub/forward_config.hpp"
 #include "portpub/forward_proxy.hpp"
 #include "portpub/forwarder.hpp"
+#include "portpub/kernel_host.hpp"
 #include "portpub/oci_hook.hpp"
 #include "portpub/proxy_plan.hpp"
 #include "portpub/proxy_process.hpp"
@@ -427,9 +431,12 @@ int cmd_gc(const std::vector<std::string>& args) {
         "half way, and removes proxies, map elements and veths no record accounts for.\n"
         "Prints one line for each thing removed.\n\nExample:\n  portpub gc\n");
     if (vm.count("help")) return kOk;
-    const auto removed = Publisher(vm["state-dir"].as<std::string>()).gc();
+    Publisher publisher(vm["state-dir"].as<std::string>());
+    const auto removed = publisher.gc();
     for (const auto& line : removed)
         std::cout << line << "\n";
+    for (const auto& note : publisher.notes())
+        std::cerr << "portpub: " << note << "\n";
     if (removed.empty()) std::cout << "nothing to remove\n";
     return kOk;
 }
@@ -448,7 +455,7 @@ int cmd_check(const std::vector<std::string>& args) {
     std::optional<std::string> id;
     if (vm.count("id")) id = vm["id"].as<std::string>();
     Publisher publisher(vm["state-dir"].as<std::string>());
-    const auto differences = publisher.differences(id);
+    const auto differences = publisher.differences_from_records(id);
     for (const auto& line : differences)
         std::cout << line << "\n";
     if (!differences.empty()) {
@@ -473,9 +480,12 @@ int cmd_restore(const std::vector<std::string>& args) {
         "bridge, veths, and proxies that died. Prints what it re-created; exits 1 when a\n"
         "container could not be restored.\n\nExample:\n  portpub restore\n");
     if (vm.count("help")) return kOk;
-    const auto result = Publisher(vm["state-dir"].as<std::string>()).restore();
+    Publisher publisher(vm["state-dir"].as<std::string>());
+    const auto result = publisher.restore();
     for (const auto& line : result.done)
         std::cout << line << "\n";
+    for (const auto& note : publisher.notes())
+        std::cerr << "portpub: " << note << "\n";
     for (const auto& line : result.failed)
         std::cerr << "portpub restore: " << line << "\n";
     if (result.done.empty() && result.failed.empty()) std::cout << "nothing to restore\n";

@@ -1,3 +1,5 @@
+// The help texts: each command's fits one 80x24 screen, ends with an example and names every
+// option with its default; help for a command that does not exist is a usage error.
 #include "portpub/cli.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,6 @@
+// The shell of the CNI plugin: the configuration from stdin and CNI_* from the environment,
+// each CNI command carried out through the publisher, the result or error JSON on stdout.
+// cni.cpp decides what to publish and which publication a DEL, CHECK or GC may touch.
 #include "portpub/cni_plugin.hpp"
 
 #include <sys/stat.h>
@@ -120,7 +123,8 @@ void check(const Config& config, const Environment& env) {
                                            env.container_id + " in network " + config.name +
                                            (other ? " (" + *other + ")" : std::string()) +
                                            "; run ADD again");
-    auto missing = as_cni(kPublishFailed, [&] { return publisher.check(env.container_id); });
+    auto missing =
+        as_cni(kPublishFailed, [&] { return publisher.missing_parts(env.container_id); });
     if (missing && !missing->empty()) {
         std::string msg = "container " + env.container_id + ": ";
         for (std::size_t i = 0; i < missing->size(); ++i)

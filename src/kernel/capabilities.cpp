@@ -1,3 +1,5 @@
+// The privilege check made before any change: CAP_NET_ADMIN and CAP_SYS_ADMIN in the effective
+// set, and an error naming what is missing and saying to run as root.
 #include "portpub/capabilities.hpp"
 
 #include <linux/capability.h>

@@ -1,6 +1,8 @@
+// The UDP conntrack entries of published ports, found and deleted over ctnetlink: one dump a
+// family (UDP only, where the kernel can filter), the entries clients sent to this host picked
+// by conntrack_match, and deletes sent in batches whose acks fit the socket's buffer.
 #include "portpub/conntrack.hpp"
 
-// glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>
 
 #include <libmnl/libmnl.h>

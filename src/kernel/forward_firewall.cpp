@@ -1,6 +1,8 @@
+// The table of `portpub forward` as libnftnl objects: its maps, sets, chains and rules, as
+// forward_firewall.hpp draws them. apply() deletes and rebuilds the whole table in one batch,
+// so that the kernel holds exactly what the forward file says.
 #include "portpub/forward_firewall.hpp"
 
-// glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>
 
 #include <linux/netfilter.h>
@@ -11,8 +13,8 @@
 #include <optional>
 #include <system_error>
 
-#include "portpub/error.hpp"
 #include "nft_netlink.hpp"
+#include "portpub/error.hpp"
 
 namespace portpub {
 

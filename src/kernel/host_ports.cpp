@@ -1,12 +1,16 @@
+// What the host says about its ports, read from the kernel: the local port range and reserved
+// ports from /proc/sys, listeners and bound sockets from a sock_diag dump, the process holding
+// a socket from /proc, and the addresses and broadcast addresses of the interfaces.
 #include "portpub/host_ports.hpp"
+
+#include <net/if.h>
+#include <netinet/in.h>
 
 #include <dirent.h>
 #include <ifaddrs.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>

@@ -1,7 +1,10 @@
+// Reserved ports and sock_diag messages read as the kernel writes them, a socket holding a port
+// only for the addresses it receives on, and a listener of this process found and named.
 #include "portpub/host_ports.hpp"
 
-#include <linux/inet_diag.h>
 #include <netinet/in.h>
+
+#include <linux/inet_diag.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>

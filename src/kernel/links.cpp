@@ -1,8 +1,12 @@
+// Links, addresses and routes through libnl-route-3: the bridge made or reused (its MAC pinned,
+// no IPv6 duplicate address detection), the veth pair with its peer set up through a socket
+// opened in the container's namespace, and the checks and repairs of both sides.
 #include "portpub/links.hpp"
+
+#include <net/if.h>
 
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -174,7 +178,7 @@ RouteSocket::~RouteSocket() {
     nl_socket_free(sk_);
 }
 
-HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
+HostState::Bridge NetlinkLinks::ensure_bridge(const Network& net, bool pin_mac) {
     nl_sock* sk = host_.get();
     HostState::Bridge did;
     auto bridge = get_link(sk, net.bridge);
@@ -214,7 +218,7 @@ HostState::Bridge Links::ensure_bridge(const Network& net, bool pin_mac) {
     return did;
 }
 
-HostState::Bridge Links::bridge_changes(const Network& net) {
+HostState::Bridge NetlinkLinks::bridge_changes(const Network& net) {
     nl_sock* sk = host_.get();
     auto bridge = get_link(sk, net.bridge);
     if (!bridge) return {true, false, false, false};
@@ -231,7 +235,7 @@ HostState::Bridge Links::bridge_changes(const Network& net) {
     return would;
 }
 
-std::vector<std::string> Links::ports_of(const std::string& bridge_name) {
+std::vector<std::string> NetlinkLinks::ports_of(const std::string& bridge_name) {
     nl_sock* sk = host_.get();
     auto bridge = get_link(sk, bridge_name);
     if (!bridge) return {};
@@ -248,7 +252,7 @@ std::vector<std::string> Links::ports_of(const std::string& bridge_name) {
     return out;
 }
 
-std::vector<std::string> Links::host_veths() {
+std::vector<std::string> NetlinkLinks::host_veths() {
     nl_cache* raw = nullptr;
     int err = rtnl_link_alloc_cache(host_.get(), AF_UNSPEC, &raw);
     if (err < 0) fail("cannot list interfaces", err);
@@ -261,8 +265,8 @@ std::vector<std::string> Links::host_veths() {
     return out;
 }
 
-void Links::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
-                             HostState::Bridge& did) {
+void NetlinkLinks::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net,
+                                    bool pin_mac, HostState::Bridge& did) {
     const int index = rtnl_link_get_ifindex(bridge);
     const Cidr want{net.gateway, net.subnet.prefix};
     bool has = false;
@@ -308,8 +312,9 @@ void Links::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net,
     }
 }
 
-std::optional<ForeignRoute> Links::foreign_route(const Cidr& subnet, const std::string& bridge,
-                                                 const std::string& leaving_bridge) {
+std::optional<ForeignRoute> NetlinkLinks::foreign_route(const Cidr& subnet,
+                                                        const std::string& bridge,
+                                                        const std::string& leaving_bridge) {
     nl_sock* sk = host_.get();
     auto index_of = [&](const std::string& name) {
         auto link = name.empty() ? nullptr : get_link(sk, name);
@@ -345,7 +350,7 @@ std::optional<ForeignRoute> Links::foreign_route(const Cidr& subnet, const std::
     return std::nullopt;
 }
 
-void Links::check_subnet_free(const Network& net, const std::string& leaving_bridge) {
+void NetlinkLinks::check_subnet_free(const Network& net, const std::string& leaving_bridge) {
     auto check = [&](const Cidr& subnet, const char* option) {
         if (auto r = foreign_route(subnet, net.bridge, leaving_bridge))
             throw Error("subnet " + subnet.str() + " overlaps the route " + r->route.str() +
@@ -356,7 +361,7 @@ void Links::check_subnet_free(const Network& net, const std::string& leaving_bri
     if (net.subnet6) check(*net.subnet6, "--subnet6");
 }
 
-std::optional<std::string> Links::holder_of(const Cidr& address) {
+std::optional<std::string> NetlinkLinks::holder_of(const Cidr& address) {
     nl_cache* raw = nullptr;
     int err = rtnl_addr_alloc_cache(host_.get(), &raw);
     if (err < 0) fail("cannot list addresses", err);
@@ -404,7 +409,7 @@ std::unique_ptr<RouteSocket> socket_in(const Netns& ns) {
 
 }  // namespace
 
-void Links::check_bridge(const Network& net, const std::vector<Cidr>& leaving) {
+void NetlinkLinks::check_bridge(const Network& net, const std::vector<Cidr>& leaving) {
     auto bridge = get_link(host_.get(), net.bridge);
     if (!bridge) return;  // up makes it
     const char* type = rtnl_link_get_type(bridge.get());
@@ -428,8 +433,8 @@ void Links::check_bridge(const Network& net, const std::vector<Cidr>& leaving) {
                         want6.str() + "; pass the --subnet6 it serves, or another --bridge");
 }
 
-void Links::check_container_side(const Publication& p, const Netns& ns,
-                                 const std::string& leaving) {
+void NetlinkLinks::check_container_side(const Publication& p, const Netns& ns,
+                                        const std::string& leaving) {
     auto inside = socket_in(ns);
     nl_sock* csk = inside->get();
     if (p.ifname != leaving && get_link(csk, p.ifname))
@@ -521,7 +526,7 @@ ContainerSide container_side(nl_sock* csk, const Publication& p) {
 
 }  // namespace
 
-void Links::create_container_link(const Publication& p, const Netns& ns) {
+void NetlinkLinks::create_container_link(const Publication& p, const Netns& ns) {
     nl_sock* sk = host_.get();
     auto bridge = get_link(sk, p.network.bridge);
     if (!bridge) throw Error("bridge " + p.network.bridge + " is missing");
@@ -566,7 +571,7 @@ void Links::create_container_link(const Publication& p, const Netns& ns) {
     }
 }
 
-std::vector<std::string> Links::link_differences(const Publication& p, const Netns* ns) {
+std::vector<std::string> NetlinkLinks::link_differences(const Publication& p, const Netns* ns) {
     std::vector<std::string> out;
     nl_sock* sk = host_.get();
     auto host_end = get_link(sk, p.host_veth);
@@ -596,7 +601,7 @@ std::vector<std::string> Links::link_differences(const Publication& p, const Net
     return out;
 }
 
-std::vector<std::string> Links::repair_link(const Publication& p, const Netns& ns) {
+std::vector<std::string> NetlinkLinks::repair_link(const Publication& p, const Netns& ns) {
     std::vector<std::string> done;
     nl_sock* sk = host_.get();
     auto host_end = get_link(sk, p.host_veth);
@@ -651,12 +656,12 @@ std::vector<std::string> Links::repair_link(const Publication& p, const Netns& n
     return done;
 }
 
-bool Links::exists_in(const Netns& ns, const std::string& name) {
+bool NetlinkLinks::exists_in(const Netns& ns, const std::string& name) {
     auto inside = socket_in(ns);
     return get_link(inside->get(), name) != nullptr;
 }
 
-std::optional<std::string> Links::peer_name(const Publication& p, const Netns& ns) {
+std::optional<std::string> NetlinkLinks::peer_name(const Publication& p, const Netns& ns) {
     auto inside = socket_in(ns);
     auto link = get_link(inside->get(), p.ifname);
     auto is_veth = [](rtnl_link* l) {
@@ -681,7 +686,7 @@ std::optional<std::string> Links::peer_name(const Publication& p, const Netns& n
     return std::string(rtnl_link_get_name(host_end.get()));
 }
 
-bool Links::on_bridge(const std::string& port, const std::string& bridge_name) {
+bool NetlinkLinks::on_bridge(const std::string& port, const std::string& bridge_name) {
     nl_sock* sk = host_.get();
     auto link = get_link(sk, port);
     auto bridge = get_link(sk, bridge_name);
@@ -689,7 +694,7 @@ bool Links::on_bridge(const std::string& port, const std::string& bridge_name) {
            rtnl_link_get_master(link.get()) == rtnl_link_get_ifindex(bridge.get());
 }
 
-void Links::attach(const std::string& port, const std::string& bridge_name) {
+void NetlinkLinks::attach(const std::string& port, const std::string& bridge_name) {
     nl_sock* sk = host_.get();
     auto link = get_link(sk, port);
     auto bridge = get_link(sk, bridge_name);
@@ -703,17 +708,17 @@ void Links::attach(const std::string& port, const std::string& bridge_name) {
     set_up(sk, link.get(), port);
 }
 
-std::string Links::link_type(const std::string& name) {
+std::string NetlinkLinks::link_type(const std::string& name) {
     auto link = get_link(host_.get(), name);
     const char* type = link ? rtnl_link_get_type(link.get()) : nullptr;
     return type ? type : "";
 }
 
-bool Links::link_exists(const std::string& name) {
+bool NetlinkLinks::link_exists(const std::string& name) {
     return get_link(host_.get(), name) != nullptr;
 }
 
-void Links::delete_link(const std::string& name) {
+void NetlinkLinks::delete_link(const std::string& name) {
     LinkPtr link(must(rtnl_link_alloc()));
     rtnl_link_set_name(link.get(), name.c_str());
     int err = rtnl_link_delete(host_.get(), link.get());
@@ -721,7 +726,7 @@ void Links::delete_link(const std::string& name) {
         fail("cannot delete interface " + name, err);
 }
 
-void Links::set_link_down(const std::string& name) {
+void NetlinkLinks::set_link_down(const std::string& name) {
     auto link = get_link(host_.get(), name);
     if (!link) return;
     LinkPtr change(must(rtnl_link_alloc()));
@@ -730,7 +735,7 @@ void Links::set_link_down(const std::string& name) {
     if (err < 0) fail("cannot set " + name + " down", err);
 }
 
-void Links::remove_address(const std::string& link_name, const Cidr& address) {
+void NetlinkLinks::remove_address(const std::string& link_name, const Cidr& address) {
     auto link = get_link(host_.get(), link_name);
     if (!link) return;
     AddrPtr addr(must(rtnl_addr_alloc()));

@@ -1,3 +1,6 @@
+// Network namespace files: opened and checked to be a network namespace other than portpub's
+// own, their paths made canonical for the records, and a scoped entry into one for this thread
+// that aborts the process rather than stay in the wrong namespace.
 #include "portpub/netns.hpp"
 
 #include <fcntl.h>

@@ -1,6 +1,9 @@
+// The table inet portpub of nft_firewall.hpp as libnftnl objects: its sets, chains and rules,
+// the batch of an up or a down (the base re-sent only when a chain's rule count is off), and the
+// queries check, gc and restore read it with.
 #include "portpub/nft_firewall.hpp"
 
-// glibc before the kernel headers, which step aside for it.
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include <libmnl/libmnl.h>
@@ -18,7 +21,6 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,8 +33,8 @@
 #include <memory>
 #include <optional>
 
-#include "portpub/error.hpp"
 #include "nft_netlink.hpp"
+#include "portpub/error.hpp"
 
 namespace portpub {
 
@@ -304,6 +306,19 @@ RawElement raw(const NatElement& e) {
 
 }  // namespace
 
+std::string base_rules_text() {
+    std::string out;
+    for (const auto& [chain, rules] : base_rules()) {
+        out += "chain " + chain + "\n";
+        for (const auto& rule : rules) {
+            char buf[4096];
+            const int n = nftnl_rule_snprintf(buf, sizeof buf, rule.get(), NFTNL_OUTPUT_DEFAULT, 0);
+            out += "  " + std::string(buf, static_cast<std::size_t>(std::max(n, 0))) + "\n";
+        }
+    }
+    return out;
+}
+
 NftFirewall::NftFirewall(std::string owner)
     : nl_(nft::open_socket()),
       seq_(static_cast<std::uint32_t>(::time(nullptr))),
@@ -343,7 +358,7 @@ void NftFirewall::apply(const FirewallChange& change) {
     for (std::size_t i = 0; i < held.size(); ++i)
         if (held[i]) left.del.push_back(change.del[i]);
     for (const auto& n : change.del_networks)
-        if (network_present(n)) left.del_networks.push_back(n);
+        if (network_present(n, false)) left.del_networks.push_back(n);
     std::map<const char*, std::set<std::vector<std::uint8_t>>> isolated;
     for (const char* set : {kSetIsolated, kSetIsolated6})
         isolated[set] = element_keys(set);

@@ -1,6 +1,19 @@
+// The nftables netlink plumbing shared by portpub's two tables: rules built expression by
+// expression, batches of table, set, chain, rule and element messages, and the queries that
+// read a table back.
+//
+// A caller fills a Batch for one inet table in the order the kernel must apply it; every
+// message gets its own sequence number and a description ("adding 1000 element(s) to set
+// pub4"), and element lists are cut into messages of 1000 so that no attribute nest passes
+// 64 KiB. send() writes the whole batch in one sendmsg, with the send buffer raised to its
+// size, so that the kernel takes it as one transaction: all of it or none. Every message asks
+// for an ack, without a copy of the request, so that the acks of a large batch stay small. The
+// first failure is reported by the description of the message that failed, with the kernel's
+// extended ack text, as a std::system_error carrying the errno, so that a caller can tell an
+// element that exists (EEXIST) from one already gone (ENOENT). If the acks stop coming, the
+// outcome is unknown and the error says what to check; a query finds a missing set empty.
 #include "nft_netlink.hpp"
 
-// glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>
 
 #include <libmnl/libmnl.h>

@@ -1,3 +1,5 @@
+// Kernel settings read and written as files under /proc/sys: a setting that does not exist
+// reads as nullopt, and a value comes back without its trailing newline.
 #include "portpub/sysctl.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,6 @@
+// The CNI plugin's decisions, from values alone: the environment and the network configuration
+// read and checked (errors numbered as the spec numbers them), portMappings turned into -p
+// specs, the address taken from prevResult, and the result and error JSON.
 #include "portpub/cni.hpp"
 
 #include <algorithm>

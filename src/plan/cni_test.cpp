@@ -1,3 +1,6 @@
+// The CNI plugin's pure part: environment and configuration read or refused with the spec's
+// error codes, containerd's key spellings, prevResult, ADD's request, the result and error
+// JSON, hostile input, and which publication a DEL or CHECK is about.
 #include "portpub/cni.hpp"
 
 #include <catch2/catch.hpp>

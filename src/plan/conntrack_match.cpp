@@ -1,3 +1,6 @@
+// Whether a conntrack flow was sent to a published port: same protocol, a host port in a
+// mapping's range, and a destination that is this host's and fits the mapping's address;
+// and a flow written as a user reads it, for messages.
 #include "portpub/conntrack_match.hpp"
 
 #include "portpub/proxy_plan.hpp"

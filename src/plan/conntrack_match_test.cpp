@@ -1,3 +1,6 @@
+// Which flows count as sent to a published port: by protocol, port range and the mapping's
+// address (none, 0.0.0.0 or ::, or one address), never a flow the host sent to another
+// machine; and how a flow is written.
 #include "portpub/conntrack_match.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,6 @@
+// The nftables change of an up or a down, from the records: `up` adds the elements and the
+// network (isolated only when portpub made it); `down` removes them, drops the table with the
+// last container, and keeps what another record, or one it cannot read, may still use.
 #include "portpub/firewall_change.hpp"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// The change of an up or a down: elements and network added with no rule of their own, another
+// CNI plugin's network never isolated, the table dropped with the last container, and a
+// network kept while another container uses it.
 #include "portpub/firewall_change.hpp"
 
 #include <catch2/catch.hpp>

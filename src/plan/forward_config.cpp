@@ -1,3 +1,6 @@
+// The forward file and the forward -p specs: parsed and checked whole (a --to address must be a
+// unicast address of another machine, no two forwards share a host port, none takes a port a
+// container publishes), written back in the file's format, and named for messages.
 #include "portpub/forward_config.hpp"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// Forward specs and the forward file: local and remote forwards parsed, bad specs and files
+// refused with the value and what to write, the file read back as written, and a host port
+// claimed twice or published by a container refused, naming both.
 #include "portpub/forward_config.hpp"
 
 #include <catch2/catch.hpp>

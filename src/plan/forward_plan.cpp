@@ -1,3 +1,6 @@
+// The forwards as kernel state: a redirect or dnat element a host port and a masquerade target
+// a remote port, as bytes with every field padded to 32 bits; the forward proxy's routes and
+// their command-line text; and which families need forwarding on.
 #include "portpub/forward_plan.hpp"
 
 #include <algorithm>

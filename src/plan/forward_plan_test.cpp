@@ -1,3 +1,6 @@
+// What forwards become: redirect elements for local ones, dnat elements and masquerade targets
+// for remote ones, element bytes as the kernel keeps them, proxy routes for remote TCP only,
+// and the forwarding each family needs.
 #include "portpub/forward_plan.hpp"
 
 #include <catch2/catch.hpp>

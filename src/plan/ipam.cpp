@@ -1,3 +1,6 @@
+// Addresses in a container subnet: the gateway is the first host address, a container gets the
+// lowest free one after it, and a bridge without --subnet6 gets a unique local /64 from a hash
+// of its name (FNV-1a, the same on every build and machine).
 #include "portpub/ipam.hpp"
 
 #include <array>

@@ -1,3 +1,5 @@
+// Address allocation: addresses in order past the gateway and those in use, a full subnet
+// refused with advice, IPv6 alike, and a bridge's default IPv6 /64 fixed by its name.
 #include "portpub/ipam.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,5 @@
+// Mappings as runs of ports: when two conflict (same protocol, a shared host port, addresses
+// that meet), adjacent runs joined, and the lines `docker port` and `docker ps` print for them.
 #include "portpub/mapping.hpp"
 
 namespace portpub {

@@ -1,3 +1,5 @@
+// A conflict needs the same protocol, a shared port and a shared address; `docker port` and
+// `docker ps` text; only runs that continue each other are joined.
 #include "portpub/mapping.hpp"
 
 #include <catch2/catch.hpp>

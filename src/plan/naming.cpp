@@ -1,3 +1,6 @@
+// The checks on names that reach paths, records and messages (container ids, CNI network
+// names, interface names, namespace paths), and the host veth name and container MAC derived
+// from a container's IPv4 address.
 #include "portpub/naming.hpp"
 
 #include <algorithm>

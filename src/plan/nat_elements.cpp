@@ -1,3 +1,6 @@
+// The map elements of a publication as bytes: a DNAT element for each host port the kernel
+// serves, and for the proxy one interval element a run of adjacent TCP ports; read back as the
+// container they lead to, and written as a user or `nft` writes them.
 #include "portpub/nat_elements.hpp"
 
 #include <algorithm>

@@ -1,7 +1,9 @@
+// Element bytes: keys and data padded to 32-bit fields, wildcard and bound maps, 0.0.0.0 in the
+// wildcard map, a run one element a port, and a dual-stack container's ports split between
+// kernel DNAT and the proxy.
 #include "portpub/nat_elements.hpp"
 
 #include <algorithm>
-
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"

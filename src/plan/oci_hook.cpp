@@ -1,3 +1,6 @@
+// The OCI hook's decisions: the runtime's state parsed, its status and io.portpub. annotations
+// turned into publish, unpublish or nothing, and whether a poststop is that of the container a
+// record was published for.
 #include "portpub/oci_hook.hpp"
 
 #include <nlohmann/json.hpp>

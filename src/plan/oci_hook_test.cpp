@@ -1,3 +1,6 @@
+// The OCI hook's decisions: the state read or refused, createRuntime publishing the
+// annotation's ports, poststop unpublishing only its own container's publication, other states
+// doing nothing, and hostile input getting one-line messages.
 #include "portpub/oci_hook.hpp"
 
 #include <algorithm>

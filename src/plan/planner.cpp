@@ -1,3 +1,6 @@
+// The plan of an `up`, from the request, the records and the host's port facts: specs, names
+// and subnets checked, an earlier publication of the id replaced only for the same namespace
+// or a gone one, ports and addresses allocated, and the proxy asked for where it is needed.
 #include "portpub/planner.hpp"
 
 #include <algorithm>

@@ -1,3 +1,6 @@
+// The plan of an `up`: ids from the namespace file, addresses for first and later containers,
+// every refusal made before any change (names, networks, ids and namespaces in use, host
+// addresses, the proxy), host veth names and MACs, and IPv6 addresses.
 #include "portpub/planner.hpp"
 
 #include <catch2/catch.hpp>

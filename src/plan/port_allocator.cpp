@@ -1,3 +1,6 @@
+// Host ports for -p specs: explicit ports claimed first, then ranges and random ports given the
+// first free port, past what containers, forwards, reserved ports and host sockets hold; claims
+// kept a bit a port, so that 65,535 ports or 10,000 specs take linear time.
 #include "portpub/port_allocator.hpp"
 
 #include <algorithm>

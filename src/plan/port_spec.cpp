@@ -1,3 +1,6 @@
+// One -p value in the `docker run` grammar: an optional host address (IPv6 in brackets), host
+// and container ports or ranges, and a protocol; an error quotes the spec, cut when long, and
+// says what is wrong.
 #include "portpub/port_spec.hpp"
 
 #include <algorithm>

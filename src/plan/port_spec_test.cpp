@@ -1,3 +1,5 @@
+// The -p grammar: every valid form parses, a host range with one container port picks from the
+// range, and every malformed spec is an error that quotes it on one bounded line.
 #include "portpub/port_spec.hpp"
 
 #include <algorithm>

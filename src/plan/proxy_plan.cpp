@@ -1,3 +1,6 @@
+// Who serves each mapping, kernel DNAT or the proxy, and what the proxy needs: the ports its
+// listeners take, the sockets it holds or serves, where a connection it receives goes, and the
+// mappings as `docker port` would list them.
 #include "portpub/proxy_plan.hpp"
 
 namespace portpub {

@@ -1,7 +1,9 @@
+// The split between kernel DNAT and the proxy: who serves which address, redirect elements and
+// their runs, the listeners' ports, the sockets held with and without reserve, the container
+// port of a destination, and the mappings listed.
 #include "portpub/proxy_plan.hpp"
 
 #include <algorithm>
-
 #include <catch2/catch.hpp>
 
 #include "portpub/nat_elements.hpp"

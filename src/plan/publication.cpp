@@ -1,3 +1,6 @@
+// Publications as JSON: the record saved in the state directory and read back (refused, naming
+// the file, when malformed or not as portpub writes it, so that it never steers a deletion),
+// and the report of `up --json` and `ls --json`.
 #include "portpub/publication.hpp"
 
 #include <nlohmann/json.hpp>

@@ -1,3 +1,6 @@
+// Records: a publication reads back as written (IPv6, proxy, phase, older versions), numbers
+// out of range, names portpub never gives and malformed records are refused naming the file,
+// and the report lists every host port used.
 #include "portpub/publication.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,6 @@
+// The proxies' epoll loop: each event handed to its watch, a hook after every batch, and the
+// stop signals blocked and read from a signalfd, so that they end the loop instead of the
+// process.
 #include "portpub/event_loop.hpp"
 
 #include <signal.h>

@@ -1,3 +1,5 @@
+// The proxies' event loop: each event goes to its watch, a batch at a time, until told to stop;
+// SIGTERM, SIGINT and SIGHUP become readable on a signalfd.
 #include "portpub/event_loop.hpp"
 
 #include <fcntl.h>

@@ -1,9 +1,11 @@
+// The forward proxy, both sides: `portpub forward` makes the loopback listeners of every remote
+// TCP forward and starts `portpub forward-proxy` with them; the process matches each listener
+// it inherits to its route by port and relays accepted connections through a RelaySet.
 #include "portpub/forward_proxy.hpp"
 
-// glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>

@@ -1,3 +1,6 @@
+// The proxies' log: lines stamped with UTC time, appended to a 0600 file under STATE_DIR/logs,
+// which moves to NAME.1 when the next line would pass the bound. A log that cannot be written
+// never stops the proxy.
 #include "portpub/logger.hpp"
 
 #include <fcntl.h>

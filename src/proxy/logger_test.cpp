@@ -1,3 +1,5 @@
+// The proxy's log stays under its bound, with a full file moved to NAME.1, and its directory is
+// closed to other users.
 #include "portpub/logger.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,5 @@
+// The table of UDP flows: the least recently used entry leaves when it is full, and entries
+// idle for the timeout expire while used ones stay.
 #include "portpub/lru_table.hpp"
 
 #include <catch2/catch.hpp>

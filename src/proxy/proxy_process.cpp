@@ -1,3 +1,6 @@
+// Proxy processes from outside: started detached from this binary with only their own
+// descriptors and a pipe to say they are ready; known by pid, start time, name, user and
+// binary, so that stopping one (through a pidfd) or finding leftovers never hits another.
 #include "portpub/proxy_process.hpp"
 
 #include <dirent.h>

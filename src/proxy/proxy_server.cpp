@@ -1,6 +1,19 @@
+// `portpub proxy`: the process that serves one container's loopback and IPv6 clients, TCP
+// through the listeners nft redirects to, UDP on the published ports themselves.
+//
+// `up` makes every socket and starts the process with them and the publication in a memfd.
+// The proxy sorts what it inherits: TCP listeners, UDP ports it serves, and holders it never
+// reads, kept so that no other program binds a published port. One epoll loop serves them all.
+// An accepted connection's destination before the redirect (SO_ORIGINAL_DST) names the
+// container port, and a RelaySet relays it. Each client of a UDP port and address is a flow
+// with its own socket connected to the container; replies leave from the address the client
+// sent to. Flows live in an LRU table of 4096 and expire after --udp-timeout without traffic.
+// A datagram to an address kernel DNAT serves is dropped: answering it would make a conntrack
+// entry that keeps the client on this path. A 250 ms tick expires flows, wakes listeners paused
+// for want of descriptors, and stops the proxy once the namespace file is gone or names another
+// namespace; a stop signal, or the exit of the container's process when known, stops it too.
 #include "portpub/proxy_server.hpp"
 
-// glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>
 
 #include <fcntl.h>

@@ -1,6 +1,10 @@
+// The proxy's sockets as `up` makes them: the published ports held or served first, then the
+// TCP listeners; a port in use names the program holding it, and the descriptor limit is
+// checked first, with --no-reserve suggested where it would help.
 #include "portpub/proxy_sockets.hpp"
 
 #include <netinet/in.h>
+
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>

@@ -1,9 +1,20 @@
+// The TCP relays of a proxy process: each accepted client gets a connection to its target and a
+// TcpRelay that moves data between the two until both directions end or one side fails.
+//
+// start() opens a non-blocking connect to the target and registers both sockets with the
+// proxy's epoll set, edge-triggered, each with a watch that knows its relay and its side.
+// While the connect is pending, the client's events are only noted: its data waits in the
+// kernel until the target answers. An error or hang-up on the target's side means the connect
+// failed, and the client is reset, not closed, so that it sees a failure and not an empty
+// reply. Once connected, every event marks its side readable or writable and pumps the
+// relay. A relay that is done or reset leaves the set at once but is freed only at end_batch():
+// later events of the same epoll batch may still point to it, and find it gone from the set.
+// Pipes of finished relays go back to a shared pool.
 #include "portpub/relay_set.hpp"
 
-// glibc before the kernel headers, which step aside for it.
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 

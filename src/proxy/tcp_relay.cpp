@@ -1,3 +1,6 @@
+// One proxied TCP connection: splice(2) through a pooled pipe a direction, or read and write
+// through a buffer where a socket does not splice or no pipe is left; an end of file passed on
+// as a half-close, a failure of either side as a reset of both.
 #include "portpub/tcp_relay.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// TcpRelay on socket pairs: bytes pass and half-closes travel both ways, with pipes and
+// without; a side that fails ends the relay as a reset; the pipe pool reuses empty pipes only.
 #include "portpub/tcp_relay.hpp"
 
 #include <poll.h>

@@ -1,3 +1,5 @@
+// The crash point: the process sends itself SIGKILL when PORTPUB_CRASH_AT names the step it
+// has just passed, and goes on untouched otherwise.
 #include "portpub/crash_points.hpp"
 
 #include <signal.h>

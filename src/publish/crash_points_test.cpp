@@ -1,3 +1,5 @@
+// Each step has one name and each name one step, and a process is killed only at the step
+// PORTPUB_CRASH_AT names.
 #include "portpub/crash_points.hpp"
 
 #include <signal.h>

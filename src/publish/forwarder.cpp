@@ -1,3 +1,6 @@
+// `portpub forward` under the state lock: add and rm rewrite the forward file, apply it, and
+// put the old file back when that fails; applying refuses a port a container holds, restarts the
+// forward proxy only when its routes change, sets forwarding as needed, and rebuilds the table.
 #include "portpub/forwarder.hpp"
 
 #include <fcntl.h>

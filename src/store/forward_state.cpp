@@ -1,3 +1,6 @@
+// forwards.json as JSON and back (a malformed file named, with what to do), removed when empty,
+// and what the container side reads of it: the forwarding the forwards need, and their host
+// ports counted as in use for `up`, named as the forward that holds them.
 #include "portpub/forward_state.hpp"
 
 #include <nlohmann/json.hpp>

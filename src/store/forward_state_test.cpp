@@ -1,3 +1,5 @@
+// The applied forwards and their proxy read back as written, and `up` counts a forwarded host
+// port as in use, naming the forward that holds it.
 #include "portpub/forward_state.hpp"
 
 #include <unistd.h>

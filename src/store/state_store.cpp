@@ -1,3 +1,6 @@
+// The state directory on disk: flock() locks, records read one by one (a damaged one, or two
+// naming the same container's parts, set apart instead of failing the rest), host.json, and
+// atomic writes in a directory only portpub's user can write to.
 #include "portpub/state_store.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,6 @@
+// The state directory: records saved, listed by id and removed; private, never wider than asked
+// whatever the umask, and refused when others may write to it; host.json; unusable records set
+// apart; a shared lock that needs no write access.
 #include "portpub/state_store.hpp"
 
 #include <sys/stat.h>

@@ -15,9 +15,10 @@
 // (--data: the per-path figures as a data file for scripts/charts.gp;
 // --memory-data: the memory figures)
 // Prints Markdown; see docs/BENCHMARKS.md.
+#include <netinet/in.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>

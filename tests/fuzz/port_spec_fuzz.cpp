@@ -7,11 +7,10 @@
 //      with nothing, and that survive the record's round trip; or a one-line Error.
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fuzz_check.hpp"
 #include "portpub/error.hpp"

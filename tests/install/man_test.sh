@@ -34,10 +34,10 @@ for section in SYNOPSIS DESCRIPTION COMMANDS "PORT SPECS" "BINDING AND FORWARDIN
 done
 
 # Every annotation and CNI key the code knows.
-for annotation in $(grep -ohE '"io\.portpub\.[a-z0-9]+"' "$src"/include/portpub/oci_hook.hpp | tr -d '"'); do
+for annotation in $(grep -ohE '"io\.portpub\.[a-z0-9]+"' "$src"/include/plan/portpub/oci_hook.hpp | tr -d '"'); do
     has "$annotation" || fail "annotation $annotation is not in the manual"
 done
-for key in $(grep -ohE 'string_field\(j, "[a-zA-Z]+"' "$src"/src/cni.cpp | grep -oE '"[a-zA-Z]+"' | tr -d '"') \
+for key in $(grep -ohE 'string_field\(j, "[a-zA-Z]+"' "$src"/src/plan/cni.cpp | grep -oE '"[a-zA-Z]+"' | tr -d '"') \
     ipv6 portMappings hostPort containerPort protocol hostIP; do
     case $key in cniVersion | name | type) continue ;; esac
     has "$key" || fail "CNI key $key is not in the manual"

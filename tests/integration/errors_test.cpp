@@ -1,10 +1,11 @@
 // Every failure of `up` names the problem and leaves the machine as it was.
+#include <netinet/in.h>
+
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>

@@ -1,8 +1,12 @@
+// The integration tests' lab: the test process in private namespaces with its own /run, a fresh
+// host namespace a Lab, containers and other machines as namespaces with echo servers, clients
+// run inside them, and a snapshot of the host's configuration to compare before and after.
 #include "lab.hpp"
+
+#include <netinet/in.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>

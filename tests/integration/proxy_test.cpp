@@ -1,8 +1,9 @@
 // The userland proxy: loopback and IPv6 clients reach the container through
 // one proxy process per container, which holds the published ports, lives as
 // long as the container, and copes with many ports and many connections.
-#include <arpa/inet.h>
 #include <netinet/in.h>
+
+#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>

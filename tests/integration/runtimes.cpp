@@ -1,3 +1,6 @@
+// runc, crun and Podman confined to a Lab: a busybox root filesystem serving a page, Podman's
+// storage and configuration in the lab's directory, hooks and CNI configuration pointed at the
+// built portpub, and the page fetched with curl from one of the lab's namespaces.
 #include "runtimes.hpp"
 
 #include <fcntl.h>

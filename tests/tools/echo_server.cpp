@@ -10,9 +10,10 @@
 //
 //   pp-echo NAME [--tcp PORT]... [--udp PORT]... [--echo-tcp PORT]... [--echo-udp PORT]...
 // Prints "ready" on stdout once every socket is bound, then serves until killed.
+#include <netinet/in.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>

@@ -15,12 +15,16 @@ class Netns {
     // Throws Error when the path is missing, not a namespace, a namespace of
     // another type, or portpub's own network namespace.
     static Netns open(const std::string& path);
+    // A handle made elsewhere (a test's host hands one without a file).
+    Netns(UniqueFd fd, std::uint64_t inode, std::string path)
+        : fd_(std::move(fd)), inode_(inode), path_(std::move(path)) {}
 
     int fd() const { return fd_.get(); }
     std::uint64_t inode() const { return inode_; }
     const std::string& path() const { return path_; }
 
   private:
+    Netns() = default;
     UniqueFd fd_;
     std::uint64_t inode_ = 0;
     std::string path_;

@@ -62,32 +62,36 @@
 #include <string>
 #include <vector>
 
+#include "portpub/firewall.hpp"
 #include "portpub/firewall_change.hpp"
 
 struct mnl_socket;
 
 namespace portpub {
 
-inline constexpr const char* kTableName = "portpub";
+// The rules of the base chains as libnftnl prints them, a chain at a time:
+// what `up` installs, with no socket opened (nft_firewall_test.cpp compares
+// it with a file kept in the repository).
+std::string base_rules_text();
 
-class NftFirewall {
+class NftFirewall final : public FirewallCommand, public FirewallView {
   public:
     // `owner`: the state directory whose records this table serves; it is
     // kept as the table's comment, and a table of another directory is left
     // alone. Throws Error when the kernel has no nftables (no nfnetlink).
     explicit NftFirewall(std::string owner);
-    ~NftFirewall();
+    ~NftFirewall() override;
     NftFirewall(const NftFirewall&) = delete;
     NftFirewall& operator=(const NftFirewall&) = delete;
 
     // Applies the change in one batch. Deleting what is already gone is not an
     // error: `down` must work after a ruleset flush.
-    void apply(const FirewallChange& change);
+    void apply(const FirewallChange& change) override;
 
     // Throws Error when the table serves another state directory's records.
-    void check_owner();
+    void check_owner() override;
 
-    bool table_exists() { return table_comment().has_value(); }
+    bool table_exists() override { return table_comment().has_value(); }
     // The table's comment ("" when it has none); nullopt when there is no table.
     std::optional<std::string> table_comment();
     // Rules per chain of the table; empty when there is no table.
@@ -96,16 +100,16 @@ class NftFirewall {
     std::set<std::vector<std::uint8_t>> element_keys(const std::string& set);
     // For each of `elements`, in order: whether its map holds its key. Each
     // map is read once.
-    std::vector<bool> in_kernel(const std::vector<NatElement>& elements);
+    std::vector<bool> in_kernel(const std::vector<NatElement>& elements) override;
     // Every element of one map, as the kernel holds it.
-    std::vector<NatElement> elements(NatMap map);
+    std::vector<NatElement> elements(NatMap map) override;
     // Whether the sets hold the network's subnet and bridge, and, with
     // `isolated`, whether the network is closed to the outside.
-    bool network_present(const Network& net, bool isolated = false);
+    bool network_present(const Network& net, bool isolated) override;
     // How the table's chains differ from what portpub installs: "chain
     // prerouting is missing", "chain output has 1 rule, not 4". Empty when
     // they match (or when there is no table at all: see table_exists()).
-    std::vector<std::string> base_differences();
+    std::vector<std::string> base_differences() override;
 
   private:
     void commit(const FirewallChange& change);

@@ -1,6 +1,8 @@
-// up / down / ls: the imperative shell around the planner. `up` applies a plan
-// step by step and undoes every step if a later one fails; `down` removes what
-// the record says, tolerating what is already gone.
+// The imperative shell around the planner: up, down, ls, check, restore, gc.
+// `up` applies a plan step by step and undoes every step if a later one
+// fails; `down` removes what the record says, tolerating what is already
+// gone. The host it changes comes in as a Host (host.hpp): the kernel's by
+// default, fakes in publisher_test.cpp.
 #pragma once
 
 #include <filesystem>
@@ -9,12 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "portpub/host.hpp"
+#include "portpub/kernel_host.hpp"
 #include "portpub/planner.hpp"
 #include "portpub/state_store.hpp"
 
 namespace portpub {
-
-class Netns;
 
 // Where records live unless --state-dir (or a CNI "stateDir") says otherwise.
 inline constexpr const char* kDefaultStateDir = "/run/portpub";
@@ -28,12 +30,12 @@ struct DownRequest {
     std::function<std::optional<std::string>(const Publication&)> only_if;
 };
 
-// True while the namespace file a record names still holds that namespace.
-bool namespace_alive(const Publication& p);
-
 class Publisher {
   public:
-    explicit Publisher(std::filesystem::path state_dir) : store_(std::move(state_dir)) {}
+    // On the kernel of the namespace it runs in.
+    explicit Publisher(std::filesystem::path state_dir);
+    // On `host`, which outlives the publisher.
+    Publisher(std::filesystem::path state_dir, const Host& host);
 
     Publication up(const UpRequest& req);
     // Things `up` and `down` say once, for the user (not errors): what is
@@ -43,13 +45,14 @@ class Publisher {
     std::optional<Publication> down(const DownRequest& req);
     // The records, those portpub cannot use apart (under a shared lock).
     Records list() const;
-    // What is missing of publication `id` in the kernel: its namespace, veth,
-    // map elements, proxy. Empty when whole; nullopt when there is no record.
-    std::optional<std::vector<std::string>> check(const std::string& id);
+    // CNI CHECK: what of publication `id` the kernel lacks (its namespace,
+    // veth, map elements, proxy...). Empty when whole; nullopt when there is
+    // no record.
+    std::optional<std::vector<std::string>> missing_parts(const std::string& id);
 
     // `portpub check`: every difference between the kernel and the records
     // (those of `id` only, when given), one line each; empty when they agree.
-    std::vector<std::string> differences(const std::optional<std::string>& id);
+    std::vector<std::string> differences_from_records(const std::optional<std::string>& id);
     // `portpub gc`: finishes interrupted commands, removes the publications
     // whose namespace is gone and whatever no record accounts for (proxies,
     // map elements, veths); says what it removed, one line each.
@@ -91,10 +94,10 @@ class Publisher {
     // (the table, a bridge, forwarding) and nothing no record names is
     // removed: it may be that record's container's.
     std::vector<Publication> load_records();
-    // The state directory as the table's owner: absolute, symlinks resolved.
-    std::string owner() const;
 
     StateStore store_;
+    std::unique_ptr<KernelHost> kernel_;  // the default host, when no other was given
+    Host host_;
     std::vector<std::string> notes_;
     std::vector<UnusableRecord> unusable_;
 };

@@ -1,0 +1,85 @@
+// The host as the publisher changes it, one narrow interface a part: the
+// firewall (its command and its queries), the links, the proxies, the kernel
+// settings, the namespaces, conntrack, and what it reads of ports and
+// privileges. The publisher is handed a Host (KernelHost for the real one),
+// so that the order of its steps and its rollback are tested with fakes
+// (publisher_test.cpp), as ninja's DiskInterface is "abstract so it can be
+// mocked out for tests".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "portpub/firewall.hpp"
+#include "portpub/links.hpp"
+#include "portpub/netns.hpp"
+#include "portpub/port_allocator.hpp"
+#include "portpub/process_id.hpp"
+#include "portpub/proxy_process.hpp"
+#include "portpub/proxy_sockets.hpp"
+#include "portpub/publication.hpp"
+
+namespace portpub {
+
+class Proxies {
+  public:
+    virtual ~Proxies() = default;
+    // The sockets of `p`'s proxy, bound now so that a port in use fails here.
+    virtual ProxyFds open_sockets(const Publication& p) = 0;
+    // Starts `p`'s proxy with those sockets; returns once it is ready.
+    virtual ProcessId start(const Publication& p, ProxyFds& fds) = 0;
+    virtual void stop(const ProcessId& id) = 0;  // nothing when it is gone
+    virtual bool running(const ProcessId& id) = 0;
+    // The proxies running for this state directory, each with its id.
+    virtual std::vector<FoundProxy> find() = 0;
+    virtual void remove_log(const std::string& id) = 0;
+};
+
+// Kernel settings by /proc/sys key ("net/ipv4/ip_forward").
+class Sysctls {
+  public:
+    virtual ~Sysctls() = default;
+    virtual std::optional<std::string> read(const std::string& key) = 0;
+    virtual void write(const std::string& key, const std::string& value) = 0;
+};
+
+class Namespaces {
+  public:
+    virtual ~Namespaces() = default;
+    // Throws Error when the path names no network namespace portpub may use.
+    virtual Netns open(const std::string& path) = 0;
+    // Whether the namespace file `p` names still holds that namespace.
+    virtual bool alive(const Publication& p) = 0;
+};
+
+class Conntrack {
+  public:
+    virtual ~Conntrack() = default;
+    // Deletes the entries of clients of `published`'s UDP ports; a note for
+    // the user when it could not.
+    virtual std::optional<std::string> flush_udp(const std::vector<Mapping>& published) = 0;
+};
+
+// What the publisher reads of the host before it plans.
+class HostProbe {
+  public:
+    virtual ~HostProbe() = default;
+    // Throws Error naming the capabilities portpub lacks.
+    virtual void require_capabilities() = 0;
+    virtual HostPortFacts port_facts() = 0;
+    virtual bool has_sctp() = 0;
+};
+
+struct Host {
+    FirewallCommand& firewall;
+    FirewallView& tables;
+    Links& links;
+    Proxies& proxies;
+    Sysctls& sysctls;
+    Namespaces& namespaces;
+    Conntrack& conntrack;
+    HostProbe& probe;
+};
+
+}  // namespace portpub

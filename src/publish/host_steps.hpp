@@ -1,0 +1,92 @@
+// The steps on the host that `up`, `down` and the repairs share (private to
+// the publish folder): the bridge made and written down, the forwarding
+// sysctls turned on and put back, and the undo list of an `up` that fails.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "portpub/error.hpp"
+#include "portpub/host.hpp"
+#include "portpub/host_state.hpp"
+#include "portpub/state_store.hpp"
+
+namespace portpub {
+
+// The undo actions of the steps `up` took so far. When a later step fails,
+// they run newest first, and each that fails too becomes part of the error
+// `up` returns (the CNI error JSON carries it), not a line on stderr alone.
+class Rollback {
+  public:
+    void add(std::function<void()> undo) { steps_.push_back(std::move(undo)); }
+    // Runs every undo action, newest first; what failed, one message each.
+    std::vector<std::string> run() {
+        std::vector<std::string> failed;
+        for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
+            try {
+                (*it)();
+            } catch (const std::exception& e) {
+                failed.emplace_back(e.what());
+            }
+        }
+        steps_.clear();
+        return failed;
+    }
+
+  private:
+    std::vector<std::function<void()>> steps_;
+};
+
+// Runs one step of `up`; an error from it gains the step's name.
+template <class F>
+void step(const std::string& name, F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        throw Error(name + ": " + e.what());
+    }
+}
+
+// `all` but the publication `id`.
+std::vector<Publication> without(const std::vector<Publication>& all, const std::string& id);
+
+// The bridge (made, or an existing one brought up and addressed). What it
+// will change is written to the host state first, so that a crash half way
+// leaves a record of it; with `rollback`, its undo steps are added there.
+void make_bridge(const Network& net, Links& links, HostState& host, StateStore& store,
+                 Rollback* rollback);
+
+// A port of `bridge` that portpub did not make (its veths have names of
+// portpub's): a bridge with one is someone else's now, whatever host.json
+// says, and is not deleted.
+std::optional<std::string> foreign_port(Links& links, const std::string& bridge);
+
+// A forwarding sysctl portpub turns on and puts back (not `portpub forward`).
+struct ForwardingSysctl {
+    const char* key;
+    const char* name;
+    std::optional<std::string> HostState::*before;
+};
+extern const ForwardingSysctl kForward4, kForward6;
+
+// Forwarding on for IPv4, and for IPv6 with `ipv6`, each earlier value
+// written down first. Returns the settings changed, with their earlier values.
+std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_forwarding_on(Sysctls& sysctls,
+                                                                                HostState& host,
+                                                                                StateStore& store,
+                                                                                bool ipv6);
+
+// Puts back the forwarding settings that neither a record of `remaining` nor
+// a remote forward (portpub forward --to) needs; says what it did. A failed
+// save of the host state stops nothing: `saved` turns false.
+std::vector<std::string> put_forwarding_back(Sysctls& sysctls, HostState& host, StateStore& store,
+                                             const std::vector<Publication>& remaining,
+                                             bool& saved);
+
+// "an up of it was interrupted", or "a down ...", for a record not published.
+std::string interrupted(const Publication& p);
+
+}  // namespace portpub

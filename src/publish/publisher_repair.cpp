@@ -1,0 +1,406 @@
+// The repairs of the publisher: what CNI CHECK and `portpub check` find
+// missing or stray, `gc` (records of namespaces that are gone, interrupted
+// commands, what no record accounts for) and `restore` (what the records say
+// and the kernel lacks), on the same Host as up and down.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "host_steps.hpp"
+#include "portpub/error.hpp"
+#include "portpub/firewall_change.hpp"
+#include "portpub/naming.hpp"
+#include "portpub/nat_elements.hpp"
+#include "portpub/publisher.hpp"
+
+namespace portpub {
+
+namespace {
+
+// What of `pub` the kernel lacks, one phrase each.
+std::vector<std::string> missing_of(const Publication& pub, Host& host_) {
+    Links& links = host_.links;
+    FirewallView& firewall = host_.tables;
+    std::vector<std::string> missing;
+    const bool alive = host_.namespaces.alive(pub);
+    if (!alive) missing.push_back("namespace " + pub.netns + " is gone");
+    for (const ForwardingSysctl* f : {&kForward4, &kForward6})
+        if (f == &kForward4 || pub.address6)
+            if (auto value = host_.sysctls.read(f->key); value && *value != "1")
+                missing.push_back(std::string(f->name) + " is " + *value + ", not 1");
+    if (!pub.host_veth.empty()) {
+        if (!links.link_exists(pub.network.bridge)) {
+            missing.push_back("bridge " + pub.network.bridge + " is missing");
+        } else {
+            const auto would = links.bridge_changes(pub.network);
+            if (would.address_added)
+                missing.push_back("address " + pub.network.gateway.str() + " of bridge " +
+                                  pub.network.bridge + " is missing");
+            if (would.address6_added)
+                missing.push_back("address " + pub.network.gateway6.str() + " of bridge " +
+                                  pub.network.bridge + " is missing");
+            if (would.brought_up) missing.push_back("bridge " + pub.network.bridge + " is down");
+        }
+        if (!links.link_exists(pub.host_veth))
+            missing.push_back("veth " + pub.host_veth + " is missing");
+        else if (!links.on_bridge(pub.host_veth, pub.network.bridge))
+            missing.push_back("veth " + pub.host_veth + " is not on bridge " + pub.network.bridge);
+        std::optional<Netns> ns;
+        if (alive) ns = host_.namespaces.open(pub.netns);
+        for (auto& d : links.link_differences(pub, ns ? &*ns : nullptr))
+            missing.push_back(std::move(d));
+    }
+    if (!firewall.table_exists()) {
+        missing.push_back("table inet " + std::string(kTableName) + " is missing");
+    } else {
+        if (!firewall.network_present(pub.network, !pub.host_veth.empty()))
+            missing.push_back("subnet " + pub.network.subnet.str() + " on bridge " +
+                              pub.network.bridge + " is missing from the table's sets");
+        const auto elements = nat_elements(pub);
+        const auto held = firewall.in_kernel(elements);
+        for (std::size_t i = 0; i < elements.size(); ++i)
+            if (!held[i]) missing.push_back("map element " + describe(elements[i]) + " is missing");
+    }
+    if (pub.proxy && !host_.proxies.running({pub.proxy->pid, pub.proxy->start_time}))
+        missing.push_back("proxy (pid " + std::to_string(pub.proxy->pid) + ") is not running");
+    return missing;
+}
+
+// Elements of the table that no record accounts for.
+std::vector<NatElement> stray_elements(FirewallView& firewall,
+                                       const std::vector<Publication>& records) {
+    std::map<NatMap, std::set<std::vector<std::uint8_t>>> wanted;
+    for (const auto& p : records)
+        for (const auto& e : nat_elements(p))
+            wanted[e.map].insert(e.key_bytes());
+    std::vector<NatElement> stray;
+    for (NatMap map : kNatMaps)
+        for (const auto& e : firewall.elements(map))
+            if (!wanted[map].contains(e.key_bytes())) stray.push_back(e);
+    return stray;
+}
+
+// Proxies that run for this state directory but not as their record says.
+std::vector<FoundProxy> stray_proxies(Proxies& proxies, const std::vector<Publication>& records) {
+    std::vector<FoundProxy> stray;
+    for (const auto& found : proxies.find()) {
+        const bool recorded =
+            std::any_of(records.begin(), records.end(), [&](const Publication& p) {
+                return p.id == found.id && p.proxy && p.proxy->pid == found.process.pid &&
+                       p.proxy->start_time == found.process.start_time;
+            });
+        if (!recorded) stray.push_back(found);
+    }
+    return stray;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> Publisher::missing_parts(const std::string& id) {
+    validate_id(id);
+    auto lock = store_.lock_shared();
+    const auto existing = load_records();
+    auto it = std::find_if(existing.begin(), existing.end(),
+                           [&](const Publication& p) { return p.id == id; });
+    if (it == existing.end()) return std::nullopt;
+    if (it->phase != Publication::Phase::published)
+        return std::vector<std::string>{interrupted(*it) + " (portpub gc removes it)"};
+    return missing_of(*it, host_);
+}
+
+std::vector<std::string> Publisher::differences_from_records(const std::optional<std::string>& id) {
+    if (id) validate_id(*id);
+    auto lock = store_.lock_shared();
+    const auto existing = load_records();
+    FirewallView& firewall = host_.tables;
+    std::vector<std::string> out;
+    for (const auto& u : unusable_)
+        out.push_back(u.advice());
+    store_.load_host();
+    if (store_.host_problem()) out.push_back(*store_.host_problem());
+    bool found = false;
+    for (const auto& p : existing) {
+        if (id && p.id != *id) continue;
+        found = true;
+        if (p.phase != Publication::Phase::published) {
+            out.push_back(p.id + ": " + interrupted(p) + " (portpub gc removes it)");
+            continue;
+        }
+        for (const auto& m : missing_of(p, host_))
+            out.push_back(p.id + ": " + m);
+    }
+    if (id && !found) throw Error("nothing is published as " + *id + "; portpub ls lists what is");
+    if (!existing.empty())
+        for (const auto& d : firewall.base_differences())
+            out.push_back(d);
+    if (id) return out;
+    // What no record accounts for may be an unusable record's.
+    if (!unusable_.empty()) {
+        out.push_back("what no record accounts for is not looked for while a record is unusable");
+        return out;
+    }
+    // Whole-table checks: what no record accounts for.
+    if (existing.empty() && firewall.table_exists())
+        out.push_back("table inet " + std::string(kTableName) +
+                      " exists, but no record needs it (portpub gc removes it)");
+    for (const auto& e : stray_elements(firewall, existing))
+        out.push_back("map element " + describe(e) + " is in no record (portpub gc removes it)");
+    for (const auto& f : stray_proxies(host_.proxies, existing))
+        out.push_back("proxy pid " + std::to_string(f.process.pid) + " of " + f.id +
+                      " runs, but no record names it (portpub gc stops it)");
+    return out;
+}
+
+std::vector<std::string> Publisher::gc() {
+    notes_.clear();
+    host_.probe.require_capabilities();
+    auto lock = store_.lock();
+    auto existing = load_records();
+    HostState host = store_.load_host();
+    std::vector<std::string> report;
+    for (const auto& u : unusable_)
+        report.push_back("left alone: " + u.advice());
+    if (store_.host_problem()) report.push_back("left alone: " + *store_.host_problem());
+    for (const auto& p : finish_interrupted(existing, host))
+        report.push_back("removed " + p.id + ": " + interrupted(p));
+
+    FirewallView& tables = host_.tables;
+    tables.check_owner();
+    Links& links = host_.links;
+    for (std::size_t i = 0; i < existing.size();) {
+        if (host_.namespaces.alive(existing[i])) {
+            ++i;
+            continue;
+        }
+        const Publication p = existing[i];
+        existing.erase(existing.begin() + static_cast<long>(i));
+        std::vector<std::string> parts{"record"};
+        if (!p.host_veth.empty() && links.link_exists(p.host_veth))
+            parts.push_back("veth " + p.host_veth);
+        if (tables.table_exists()) {
+            const auto held = tables.in_kernel(nat_elements(p));
+            if (auto n = std::count(held.begin(), held.end(), true); n > 0)
+                parts.push_back(std::to_string(n) + (n == 1 ? " map element" : " map elements"));
+        }
+        if (p.proxy && host_.proxies.running({p.proxy->pid, p.proxy->start_time}))
+            parts.push_back("proxy pid " + std::to_string(p.proxy->pid));
+        parts.push_back("address " + p.address.str());
+        std::string what;
+        for (const auto& part : parts)
+            what += (what.empty() ? "" : ", ") + part;
+        teardown(p, existing, host);
+        report.push_back("removed " + p.id + ": namespace " + p.netns + " is gone (" + what + ")");
+    }
+
+    // What no record accounts for: left by a hand-edited state directory, or
+    // by a portpub before records were written ahead of changes. Not while a
+    // record is unusable: it may be that record's.
+    if (!unusable_.empty()) {
+        report.push_back(
+            "left alone: proxies, map elements, veths and the host's settings that no record "
+            "accounts for, while a record is unusable");
+        return report;
+    }
+    for (const auto& f : stray_proxies(host_.proxies, existing)) {
+        host_.proxies.stop(f.process);
+        if (std::none_of(existing.begin(), existing.end(),
+                         [&](const Publication& p) { return p.id == f.id; }))
+            host_.proxies.remove_log(f.id);
+        report.push_back("stopped proxy pid " + std::to_string(f.process.pid) + " of " + f.id +
+                         ": no record names it");
+    }
+    if (tables.table_exists()) {
+        FirewallChange change;
+        if (existing.empty()) {
+            change.drop_table = true;
+            report.push_back("removed table inet " + std::string(kTableName) +
+                             ": no record needs it");
+        } else {
+            change.del = stray_elements(tables, existing);
+            for (const auto& e : change.del)
+                report.push_back("removed map element " + describe(e) + ": no record holds it");
+        }
+        host_.firewall.apply(change);
+    }
+    std::set<std::string> bridges;
+    for (const auto& [name, owned] : host.bridges)
+        bridges.insert(name);
+    for (const auto& p : existing)
+        if (!p.host_veth.empty()) bridges.insert(p.network.bridge);
+    for (const auto& bridge : bridges)
+        for (const auto& port : links.ports_of(bridge)) {
+            if (!is_host_veth_name(port) || links.link_type(port) != "veth") continue;
+            if (std::any_of(existing.begin(), existing.end(),
+                            [&](const Publication& p) { return p.host_veth == port; }))
+                continue;
+            links.delete_link(port);
+            report.push_back("removed veth " + port + " on " + bridge + ": no record holds it");
+        }
+    if (existing.empty()) {
+        // No record is left, so nothing needs what portpub changed on the
+        // host: put it back as `down` of the last container does.
+        for (const auto& [name, owned] : host.bridges) {
+            if (owned.created && links.link_exists(name) && links.link_type(name) != "bridge") {
+                report.push_back("left alone: interface " + name +
+                                 " is not a bridge, though portpub made a bridge of that name");
+            } else if (auto port = owned.created ? foreign_port(links, name) : std::nullopt) {
+                report.push_back("left alone: bridge " + name + " has port " + shown(*port) +
+                                 ", which portpub did not make");
+            } else if (owned.created && links.link_exists(name)) {
+                links.delete_link(name);
+                report.push_back("removed bridge " + name + ": no record needs it");
+            } else if (owned.brought_up && links.link_type(name) == "bridge") {
+                links.set_link_down(name);
+            }
+        }
+        host.bridges.clear();
+        bool saved = true;
+        for (const auto& done : put_forwarding_back(host_.sysctls, host, store_, existing, saved))
+            report.push_back(done + ": no record needs it");
+        store_.save_host(host);
+    }
+    return report;
+}
+
+std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& host) {
+    std::vector<std::string> done;
+    FirewallView& tables = host_.tables;
+    Links& links = host_.links;
+    for (const auto& [setting, value] :
+         turn_forwarding_on(host_.sysctls, host, store_, pub.address6.has_value()))
+        done.push_back(setting->name);
+    if (!pub.host_veth.empty()) {
+        const auto would = links.bridge_changes(pub.network);
+        // A bridge renamed by hand keeps the subnet's route: a second one
+        // beside it would give the host two routes and serve neither.
+        std::vector<Cidr> subnets{pub.network.subnet};
+        if (pub.network.subnet6) subnets.push_back(*pub.network.subnet6);
+        for (const auto& subnet : subnets)
+            if (auto r = would.created ? links.foreign_route(subnet, pub.network.bridge, "")
+                                       : std::nullopt)
+                throw Error("bridge " + pub.network.bridge + " is missing, and subnet " +
+                            subnet.str() + " is on interface " + shown(r->dev) +
+                            " (renamed by hand?): name it " + pub.network.bridge +
+                            " again, or remove it, and run restore again");
+        if (would.created || would.address_added || would.brought_up || would.address6_added) {
+            make_bridge(pub.network, links, host, store_, nullptr);
+            done.push_back("bridge " + pub.network.bridge);
+        }
+        auto ns = host_.namespaces.open(pub.netns);
+        if (ns.inode() != pub.netns_inode)
+            throw Error("namespace " + pub.netns + " is another one now; portpub gc removes " +
+                        pub.id);
+        if (!links.link_exists(pub.host_veth)) {
+            // Its container end there, its host end under another name.
+            if (auto peer = links.peer_name(pub, ns))
+                throw Error("veth " + pub.host_veth + " is missing, and " + pub.ifname + " in " +
+                            pub.netns + " is a veth whose host end is " + shown(*peer) +
+                            " (renamed by hand?): name it " + pub.host_veth +
+                            " again (ip link set " + shown(*peer) + " name " + pub.host_veth +
+                            ") and run restore, or run portpub down and up");
+            if (links.exists_in(ns, pub.ifname))
+                throw Error("veth " + pub.host_veth + " is missing, and " + pub.ifname + " in " +
+                            pub.netns +
+                            " is an interface portpub did not make: remove it, or run portpub "
+                            "down and up");
+            links.create_container_link(pub, ns);
+            done.push_back("veth " + pub.host_veth);
+        } else {
+            if (!links.on_bridge(pub.host_veth, pub.network.bridge)) {
+                links.attach(pub.host_veth, pub.network.bridge);
+                done.push_back("veth " + pub.host_veth + " on " + pub.network.bridge);
+            }
+            for (auto& d : links.repair_link(pub, ns))
+                done.push_back(std::move(d));
+        }
+    }
+    // A proxy that died: a new one, with new listeners, and the redirects
+    // pointed at them below.
+    std::optional<ProxyFds> proxy_fds;
+    if (pub.proxy && !host_.proxies.running({pub.proxy->pid, pub.proxy->start_time})) {
+        proxy_fds = host_.proxies.open_sockets(pub);
+        pub.proxy->listen4 = proxy_fds->port4;
+        pub.proxy->listen6 = proxy_fds->port6;
+        pub.proxy->ipv6 = proxy_fds->ipv6;
+    }
+    // The table, chains and sets as `up` makes them (adding a set element
+    // that is there changes nothing); map elements below, only the missing.
+    FirewallChange change = change_for_up(pub);
+    change.add.clear();
+    const bool table = tables.table_exists();
+    if (!table)
+        done.push_back("table inet " + std::string(kTableName));
+    else if (!tables.base_differences().empty())
+        done.push_back("chains");
+    else if (!tables.network_present(pub.network, !pub.host_veth.empty()))
+        done.push_back("sets");
+    std::map<NatMap, std::map<std::vector<std::uint8_t>, NatElement>> held;
+    if (table)
+        for (NatMap map : kNatMaps)
+            for (const auto& e : tables.elements(map))
+                held[map][e.key_bytes()] = e;
+    for (const auto& want : nat_elements(pub)) {
+        auto it = held[want.map].find(want.key_bytes());
+        if (it != held[want.map].end() &&
+            std::equal(want.data.begin(), want.data.begin() + want.data_len,
+                       it->second.data.begin(), it->second.data.begin() + it->second.data_len))
+            continue;
+        if (it != held[want.map].end()) change.del.push_back(it->second);  // a dead proxy's port
+        change.add.push_back(want);
+    }
+    if (!change.add.empty())
+        done.push_back(std::to_string(change.add.size()) +
+                       (change.add.size() == 1 ? " map element" : " map elements"));
+    host_.firewall.apply(change);
+    // Datagrams that came while the rules were missing left entries that
+    // would keep their flows away from the container.
+    if (!change.add.empty())
+        if (auto note = host_.conntrack.flush_udp(pub.mappings)) notes_.push_back(*note);
+    if (proxy_fds) {
+        auto started = host_.proxies.start(pub, *proxy_fds);
+        pub.proxy->pid = started.pid;
+        pub.proxy->start_time = started.start_time;
+        store_.save(pub);
+        done.push_back("proxy (pid " + std::to_string(started.pid) + ")");
+    }
+    return done;
+}
+
+Publisher::Restored Publisher::restore() {
+    notes_.clear();
+    host_.probe.require_capabilities();
+    auto lock = store_.lock();
+    auto existing = load_records();
+    HostState host = store_.load_host();
+    Restored result;
+    for (const auto& u : unusable_)
+        result.failed.push_back(u.advice());
+    // Restoring makes bridges and turns forwarding on: what it would not
+    // write down, it does not do.
+    if (store_.host_problem()) {
+        result.failed.push_back(*store_.host_problem());
+        return result;
+    }
+    for (const auto& p : finish_interrupted(existing, host))
+        result.done.push_back("removed " + p.id + ": " + interrupted(p));
+    host_.tables.check_owner();
+    for (auto& p : existing) {
+        if (!host_.namespaces.alive(p)) {
+            result.failed.push_back(p.id + ": namespace " + p.netns +
+                                    " is gone; portpub gc removes its record");
+            continue;
+        }
+        try {
+            const auto done = restore_one(p, host);
+            std::string what;
+            for (const auto& d : done)
+                what += (what.empty() ? "" : ", ") + d;
+            if (!what.empty()) result.done.push_back("restored " + p.id + ": " + what);
+        } catch (const Error& e) {
+            result.failed.push_back(p.id + ": " + e.what());
+        }
+    }
+    return result;
+}
+
+}  // namespace portpub

@@ -1,0 +1,179 @@
+// The publisher's order of steps and its undoing, on a host of fakes
+// (fake_host.hpp) and a state directory in /tmp: no root, no kernel.
+#include "portpub/publisher.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+
+#include "fake_host.hpp"
+
+using namespace portpub;
+using portpub::test::FakeHost;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/portpub-publisher-test-XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+UpRequest web_request() {
+    UpRequest req;
+    req.specs = {"8080:80", "5353:53/udp"};
+    req.netns = "/run/netns/web";
+    return req;
+}
+
+constexpr const char* kVeth = "pp0a4d0002";  // of 10.77.0.2, the first address of 10.77.0.0/16
+
+}  // namespace
+
+TEST_CASE("up writes its record first, then forwarding, bridge, veth, sockets, rules, proxy",
+          "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    const auto record = dir.path / "containers/web.json";
+    // Every change to the host comes after the record that names it.
+    std::vector<std::string> without_record;
+    fake.state.watch = [&](const std::string& call) {
+        if (!fs::exists(record)) without_record.push_back(call);
+    };
+    const auto pub = publisher.up(web_request());
+    CHECK(without_record.empty());
+    CHECK(fake.state.log == std::vector<std::string>{
+                                "sysctls.write net/ipv4/ip_forward=1",
+                                "links.ensure_bridge portpub0",
+                                std::string("links.create_container_link ") + kVeth,
+                                "proxies.open_sockets web",
+                                "firewall.apply +3 -0",  // 2 DNAT elements and a redirect
+                                "conntrack.flush_udp",
+                                "proxies.start web",
+                            });
+    CHECK(pub.phase == Publication::Phase::published);
+    CHECK(pub.proxy->pid == 4242);
+    const auto records = publisher.list();
+    REQUIRE(records.usable.size() == 1);
+    CHECK(records.usable[0] == pub);
+}
+
+TEST_CASE("a firewall that refuses the rules: up takes back every step, newest first",
+          "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    fake.state.fail = {"firewall.apply"};
+    CHECK_THROWS_WITH(publisher.up(web_request()),
+                      "up web: table inet portpub: injected failure of firewall.apply");
+    const auto& log = fake.state.log;
+    // The veth, then the bridge up made, then forwarding as it was.
+    CHECK(fake.state.calls("links.delete_link") ==
+          std::vector<std::string>{std::string("links.delete_link ") + kVeth,
+                                   "links.delete_link portpub0"});
+    CHECK(fake.state.at(std::string("links.delete_link ") + kVeth) <
+          fake.state.at("links.delete_link portpub0"));
+    CHECK(log.back() == "sysctls.write net/ipv4/ip_forward=0");
+    CHECK(fake.links.type.empty());
+    CHECK(fake.proxies.count() == 0);
+    // No record, and a host state that names nothing.
+    CHECK(publisher.list().usable.empty());
+    CHECK_FALSE(fs::exists(dir.path / "host.json"));
+}
+
+TEST_CASE("a proxy that fails to start: up takes its elements back out of the table",
+          "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    fake.state.fail = {"proxies.start"};
+    CHECK_THROWS_WITH(publisher.up(web_request()),
+                      "up web: proxy: injected failure of proxies.start");
+    // The rules went in, then out again: the last container takes the table.
+    CHECK(fake.state.calls("firewall.apply") ==
+          std::vector<std::string>{"firewall.apply +3 -0", "firewall.apply drop +0 -0"});
+    CHECK(fake.firewall.element_count() == 0);
+    CHECK_FALSE(fake.firewall.table_exists());
+    CHECK(fake.links.type.empty());
+    CHECK(publisher.list().usable.empty());
+}
+
+TEST_CASE("a proxy that fails to start beside another container: only its elements go",
+          "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    auto db = web_request();
+    db.specs = {"9090:80"};
+    db.netns = "/run/netns/db";
+    publisher.up(db);
+    fake.state.log.clear();
+    fake.state.fail = {"proxies.start"};
+    CHECK_THROWS_WITH(publisher.up(web_request()),
+                      "up web: proxy: injected failure of proxies.start");
+    CHECK(fake.state.calls("firewall.apply") ==
+          std::vector<std::string>{"firewall.apply +3 -0", "firewall.apply +0 -3"});
+    CHECK(fake.firewall.element_count() == 2);  // db's DNAT element and its redirect
+    CHECK(fake.links.link_exists("portpub0"));  // db's bridge stays
+}
+
+TEST_CASE("a failure while undoing is part of the error up returns", "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    fake.state.fail = {"firewall.apply", "links.delete_link"};
+    CHECK_THROWS_WITH(publisher.up(web_request()),
+                      "up web: table inet portpub: injected failure of firewall.apply; undoing "
+                      "it failed too: injected failure of links.delete_link; injected failure "
+                      "of links.delete_link");
+}
+
+TEST_CASE("an error of up names the step it came from", "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    fake.state.fail = {"links.ensure_bridge"};
+    CHECK_THROWS_WITH(publisher.up(web_request()),
+                      "up web: bridge portpub0: injected failure of links.ensure_bridge");
+    fake.state.fail = {"links.create_container_link"};
+    CHECK_THROWS_WITH(
+        publisher.up(web_request()),
+        std::string("up web: veth ") + kVeth + ": injected failure of links.create_container_link");
+}
+
+TEST_CASE("down goes on past a link that is already gone, and removes the rest", "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    // The container went, and took its veth with it.
+    fake.links.type.erase(kVeth);
+    fake.links.master.erase(kVeth);
+    fake.namespaces.gone.insert("/run/netns/web");
+    fake.state.log.clear();
+    DownRequest req;
+    req.id = "web";
+    const auto gone = publisher.down(req);
+    REQUIRE(gone);
+    CHECK(gone->id == "web");
+    // The proxy first (its ports go with it), then the rules, the veth, the
+    // bridge, and forwarding as it was.
+    CHECK(fake.state.log == std::vector<std::string>{
+                                "proxies.stop 4242",
+                                "proxies.remove_log web",
+                                "firewall.apply drop +0 -0",
+                                "conntrack.flush_udp",
+                                std::string("links.delete_link ") + kVeth,
+                                "links.delete_link portpub0",
+                                "sysctls.write net/ipv4/ip_forward=0",
+                            });
+    CHECK(publisher.list().usable.empty());
+    CHECK_FALSE(fs::exists(dir.path / "host.json"));
+    // Twice is fine.
+    CHECK_FALSE(publisher.down(req));
+}

@@ -344,7 +344,11 @@ std::optional<Publication> Publisher::down(const DownRequest& req) {
             return std::nullopt;
         }
     const Publication pub = *target;
-    teardown(pub, without(existing, pub.id), host);
+    try {
+        teardown(pub, without(existing, pub.id), host);
+    } catch (const Error& e) {
+        throw Error("down " + pub.id + ": " + e.what());
+    }
     return pub;
 }
 
@@ -382,20 +386,23 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     }
     crash_point(Step::down_removing_saved);
     // The proxy first: its ports go with it, before the rules that lead to it.
-    if (pub.proxy) {
-        host_.proxies.stop({pub.proxy->pid, pub.proxy->start_time});
-        if (pub.proxy->pid == 0)  // an up died before it wrote the proxy's pid down
-            for (const auto& found : host_.proxies.find())
-                if (found.id == pub.id) host_.proxies.stop(found.process);
-        host_.proxies.remove_log(pub.id);
-    }
+    if (pub.proxy)
+        step("proxy", [&] {
+            host_.proxies.stop({pub.proxy->pid, pub.proxy->start_time});
+            if (pub.proxy->pid == 0)  // an up died before it wrote the proxy's pid down
+                for (const auto& found : host_.proxies.find())
+                    if (found.id == pub.id) host_.proxies.stop(found.process);
+            host_.proxies.remove_log(pub.id);
+        });
     crash_point(Step::down_proxy_stopped);
-    host_.firewall.apply(change_for_down(pub, remaining, !unusable_.empty()));
+    step("table inet " + std::string(kTableName),
+         [&] { host_.firewall.apply(change_for_down(pub, remaining, !unusable_.empty())); });
     if (auto note = host_.conntrack.flush_udp(pub.mappings)) notes_.push_back(*note);
     crash_point(Step::down_firewall);
     Links& links = host_.links;
     // Deleting the host end takes the peer, its address and route with it.
-    if (!pub.host_veth.empty()) links.delete_link(pub.host_veth);
+    if (!pub.host_veth.empty())
+        step("veth " + pub.host_veth, [&] { links.delete_link(pub.host_veth); });
     crash_point(Step::down_veth);
 
     // Host state saves that fail (a full disk) do not stop the teardown.

@@ -177,3 +177,23 @@ TEST_CASE("down goes on past a link that is already gone, and removes the rest",
     // Twice is fine.
     CHECK_FALSE(publisher.down(req));
 }
+
+TEST_CASE("an error of down names the step, and the record stays for the next down",
+          "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    fake.state.fail = {"firewall.apply"};
+    DownRequest req;
+    req.id = "web";
+    CHECK_THROWS_WITH(publisher.down(req),
+                      "down web: table inet portpub: injected failure of firewall.apply");
+    // Marked as being removed: the next command finishes the job.
+    REQUIRE(publisher.list().usable.size() == 1);
+    CHECK(publisher.list().usable[0].phase == Publication::Phase::removing);
+    fake.state.fail.clear();
+    CHECK(publisher.down(req));
+    CHECK(publisher.list().usable.empty());
+    CHECK(fake.links.type.empty());
+}

@@ -156,6 +156,8 @@ void gc(const Config& config, std::ostream& err) {
                         }))
             continue;
         as_cni(kPublishFailed, [&] { publisher.down(DownRequest{p.id, std::nullopt, {}}); });
+        for (const auto& note : publisher.notes())
+            err << "portpub: " << note << "\n";
         err << "portpub: removed the publication of container " << p.id
             << ", which the runtime no longer has\n";
     }

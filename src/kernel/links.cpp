@@ -179,7 +179,7 @@ RouteSocket::~RouteSocket() {
 }
 
 HostState::Bridge NetlinkLinks::ensure_bridge(const Network& net, bool pin_mac) {
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     HostState::Bridge did;
     auto bridge = get_link(sk, net.bridge);
     if (!bridge) {
@@ -219,7 +219,7 @@ HostState::Bridge NetlinkLinks::ensure_bridge(const Network& net, bool pin_mac) 
 }
 
 HostState::Bridge NetlinkLinks::bridge_changes(const Network& net) {
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto bridge = get_link(sk, net.bridge);
     if (!bridge) return {true, false, false, false};
     HostState::Bridge would;
@@ -236,7 +236,7 @@ HostState::Bridge NetlinkLinks::bridge_changes(const Network& net) {
 }
 
 std::vector<std::string> NetlinkLinks::ports_of(const std::string& bridge_name) {
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto bridge = get_link(sk, bridge_name);
     if (!bridge) return {};
     const int master = rtnl_link_get_ifindex(bridge.get());
@@ -254,7 +254,7 @@ std::vector<std::string> NetlinkLinks::ports_of(const std::string& bridge_name) 
 
 std::vector<std::string> NetlinkLinks::host_veths() {
     nl_cache* raw = nullptr;
-    int err = rtnl_link_alloc_cache(host_.get(), AF_UNSPEC, &raw);
+    int err = rtnl_link_alloc_cache(host(), AF_UNSPEC, &raw);
     if (err < 0) fail("cannot list interfaces", err);
     CachePtr cache(raw);
     std::vector<std::string> out;
@@ -315,7 +315,7 @@ void NetlinkLinks::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Networ
 std::optional<ForeignRoute> NetlinkLinks::foreign_route(const Cidr& subnet,
                                                         const std::string& bridge,
                                                         const std::string& leaving_bridge) {
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto index_of = [&](const std::string& name) {
         auto link = name.empty() ? nullptr : get_link(sk, name);
         return link ? rtnl_link_get_ifindex(link.get()) : -1;
@@ -363,7 +363,7 @@ void NetlinkLinks::check_subnet_free(const Network& net, const std::string& leav
 
 std::optional<std::string> NetlinkLinks::holder_of(const Cidr& address) {
     nl_cache* raw = nullptr;
-    int err = rtnl_addr_alloc_cache(host_.get(), &raw);
+    int err = rtnl_addr_alloc_cache(host(), &raw);
     if (err < 0) fail("cannot list addresses", err);
     CachePtr cache(raw);
     for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
@@ -410,7 +410,7 @@ std::unique_ptr<RouteSocket> socket_in(const Netns& ns) {
 }  // namespace
 
 void NetlinkLinks::check_bridge(const Network& net, const std::vector<Cidr>& leaving) {
-    auto bridge = get_link(host_.get(), net.bridge);
+    auto bridge = get_link(host(), net.bridge);
     if (!bridge) return;  // up makes it
     const char* type = rtnl_link_get_type(bridge.get());
     if (!type || std::strcmp(type, "bridge") != 0)
@@ -421,13 +421,13 @@ void NetlinkLinks::check_bridge(const Network& net, const std::vector<Cidr>& lea
     auto stays = [&](const Cidr& a) {
         return std::find(leaving.begin(), leaving.end(), a) == leaving.end();
     };
-    for (const auto& a : addresses_of(host_.get(), index))
+    for (const auto& a : addresses_of(host(), index))
         if (a != want && stays(a))
             throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " + want.str() +
                         "; pass the --subnet it serves, or another --bridge");
     if (!net.subnet6) return;
     const Cidr want6{net.gateway6, net.subnet6->prefix};
-    for (const auto& a : addresses_of(host_.get(), index, Family::v6))
+    for (const auto& a : addresses_of(host(), index, Family::v6))
         if (a != want6 && net.subnet6->contains(a.address) && stays(a))
             throw Error("bridge " + net.bridge + " has address " + a.str() + ", not " +
                         want6.str() + "; pass the --subnet6 it serves, or another --bridge");
@@ -527,7 +527,7 @@ ContainerSide container_side(nl_sock* csk, const Publication& p) {
 }  // namespace
 
 void NetlinkLinks::create_container_link(const Publication& p, const Netns& ns) {
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto bridge = get_link(sk, p.network.bridge);
     if (!bridge) throw Error("bridge " + p.network.bridge + " is missing");
 
@@ -573,7 +573,7 @@ void NetlinkLinks::create_container_link(const Publication& p, const Netns& ns) 
 
 std::vector<std::string> NetlinkLinks::link_differences(const Publication& p, const Netns* ns) {
     std::vector<std::string> out;
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto host_end = get_link(sk, p.host_veth);
     if (host_end) {
         if (!(rtnl_link_get_flags(host_end.get()) & IFF_UP))
@@ -603,7 +603,7 @@ std::vector<std::string> NetlinkLinks::link_differences(const Publication& p, co
 
 std::vector<std::string> NetlinkLinks::repair_link(const Publication& p, const Netns& ns) {
     std::vector<std::string> done;
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto host_end = get_link(sk, p.host_veth);
     if (!host_end) return done;
     const int host_index = rtnl_link_get_ifindex(host_end.get());
@@ -677,7 +677,7 @@ std::optional<std::string> NetlinkLinks::peer_name(const Publication& p, const N
     const int peer = rtnl_link_get_link(link.get());  // an index of the host's
     if (peer <= 0) return std::nullopt;
     rtnl_link* raw = nullptr;
-    if (rtnl_link_get_kernel(host_.get(), peer, nullptr, &raw) < 0) return std::nullopt;
+    if (rtnl_link_get_kernel(host(), peer, nullptr, &raw) < 0) return std::nullopt;
     LinkPtr host_end(raw);
     // The index must name its other end, not an interface that has it by chance.
     if (!is_veth(host_end.get()) ||
@@ -687,7 +687,7 @@ std::optional<std::string> NetlinkLinks::peer_name(const Publication& p, const N
 }
 
 bool NetlinkLinks::on_bridge(const std::string& port, const std::string& bridge_name) {
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto link = get_link(sk, port);
     auto bridge = get_link(sk, bridge_name);
     return link && bridge &&
@@ -695,7 +695,7 @@ bool NetlinkLinks::on_bridge(const std::string& port, const std::string& bridge_
 }
 
 void NetlinkLinks::attach(const std::string& port, const std::string& bridge_name) {
-    nl_sock* sk = host_.get();
+    nl_sock* sk = host();
     auto link = get_link(sk, port);
     auto bridge = get_link(sk, bridge_name);
     if (!link) throw Error("interface " + port + " is missing");
@@ -709,40 +709,40 @@ void NetlinkLinks::attach(const std::string& port, const std::string& bridge_nam
 }
 
 std::string NetlinkLinks::link_type(const std::string& name) {
-    auto link = get_link(host_.get(), name);
+    auto link = get_link(host(), name);
     const char* type = link ? rtnl_link_get_type(link.get()) : nullptr;
     return type ? type : "";
 }
 
 bool NetlinkLinks::link_exists(const std::string& name) {
-    return get_link(host_.get(), name) != nullptr;
+    return get_link(host(), name) != nullptr;
 }
 
 void NetlinkLinks::delete_link(const std::string& name) {
     LinkPtr link(must(rtnl_link_alloc()));
     rtnl_link_set_name(link.get(), name.c_str());
-    int err = rtnl_link_delete(host_.get(), link.get());
+    int err = rtnl_link_delete(host(), link.get());
     if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV)
         fail("cannot delete interface " + name, err);
 }
 
 void NetlinkLinks::set_link_down(const std::string& name) {
-    auto link = get_link(host_.get(), name);
+    auto link = get_link(host(), name);
     if (!link) return;
     LinkPtr change(must(rtnl_link_alloc()));
     rtnl_link_unset_flags(change.get(), IFF_UP);
-    int err = rtnl_link_change(host_.get(), link.get(), change.get(), 0);
+    int err = rtnl_link_change(host(), link.get(), change.get(), 0);
     if (err < 0) fail("cannot set " + name + " down", err);
 }
 
 void NetlinkLinks::remove_address(const std::string& link_name, const Cidr& address) {
-    auto link = get_link(host_.get(), link_name);
+    auto link = get_link(host(), link_name);
     if (!link) return;
     AddrPtr addr(must(rtnl_addr_alloc()));
     rtnl_addr_set_ifindex(addr.get(), rtnl_link_get_ifindex(link.get()));
     auto local = nl_address(address.address, address.prefix);
     rtnl_addr_set_local(addr.get(), local.get());
-    int err = rtnl_addr_delete(host_.get(), addr.get(), 0);
+    int err = rtnl_addr_delete(host(), addr.get(), 0);
     if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR)
         fail("cannot remove address " + address.str() + " from " + link_name, err);
 }

@@ -1,6 +1,6 @@
 // The table inet portpub of nft_firewall.hpp as libnftnl objects: its sets, chains and rules,
 // the batch of an up or a down (the base re-sent only when a chain's rule count is off), and the
-// queries check, gc and restore read it with.
+// queries that read it back.
 #include "portpub/nft_firewall.hpp"
 
 #include <net/if.h>
@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -308,6 +309,22 @@ RawElement raw(const NatElement& e) {
 
 std::string base_rules_text() {
     std::string out;
+    for (const auto& set : kSets) {
+        char line[256];
+        std::snprintf(
+            line, sizeof line,
+            "set %s flags 0x%x key 0x%x/%u data 0x%x/%u byteorder %u fields %u.%u.%u.%u\n",
+            set.name, set.flags, set.key_type, set.key_len, set.data_type, set.data_len,
+            set.key_byteorder, set.fields[0], set.fields[1], set.fields[2], set.fields[3]);
+        out += line;
+    }
+    for (const auto& chain : kChains)
+        out += "chain " + std::string(chain.name) +
+               (chain.type
+                    ? std::string(" type ") + chain.type + " hook " + std::to_string(*chain.hook) +
+                          " priority " + std::to_string(chain.priority)
+                    : std::string(" (regular)")) +
+               "\n";
     for (const auto& [chain, rules] : base_rules()) {
         out += "chain " + chain + "\n";
         for (const auto& rule : rules) {

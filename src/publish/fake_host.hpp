@@ -222,7 +222,7 @@ class FakeNamespaces final : public Namespaces {
     std::set<std::string> gone;
     Netns open(const std::string& path) override {
         if (gone.contains(path)) throw Error("network namespace " + path + " does not exist");
-        return Netns(UniqueFd(), inode_of(path), path);
+        return Netns::unchecked(UniqueFd(), inode_of(path), path);
     }
     bool alive(const Publication& p) override {
         return !gone.contains(p.netns) && p.netns_inode == inode_of(p.netns);

@@ -69,10 +69,8 @@ const ForwardingSysctl kForward6{kIp6Forward, "IPv6 forwarding", &HostState::ip6
 
 // Forwarding on for IPv4, and for IPv6 with `ipv6`, each earlier value
 // written down first. Returns the settings changed, with their earlier values.
-std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_forwarding_on(Sysctls& sysctls,
-                                                                                HostState& host,
-                                                                                StateStore& store,
-                                                                                bool ipv6) {
+std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_ip_forwarding_on(
+    Sysctls& sysctls, HostState& host, StateStore& store, bool ipv6) {
     std::vector<std::pair<const ForwardingSysctl*, std::string>> changed;
     for (const ForwardingSysctl* f : {&kForward4, &kForward6}) {
         if (f == &kForward6 && !ipv6) continue;
@@ -91,9 +89,10 @@ std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_forwarding_on(
 // Puts back the forwarding settings that neither a record of `remaining` nor
 // a remote forward (portpub forward --to) needs; says what it did. A failed
 // save of the host state stops nothing: `saved` turns false.
-std::vector<std::string> put_forwarding_back(Sysctls& sysctls, HostState& host, StateStore& store,
-                                             const std::vector<Publication>& remaining,
-                                             bool& saved) {
+std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, HostState& host,
+                                                StateStore& store,
+                                                const std::vector<Publication>& remaining,
+                                                bool& saved) {
     std::vector<std::string> done;
     const bool need4 = !remaining.empty() || forwards_need_ip_forward(store);
     const bool need6 = std::any_of(remaining.begin(), remaining.end(),

@@ -74,17 +74,16 @@ extern const ForwardingSysctl kForward4, kForward6;
 
 // Forwarding on for IPv4, and for IPv6 with `ipv6`, each earlier value
 // written down first. Returns the settings changed, with their earlier values.
-std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_forwarding_on(Sysctls& sysctls,
-                                                                                HostState& host,
-                                                                                StateStore& store,
-                                                                                bool ipv6);
+std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_ip_forwarding_on(
+    Sysctls& sysctls, HostState& host, StateStore& store, bool ipv6);
 
 // Puts back the forwarding settings that neither a record of `remaining` nor
 // a remote forward (portpub forward --to) needs; says what it did. A failed
 // save of the host state stops nothing: `saved` turns false.
-std::vector<std::string> put_forwarding_back(Sysctls& sysctls, HostState& host, StateStore& store,
-                                             const std::vector<Publication>& remaining,
-                                             bool& saved);
+std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, HostState& host,
+                                                StateStore& store,
+                                                const std::vector<Publication>& remaining,
+                                                bool& saved);
 
 // "an up of it was interrupted", or "a down ...", for a record not published.
 std::string interrupted(const Publication& p);

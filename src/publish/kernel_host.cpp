@@ -1,7 +1,7 @@
 // The real Host, part by part: each interface of host.hpp forwards to the
-// kernel layer's functions and classes. The nftables part connects on first
-// use: `ls` and a CNI CHECK of a record that is gone need no netlink socket,
-// and a kernel without nftables fails only the commands that use it.
+// kernel layer's functions and classes. The nftables and route sockets are
+// opened on first use: `ls` and a CNI CHECK of a record that is gone open
+// none, and a kernel without nftables fails only the commands that use it.
 #include "portpub/kernel_host.hpp"
 
 #include <netinet/in.h>
@@ -25,7 +25,16 @@ namespace {
 class LazyFirewall final : public FirewallCommand, public FirewallView {
   public:
     explicit LazyFirewall(std::string owner) : owner_(std::move(owner)) {}
-    void apply(const FirewallChange& change) override { nft().apply(change); }
+    void apply(const FirewallChange& change) override {
+        try {
+            nft().apply(change);
+        } catch (...) {
+            // A batch whose outcome is unknown may still be answered on this
+            // socket: the next command of this process gets a fresh one.
+            nft_.reset();
+            throw;
+        }
+    }
     void check_owner() override { nft().check_owner(); }
     bool table_exists() override { return nft().table_exists(); }
     std::vector<bool> in_kernel(const std::vector<NatElement>& elements) override {

@@ -3,10 +3,10 @@
 // check, gc and restore are in publisher_repair.cpp.
 //
 // A record is written before the changes it describes: `up` saves it as pending, `down` marks
-// it removing, and what `up` changes on the host itself goes to host.json first. A portpub
-// killed at any step thus leaves a record of all it may have made, and the next command, or
-// gc, finishes the job by taking it apart. `up` plans, then makes every check that changes
-// nothing, then applies: forwarding, bridge, veth, the proxy's sockets, the nftables batch,
+// it removing (when the disk lets it), and what `up` changes on the host itself goes to host.json
+// first. A portpub killed at any step thus leaves a record of all it may have made, and the next
+// command, or gc, finishes the job by taking it apart. `up` plans, then makes every check that
+// changes nothing, then applies: forwarding, bridge, veth, the proxy's sockets, the nftables batch,
 // the proxy, the record marked published. Each step adds its undo to a Rollback; when a later
 // step fails, the undos run newest first, and those that fail join the error. Teardown goes
 // the other way: the proxy (its ports go before the rules that lead to it), the rules, the
@@ -221,9 +221,9 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     });
     crash_point(Step::up_pending_saved);
     try {
-        step("forwarding", [&] {
+        step("ip_forward", [&] {
             for (const auto& [setting, value] :
-                 turn_forwarding_on(host_.sysctls, host, store_, pub.address6.has_value()))
+                 turn_ip_forwarding_on(host_.sysctls, host, store_, pub.address6.has_value()))
                 rollback.add(
                     [this, key = setting->key, value] { host_.sysctls.write(key, value); });
         });
@@ -362,7 +362,14 @@ std::vector<Publication> Publisher::finish_interrupted(std::vector<Publication>&
         }
         finished.push_back(existing[i]);
         existing.erase(existing.begin() + static_cast<long>(i));
-        teardown(finished.back(), existing, host);
+        try {
+            teardown(finished.back(), existing, host);
+        } catch (const Error& e) {
+            const auto& p = finished.back();
+            throw Error(std::string("finishing the interrupted ") +
+                        (p.phase == Publication::Phase::pending ? "up" : "down") + " of " + p.id +
+                        ": " + e.what());
+        }
     }
     return finished;
 }
@@ -455,7 +462,8 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
         host_saved = saved([&] { store_.save_host(host); });
     }
     crash_point(Step::down_bridge);
-    if (unusable_.empty()) put_forwarding_back(host_.sysctls, host, store_, remaining, host_saved);
+    if (unusable_.empty())
+        put_ip_forwarding_back(host_.sysctls, host, store_, remaining, host_saved);
     // Once more, if a save above failed: the state may be empty by now, and
     // an empty one is an unlink, which a full disk allows.
     if (!host_saved)

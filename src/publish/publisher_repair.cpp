@@ -255,7 +255,8 @@ std::vector<std::string> Publisher::gc() {
         }
         host.bridges.clear();
         bool saved = true;
-        for (const auto& done : put_forwarding_back(host_.sysctls, host, store_, existing, saved))
+        for (const auto& done :
+             put_ip_forwarding_back(host_.sysctls, host, store_, existing, saved))
             report.push_back(done + ": no record needs it");
         store_.save_host(host);
     }
@@ -267,7 +268,7 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
     FirewallView& tables = host_.tables;
     Links& links = host_.links;
     for (const auto& [setting, value] :
-         turn_forwarding_on(host_.sysctls, host, store_, pub.address6.has_value()))
+         turn_ip_forwarding_on(host_.sysctls, host, store_, pub.address6.has_value()))
         done.push_back(setting->name);
     if (!pub.host_veth.empty()) {
         const auto would = links.bridge_changes(pub.network);

@@ -1,7 +1,7 @@
 // What portpub does to its nftables table, as two interfaces: the one command
-// that changes it (a change, all of it or none) and the queries that `check`,
-// `gc` and `restore` read it with. NftFirewall implements both over netlink;
-// the publisher is handed them, so that a test can hand it fakes.
+// that changes it (a change, all of it or none) and the queries that read it
+// (`check`, `gc`, `restore`, and `up`'s checks before it changes anything). NftFirewall implements
+// both over netlink; the publisher is handed them, so that a test can hand it fakes.
 #pragma once
 
 #include <optional>

@@ -148,7 +148,13 @@ class NetlinkLinks final : public Links {
     void configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net, bool pin_mac,
                           HostState::Bridge& did);
 
-    RouteSocket host_;
+    // The host's route socket, opened on first use: a command that never
+    // looks at a link (ls) opens none.
+    nl_sock* host() {
+        if (!host_) host_.emplace();
+        return host_->get();
+    }
+    std::optional<RouteSocket> host_;
 };
 
 }  // namespace portpub

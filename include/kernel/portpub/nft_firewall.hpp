@@ -69,9 +69,11 @@ struct mnl_socket;
 
 namespace portpub {
 
-// The rules of the base chains as libnftnl prints them, a chain at a time:
-// what `up` installs, with no socket opened (nft_firewall_test.cpp compares
-// it with a file kept in the repository).
+// What `up` installs, as text, with no socket opened: each set's flags, key
+// and data types, each chain's type, hook and priority, and the rules of
+// each chain as libnftnl prints them (nft_firewall_test.cpp compares it with
+// a file kept in the repository; libnftnl 1.2's printing, on a little-endian
+// machine).
 std::string base_rules_text();
 
 class NftFirewall final : public FirewallCommand, public FirewallView {

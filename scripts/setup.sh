@@ -10,6 +10,8 @@ packages=(
   cmake g++ make pkg-config
   libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
   libboost-program-options-dev nlohmann-json3-dev catch2
+  # the firewalls beside portpub: iptables-legacy read through libiptc, firewalld over sd-bus
+  libip4tc-dev libip6tc-dev libsystemd-dev
   # fuzzing (scripts/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes
   clang libclang-rt-14-dev
   # tests and demo: namespaces, a look at the ruleset and the conntrack table, an HTTP client

@@ -56,6 +56,9 @@ _portpub() {
         --id)
             COMPREPLY=($(compgen -W "$(_portpub_ids "$state")" -- "$cur"))
             return 0 ;;
+        --firewall)
+            COMPREPLY=($(compgen -W "auto none" -- "$cur"))
+            return 0 ;;
         -p | --publish | --subnet | --subnet6 | --ifname | --udp-timeout | --to)
             return 0 ;;  # a value of the user's own
     esac

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "portpub/error.hpp"
+#include "portpub/foreign_drops.hpp"
 #include "portpub/forward_config.hpp"
 #include "portpub/forward_proxy.hpp"
 #include "portpub/forwarder.hpp"
@@ -228,7 +229,9 @@ int cmd_up(const std::vector<std::string>& args) {
         "interface in the container")("no-proxy", "no proxy: 127.0.0.1 and ::1 go unserved")(
         "no-reserve", "do not hold the published ports with sockets")(
         "udp-timeout", po::value<std::string>()->default_value("90")->value_name("SECONDS"),
-        "idle time of a proxied UDP flow")("json", "print the result as JSON");
+        "idle time of a proxied UDP flow")(
+        "firewall", po::value<std::string>()->default_value("auto")->value_name("MODE"),
+        "none: leave host firewalls alone")("json", "print the result as JSON");
     add_state_option(opts);
     opts.add_options()("help,h", "show this help");
     auto vm = parse("up", opts, args);
@@ -251,6 +254,12 @@ int cmd_up(const std::vector<std::string>& args) {
     req.proxy = !vm.count("no-proxy");
     req.reserve = !vm.count("no-reserve");
     req.udp_timeout = udp_timeout(vm["udp-timeout"].as<std::string>());
+    try {
+        req.pass_firewalls = parse_firewall_mode(vm["firewall"].as<std::string>(), "--firewall") ==
+                             FirewallMode::automatic;
+    } catch (const Error& e) {
+        throw UsageError(e.what(), "up");
+    }
 
     Publisher publisher(vm["state-dir"].as<std::string>());
     auto pub = publisher.up(req);

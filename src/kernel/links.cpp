@@ -221,8 +221,11 @@ HostState::Bridge NetlinkLinks::ensure_bridge(const Network& net, bool pin_mac) 
 HostState::Bridge NetlinkLinks::bridge_changes(const Network& net) {
     nl_sock* sk = host();
     auto bridge = get_link(sk, net.bridge);
-    if (!bridge) return {true, false, false, false};
     HostState::Bridge would;
+    if (!bridge) {
+        would.created = true;
+        return would;
+    }
     const Cidr want{net.gateway, net.subnet.prefix};
     const auto have = addresses_of(sk, rtnl_link_get_ifindex(bridge.get()));
     would.address_added = std::find(have.begin(), have.end(), want) == have.end();

@@ -158,10 +158,31 @@ std::string no_nftables_hint(int err) {
 
 // ---- Rule
 
-Rule::Rule(const char* table, const char* chain) : r_(must(nftnl_rule_alloc())) {
+const char* family_name(std::uint32_t nfproto) {
+    switch (nfproto) {
+        case NFPROTO_INET:
+            return "inet";
+        case NFPROTO_IPV4:
+            return "ip";
+        case NFPROTO_IPV6:
+            return "ip6";
+        case NFPROTO_ARP:
+            return "arp";
+        case NFPROTO_BRIDGE:
+            return "bridge";
+        case NFPROTO_NETDEV:
+            return "netdev";
+        default:
+            return "unknown";
+    }
+}
+
+Rule::Rule(const char* table, const char* chain, std::uint32_t nfproto)
+    : r_(must(nftnl_rule_alloc())) {
+    static_assert(kInet == NFPROTO_INET);
     nftnl_rule_set_str(r_.get(), NFTNL_RULE_TABLE, table);
     nftnl_rule_set_str(r_.get(), NFTNL_RULE_CHAIN, chain);
-    nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+    nftnl_rule_set_u32(r_.get(), NFTNL_RULE_FAMILY, nfproto);
 }
 
 const char* Rule::chain() const {
@@ -302,6 +323,18 @@ Rule& Rule::verdict(int code, const char* chain) {
     if (chain) nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
     return add(e);
 }
+Rule& Rule::comment(const std::string& text) {
+    auto* ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+    if (!ud) throw Error("out of memory for a rule comment");
+    nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, text.c_str());
+    nftnl_rule_set_data(r_.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud),
+                        nftnl_udata_buf_len(ud));
+    nftnl_udata_buf_free(ud);
+    return *this;
+}
+Rule& Rule::counter() {
+    return add(expr("counter"));
+}
 Rule& Rule::add(nftnl_expr* e) {
     nftnl_rule_add_expr(r_.get(), e);  // the rule owns it now
     return *this;
@@ -309,8 +342,8 @@ Rule& Rule::add(nftnl_expr* e) {
 
 // ---- Batch
 
-Batch::Batch(std::uint32_t& seq, const char* table)
-    : seq_(seq), table_(table), b_(nftnl_batch_alloc(kBatchPage, kBatchPage)) {
+Batch::Batch(std::uint32_t& seq, const char* table, std::uint32_t nfproto)
+    : seq_(seq), table_(table), family_(nfproto), b_(nftnl_batch_alloc(kBatchPage, kBatchPage)) {
     if (!b_) throw Error("out of memory");
     nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
     nftnl_batch_update(b_);
@@ -323,8 +356,12 @@ Batch::~Batch() {
 nlmsghdr* Batch::begin(std::uint16_t type, std::uint16_t flags, std::string what) {
     if (described_.empty()) first_seq_ = seq_;
     described_.push_back(std::move(what));
-    return nftnl_nlmsg_build_hdr(static_cast<char*>(nftnl_batch_buffer(b_)), type, NFPROTO_INET,
-                                 flags | NLM_F_ACK, seq_++);
+    return nftnl_nlmsg_build_hdr(static_cast<char*>(nftnl_batch_buffer(b_)), type,
+                                 static_cast<std::uint16_t>(family_), flags | NLM_F_ACK, seq_++);
+}
+
+std::string Batch::table_text() const {
+    return std::string("table ") + family_name(family_) + " " + table_;
 }
 
 void Batch::end() {
@@ -395,7 +432,7 @@ void send(mnl_socket* nl, Batch& batch, const std::string& unknown_outcome_advic
         throw Error("cannot send the nftables batch: " + errno_text(err) + no_nftables_hint(err));
     }
     if (auto error = read_acks(nl, batch.messages(), unknown_outcome_advice)) {
-        std::string text = batch.what(error->seq) + " in table inet " + batch.table() +
+        std::string text = batch.what(error->seq) + " in " + batch.table_text() +
                            " failed: " + errno_text(error->err);
         if (!error->detail.empty()) text += " (" + error->detail + ")";
         text += no_nftables_hint(error->err);
@@ -408,7 +445,7 @@ void send(mnl_socket* nl, Batch& batch, const std::string& unknown_outcome_advic
 void add_table(Batch& batch, std::uint16_t type, std::uint16_t flags, const std::string& comment) {
     TablePtr t(must(nftnl_table_alloc()));
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, batch.table());
-    nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+    nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, batch.family());
     if (!comment.empty()) {
         if (auto* ud = nftnl_udata_buf_alloc(512)) {  // shown by `nft list` as the table's comment
             nftnl_udata_put_strz(ud, NFTNL_UDATA_TABLE_COMMENT, comment.c_str());
@@ -419,7 +456,7 @@ void add_table(Batch& batch, std::uint16_t type, std::uint16_t flags, const std:
     }
     const char* verb = type == NFT_MSG_DELTABLE ? "deleting" : "creating";
     nftnl_table_nlmsg_build_payload(
-        batch.begin(type, flags, std::string(verb) + " table inet " + batch.table()), t.get());
+        batch.begin(type, flags, std::string(verb) + " " + batch.table_text()), t.get());
     batch.end();
 }
 
@@ -429,7 +466,7 @@ void add_sets(Batch& batch, std::span<const SetDef> sets) {
         SetPtr s(must(nftnl_set_alloc()));
         nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, batch.table());
         nftnl_set_set_str(s.get(), NFTNL_SET_NAME, def.name);
-        nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+        nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, batch.family());
         nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, def.flags);
         nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, def.key_type);
         nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, def.key_len);
@@ -458,12 +495,13 @@ void add_sets(Batch& batch, std::span<const SetDef> sets) {
     }
 }
 
-void add_chains(Batch& batch, std::span<const ChainDef> chains) {
+void add_chains(Batch& batch, std::span<const ChainDef> chains, std::uint16_t flags) {
+    static_assert(NLM_F_CREATE == 0x400);
     for (const auto& def : chains) {
         ChainPtr c(must(nftnl_chain_alloc()));
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, batch.table());
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, def.name);
-        nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+        nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, batch.family());
         if (def.hook) {
             nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, def.type);
             nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, *def.hook);
@@ -471,7 +509,7 @@ void add_chains(Batch& batch, std::span<const ChainDef> chains) {
             nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
         }
         nftnl_chain_nlmsg_build_payload(
-            batch.begin(NFT_MSG_NEWCHAIN, NLM_F_CREATE, std::string("creating chain ") + def.name),
+            batch.begin(NFT_MSG_NEWCHAIN, flags, std::string("creating chain ") + def.name),
             c.get());
         batch.end();
     }
@@ -481,7 +519,7 @@ void flush_chain(Batch& batch, const std::string& chain) {
     RulePtr flush(must(nftnl_rule_alloc()));
     nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, batch.table());
     nftnl_rule_set_str(flush.get(), NFTNL_RULE_CHAIN, chain.c_str());
-    nftnl_rule_set_u32(flush.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+    nftnl_rule_set_u32(flush.get(), NFTNL_RULE_FAMILY, batch.family());
     nftnl_rule_nlmsg_build_payload(batch.begin(NFT_MSG_DELRULE, 0, "flushing chain " + chain),
                                    flush.get());
     batch.end();
@@ -492,6 +530,38 @@ void append_rule(Batch& batch, const Rule& rule) {
         batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
                     std::string("adding a rule to chain ") + rule.chain()),
         rule.get());
+    batch.end();
+}
+
+void insert_rule(Batch& batch, const Rule& rule) {
+    // Without NLM_F_APPEND and a position, the kernel puts it first.
+    nftnl_rule_nlmsg_build_payload(
+        batch.begin(NFT_MSG_NEWRULE, NLM_F_CREATE,
+                    std::string("inserting a rule at the top of chain ") + rule.chain()),
+        rule.get());
+    batch.end();
+}
+
+void delete_rule(Batch& batch, const std::string& chain, std::uint64_t handle) {
+    RulePtr r(must(nftnl_rule_alloc()));
+    nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, batch.table());
+    nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
+    nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, batch.family());
+    nftnl_rule_set_u64(r.get(), NFTNL_RULE_HANDLE, handle);
+    nftnl_rule_nlmsg_build_payload(
+        batch.begin(NFT_MSG_DELRULE, 0,
+                    "deleting rule " + std::to_string(handle) + " of chain " + chain),
+        r.get());
+    batch.end();
+}
+
+void delete_chain(Batch& batch, const std::string& chain) {
+    ChainPtr c(must(nftnl_chain_alloc()));
+    nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, batch.table());
+    nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, chain.c_str());
+    nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, batch.family());
+    nftnl_chain_nlmsg_build_payload(batch.begin(NFT_MSG_DELCHAIN, 0, "deleting chain " + chain),
+                                    c.get());
     batch.end();
 }
 
@@ -515,12 +585,14 @@ bool query(mnl_socket* nl, const nlmsghdr* request, int (*on_message)(const nlms
     }
 }
 
-std::optional<std::string> table_comment(mnl_socket* nl, std::uint32_t& seq, const char* table) {
+std::optional<std::string> table_comment(mnl_socket* nl, std::uint32_t& seq, const char* table,
+                                         std::uint32_t nfproto) {
     char buf[256];
     TablePtr t(must(nftnl_table_alloc()));
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, table);
     // Not a dump: the ack after the table ends the reply.
-    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++seq);
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, static_cast<std::uint16_t>(nfproto),
+                                      NLM_F_ACK, ++seq);
     nftnl_table_nlmsg_build_payload(nlh, t.get());
     std::string comment;
     auto read_comment = [](const nlmsghdr* msg, void* data) -> int {
@@ -539,7 +611,8 @@ std::optional<std::string> table_comment(mnl_socket* nl, std::uint32_t& seq, con
         nftnl_udata_parse(ud, len, on_attr, data);
         return MNL_CB_OK;
     };
-    if (!query(nl, nlh, read_comment, &comment, std::string("query table inet ") + table))
+    if (!query(nl, nlh, read_comment, &comment,
+               std::string("query table ") + family_name(nfproto) + " " + table))
         return std::nullopt;
     return comment;
 }
@@ -562,6 +635,39 @@ std::map<std::string, std::size_t> rule_counts(mnl_socket* nl, std::uint32_t& se
     if (!query(nl, nlh, count, &counts, std::string("list the rules of table inet ") + table))
         return {};
     return counts;
+}
+
+void for_each_chain(mnl_socket* nl, std::uint32_t& seq,
+                    const std::function<void(const nftnl_chain*)>& visit) {
+    char buf[256];
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NLM_F_DUMP, ++seq);
+    auto each = [](const nlmsghdr* msg, void* data) -> int {
+        ChainPtr c(must(nftnl_chain_alloc()));
+        if (nftnl_chain_nlmsg_parse(msg, c.get()) < 0) return MNL_CB_ERROR;
+        (*static_cast<const std::function<void(const nftnl_chain*)>*>(data))(c.get());
+        return MNL_CB_OK;
+    };
+    query(nl, nlh, each, const_cast<std::function<void(const nftnl_chain*)>*>(&visit),
+          "list the nftables chains");
+}
+
+void for_each_rule(mnl_socket* nl, std::uint32_t& seq, std::uint32_t nfproto, const char* table,
+                   const char* chain, const std::function<void(const nftnl_rule*)>& visit) {
+    char buf[512];
+    RulePtr filter(must(nftnl_rule_alloc()));
+    nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, table);
+    nftnl_rule_set_str(filter.get(), NFTNL_RULE_CHAIN, chain);
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, static_cast<std::uint16_t>(nfproto),
+                                      NLM_F_DUMP, ++seq);
+    nftnl_rule_nlmsg_build_payload(nlh, filter.get());
+    auto each = [](const nlmsghdr* msg, void* data) -> int {
+        RulePtr r(must(nftnl_rule_alloc()));
+        if (nftnl_rule_nlmsg_parse(msg, r.get()) < 0) return MNL_CB_ERROR;
+        (*static_cast<const std::function<void(const nftnl_rule*)>*>(data))(r.get());
+        return MNL_CB_OK;
+    };
+    query(nl, nlh, each, const_cast<std::function<void(const nftnl_rule*)>*>(&visit),
+          std::string("list chain ") + chain + " of table " + family_name(nfproto) + " " + table);
 }
 
 void for_each_element(mnl_socket* nl, std::uint32_t& seq, const char* table, const std::string& set,

@@ -29,6 +29,11 @@ struct nftnl_table;
 
 namespace portpub::nft {
 
+inline constexpr std::uint32_t kInet = 1;  // NFPROTO_INET, without the kernel header here
+
+// The nft tool's name of a table family ("inet", "ip", "ip6"...).
+const char* family_name(std::uint32_t nfproto);
+
 // Deleters of the libnftnl objects, for std::unique_ptr.
 struct TableFree {
     void operator()(nftnl_table* t) const;
@@ -60,7 +65,9 @@ std::string no_nftables_hint(int err);
 // kernel runs them. Registers are NFT_REG_* and NFT_REG32_* values.
 class Rule {
   public:
-    Rule(const char* table, const char* chain);
+    // `nfproto`: the table's family (NFPROTO_INET for portpub's own tables,
+    // NFPROTO_IPV4 or NFPROTO_IPV6 for iptables-nft's).
+    Rule(const char* table, const char* chain, std::uint32_t nfproto = kInet);
 
     Rule& ipv4_only();
     Rule& ipv6_only();
@@ -95,6 +102,10 @@ class Rule {
     // The conntrack field `key` has one of the bits of `mask` set.
     Rule& ct_any(std::uint32_t key, std::uint32_t mask, std::uint32_t reg);
     Rule& verdict(int code, const char* chain = nullptr);
+    // A comment, kept in the rule's user data where iptables-nft and nft
+    // read it (`-m comment --comment TEXT`, `comment "TEXT"`).
+    Rule& comment(const std::string& text);
+    Rule& counter();
 
     nftnl_rule* get() const { return r_.get(); }
     const char* chain() const;
@@ -113,11 +124,11 @@ struct RawElement {
     std::vector<std::uint8_t> key_end;
 };
 
-// A batch of nftables messages for one inet table, with a description of
-// each for error messages.
+// A batch of nftables messages for one table (of family inet unless said
+// otherwise), with a description of each for error messages.
 class Batch {
   public:
-    Batch(std::uint32_t& seq, const char* table);
+    Batch(std::uint32_t& seq, const char* table, std::uint32_t nfproto = kInet);
     ~Batch();
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
@@ -136,11 +147,15 @@ class Batch {
     std::size_t messages() const { return described_.size(); }
     const std::string& what(std::uint32_t seq) const;
     const char* table() const { return table_; }
+    std::uint32_t family() const { return family_; }
+    // "table inet portpub", for messages.
+    std::string table_text() const;
     nftnl_batch* get() const { return b_; }
 
   private:
     std::uint32_t& seq_;
     const char* table_;
+    std::uint32_t family_;
     nftnl_batch* b_;
     std::uint32_t first_seq_ = 0;
     std::vector<std::string> described_;
@@ -185,9 +200,16 @@ void add_table(Batch& batch, std::uint16_t type, std::uint16_t flags,
                const std::string& comment = {});
 // Creates the sets, numbered in order from 1 within the batch.
 void add_sets(Batch& batch, std::span<const SetDef> sets);
-void add_chains(Batch& batch, std::span<const ChainDef> chains);
+// NLM_F_CREATE | NLM_F_EXCL in `flags` fails on a chain that exists, where
+// NLM_F_CREATE alone would update it (its policy too).
+void add_chains(Batch& batch, std::span<const ChainDef> chains,
+                std::uint16_t flags = 0x400 /* NLM_F_CREATE */);
 void flush_chain(Batch& batch, const std::string& chain);
 void append_rule(Batch& batch, const Rule& rule);
+// The rule at the top of its chain, before every rule there.
+void insert_rule(Batch& batch, const Rule& rule);
+void delete_rule(Batch& batch, const std::string& chain, std::uint64_t handle);
+void delete_chain(Batch& batch, const std::string& chain);
 
 // Sends one request and reads the reply, handing each message to
 // `on_message`; false when the kernel says the object does not exist.
@@ -195,11 +217,19 @@ bool query(mnl_socket* nl, const nlmsghdr* request, int (*on_message)(const nlms
            void* data, const std::string& what);
 
 // The table's comment ("" when it has none); nullopt when there is no table.
-std::optional<std::string> table_comment(mnl_socket* nl, std::uint32_t& seq, const char* table);
+std::optional<std::string> table_comment(mnl_socket* nl, std::uint32_t& seq, const char* table,
+                                         std::uint32_t nfproto = kInet);
 // Rules per chain of the table; empty when there is no table.
 std::map<std::string, std::size_t> rule_counts(mnl_socket* nl, std::uint32_t& seq,
                                                const char* table);
 // Hands each element of a set or map to `visit`; none when it does not exist.
+// Every chain of every table, of all families, as the kernel lists them.
+void for_each_chain(mnl_socket* nl, std::uint32_t& seq,
+                    const std::function<void(const nftnl_chain*)>& visit);
+// The rules of one chain, in order; nothing when the chain does not exist.
+void for_each_rule(mnl_socket* nl, std::uint32_t& seq, std::uint32_t nfproto, const char* table,
+                   const char* chain, const std::function<void(const nftnl_rule*)>& visit);
+
 void for_each_element(mnl_socket* nl, std::uint32_t& seq, const char* table, const std::string& set,
                       const std::function<void(nftnl_set_elem*)>& visit);
 // Keys of the elements of a set or map; empty when the set does not exist.

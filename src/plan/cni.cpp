@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "portpub/error.hpp"
+#include "portpub/foreign_drops.hpp"
 #include "portpub/ip_address.hpp"
 
 namespace portpub::cni {
@@ -243,6 +244,13 @@ Config parse_config(const std::string& text, Command command) {
                 "network configuration: ipv6 must be true or false, not " + shown(v->dump(), 40));
         c.ipv6 = v->get<bool>();
     }
+    if (auto v = string_field(j, "firewall", "firewall")) {
+        try {
+            c.pass_firewalls = parse_firewall_mode(*v, "firewall") == FirewallMode::automatic;
+        } catch (const Error& e) {
+            throw CniError(kInvalidConfig, std::string("network configuration: ") + e.what());
+        }
+    }
     if (auto v = string_field(j, "stateDir", "stateDir")) {
         if (v->empty() || v->front() != '/')
             throw CniError(kInvalidConfig,
@@ -427,6 +435,7 @@ UpRequest up_request(const Config& config, const Environment& env) {
     req.subnet = config.subnet;
     req.subnet6 = config.subnet6;
     req.ipv6 = config.ipv6;
+    req.pass_firewalls = config.pass_firewalls;
     req.cni_network = config.name;
     // A CNI runtime holds the host ports itself (Podman binds them once ADD
     // returns); the proxy must not take them first.

@@ -144,6 +144,16 @@ TEST_CASE("a network configuration is read with its runtime config", "[cni]") {
     CHECK(c.port_mappings[0] == PortMapping{8080, 80, "tcp", ""});
     CHECK(c.port_mappings[1] == PortMapping{5353, 53, "udp", "127.0.0.1"});
     CHECK_FALSE(c.prev_result);
+    CHECK(c.pass_firewalls);
+    // As `up --firewall none`.
+    CHECK_FALSE(parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "firewall":"none"})",
+                             Command::add)
+                    .pass_firewalls);
+    CHECK_THROWS_WITH(parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "firewall":"off"})",
+                                   Command::add),
+                      Catch::Contains("network configuration: firewall 'off' is not a firewall"));
 
     auto gc = parse_config(R"({"cniVersion":"1.1.0","name":"web","type":"portpub",
         "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]})",

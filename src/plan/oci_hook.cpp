@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "portpub/error.hpp"
+#include "portpub/foreign_drops.hpp"
 
 namespace portpub {
 
@@ -67,11 +68,12 @@ HookAction hook_action(const OciState& state) {
     for (const auto& [key, value] : state.annotations) {
         if (key.rfind("io.portpub.", 0) != 0) continue;
         if (key != kPortsAnnotation && key != kNetnsAnnotation && key != kBridgeAnnotation &&
-            key != kSubnetAnnotation && key != kSubnet6Annotation && key != kIpv6Annotation)
+            key != kSubnetAnnotation && key != kSubnet6Annotation && key != kIpv6Annotation &&
+            key != kFirewallAnnotation)
             throw Error("unknown annotation " + key + " on container " + state.id +
                         " (portpub reads " + kPortsAnnotation + ", " + kNetnsAnnotation + ", " +
                         kBridgeAnnotation + ", " + kSubnetAnnotation + ", " + kSubnet6Annotation +
-                        " and " + kIpv6Annotation + ")");
+                        ", " + kIpv6Annotation + " and " + kFirewallAnnotation + ")");
     }
     HookAction action;
     action.id = state.id;
@@ -135,6 +137,11 @@ HookAction hook_action(const OciState& state) {
                         "' of container " + state.id + " must be true or false");
         up.ipv6 = *ipv6 == "true";
     }
+    if (auto firewall = annotation(kFirewallAnnotation))
+        up.pass_firewalls =
+            parse_firewall_mode(*firewall, "annotation " + std::string(kFirewallAnnotation) +
+                                               " of container " + state.id + ":") ==
+            FirewallMode::automatic;
     action.kind = HookAction::Kind::publish;
     return action;
 }

@@ -91,6 +91,16 @@ TEST_CASE("createRuntime publishes the annotation's ports in the container's nam
                       Catch::Contains("annotation io.portpub.ipv6='yes' of container") &&
                           Catch::Contains("must be true or false"));
 
+    // As `up --firewall`.
+    CHECK(b.up.pass_firewalls);
+    auto none = hook_action(
+        parse_oci_state(creating(R"("io.portpub.ports":"80","io.portpub.firewall":"none")")));
+    CHECK_FALSE(none.up.pass_firewalls);
+    CHECK_THROWS_WITH(hook_action(parse_oci_state(
+                          creating(R"("io.portpub.ports":"80","io.portpub.firewall":"off")"))),
+                      Catch::Contains("annotation io.portpub.firewall of container") &&
+                          Catch::Contains("'off' is not a firewall mode"));
+
     // The deprecated prestart hook sees "created".
     auto c = parse_oci_state(creating(R"("io.portpub.ports":"80")"));
     c.status = "created";

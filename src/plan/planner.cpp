@@ -183,6 +183,7 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
     pub.ifname = req.ifname;
     pub.cni_network = req.cni_network;
     pub.oci = req.oci;
+    pub.pass_firewalls = req.pass_firewalls;
     pub.made_by = req.oci           ? Publication::MadeBy::oci_hook
                   : req.cni_network ? Publication::MadeBy::cni
                                     : Publication::MadeBy::cli;

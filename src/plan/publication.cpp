@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "portpub/error.hpp"
+#include "portpub/foreign_drops.hpp"
 #include "portpub/json_integer.hpp"
 #include "portpub/naming.hpp"
 #include "portpub/proxy_plan.hpp"
@@ -110,6 +111,7 @@ nlohmann::json to_record(const Publication& p) {
         out["gateway6"] = p.network.gateway6.str();
     }
     if (p.address6) out["address6"] = p.address6->str();
+    if (!p.pass_firewalls) out["firewall"] = "none";
     return out;
 }
 
@@ -174,6 +176,11 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
             else if (by != "unknown")
                 throw std::invalid_argument("unknown made_by " + by);
         }
+        // Records before 0.7 have no "firewall": portpub left other firewalls alone then,
+        // and lets them through now.
+        if (auto it = j.find("firewall"); it != j.end())
+            p.pass_firewalls =
+                parse_firewall_mode(it->get<std::string>(), "firewall") == FirewallMode::automatic;
         // Records before 0.6 have no "oci".
         if (auto it = j.find("oci"); it != j.end() && !it->is_null())
             p.oci = OciOrigin{it->at("bundle").get<std::string>(),

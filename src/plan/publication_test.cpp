@@ -25,6 +25,15 @@ TEST_CASE("a record reads back as the publication it was written from", "[record
     auto old = to_record(p);
     old.erase("oci");
     CHECK_FALSE(from_record(old, "web.json").oci);
+    // --firewall none; records before 0.7 have no "firewall", and pass.
+    CHECK_FALSE(to_record(p).contains("firewall"));
+    p.pass_firewalls = false;
+    CHECK(to_record(p).at("firewall") == "none");
+    CHECK(from_record(nlohmann::json::parse(to_record(p).dump()), "web.json") == p);
+    auto odd = to_record(p);
+    odd["firewall"] = "off";
+    CHECK_THROWS_WITH(from_record(odd, "web.json"),
+                      Catch::Contains("'off' is not a firewall mode"));
 }
 
 TEST_CASE("a number out of its field's range is refused, not wrapped or cast", "[record]") {

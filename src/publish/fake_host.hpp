@@ -263,9 +263,72 @@ class FakeProbe final : public HostProbe {
     bool has_sctp() override { return true; }
 };
 
+// The firewalls beside portpub: an iptables-nft FORWARD per family (a
+// policy, and the bridges with portpub's accepts), and a firewalld.
+class FakeForeign final : public ForeignFirewallCommands {
+  public:
+    explicit FakeForeign(FakeState& s) : s_(s) {}
+    bool iptables_installed = true;
+    bool forward_exists[2] = {false, false};  // ip, ip6
+    bool policy_drop[2] = {false, false};
+    std::set<std::string> accepts[2];
+    FirewalldState firewalld;
+
+    ForeignFirewalls read(const std::vector<std::string>& bridges) override {
+        s_.call("foreign.read");
+        ForeignFirewalls fw;
+        fw.iptables_nft_installed = iptables_installed;
+        for (int v6 = 0; v6 < 2; ++v6) {
+            if (!forward_exists[v6]) continue;
+            ForwardChain c;
+            c.kind = ForwardChain::Kind::iptables_nft;
+            c.family = v6 ? "ip6" : "ip";
+            c.table = "filter";
+            c.chain = "FORWARD";
+            c.policy_drop = policy_drop[v6];
+            c.accepts_in = c.accepts_out = accepts[v6];
+            fw.chains.push_back(c);
+        }
+        fw.firewalld = firewalld;
+        for (const auto& b : bridges)
+            fw.firewalld.zone_of.try_emplace(b, "");
+        return fw;
+    }
+    HostState::FilterMade add_iptables_accepts(bool ipv6, const std::string& bridge) override {
+        s_.call("foreign.add_iptables_accepts", (ipv6 ? "ip6 " : "ip ") + bridge);
+        HostState::FilterMade made{!forward_exists[ipv6], !forward_exists[ipv6]};
+        forward_exists[ipv6] = true;
+        accepts[ipv6].insert(bridge);
+        return made;
+    }
+    void remove_iptables_accepts(bool ipv6, const std::string& bridge) override {
+        s_.call("foreign.remove_iptables_accepts", (ipv6 ? "ip6 " : "ip ") + bridge);
+        accepts[ipv6].erase(bridge);
+    }
+    void remove_made(bool ipv6, HostState::FilterMade made) override {
+        s_.call("foreign.remove_made", std::string(ipv6 ? "ip6" : "ip") +
+                                           (made.table ? " table" : "") +
+                                           (made.chain ? " chain" : ""));
+        if (made.chain && accepts[ipv6].empty() && !policy_drop[ipv6]) forward_exists[ipv6] = false;
+    }
+    std::set<std::string> bridges_with_accepts(bool ipv6) override { return accepts[ipv6]; }
+    void bind_zone(const std::string& zone, const std::string& bridge) override {
+        s_.call("foreign.bind_zone", zone + " " + bridge);
+        firewalld.zone_of[bridge] = zone;
+    }
+    void unbind_zone(const std::string& zone, const std::string& bridge) override {
+        s_.call("foreign.unbind_zone", zone + " " + bridge);
+        if (firewalld.zone_of[bridge] == zone) firewalld.zone_of[bridge] = "";
+    }
+
+  private:
+    FakeState& s_;
+};
+
 struct FakeHost {
     FakeState state;
     FakeFirewall firewall{state};
+    FakeForeign foreign{state};
     FakeLinks links{state};
     FakeProxies proxies{state};
     FakeSysctls sysctls{state};
@@ -273,7 +336,8 @@ struct FakeHost {
     FakeConntrack conntrack{state};
     FakeProbe probe;
     Host host() {
-        return Host{firewall, firewall, links, proxies, sysctls, namespaces, conntrack, probe};
+        return Host{firewall, firewall,   foreign,   links, proxies,
+                    sysctls,  namespaces, conntrack, probe};
     }
 };
 

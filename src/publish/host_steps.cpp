@@ -120,3 +120,71 @@ std::string interrupted(const Publication& p) {
 }
 
 }  // namespace portpub
+
+namespace portpub {
+
+std::vector<std::string> pass_foreign_firewalls(const Network& net, const ForeignFirewalls& seen,
+                                                ForeignFirewallCommands& fw, HostState& host,
+                                                StateStore& store, Rollback* rollback) {
+    std::vector<std::string> done;
+    auto& bridge = host.bridges[net.bridge];
+    for (const bool v6 : {false, true}) {
+        if (v6 && !net.subnet6) continue;
+        if (!wants_iptables_accepts(seen, v6) || has_iptables_accepts(seen, v6, net.bridge))
+            continue;
+        (v6 ? bridge.ip6tables_accepts : bridge.iptables_accepts) = true;
+        store.save_host(host);
+        const auto made = fw.add_iptables_accepts(v6, net.bridge);
+        if (rollback)
+            rollback->add([&fw, v6, name = net.bridge, made] {
+                fw.remove_iptables_accepts(v6, name);
+                fw.remove_made(v6, made);
+            });
+        if (made.table || made.chain) {
+            auto& recorded = v6 ? host.ip6tables_made : host.iptables_made;
+            recorded.table = recorded.table || made.table;
+            recorded.chain = recorded.chain || made.chain;
+            store.save_host(host);
+        }
+        done.emplace_back(v6 ? "ip6tables accepts" : "iptables accepts");
+    }
+    if (seen.firewalld.running) {
+        const auto zone = seen.firewalld.zone_of.find(net.bridge);
+        if (zone == seen.firewalld.zone_of.end() || zone->second.empty()) {
+            bridge.firewalld_zone = kFirewalldZone;
+            store.save_host(host);
+            fw.bind_zone(kFirewalldZone, net.bridge);
+            if (rollback)
+                rollback->add([&fw, name = net.bridge] { fw.unbind_zone(kFirewalldZone, name); });
+            done.push_back(std::string("firewalld zone ") + kFirewalldZone);
+        }
+    }
+    return done;
+}
+
+void withdraw_foreign_firewalls(const std::string& name, ForeignFirewallCommands& fw,
+                                HostState& host) {
+    const auto it = host.bridges.find(name);
+    if (it == host.bridges.end()) return;
+    auto& bridge = it->second;
+    for (const bool v6 : {false, true}) {
+        bool& accepts = v6 ? bridge.ip6tables_accepts : bridge.iptables_accepts;
+        if (accepts) fw.remove_iptables_accepts(v6, name);
+        accepts = false;
+        const bool others =
+            std::any_of(host.bridges.begin(), host.bridges.end(), [&](const auto& b) {
+                return v6 ? b.second.ip6tables_accepts : b.second.iptables_accepts;
+            });
+        auto& made = v6 ? host.ip6tables_made : host.iptables_made;
+        if (!others && made != HostState::FilterMade{}) {
+            fw.remove_made(v6, made);
+            made = {};
+        }
+    }
+    if (!bridge.firewalld_zone.empty()) {
+        fw.unbind_zone(bridge.firewalld_zone, name);
+        bridge.firewalld_zone.clear();
+    }
+}
+
+}  // namespace portpub

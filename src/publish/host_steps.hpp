@@ -59,6 +59,22 @@ std::vector<Publication> without(const std::vector<Publication>& all, const std:
 void make_bridge(const Network& net, Links& links, HostState& host, StateStore& store,
                  Rollback* rollback);
 
+// Lets `net`'s traffic through the firewalls beside portpub, as `seen` shows
+// them: portpub's accepts in iptables-nft's FORWARD (and ip6tables' with an
+// IPv6 subnet) where they are missing, and the bridge bound to firewalld's
+// trusted zone at runtime where it is in none. Each is written to the host
+// state before it is made (the bridge's entry must be there: make_bridge);
+// with `rollback`, its undo goes there. Returns what it added, a phrase each.
+std::vector<std::string> pass_foreign_firewalls(const Network& net, const ForeignFirewalls& seen,
+                                                ForeignFirewallCommands& fw, HostState& host,
+                                                StateStore& store, Rollback* rollback);
+
+// Takes back what the host state says portpub added for `bridge` to the
+// firewalls beside it, then the table and chain it made for its accepts when
+// no other bridge has any. Changes the host state; the caller saves it.
+void withdraw_foreign_firewalls(const std::string& bridge, ForeignFirewallCommands& fw,
+                                HostState& host);
+
 // A port of `bridge` that portpub did not make (its veths have names of
 // portpub's): a bridge with one is someone else's now, whatever host.json
 // says, and is not deleted.

@@ -117,6 +117,7 @@ struct KernelHost::Parts {
     Parts(const std::string& owner, const std::filesystem::path& state_dir)
         : firewall(owner), proxies(owner, state_dir) {}
     LazyFirewall firewall;
+    KernelForeignFirewalls foreign;
     NetlinkLinks links;
     ProcessProxies proxies;
     ProcSysctls sysctls;
@@ -132,7 +133,7 @@ KernelHost::~KernelHost() = default;
 
 Host KernelHost::host() {
     auto& p = *parts_;
-    return Host{p.firewall, p.firewall,   p.links,     p.proxies,
+    return Host{p.firewall, p.firewall,   p.foreign,   p.links, p.proxies,
                 p.sysctls,  p.namespaces, p.conntrack, p.probe};
 }
 

@@ -22,6 +22,7 @@
 #include "portpub/crash_points.hpp"
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
+#include "portpub/foreign_drops.hpp"
 #include "portpub/forward_state.hpp"
 #include "portpub/nat_elements.hpp"
 #include "portpub/proxy_plan.hpp"
@@ -150,32 +151,64 @@ Publication Publisher::up(const UpRequest& req) {
     auto others = without(existing, pub.id);
     // Everything that can refuse without changing anything comes first, and
     // before a publication this one replaces is touched.
-    preflight(pub, ns, plan.replaces ? &*plan.replaces : nullptr, others, host);
+    const auto seen = preflight(pub, ns, plan.replaces ? &*plan.replaces : nullptr, others, host);
     if (plan.replaces) {
         // Same id again: a full `down` of the old publication, then an `up`
         // of the new one, whose own rollback leaves nothing if it fails.
         teardown(*plan.replaces, others, host);
         try {
-            return apply(pub, others, ns, host);
+            return apply(pub, others, ns, host, seen);
         } catch (const Error& e) {
             throw Error("up " + pub.id + ": " + e.what() + " (the earlier publication of " +
                         pub.id + " was removed; run up again once the problem is fixed)");
         }
     }
     try {
-        return apply(pub, others, ns, host);
+        return apply(pub, others, ns, host, seen);
     } catch (const Error& e) {
         throw Error("up " + pub.id + ": " + e.what());
     }
 }
 
-void Publisher::preflight(const Publication& pub, const Netns& ns, const Publication* replaced,
-                          const std::vector<Publication>& others, const HostState& host) {
+namespace {
+
+// What portpub will not let through itself, and what to run instead.
+std::vector<std::string> foreign_notes(const Publication& pub, const ForeignFirewalls& seen,
+                                       bool portpub_passes) {
+    std::vector<std::string> notes;
+    for (const auto& d : foreign_drops(seen, pub.network)) {
+        if (portpub_passes && d.remedy != ForeignDrop::Remedy::by_hand) continue;
+        std::string note = portpub_passes ? d.what : "--firewall none: " + d.what;
+        if (!d.commands.empty()) note += "; to let it through, run: " + commands_text({d});
+        notes.push_back(std::move(note));
+    }
+    return notes;
+}
+
+}  // namespace
+
+ForeignFirewalls Publisher::preflight(const Publication& pub, const Netns& ns,
+                                      const Publication* replaced,
+                                      const std::vector<Publication>& others,
+                                      const HostState& host) {
     // A kernel without nftables, a table of another state directory.
     host_.tables.check_owner();
+    // portpub lets the traffic of the bridges it makes or uses through; a
+    // network another CNI plugin made is that plugin's (or CNI's firewall
+    // plugin's) to let through.
+    const bool passes = pub.pass_firewalls && !pub.host_veth.empty();
+    auto seen = host_.foreign.read({pub.network.bridge});
+    if (passes && seen.firewalld.strict_forward_ports)
+        throw Error(
+            "firewalld runs with StrictForwardPorts=yes, which rejects traffic to published "
+            "ports that firewalld did not forward itself: set StrictForwardPorts=no in "
+            "/etc/firewalld/firewalld.conf and reload firewalld, or forward the ports with "
+            "firewalld (then --firewall none)");
+    for (auto& note : foreign_notes(pub, seen, passes))
+        notes_.push_back(std::move(note));
     // A container attached by another CNI plugin: its subnet is on that
     // plugin's bridge, and the links are that plugin's to make.
-    if (pub.host_veth.empty()) return;
+    if (pub.host_veth.empty()) return seen;
     Links& links = host_.links;
     // What the replaced publication has goes with it: its bridge's routes
     // (when the new one has another bridge), and its interface in the
@@ -202,10 +235,11 @@ void Publisher::preflight(const Publication& pub, const Netns& ns, const Publica
     const bool same_link =
         replaced && !replaced->host_veth.empty() && replaced->netns_inode == ns.inode();
     links.check_container_side(pub, ns, same_link ? replaced->ifname : "");
+    return seen;
 }
 
 Publication Publisher::apply(Publication pub, const std::vector<Publication>& others,
-                             const Netns& ns, HostState& host) {
+                             const Netns& ns, HostState& host, const ForeignFirewalls& seen) {
     Links& links = host_.links;
     FirewallCommand& firewall = host_.firewall;
     const bool own_links = !pub.host_veth.empty();
@@ -233,6 +267,12 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
             step("bridge " + pub.network.bridge,
                  [&] { make_bridge(pub.network, links, host, store_, &rollback); });
             crash_point(Step::up_bridge);
+            if (pub.pass_firewalls)
+                step("firewalls beside portpub", [&] {
+                    pass_foreign_firewalls(pub.network, seen, host_.foreign, host, store_,
+                                           &rollback);
+                });
+            crash_point(Step::up_foreign_firewalls);
             step("veth " + pub.host_veth, [&] {
                 // Planned free; one that appeared since is not this up's to delete.
                 if (links.link_exists(pub.host_veth))
@@ -427,6 +467,12 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
         !unusable_.empty() ||
         std::any_of(remaining.begin(), remaining.end(),
                     [&](const Publication& r) { return r.network.bridge == pub.network.bridge; });
+    if (!bridge_in_use && host.bridges.contains(pub.network.bridge)) {
+        step("firewalls beside portpub",
+             [&] { withdraw_foreign_firewalls(pub.network.bridge, host_.foreign, host); });
+        host_saved = saved([&] { store_.save_host(host); });
+    }
+    crash_point(Step::down_foreign_firewalls);
     if (auto it = host.bridges.find(pub.network.bridge);
         !bridge_in_use && it != host.bridges.end()) {
         // Put a bridge that portpub did not create back as it was.

@@ -9,6 +9,7 @@
 #include "host_steps.hpp"
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
+#include "portpub/foreign_drops.hpp"
 #include "portpub/naming.hpp"
 #include "portpub/nat_elements.hpp"
 #include "portpub/publisher.hpp"
@@ -94,6 +95,49 @@ std::vector<FoundProxy> stray_proxies(Proxies& proxies, const std::vector<Public
     return stray;
 }
 
+// What the firewalls beside portpub drop of the records' traffic, and the
+// accepts or zone portpub added that are gone, a line each.
+std::vector<std::string> foreign_differences(const std::vector<Publication>& records,
+                                             const HostState& host, Host& host_) {
+    std::map<std::string, const Publication*> bridges;  // one publication a bridge
+    std::set<std::string> passed;                       // bridges portpub lets through
+    for (const auto& p : records) {
+        if (p.phase != Publication::Phase::published) continue;
+        bridges.try_emplace(p.network.bridge, &p);
+        if (p.pass_firewalls && !p.host_veth.empty()) passed.insert(p.network.bridge);
+    }
+    if (bridges.empty()) return {};
+    std::vector<std::string> names;
+    for (const auto& [name, p] : bridges)
+        names.push_back(name);
+    const auto seen = host_.foreign.read(names);
+    std::vector<std::string> out;
+    for (const auto& [name, p] : bridges) {
+        const bool ours = passed.contains(name);
+        bool dropped[2] = {false, false};
+        for (const auto& d : foreign_drops(seen, p->network)) {
+            if (d.remedy == ForeignDrop::Remedy::iptables_accepts) dropped[d.ipv6_only] = true;
+            if (ours && d.remedy != ForeignDrop::Remedy::by_hand)
+                out.push_back(d.what + " (portpub restore lets it through)");
+            else
+                out.push_back(d.what +
+                              (passed.contains(name) || p->host_veth.empty()
+                                   ? std::string()
+                                   : " (published with --firewall none)") +
+                              "; to let it through, run: " + commands_text({d}));
+        }
+        const auto owned = host.bridges.find(name);
+        if (owned == host.bridges.end()) continue;
+        for (const bool v6 : {false, true})
+            if ((v6 ? owned->second.ip6tables_accepts : owned->second.iptables_accepts) &&
+                !dropped[v6] && !has_iptables_accepts(seen, v6, name))
+                out.push_back(std::string("portpub's accepts for bridge ") + name +
+                              " are missing from " + (v6 ? "ip6tables'" : "iptables'") +
+                              " FORWARD chain (portpub restore puts them back)");
+    }
+    return out;
+}
+
 }  // namespace
 
 std::optional<std::vector<std::string>> Publisher::missing_parts(const std::string& id) {
@@ -116,7 +160,7 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
     std::vector<std::string> out;
     for (const auto& u : unusable_)
         out.push_back(u.advice());
-    store_.load_host();
+    const auto host = store_.load_host();
     if (store_.host_problem()) out.push_back(*store_.host_problem());
     bool found = false;
     for (const auto& p : existing) {
@@ -133,6 +177,11 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
     if (!existing.empty())
         for (const auto& d : firewall.base_differences())
             out.push_back(d);
+    for (auto& d : foreign_differences(existing, host, host_))
+        if (!id || std::any_of(existing.begin(), existing.end(), [&](const Publication& p) {
+                return p.id == *id && d.find("bridge " + p.network.bridge) != std::string::npos;
+            }))
+            out.push_back(std::move(d));
     if (id) return out;
     // What no record accounts for may be an unusable record's.
     if (!unusable_.empty()) {
@@ -236,9 +285,27 @@ std::vector<std::string> Publisher::gc() {
             links.delete_link(port);
             report.push_back("removed veth " + port + " on " + bridge + ": no record holds it");
         }
+    // portpub's accepts in iptables' FORWARD that no bridge of the host state
+    // accounts for (an iptables-restore of rules saved while they were there).
+    for (const bool v6 : {false, true})
+        for (const auto& bridge : host_.foreign.bridges_with_accepts(v6)) {
+            const auto owned = host.bridges.find(bridge);
+            if (owned != host.bridges.end() &&
+                (v6 ? owned->second.ip6tables_accepts : owned->second.iptables_accepts))
+                continue;
+            host_.foreign.remove_iptables_accepts(v6, bridge);
+            report.push_back(std::string("removed portpub's accepts for bridge ") + bridge +
+                             " from " + (v6 ? "ip6tables'" : "iptables'") +
+                             " FORWARD chain: no record needs them");
+        }
     if (existing.empty()) {
         // No record is left, so nothing needs what portpub changed on the
         // host: put it back as `down` of the last container does.
+        std::set<std::string> names;
+        for (const auto& [name, owned] : host.bridges)
+            names.insert(name);
+        for (const auto& name : names)
+            withdraw_foreign_firewalls(name, host_.foreign, host);
         for (const auto& [name, owned] : host.bridges) {
             if (owned.created && links.link_exists(name) && links.link_type(name) != "bridge") {
                 report.push_back("left alone: interface " + name +
@@ -385,6 +452,11 @@ Publisher::Restored Publisher::restore() {
     for (const auto& p : finish_interrupted(existing, host))
         result.done.push_back("removed " + p.id + ": " + interrupted(p));
     host_.tables.check_owner();
+    std::vector<std::string> bridges;
+    for (const auto& p : existing)
+        bridges.push_back(p.network.bridge);
+    const auto seen = host_.foreign.read(bridges);
+    std::set<std::string> passed;
     for (auto& p : existing) {
         if (!host_.namespaces.alive(p)) {
             result.failed.push_back(p.id + ": namespace " + p.netns +
@@ -392,7 +464,12 @@ Publisher::Restored Publisher::restore() {
             continue;
         }
         try {
-            const auto done = restore_one(p, host);
+            auto done = restore_one(p, host);
+            // Once a bridge, and after its bridge is back.
+            if (p.pass_firewalls && !p.host_veth.empty() && passed.insert(p.network.bridge).second)
+                for (auto& d :
+                     pass_foreign_firewalls(p.network, seen, host_.foreign, host, store_, nullptr))
+                    done.push_back(std::move(d));
             std::string what;
             for (const auto& d : done)
                 what += (what.empty() ? "" : ", ") + d;

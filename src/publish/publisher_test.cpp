@@ -34,8 +34,10 @@ constexpr const char* kVeth = "pp0a4d0002";  // of 10.77.0.2, the first address 
 
 }  // namespace
 
-TEST_CASE("up writes its record first, then forwarding, bridge, veth, sockets, rules, proxy",
-          "[publisher]") {
+TEST_CASE(
+    "up writes its record first, then forwarding, bridge, accepts beside, veth, sockets, rules, "
+    "proxy",
+    "[publisher]") {
     TempDir dir;
     FakeHost fake;
     Publisher publisher(dir.path, fake.host());
@@ -43,13 +45,15 @@ TEST_CASE("up writes its record first, then forwarding, bridge, veth, sockets, r
     // Every change to the host comes after the record that names it.
     std::vector<std::string> without_record;
     fake.state.watch = [&](const std::string& call) {
-        if (!fs::exists(record)) without_record.push_back(call);
+        if (!fs::exists(record) && call != "foreign.read") without_record.push_back(call);
     };
     const auto pub = publisher.up(web_request());
     CHECK(without_record.empty());
     CHECK(fake.state.log == std::vector<std::string>{
+                                "foreign.read",  // before anything changes
                                 "sysctls.write net/ipv4/ip_forward=1",
                                 "links.ensure_bridge portpub0",
+                                "foreign.add_iptables_accepts ip portpub0",
                                 std::string("links.create_container_link ") + kVeth,
                                 "proxies.open_sockets web",
                                 "firewall.apply +3 -0",  // 2 DNAT elements and a redirect
@@ -171,6 +175,8 @@ TEST_CASE("down goes on past a link that is already gone, and removes the rest",
                                 "firewall.apply drop +0 -0",
                                 "conntrack.flush_udp",
                                 std::string("links.delete_link ") + kVeth,
+                                "foreign.remove_iptables_accepts ip portpub0",
+                                "foreign.remove_made ip table chain",
                                 "links.delete_link portpub0",
                                 "sysctls.write net/ipv4/ip_forward=0",
                             });
@@ -198,4 +204,135 @@ TEST_CASE("an error of down names the step, and the record stays for the next do
     CHECK(publisher.down(req));
     CHECK(publisher.list().usable.empty());
     CHECK(fake.links.type.empty());
+}
+
+TEST_CASE("the accepts beside portpub come with a bridge's first container and go with its last",
+          "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    fake.foreign.forward_exists[0] = true;  // iptables' FORWARD, as Docker leaves it
+    fake.foreign.policy_drop[0] = true;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    auto db = web_request();
+    db.specs = {"9090:80"};
+    db.netns = "/run/netns/db";
+    publisher.up(db);
+    // Once for the bridge; nothing made, the chain was there.
+    CHECK(fake.state.calls("foreign.add") ==
+          std::vector<std::string>{"foreign.add_iptables_accepts ip portpub0"});
+    CHECK(fake.foreign.accepts[0] == std::set<std::string>{"portpub0"});
+    DownRequest req;
+    req.id = "web";
+    publisher.down(req);
+    CHECK(fake.state.calls("foreign.remove").empty());  // db still needs them
+    req.id = "db";
+    publisher.down(req);
+    CHECK(fake.state.calls("foreign.remove") ==
+          std::vector<std::string>{"foreign.remove_iptables_accepts ip portpub0"});
+    CHECK(fake.foreign.accepts[0].empty());
+    CHECK(fake.foreign.forward_exists[0]);  // iptables' own chain stays
+    CHECK_FALSE(fs::exists(dir.path / "host.json"));
+}
+
+TEST_CASE("an up that fails takes its accepts and its firewalld zone back",
+          "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    fake.foreign.firewalld.running = true;
+    Publisher publisher(dir.path, fake.host());
+    auto req = web_request();
+    req.subnet6 = "fd00:77::/64";
+    fake.state.fail = {"firewall.apply"};
+    CHECK_THROWS(publisher.up(req));
+    CHECK(fake.state.calls("foreign.add") ==
+          std::vector<std::string>{"foreign.add_iptables_accepts ip portpub0",
+                                   "foreign.add_iptables_accepts ip6 portpub0"});
+    CHECK(fake.state.calls("foreign.bind") ==
+          std::vector<std::string>{"foreign.bind_zone trusted portpub0"});
+    // Undone newest first: the zone, then the accepts and what was made for them.
+    CHECK(fake.state.calls("foreign.unbind") ==
+          std::vector<std::string>{"foreign.unbind_zone trusted portpub0"});
+    CHECK(fake.state.at("foreign.unbind_zone trusted portpub0") <
+          fake.state.at("foreign.remove_iptables_accepts ip6 portpub0"));
+    CHECK(fake.state.calls("foreign.remove_made") ==
+          std::vector<std::string>{"foreign.remove_made ip6 table chain",
+                                   "foreign.remove_made ip table chain"});
+    CHECK(fake.foreign.accepts[0].empty());
+    CHECK(fake.foreign.accepts[1].empty());
+    CHECK(fake.foreign.firewalld.zone_of["portpub0"].empty());
+    CHECK_FALSE(fs::exists(dir.path / "host.json"));
+}
+
+TEST_CASE("firewalld with StrictForwardPorts=yes: up refuses before it changes anything",
+          "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    fake.foreign.firewalld.running = true;
+    fake.foreign.firewalld.strict_forward_ports = true;
+    Publisher publisher(dir.path, fake.host());
+    CHECK_THROWS_WITH(publisher.up(web_request()),
+                      Catch::Contains("StrictForwardPorts=yes") &&
+                          Catch::Contains("set StrictForwardPorts=no in "
+                                          "/etc/firewalld/firewalld.conf"));
+    CHECK(fake.state.log == std::vector<std::string>{"foreign.read"});
+    CHECK(publisher.list().usable.empty());
+}
+
+TEST_CASE("up --firewall none leaves the firewalls beside alone, and says what they drop",
+          "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    fake.foreign.forward_exists[0] = true;
+    fake.foreign.policy_drop[0] = true;
+    fake.foreign.firewalld.running = true;
+    Publisher publisher(dir.path, fake.host());
+    auto req = web_request();
+    req.pass_firewalls = false;
+    const auto pub = publisher.up(req);
+    CHECK_FALSE(pub.pass_firewalls);
+    CHECK(fake.state.calls("foreign.add").empty());
+    CHECK(fake.state.calls("foreign.bind").empty());
+    const auto& notes = publisher.notes();
+    REQUIRE(notes.size() == 2);
+    CHECK(notes[0] ==
+          "--firewall none: iptables: chain FORWARD of table ip filter drops by default (policy "
+          "drop), so the traffic forwarded to and from bridge portpub0 is dropped; to let it "
+          "through, run: iptables -I FORWARD -i portpub0 -j ACCEPT; iptables -I FORWARD -o "
+          "portpub0 -j ACCEPT");
+    CHECK(notes[1] ==
+          "--firewall none: firewalld: bridge portpub0 is in no zone, so firewalld rejects the "
+          "containers' outbound traffic; to let it through, run: firewall-cmd --zone=trusted "
+          "--add-interface=portpub0");
+    // check says so too, and restore leaves it.
+    const auto differences = publisher.differences_from_records(std::nullopt);
+    CHECK(differences.size() == 2);
+    fake.state.log.clear();
+    publisher.restore();
+    CHECK(fake.state.calls("foreign.add").empty());
+    CHECK(fake.state.calls("foreign.bind").empty());
+}
+
+TEST_CASE("check names a drop portpub's accepts no longer pass, and restore puts them back",
+          "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    CHECK(publisher.differences_from_records(std::nullopt).empty());
+    // iptables -F FORWARD; iptables -P FORWARD DROP
+    fake.foreign.accepts[0].clear();
+    fake.foreign.policy_drop[0] = true;
+    CHECK(publisher.differences_from_records(std::nullopt) ==
+          std::vector<std::string>{
+              "iptables: chain FORWARD of table ip filter drops by default (policy drop), so the "
+              "traffic forwarded to and from bridge portpub0 is dropped (portpub restore lets it "
+              "through)"});
+    fake.state.log.clear();
+    const auto restored = publisher.restore();
+    CHECK(fake.state.calls("foreign.add") ==
+          std::vector<std::string>{"foreign.add_iptables_accepts ip portpub0"});
+    REQUIRE(restored.done.size() == 1);
+    CHECK_THAT(restored.done[0], Catch::EndsWith("iptables accepts"));
+    CHECK(publisher.differences_from_records(std::nullopt).empty());
 }

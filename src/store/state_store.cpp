@@ -215,9 +215,22 @@ HostState StateStore::load_host() const {
         for (const auto& [name, b] : j.at("bridges").items()) {
             // The names steer which links portpub deletes.
             validate_ifname(name, "bridge name");
-            h.bridges[name] = {b.at("created").get<bool>(), b.at("address_added").get<bool>(),
-                               b.value("brought_up", false), b.value("address6_added", false)};
+            auto& bridge = h.bridges[name];
+            bridge.created = b.at("created").get<bool>();
+            bridge.address_added = b.at("address_added").get<bool>();
+            bridge.brought_up = b.value("brought_up", false);
+            bridge.address6_added = b.value("address6_added", false);
+            // Before 0.7: nothing added to the firewalls beside portpub.
+            bridge.iptables_accepts = b.value("iptables_accepts", false);
+            bridge.ip6tables_accepts = b.value("ip6tables_accepts", false);
+            bridge.firewalld_zone = b.value("firewalld_zone", "");
+            // The zone is passed to firewalld, and named in messages.
+            if (!bridge.firewalld_zone.empty()) validate_ifname(bridge.firewalld_zone, "zone");
         }
+        for (auto [key, made] : {std::pair{"iptables_made", &h.iptables_made},
+                                 std::pair{"ip6tables_made", &h.ip6tables_made}})
+            if (auto it = j.find(key); it != j.end())
+                *made = {it->at("table").get<bool>(), it->at("chain").get<bool>()};
         for (const auto* v : {&h.ip_forward_before, &h.ip6_forward_before})
             if (*v && **v != "0" && **v != "1" && **v != "2")
                 throw Error("a forwarding value of '" + shown(**v) + "'");
@@ -235,7 +248,8 @@ HostState StateStore::load_host() const {
 void StateStore::save_host(const HostState& h) {
     if (host_problem_) return;  // see load_host
     const auto path = dir_ / "host.json";
-    if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty()) {
+    if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty() &&
+        h.iptables_made == HostState::FilterMade{} && h.ip6tables_made == HostState::FilterMade{}) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)
             throw_errno("cannot remove " + path.string());
         return;
@@ -243,11 +257,19 @@ void StateStore::save_host(const HostState& h) {
     nlohmann::json j = {{"bridges", nlohmann::json::object()}};
     if (h.ip_forward_before) j["ip_forward_before"] = *h.ip_forward_before;
     if (h.ip6_forward_before) j["ip6_forward_before"] = *h.ip6_forward_before;
-    for (const auto& [name, b] : h.bridges)
-        j["bridges"][name] = {{"created", b.created},
-                              {"address_added", b.address_added},
-                              {"brought_up", b.brought_up},
-                              {"address6_added", b.address6_added}};
+    for (const auto& [name, b] : h.bridges) {
+        auto& out = j["bridges"][name] = {{"created", b.created},
+                                          {"address_added", b.address_added},
+                                          {"brought_up", b.brought_up},
+                                          {"address6_added", b.address6_added}};
+        if (b.iptables_accepts) out["iptables_accepts"] = true;
+        if (b.ip6tables_accepts) out["ip6tables_accepts"] = true;
+        if (!b.firewalld_zone.empty()) out["firewalld_zone"] = b.firewalld_zone;
+    }
+    for (auto [key, made] : {std::pair{"iptables_made", &h.iptables_made},
+                             std::pair{"ip6tables_made", &h.ip6tables_made}})
+        if (*made != HostState::FilterMade{})
+            j[key] = {{"table", made->table}, {"chain", made->chain}};
     write_atomically(path, j.dump(1) + "\n");
 }
 

@@ -109,10 +109,22 @@ TEST_CASE("host state round-trips and disappears when empty", "[store]") {
     auto lock = store.lock();
     HostState h;
     h.ip_forward_before = "0";
-    h.bridges["portpub0"] = {true, true, false};
-    h.bridges["br-user"] = {false, true, true};
+    h.bridges["portpub0"].created = true;
+    h.bridges["portpub0"].address_added = true;
+    h.bridges["portpub0"].iptables_accepts = true;
+    h.bridges["portpub0"].firewalld_zone = "trusted";
+    h.bridges["br-user"].address_added = true;
+    h.bridges["br-user"].brought_up = true;
+    h.bridges["br-user"].ip6tables_accepts = true;
+    h.iptables_made = {true, true};
+    h.ip6tables_made = {false, true};
     store.save_host(h);
     CHECK(store.load_host() == h);
+    // What portpub made for its accepts keeps the state when nothing else does.
+    HostState made_only;
+    made_only.iptables_made.chain = true;
+    store.save_host(made_only);
+    CHECK(store.load_host() == made_only);
     store.save_host(HostState{});
     CHECK_FALSE(fs::exists(tmp.path / "host.json"));
     CHECK(store.load_host() == HostState{});

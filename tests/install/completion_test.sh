@@ -49,8 +49,9 @@ done
 expect "up's options are the default command's" "$(candidates up --sub | tr '\n' ' ')" -p 80 --sub
 expect "up --sub" "--subnet --subnet6" up --sub
 count=$(candidates up -- | wc -l)
-[[ $count -eq 14 ]] || { echo "FAIL: up has 13 options and --help, got $count" >&2; failures=$((failures + 1)); }
+[[ $count -eq 15 ]] || { echo "FAIL: up has 14 options and --help, got $count" >&2; failures=$((failures + 1)); }
 
+expect "up --firewall" "auto none" up --firewall ""
 expect "forward's verbs" "apply ls rm" forward ""
 expect "forward options" "--config --help --json --publish --state-dir --to" forward ls --
 

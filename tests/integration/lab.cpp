@@ -702,7 +702,7 @@ std::string Lab::snapshot() const {
               "echo --; ip route show table all | grep -v -e '^fe80::' -e 'ff00::/8' -e '^local "
               "fe80::' "
               "| "
-              "sed 's/ linkdown//'; echo --; nft list ruleset; echo --; "
+              "sed 's/ linkdown//'; echo --; nft -s list ruleset; echo --; "
               "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding; echo "
               "--; " +
               std::string(kRouteLocalnetLines) + "; echo --; ls -A " + state_dir_ +

@@ -197,7 +197,9 @@ TEST_CASE("check names what a ruleset flush removed, and restore brings the traf
 
     auto restore = lab.portpub({"restore"});
     CHECK(restore.status == 0);
-    CHECK_THAT(restore.out, Catch::Contains("restored db: table inet portpub, 3 map elements\n"));
+    CHECK_THAT(
+        restore.out,
+        Catch::Contains("restored db: table inet portpub, 3 map elements, iptables accepts\n"));
     CHECK_THAT(restore.out, Catch::Contains("restored web: "));
     CHECK(lab.portpub({"check"}).out == "ok: 2 publications match the kernel\n");
     require_web_published(lab);

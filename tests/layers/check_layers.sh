@@ -56,7 +56,7 @@ for layer in "${layers[@]}"; do
 done
 
 # The kernel's libraries by their headers, in the layers that must not use them.
-kernel_headers='#include *<(libnftnl/|libmnl/|libnetfilter_|netlink/|linux/netfilter|linux/rtnetlink|linux/netlink)'
+kernel_headers='#include *<(libnftnl/|libmnl/|libnetfilter_|libiptc/|systemd/|netlink/|linux/netfilter|linux/rtnetlink|linux/netlink)'
 for layer in base plan store; do
   if hits=$(grep -rnE "$kernel_headers" "$source_dir/src/$layer" "$source_dir/include/$layer"); then
     fail "the $layer layer includes a kernel library's header:"; echo "$hits"
@@ -68,7 +68,7 @@ done
 # The pure layer's tests: no kernel library, no root.
 if ! needed=$(readelf -d "$plan_tests"); then
   fail "readelf cannot read $plan_tests"
-elif grep -E 'NEEDED.*(libnl|libnftnl|libmnl|libnetfilter|libboost)' <<<"$needed"; then
+elif grep -E 'NEEDED.*(libnl|libnftnl|libmnl|libnetfilter|libip4tc|libip6tc|libsystemd|libboost)' <<<"$needed"; then
   fail "plan_tests links a library of the kernel or shell layers"
 else
   echo "ok: plan_tests links no kernel library"

@@ -12,12 +12,13 @@ namespace portpub {
 
 // The annotations portpub reads; any other "io.portpub." key is an error, so
 // that a misspelt one is not silently ignored.
-inline constexpr const char* kPortsAnnotation = "io.portpub.ports";      // "8080:80,53:53/udp"
-inline constexpr const char* kNetnsAnnotation = "io.portpub.netns";      // a netns file to use
-inline constexpr const char* kBridgeAnnotation = "io.portpub.bridge";    // as up --bridge
-inline constexpr const char* kSubnetAnnotation = "io.portpub.subnet";    // as up --subnet
-inline constexpr const char* kSubnet6Annotation = "io.portpub.subnet6";  // as up --subnet6
-inline constexpr const char* kIpv6Annotation = "io.portpub.ipv6";        // "true": as up --ipv6
+inline constexpr const char* kPortsAnnotation = "io.portpub.ports";        // "8080:80,53:53/udp"
+inline constexpr const char* kNetnsAnnotation = "io.portpub.netns";        // a netns file to use
+inline constexpr const char* kBridgeAnnotation = "io.portpub.bridge";      // as up --bridge
+inline constexpr const char* kSubnetAnnotation = "io.portpub.subnet";      // as up --subnet
+inline constexpr const char* kSubnet6Annotation = "io.portpub.subnet6";    // as up --subnet6
+inline constexpr const char* kIpv6Annotation = "io.portpub.ipv6";          // "true": as up --ipv6
+inline constexpr const char* kFirewallAnnotation = "io.portpub.firewall";  // as up --firewall
 
 // The runtime-spec "state" of a container.
 struct OciState {

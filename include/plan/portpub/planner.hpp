@@ -44,6 +44,7 @@ struct UpRequest {
     std::optional<Attachment> attached;
     std::optional<std::string> cni_network;  // see Publication::cni_network
     std::optional<OciOrigin> oci;            // see Publication::oci
+    bool pass_firewalls = true;              // see Publication::pass_firewalls
 };
 
 // The namespace as the shell found it: resolved path and nsfs inode.

@@ -75,6 +75,9 @@ struct Publication {
     // poststop, CNI DEL) removes only what that way made.
     enum class MadeBy : std::uint8_t { unknown, cli, oci_hook, cni };  // unknown: before 0.6
     MadeBy made_by = MadeBy::unknown;
+    // Whether portpub lets its bridge's traffic through the firewalls beside
+    // it (iptables' FORWARD, a firewalld zone): false with --firewall none.
+    bool pass_firewalls = true;
     // A record is written before the kernel is changed (pending) and before
     // it is taken apart (removing), so that a portpub killed half way leaves
     // a record of everything it may have made. Under the state lock, a record

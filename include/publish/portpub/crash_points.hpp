@@ -12,18 +12,20 @@ namespace portpub {
 
 enum class Step : std::uint8_t {
     // up
-    up_pending_saved,  // the pending record is written; nothing else yet
-    up_ip_forward,     // ip_forward is 1
-    up_bridge,         // the bridge exists, addressed and up
-    up_veth,           // the veth pair and the container's address
-    up_firewall,       // the map elements are in the kernel
-    up_proxy_started,  // the proxy runs, its pid not yet in the record
-    up_published,      // the record says published
+    up_pending_saved,      // the pending record is written; nothing else yet
+    up_ip_forward,         // ip_forward is 1
+    up_bridge,             // the bridge exists, addressed and up
+    up_foreign_firewalls,  // the accepts in iptables' FORWARD, the firewalld zone
+    up_veth,               // the veth pair and the container's address
+    up_firewall,           // the map elements are in the kernel
+    up_proxy_started,      // the proxy runs, its pid not yet in the record
+    up_published,          // the record says published
     // down (and the teardown of an interrupted up)
     down_removing_saved,  // the record says removing; nothing else yet
     down_proxy_stopped,
     down_firewall,  // the map elements are gone
     down_veth,
+    down_foreign_firewalls,  // the accepts and the zone taken back, with the last container
     down_bridge,
     down_ip_forward,
     down_record_removed,
@@ -38,6 +40,7 @@ inline constexpr StepName kSteps[] = {
     {Step::up_pending_saved, "up:pending-saved"},
     {Step::up_ip_forward, "up:ip-forward"},
     {Step::up_bridge, "up:bridge"},
+    {Step::up_foreign_firewalls, "up:firewalls"},
     {Step::up_veth, "up:veth"},
     {Step::up_firewall, "up:firewall"},
     {Step::up_proxy_started, "up:proxy-started"},
@@ -46,6 +49,7 @@ inline constexpr StepName kSteps[] = {
     {Step::down_proxy_stopped, "down:proxy-stopped"},
     {Step::down_firewall, "down:firewall"},
     {Step::down_veth, "down:veth"},
+    {Step::down_foreign_firewalls, "down:firewalls"},
     {Step::down_bridge, "down:bridge"},
     {Step::down_ip_forward, "down:ip-forward"},
     {Step::down_record_removed, "down:record-removed"},

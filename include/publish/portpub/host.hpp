@@ -1,10 +1,9 @@
 // The host as the publisher changes it, one narrow interface a part: the
-// firewall (its command and its queries), the links, the proxies, the kernel
-// settings, the namespaces, conntrack, and what it reads of ports and
-// privileges. The publisher is handed a Host (KernelHost for the real one),
-// so that the order of its steps and its rollback are tested with fakes
-// (publisher_test.cpp), as ninja's DiskInterface is "abstract so it can be
-// mocked out for tests".
+// firewall (its command and its queries), the firewalls beside it, the links, the proxies, the
+// kernel settings, the namespaces, conntrack, and what it reads of ports and privileges. The
+// publisher is handed a Host (KernelHost for the real one), so that the order of its steps and its
+// rollback are tested with fakes (publisher_test.cpp), as ninja's DiskInterface is "abstract so it
+// can be mocked out for tests".
 #pragma once
 
 #include <optional>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "portpub/firewall.hpp"
+#include "portpub/foreign_firewalls.hpp"
 #include "portpub/links.hpp"
 #include "portpub/netns.hpp"
 #include "portpub/port_allocator.hpp"
@@ -74,6 +74,7 @@ class HostProbe {
 struct Host {
     FirewallCommand& firewall;
     FirewallView& tables;
+    ForeignFirewallCommands& foreign;  // the firewalls beside portpub
     Links& links;
     Proxies& proxies;
     Sysctls& sysctls;

@@ -69,11 +69,14 @@ class Publisher {
     // The checks `up` can make before it changes anything: the table's
     // owner, the subnets, the bridge, the container's side. `replaced`: the
     // publication of the same id that `up` is about to take down, or null;
-    // `others` and `host` tell what its teardown will take with it.
-    void preflight(const Publication& pub, const Netns& ns, const Publication* replaced,
-                   const std::vector<Publication>& others, const HostState& host);
+    // `others` and `host` tell what its teardown will take with it. Returns
+    // what it read of the firewalls beside portpub (a firewalld that would
+    // reject the published traffic refuses here), with the notes of what
+    // they drop.
+    ForeignFirewalls preflight(const Publication& pub, const Netns& ns, const Publication* replaced,
+                               const std::vector<Publication>& others, const HostState& host);
     Publication apply(Publication pub, const std::vector<Publication>& others, const Netns& ns,
-                      HostState& host);
+                      HostState& host, const ForeignFirewalls& seen);
     // Takes `pub` apart and removes its record; `remaining` stay.
     void teardown(const Publication& pub, const std::vector<Publication>& remaining,
                   HostState& host);

@@ -1,0 +1,321 @@
+// portpub beside the firewalls people run, each the real program inside the
+// test's own namespaces: iptables-nft with a FORWARD drop policy (set before
+// and after up), ufw enabled with its defaults, iptables-legacy, another
+// nftables table that drops. In each: a client outside reaches the published
+// port and keeps its address, containers reach outside, hairpin, container to
+// container, 127.0.0.1, a container's own address stays closed, iptables-save
+// parses, and after the last down the firewall is as it was. With --firewall
+// none, up and check say what is dropped.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "lab.hpp"
+
+using namespace lab;
+
+namespace {
+
+const std::vector<std::string> kWebPorts{"8080:80", "5353:53/udp"};
+constexpr const char* kWebAddress = "198.51.100.2";
+constexpr const char* kDbAddress = "198.51.100.3";
+
+// iptables-save of both families as a user compares it: no counters (the
+// chains' too), no timestamps. Fails the test when iptables-nft calls a
+// table incompatible.
+std::string iptables_rules() {
+    auto r = run({"sh", "-c", "iptables-save && ip6tables-save"});
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("incompatible") == std::string::npos);
+    std::string out;
+    std::size_t start = 0;
+    while (start < r.out.size()) {
+        auto end = r.out.find('\n', start);
+        if (end == std::string::npos) end = r.out.size();
+        auto line = r.out.substr(start, end - start);
+        if (line.rfind(":", 0) == 0) line = line.substr(0, line.rfind(" ["));
+        if (line.rfind("#", 0) != 0) out += line + "\n";
+        start = end + 1;
+    }
+    return out;
+}
+
+// Every path a user of web and db tries.
+void require_every_path(Lab& lab) {
+    auto reply = lab.tcp("ext", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "web");
+    CHECK(words(*reply).at(1) == kExtIp);  // the client's own address arrives
+    auto dgram = lab.udp("ext", kHostIp, 5353);
+    REQUIRE(dgram);
+    CHECK(words(*dgram).at(1) == kExtIp);
+    auto out = lab.tcp("web", kExtIp, 80);  // outbound, masqueraded
+    REQUIRE(out);
+    CHECK(words(*out).at(0) == "ext");
+    CHECK(lab.answering("db", kHostIp, 8080) == "web");    // hairpin
+    CHECK(lab.answering("db", kWebAddress, 80) == "web");  // container to container
+    CHECK(lab.answering("host", "127.0.0.1", 8080) == "web");
+    // A container's own address stays closed to direct access from outside.
+    CHECK_FALSE(lab.tcp("ext", kWebAddress, 80, 1000));
+}
+
+void require_dropped(Lab& lab) {
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
+    CHECK_FALSE(lab.tcp("web", kExtIp, 80, 1000));
+}
+
+// ufw as Debian installs it, with its files on a tmpfs copy of this test's
+// own (its mount namespace is private): enabled with its defaults.
+void enable_ufw() {
+    sh("d=$(mktemp -d) && cp -a /etc/ufw/. $d/ && mount -t tmpfs portpub-test /etc/ufw && "
+       "cp -a $d/. /etc/ufw/ && rm -rf $d");
+    sh("ufw --force enable >/dev/null && ufw allow 8080/tcp >/dev/null");
+}
+
+// firewalld as Debian installs it, on a system bus of this test's own (its
+// /run is private) and with its configuration on a tmpfs copy of
+// /etc/firewalld; both end with the lab.
+void start_firewalld(Lab& lab) {
+    sh("mkdir -p /run/dbus && d=$(mktemp -d) && cp -a /etc/firewalld/. $d/ && "
+       "mount -t tmpfs portpub-test /etc/firewalld && cp -a $d/. /etc/firewalld/ && rm -rf $d");
+    lab.spawn("host", {"dbus-daemon", "--system", "--nofork", "--nopidfile"});
+    wait_until("the test's own system bus", 5000,
+               [] { return ::access("/run/dbus/system_bus_socket", F_OK) == 0; });
+    lab.spawn("host", {"firewalld", "--nofork", "--nopid", "--log-target", "console"});
+    wait_until("firewalld on that bus", 20000, [] {
+        return run({"firewall-cmd", "--state"}).status == 0;
+    });
+}
+
+std::string zone_of(const std::string& interface) {
+    auto r = run({"firewall-cmd", "--get-zone-of-interface=" + interface});
+    return r.status == 0 ? r.out : "(none)";
+}
+
+}  // namespace
+
+TEST_CASE("published beside a firewall that drops: every path works, and down leaves it as it was",
+          "[firewalls]") {
+    const std::string host = GENERATE("iptables FORWARD DROP before up",
+                                      "iptables FORWARD DROP after up", "ufw enabled");
+    INFO(host);
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    if (host == "ufw enabled") enable_ufw();
+    if (host == "iptables FORWARD DROP before up") sh("iptables -P FORWARD DROP");
+    const auto before = lab.snapshot();
+    const auto rules_before = iptables_rules();
+
+    auto up = lab.up(web, kWebPorts);
+    CHECK(up.err == "");  // nothing for the user to do
+    lab.up(db, {"9090:80"});
+    if (host == "iptables FORWARD DROP after up") sh("iptables -P FORWARD DROP");
+    require_every_path(lab);
+    const auto rules = iptables_rules();
+    CHECK_THAT(rules, Catch::Contains("-A FORWARD -i portpub0 -m comment --comment \"portpub "
+                                      "portpub0\" -j ACCEPT\n-A FORWARD -o portpub0 -m comment "
+                                      "--comment \"portpub portpub0\" -j ACCEPT\n"));
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 0);
+    INFO(check.out);
+
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
+    if (host == "iptables FORWARD DROP after up") {
+        // What iptables made for its policy stays; portpub's accepts went.
+        CHECK_THAT(iptables_rules(),
+                   Catch::Contains(":FORWARD DROP\n") && !Catch::Contains("portpub"));
+        sh("iptables -P FORWARD ACCEPT && nft delete table ip filter");
+    }
+    CHECK(iptables_rules() == rules_before);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("on a host without iptables rules, portpub's accepts come and go with it",
+          "[firewalls]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, kWebPorts, {"--subnet6", "2001:db8:1::/64"});
+    // iptables' own table and chain, as iptables-nft makes them, with the accepts.
+    CHECK(sh("iptables -S FORWARD") ==
+          "-P FORWARD ACCEPT\n-A FORWARD -i portpub0 -m comment --comment \"portpub portpub0\" -j "
+          "ACCEPT\n-A FORWARD -o portpub0 -m comment --comment \"portpub portpub0\" -j ACCEPT\n");
+    CHECK_THAT(sh("ip6tables -S FORWARD"),
+               Catch::Contains("-A FORWARD -i portpub0 -m comment --comment \"portpub portpub0\""));
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+}
+
+TEST_CASE("up --firewall none leaves iptables alone, and up and check say what it drops",
+          "[firewalls]") {
+    const std::string host = GENERATE("iptables FORWARD DROP", "ufw enabled");
+    INFO(host);
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    if (host == "ufw enabled")
+        enable_ufw();
+    else
+        sh("iptables -P FORWARD DROP");
+    const auto rules_before = iptables_rules();
+    auto up = lab.up(web, kWebPorts, {"--firewall", "none"});
+    const std::string firewall = host == "ufw enabled" ? "ufw (iptables)" : "iptables";
+    CHECK(up.err == "portpub: --firewall none: " + firewall +
+                        ": chain FORWARD of table ip filter drops by default (policy drop), so "
+                        "the traffic forwarded to and from bridge portpub0 is dropped; to let it "
+                        "through, run: iptables -I FORWARD -i portpub0 -j ACCEPT; iptables -I "
+                        "FORWARD -o portpub0 -j ACCEPT\n");
+    CHECK(iptables_rules() == rules_before);
+    require_dropped(lab);
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains(firewall + ": chain FORWARD of table ip filter drops") &&
+                              Catch::Contains("(published with --firewall none)") &&
+                              Catch::Contains("iptables -I FORWARD -i portpub0 -j ACCEPT"));
+    // restore leaves it too; the commands up named let it through.
+    CHECK(lab.portpub({"restore"}).status == 0);
+    CHECK(iptables_rules() == rules_before);
+    sh("iptables -I FORWARD -i portpub0 -j ACCEPT; iptables -I FORWARD -o portpub0 -j ACCEPT");
+    CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+    CHECK(lab.portpub({"check"}).status == 0);
+}
+
+TEST_CASE("check names a drop that came after up, and restore lets the traffic through again",
+          "[firewalls]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    lab.up(web, kWebPorts);
+    lab.up(db, {"9090:80"});
+    // What an iptables-restore of rules saved before portpub came does.
+    sh("iptables -F FORWARD && iptables -P FORWARD DROP");
+    require_dropped(lab);
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out,
+               Catch::Contains("iptables: chain FORWARD of table ip filter drops by default "
+                               "(policy drop), so the traffic forwarded to and from bridge "
+                               "portpub0 is dropped (portpub restore lets it through)"));
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 0);
+    CHECK_THAT(restore.out, Catch::Contains("iptables accepts"));
+    require_every_path(lab);
+    CHECK(lab.portpub({"check"}).status == 0);
+    // Saved while they were there, restored after the last down: gc takes them.
+    const auto saved = sh("iptables-save");
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
+    run({"sh", "-c", "echo '" + saved + "' | iptables-restore"});
+    CHECK_THAT(sh("iptables -S FORWARD"), Catch::Contains("portpub portpub0"));
+    auto gc = lab.portpub({"gc"});
+    CHECK(gc.status == 0);
+    CHECK_THAT(gc.out, Catch::Contains("removed portpub's accepts for bridge portpub0 from "
+                                       "iptables' FORWARD chain: no record needs them"));
+    CHECK(sh("iptables -S FORWARD") == "-P FORWARD DROP\n");
+}
+
+TEST_CASE("iptables-legacy and other nftables tables: up names the drop and the commands",
+          "[firewalls]") {
+    const std::string host = GENERATE("iptables-legacy FORWARD DROP", "nftables forward drop");
+    INFO(host);
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    std::string firewall, commands;
+    if (host == "iptables-legacy FORWARD DROP") {
+        sh("iptables-legacy -P FORWARD DROP");
+        firewall = "iptables-legacy: chain FORWARD of table ip filter drops by default";
+        commands =
+            "iptables-legacy -I FORWARD -i portpub0 -j ACCEPT; iptables-legacy -I FORWARD -o "
+            "portpub0 -j ACCEPT";
+    } else {
+        sh("nft add table inet guard && nft add chain inet guard screen '{ type filter hook "
+           "forward "
+           "priority 10; policy accept; }' && nft add rule inet guard screen counter drop");
+        firewall = "nftables: chain screen of table inet guard ends with a rule that does drop";
+        commands =
+            "nft insert rule inet guard screen iifname \"portpub0\" accept; nft insert rule inet "
+            "guard screen oifname \"portpub0\" accept";
+    }
+    auto up = lab.up(web, kWebPorts);
+    CHECK_THAT(up.err, Catch::StartsWith("portpub: " + firewall) &&
+                           Catch::EndsWith("; to let it through, run: " + commands + "\n"));
+    require_dropped(lab);
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains(firewall) && Catch::Contains(commands));
+    // The commands it named let the traffic through.
+    sh(commands);
+    CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+    auto out = lab.tcp("web", kExtIp, 80);
+    CHECK(out);
+    CHECK(lab.portpub({"check"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+}
+
+TEST_CASE("beside firewalld: the bridge is in zone trusted at runtime, until its last down",
+          "[firewalls]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    start_firewalld(lab);
+    const auto zones_before = sh("firewall-cmd --list-all-zones");
+    const auto permanent_before = sh("firewall-cmd --permanent --list-all-zones");
+    CHECK(lab.up(web, kWebPorts).err == "");
+    lab.up(db, {"9090:80"});
+    CHECK(zone_of("portpub0") == "trusted\n");
+    require_every_path(lab);
+    CHECK(lab.portpub({"check"}).status == 0);
+    // Never a permanent change.
+    CHECK(sh("firewall-cmd --permanent --list-all-zones") == permanent_before);
+
+    // A reload forgets runtime bindings: check names it, restore binds it again.
+    sh("firewall-cmd --reload");
+    CHECK(zone_of("portpub0") == "(none)");
+    CHECK_FALSE(lab.tcp("web", kExtIp, 80, 1000));
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains("firewalld: bridge portpub0 is in no zone, so firewalld "
+                                          "rejects the containers' outbound traffic (portpub "
+                                          "restore lets it through)"));
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 0);
+    CHECK_THAT(restore.out, Catch::Contains("firewalld zone trusted"));
+    require_every_path(lab);
+
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(zone_of("portpub0") == "trusted\n");  // db still needs it
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
+    CHECK(zone_of("portpub0") == "(none)");
+    CHECK(sh("firewall-cmd --list-all-zones") == zones_before);
+}
+
+TEST_CASE("beside firewalld with --firewall none: up and check say the way out is rejected",
+          "[firewalls]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    start_firewalld(lab);
+    auto up = lab.up(web, kWebPorts, {"--firewall", "none"});
+    CHECK(up.err ==
+          "portpub: --firewall none: firewalld: bridge portpub0 is in no zone, so firewalld "
+          "rejects the containers' outbound traffic; to let it through, run: firewall-cmd "
+          "--zone=trusted --add-interface=portpub0\n");
+    CHECK(zone_of("portpub0") == "(none)");
+    CHECK_FALSE(lab.tcp("web", kExtIp, 80, 1000));
+    // firewalld's own `ct status dnat accept` lets the published port through.
+    CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains("(published with --firewall none)"));
+    sh("firewall-cmd --zone=trusted --add-interface=portpub0");
+    CHECK(lab.tcp("web", kExtIp, 80));
+    CHECK(lab.portpub({"check"}).status == 0);
+}

@@ -23,11 +23,14 @@ packages=(
   # the runtimes portpub is tested in: OCI hooks (runc, crun, Podman), and
   # CNI (Podman's CNI backend; the bridge plugin portpub chains after)
   runc crun podman containernetworking-plugins
+  # the firewalls portpub is tested beside, each run in a test's own namespaces:
+  # iptables (nft and legacy), ufw, firewalld (with a private dbus-daemon), Docker
+  iptables ufw firewalld dbus-daemon docker.io
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  # CNI portmap 1.1 and netavark 1.4 drive iptables; iperf3 for the proxy;
+  # CNI portmap 1.1 and netavark 1.4 (they drive iptables); iperf3 for the proxy;
   # gnuplot (without X) draws the charts of docs/BENCHMARKS.md
-  packages+=(iptables iperf3 netavark gnuplot-nox)
+  packages+=(iperf3 netavark gnuplot-nox)
 fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -53,5 +56,16 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages of services (docker.io, firewalld) start them on install where
+# nothing says otherwise: the tests run them in their own namespaces, and the
+# machine's own are not to be started. policy-rc.d says no while apt runs.
+guard=""
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  guard=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\n# portpub setup.sh: no service starts while it installs\nexit 101\n' |
+    "${as_root[@]}" tee "$guard" >/dev/null
+  "${as_root[@]}" chmod 755 "$guard"
+  trap '"${as_root[@]}" rm -f "$guard"' EXIT
+fi
 "${as_root[@]}" apt-get update -qq
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

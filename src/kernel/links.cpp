@@ -268,6 +268,24 @@ std::vector<std::string> NetlinkLinks::host_veths() {
     return out;
 }
 
+std::vector<std::string> NetlinkLinks::bridges_in_use() {
+    nl_cache* raw = nullptr;
+    int err = rtnl_link_alloc_cache(host(), AF_UNSPEC, &raw);
+    if (err < 0) fail("cannot list interfaces", err);
+    CachePtr cache(raw);
+    std::set<std::string> out;
+    for (auto* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        const int master = rtnl_link_get_master(reinterpret_cast<rtnl_link*>(obj));
+        if (master <= 0) continue;
+        if (auto* m = rtnl_link_get(cache.get(), master)) {
+            const char* type = rtnl_link_get_type(m);
+            if (type && std::string(type) == "bridge") out.insert(rtnl_link_get_name(m));
+            rtnl_link_put(m);
+        }
+    }
+    return {out.begin(), out.end()};
+}
+
 void NetlinkLinks::configure_bridge(nl_sock* sk, rtnl_link* bridge, const Network& net,
                                     bool pin_mac, HostState::Bridge& did) {
     const int index = rtnl_link_get_ifindex(bridge);

@@ -116,6 +116,12 @@ class FakeLinks final : public Links {
             if (is_host_veth_name(name)) out.push_back(name);
         return out;
     }
+    std::vector<std::string> bridges_in_use() override {
+        std::set<std::string> out;
+        for (const auto& [port, m] : master)
+            out.insert(m);
+        return {out.begin(), out.end()};
+    }
     std::optional<ForeignRoute> foreign_route(const Cidr&, const std::string&,
                                               const std::string&) override {
         return std::nullopt;

@@ -70,13 +70,16 @@ const ForwardingSysctl kForward6{kIp6Forward, "IPv6 forwarding", &HostState::ip6
 // Forwarding on for IPv4, and for IPv6 with `ipv6`, each earlier value
 // written down first. Returns the settings changed, with their earlier values.
 std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_ip_forwarding_on(
-    Sysctls& sysctls, HostState& host, StateStore& store, bool ipv6) {
+    Sysctls& sysctls, Links& links, HostState& host, StateStore& store, bool ipv6) {
     std::vector<std::pair<const ForwardingSysctl*, std::string>> changed;
     for (const ForwardingSysctl* f : {&kForward4, &kForward6}) {
         if (f == &kForward6 && !ipv6) continue;
         auto value = sysctls.read(f->key);
         if (!value || *value == "1") continue;
         if (!(host.*(f->before))) {
+            if (!host.ip_forward_before && !host.ip6_forward_before)
+                for (const auto& b : links.bridges_in_use())
+                    if (!host.bridges.contains(b)) host.bridges_before_forwarding.insert(b);
             host.*(f->before) = *value;
             store.save_host(host);
         }
@@ -89,11 +92,20 @@ std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_ip_forwarding_
 // Puts back the forwarding settings that neither a record of `remaining` nor
 // a remote forward (portpub forward --to) needs; says what it did. A failed
 // save of the host state stops nothing: `saved` turns false.
-std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, HostState& host,
+std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, Links& links, HostState& host,
                                                 StateStore& store,
                                                 const std::vector<Publication>& remaining,
-                                                bool& saved) {
+                                                bool& saved, std::vector<std::string>& kept) {
     std::vector<std::string> done;
+    // Another program's network forwards too: turning forwarding off would
+    // cut it (Docker turns it on when it starts, and never again).
+    std::optional<std::string> other;
+    if (host.ip_forward_before || host.ip6_forward_before)
+        for (const auto& b : links.bridges_in_use())
+            if (!host.bridges.contains(b) && !host.bridges_before_forwarding.contains(b)) {
+                other = b;
+                break;
+            }
     const bool need4 = !remaining.empty() || forwards_need_ip_forward(store);
     const bool need6 = std::any_of(remaining.begin(), remaining.end(),
                                    [](const Publication& r) { return r.address6.has_value(); }) ||
@@ -101,9 +113,17 @@ std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, HostState& hos
     for (const ForwardingSysctl* f : {&kForward4, &kForward6}) {
         auto& before = host.*(f->before);
         if (!before || (f == &kForward4 ? need4 : need6)) continue;
-        sysctls.write(f->key, *before);
-        done.push_back("put " + std::string(f->name) + " back to " + *before);
+        if (other && *before != "1") {
+            kept.push_back("left " + std::string(f->name) + " at 1, not " + *before +
+                           " as portpub found it: bridge " + shown(*other) +
+                           " has ports portpub did not make, and may need it");
+        } else {
+            sysctls.write(f->key, *before);
+            done.push_back("put " + std::string(f->name) + " back to " + *before);
+        }
         before.reset();
+        if (!host.ip_forward_before && !host.ip6_forward_before)
+            host.bridges_before_forwarding.clear();
         try {
             store.save_host(host);
             saved = true;

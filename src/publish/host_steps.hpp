@@ -90,16 +90,21 @@ extern const ForwardingSysctl kForward4, kForward6;
 
 // Forwarding on for IPv4, and for IPv6 with `ipv6`, each earlier value
 // written down first. Returns the settings changed, with their earlier values.
+// With the first value written down, the other programs' bridges then in
+// use (see HostState::bridges_before_forwarding).
 std::vector<std::pair<const ForwardingSysctl*, std::string>> turn_ip_forwarding_on(
-    Sysctls& sysctls, HostState& host, StateStore& store, bool ipv6);
+    Sysctls& sysctls, Links& links, HostState& host, StateStore& store, bool ipv6);
 
-// Puts back the forwarding settings that neither a record of `remaining` nor
-// a remote forward (portpub forward --to) needs; says what it did. A failed
-// save of the host state stops nothing: `saved` turns false.
-std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, HostState& host,
+// Puts back the forwarding settings that neither a record of `remaining`, a
+// remote forward (portpub forward --to), nor a bridge of another program that
+// came with ports since portpub turned forwarding on (Docker's docker0) needs;
+// says what it did. What it keeps for another program is forgotten, with a
+// line in `kept`. A failed save of the host state stops nothing: `saved`
+// turns false.
+std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, Links& links, HostState& host,
                                                 StateStore& store,
                                                 const std::vector<Publication>& remaining,
-                                                bool& saved);
+                                                bool& saved, std::vector<std::string>& kept);
 
 // "an up of it was interrupted", or "a down ...", for a record not published.
 std::string interrupted(const Publication& p);

@@ -257,7 +257,7 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     try {
         step("ip_forward", [&] {
             for (const auto& [setting, value] :
-                 turn_ip_forwarding_on(host_.sysctls, host, store_, pub.address6.has_value()))
+                 turn_ip_forwarding_on(host_.sysctls, host_.links, host, store_, pub.address6.has_value()))
                 rollback.add(
                     [this, key = setting->key, value] { host_.sysctls.write(key, value); });
         });
@@ -509,7 +509,8 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     }
     crash_point(Step::down_bridge);
     if (unusable_.empty())
-        put_ip_forwarding_back(host_.sysctls, host, store_, remaining, host_saved);
+        put_ip_forwarding_back(host_.sysctls, host_.links, host, store_, remaining, host_saved,
+                               notes_);
     // Once more, if a save above failed: the state may be empty by now, and
     // an empty one is an unlink, which a full disk allows.
     if (!host_saved)

@@ -322,9 +322,12 @@ std::vector<std::string> Publisher::gc() {
         }
         host.bridges.clear();
         bool saved = true;
+        std::vector<std::string> kept;
         for (const auto& done :
-             put_ip_forwarding_back(host_.sysctls, host, store_, existing, saved))
+             put_ip_forwarding_back(host_.sysctls, links, host, store_, existing, saved, kept))
             report.push_back(done + ": no record needs it");
+        for (auto& k : kept)
+            report.push_back(std::move(k));
         store_.save_host(host);
     }
     return report;
@@ -335,7 +338,7 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
     FirewallView& tables = host_.tables;
     Links& links = host_.links;
     for (const auto& [setting, value] :
-         turn_ip_forwarding_on(host_.sysctls, host, store_, pub.address6.has_value()))
+         turn_ip_forwarding_on(host_.sysctls, links, host, store_, pub.address6.has_value()))
         done.push_back(setting->name);
     if (!pub.host_veth.empty()) {
         const auto would = links.bridge_changes(pub.network);

@@ -336,3 +336,38 @@ TEST_CASE("check names a drop portpub's accepts no longer pass, and restore puts
     CHECK_THAT(restored.done[0], Catch::EndsWith("iptables accepts"));
     CHECK(publisher.differences_from_records(std::nullopt).empty());
 }
+
+TEST_CASE("the last down leaves forwarding on while another program's bridge has ports",
+          "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());  // turns ip_forward on: it was 0
+    // dockerd started since, found forwarding on, and made docker0 with a container.
+    fake.links.type["veth1234"] = "veth";
+    fake.links.master["veth1234"] = "docker0";
+    DownRequest req;
+    req.id = "web";
+    publisher.down(req);
+    CHECK(fake.state.calls("sysctls.write").size() == 1);  // the up's, none since
+    CHECK(publisher.notes() ==
+          std::vector<std::string>{
+              "left ip_forward at 1, not 0 as portpub found it: bridge docker0 has "
+              "ports portpub did not make, and may need it"});
+    CHECK_FALSE(fs::exists(dir.path / "host.json"));
+}
+
+TEST_CASE("a bridge of another program that did without forwarding does not keep it on",
+          "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    fake.links.type["user1"] = "veth";
+    fake.links.master["user1"] = "br-user";  // in use before portpub turned forwarding on
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    DownRequest req;
+    req.id = "web";
+    publisher.down(req);
+    CHECK(fake.state.calls("sysctls.write").back() == "sysctls.write net/ipv4/ip_forward=0");
+    CHECK(publisher.notes().empty());
+}

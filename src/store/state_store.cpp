@@ -227,6 +227,11 @@ HostState StateStore::load_host() const {
             // The zone is passed to firewalld, and named in messages.
             if (!bridge.firewalld_zone.empty()) validate_ifname(bridge.firewalld_zone, "zone");
         }
+        if (auto it = j.find("bridges_before_forwarding"); it != j.end())
+            for (const auto& name : *it) {
+                validate_ifname(name.get<std::string>(), "bridge name");
+                h.bridges_before_forwarding.insert(name.get<std::string>());
+            }
         for (auto [key, made] : {std::pair{"iptables_made", &h.iptables_made},
                                  std::pair{"ip6tables_made", &h.ip6tables_made}})
             if (auto it = j.find(key); it != j.end())
@@ -249,6 +254,7 @@ void StateStore::save_host(const HostState& h) {
     if (host_problem_) return;  // see load_host
     const auto path = dir_ / "host.json";
     if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty() &&
+        h.bridges_before_forwarding.empty() &&
         h.iptables_made == HostState::FilterMade{} && h.ip6tables_made == HostState::FilterMade{}) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)
             throw_errno("cannot remove " + path.string());
@@ -257,6 +263,8 @@ void StateStore::save_host(const HostState& h) {
     nlohmann::json j = {{"bridges", nlohmann::json::object()}};
     if (h.ip_forward_before) j["ip_forward_before"] = *h.ip_forward_before;
     if (h.ip6_forward_before) j["ip6_forward_before"] = *h.ip6_forward_before;
+    if (!h.bridges_before_forwarding.empty())
+        j["bridges_before_forwarding"] = h.bridges_before_forwarding;
     for (const auto& [name, b] : h.bridges) {
         auto& out = j["bridges"][name] = {{"created", b.created},
                                           {"address_added", b.address_added},

@@ -9,11 +9,15 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <optional>
 #include <string>
 
 #include "lab.hpp"
+#include "runtimes.hpp"
 
 using namespace lab;
+using lab::runtimes::Docker;
+using lab::runtimes::fetch;
 
 namespace {
 
@@ -318,4 +322,62 @@ TEST_CASE("beside firewalld with --firewall none: up and check say the way out i
     sh("firewall-cmd --zone=trusted --add-interface=portpub0");
     CHECK(lab.tcp("web", kExtIp, 80));
     CHECK(lab.portpub({"check"}).status == 0);
+}
+
+TEST_CASE("beside a real dockerd: portpub's and Docker's published ports both work",
+          "[firewalls][docker]") {
+    const bool docker_first = GENERATE(true, false);
+    INFO((docker_first ? "dockerd started before up" : "dockerd started after up"));
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    std::optional<Docker> docker;
+    if (docker_first) {
+        docker.emplace(lab);
+        docker->run_httpd("8081:80");
+        // Docker drops what it does not forward itself when it turned forwarding on.
+        CHECK_THAT(sh("iptables -S FORWARD"), Catch::Contains("-P FORWARD DROP"));
+    }
+    const auto rules_before = iptables_rules();
+    CHECK(lab.up(web, kWebPorts).err == "");
+    lab.up(db, {"9090:80"});
+    if (!docker_first) {
+        docker.emplace(lab);
+        docker->run_httpd("8081:80");
+    }
+    require_every_path(lab);
+    CHECK(lab.portpub({"check"}).status == 0);
+    // Docker's own port, from outside and from loopback (docker-proxy).
+    CHECK(fetch("ext", kHostIp, 8081) == "docker\n");
+    CHECK(fetch("host", "127.0.0.1", 8081) == "docker\n");
+    iptables_rules();  // iptables-save parses
+
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    auto down = lab.portpub({"down", "--id", "db"});
+    REQUIRE(down.status == 0);
+    // Docker's port keeps working: its accepts, and forwarding, stay.
+    CHECK(fetch("ext", kHostIp, 8081) == "docker\n");
+    CHECK(sh("cat /proc/sys/net/ipv4/ip_forward") == "1\n");
+    CHECK_THAT(sh("iptables-save"), !Catch::Contains("portpub"));
+    if (docker_first) CHECK(iptables_rules() == rules_before);
+}
+
+TEST_CASE("beside a real dockerd with --firewall none: up and check name Docker's drop",
+          "[firewalls][docker]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    Docker docker(lab);
+    docker.run_httpd("8081:80");
+    auto up = lab.up(web, kWebPorts, {"--firewall", "none"});
+    CHECK_THAT(up.err,
+               Catch::StartsWith("portpub: --firewall none: Docker (iptables): chain FORWARD of "
+                                 "table ip filter drops by default (policy drop)"));
+    require_dropped(lab);
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains("Docker (iptables): chain FORWARD") &&
+                              Catch::Contains("iptables -I FORWARD -i portpub0 -j ACCEPT"));
+    CHECK(fetch("ext", kHostIp, 8081) == "docker\n");
 }

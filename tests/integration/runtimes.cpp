@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -151,6 +152,62 @@ std::vector<std::string> Podman::httpd_args(const std::string& name, const fs::p
 int Podman::run_httpd(const std::string& name, const std::string& page,
                       const std::vector<std::string>& options, int port) const {
     return (*this)(httpd_args(name, make_rootfs(dir / name, page), options, port));
+}
+
+Docker::Docker(Lab& lab) : lab_(lab), parent_("portpub-test-" + std::to_string(::getpid())) {
+    static int count = 0;
+    run_ = "/run/portpub-test-docker-" + std::to_string(++count);
+    sh("mkdir -p " + run_ +
+       " /var/lib/docker /etc/docker && mount -t tmpfs portpub-test /var/lib/docker && "
+       "mount -t tmpfs portpub-test /etc/docker");
+    // Its own /proc too: containerd writes the oom_score_adj of its shims by their pid.
+    lab.spawn("host", {"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "dockerd",
+                       "--log-level", "error", "--storage-driver", "vfs", "--cgroup-parent",
+                       "/" + parent_, "--exec-root", run_ + "/exec", "--pidfile",
+                       run_ + "/docker.pid", "-H", "unix://" + socket()});
+    wait_until("dockerd to answer", 30000, [&] { return cli({"info"}).status == 0; });
+    const auto rootfs = make_rootfs(run_ + "/image", "docker\n");
+    sh("tar -C " + rootfs.string() + " -c . | docker -H unix://" + socket() +
+       " import - portpub-test-busybox >/dev/null");
+}
+
+Docker::~Docker() {
+    lab_.kill_servers("host");
+    try {
+        // Its containers' cgroups, empty once their processes are gone.
+        const std::string dirs = "/sys/fs/cgroup/*/" + parent_ + " /sys/fs/cgroup/" + parent_;
+        wait_until("docker's cgroups to empty", 10000, [&] {
+            return run({"sh", "-c",
+                        "for d in " + dirs +
+                            "; do [ -d $d ] && find $d -depth -type d -exec rmdir {} + ; done; "
+                            "for d in " +
+                            dirs + "; do [ -e $d ] && exit 1; done; exit 0"})
+                       .status == 0;
+        });
+        sh("umount /var/lib/docker /etc/docker; rm -rf " + run_);
+    } catch (const std::exception& e) {
+        std::cerr << "docker clean-up: " << e.what() << "\n";
+    }
+}
+
+RunResult Docker::cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"docker", "-H", "unix://" + socket()});
+    return run(args);
+}
+
+RunResult Docker::run_httpd(const std::string& publish) const {
+    auto r = cli({"run", "-d", "-p", publish, "portpub-test-busybox", "/bin/httpd", "-f", "-p",
+                  "80", "-h", "/www"});
+    if (r.status != 0) throw std::runtime_error("docker run -p " + publish + ": " + r.err);
+    return r;
+}
+
+std::vector<std::string> Docker::containers() const {
+    std::vector<std::string> ids;
+    std::istringstream in(cli({"ps", "-q"}).out);
+    for (std::string id; in >> id;)
+        ids.push_back(id);
+    return ids;
 }
 
 }  // namespace lab::runtimes

@@ -74,4 +74,31 @@ struct Podman {
                   const std::vector<std::string>& options, int port = 80) const;
 };
 
+// A real dockerd (Debian's docker.io) confined to a Lab: its data and
+// configuration on tmpfs in the lab's mount namespace, its processes in a PID
+// namespace of their own (killing the first kills them all), its containers'
+// cgroups under a child cgroup this object makes and removes, and an image of
+// busybox made with `docker import`. It ends with this object.
+class Docker {
+  public:
+    explicit Docker(Lab& lab);
+    ~Docker();
+    Docker(const Docker&) = delete;
+    Docker& operator=(const Docker&) = delete;
+
+    // `docker ARGS...` against this daemon.
+    RunResult cli(std::vector<std::string> args) const;
+    // `docker run -d` of busybox httpd serving "docker\n" on port 80 (and on
+    // `container_ports` more, when given: "80-1079"), with `publish` as its
+    // -p (e.g. "8081:80"); throws with Docker's message when it fails.
+    RunResult run_httpd(const std::string& publish) const;
+    // The ids of the containers it runs.
+    std::vector<std::string> containers() const;
+
+  private:
+    std::string socket() const { return run_ + "/docker.sock"; }
+    Lab& lab_;
+    std::string parent_, run_;
+};
+
 }  // namespace lab::runtimes

@@ -56,6 +56,8 @@ class Links {
 
     // Every interface of the host named as portpub names host veths.
     virtual std::vector<std::string> host_veths() = 0;
+    // Every bridge of the host with at least one port: a network of someone's.
+    virtual std::vector<std::string> bridges_in_use() = 0;
 
     // A route that overlaps `subnet` and is neither on `bridge` nor on
     // `leaving_bridge` ("" for none); nullopt when there is none.
@@ -123,6 +125,7 @@ class NetlinkLinks final : public Links {
     HostState::Bridge bridge_changes(const Network& net) override;
     std::vector<std::string> ports_of(const std::string& bridge) override;
     std::vector<std::string> host_veths() override;
+    std::vector<std::string> bridges_in_use() override;
     std::optional<ForeignRoute> foreign_route(const Cidr& subnet, const std::string& bridge,
                                               const std::string& leaving_bridge) override;
     std::optional<std::string> holder_of(const Cidr& address) override;

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace portpub {
@@ -37,6 +38,10 @@ struct HostState {
     FilterMade iptables_made, ip6tables_made;
     std::optional<std::string> ip_forward_before;   // set when portpub changed it
     std::optional<std::string> ip6_forward_before;  // net.ipv6.conf.all.forwarding, likewise
+    // Other programs' bridges with ports when portpub turned forwarding on:
+    // they did without it. One that came since (Docker started later, and
+    // found forwarding on) may need it, so the last down leaves it on.
+    std::set<std::string> bridges_before_forwarding;
     std::map<std::string, Bridge> bridges;
     friend bool operator==(const HostState&, const HostState&) = default;
 };

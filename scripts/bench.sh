@@ -16,7 +16,12 @@
 #                (portpub-soak)                                    ~ 2 min
 #   6. firewall  what each tool leaves in the kernel for 1 and 10 ports:
 #                firewall entries, route_localnet (tests/bench/firewall_facts.sh) ~ 5 s
-# About 13 minutes on 2 cores in all (785 s measured on 2026-11-23).
+#   7. docker    the real Docker engine (Debian's docker.io, confined to the
+#                benchmark's namespaces): docker run -p / rm -f for 1 ... 1,000
+#                ports against portpub up / down in the same run, the
+#                docker-proxy processes and their PSS, the iptables rules
+#                (portpub-docker-bench)                              ~ 2 min
+# About 15 minutes on 2 cores in all (785 s measured on 2026-11-23, before the docker part).
 # Defaults of the full run:
 #   portpub-bench --runs 7 --cni-runs 3 --max-cni-ports 1000
 #   portpub-bench --runs 7 --no-cni --ipv6
@@ -24,27 +29,28 @@
 #   portpub-proxy-bench --seconds 5 --runs 5 --ports 1000
 #   portpub-runtime-bench --runs 5 --portmap-range-runs 1
 #   portpub-soak --cycles 1000
+#   portpub-docker-bench --runs 3 --big-runs 1 --ports 1,10,100,1000
 #
 #   scripts/bench.sh [--out DIR] [--img DIR] [--quick]    everything, then the charts
 #   scripts/bench.sh [--out DIR] PART [options of that benchmark]
-#     PART: publish | netavark | proxy | runtimes | soak | firewall | charts
+#     PART: publish | netavark | proxy | runtimes | soak | firewall | docker | charts
 # Each part prints Markdown tables on stdout and writes its figures as data
 # files into DIR (default build/bench-results; whitespace-separated, "-" for
 # not measured, "#" header lines naming the columns): publish-ipv4.dat, publish-ipv6.dat, netavark.dat, proxy.dat,
-# proxy-memory.dat, runtimes.dat, soak.dat, firewall.dat; plus environment.txt (machine and
+# proxy-memory.dat, runtimes.dat, soak.dat, firewall.dat, docker.dat; plus environment.txt (machine and
 # package versions) and the whole stdout as report.md (report-PART.md for one
 # part). The full run then draws docs/img/*.svg (or into --img DIR) with
 # scripts/charts.sh, which can redraw them later from DIR.
 # --quick: every part with tiny settings (about 2 minutes), to check the
 # tooling, never for figures; its results go to build/bench-results-quick and
 # its charts to DIR/img, not docs/img.
-# docker-proxy comes from Debian's docker.io package, unpacked into
-# build/bench-tools (no Docker engine is installed or run).
+# The proxy part's docker-proxy comes from Debian's docker.io package,
+# unpacked into build/bench-tools; the docker part runs the installed engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh [--out DIR] [--img DIR] [--quick] [publish|netavark|proxy|runtimes|soak|firewall|charts] [options of that benchmark]" >&2
+  echo "usage: scripts/bench.sh [--out DIR] [--img DIR] [--quick] [publish|netavark|proxy|runtimes|soak|firewall|docker|charts] [options of that benchmark]" >&2
   exit 2
 }
 
@@ -64,7 +70,7 @@ which="${1:-all}"
 [[ $# -gt 0 ]] && shift
 case $which in
   all) [[ $# -eq 0 ]] || { echo "bench: options go with a part: publish, netavark, proxy, runtimes or soak" >&2; exit 2; } ;;
-  publish | netavark | proxy | runtimes | soak | firewall | charts) ;;
+  publish | netavark | proxy | runtimes | soak | firewall | docker | charts) ;;
   *) usage ;;
 esac
 if [[ -z $out ]]; then
@@ -106,6 +112,7 @@ if ((quick)); then
   proxy=(--seconds 1 --runs 1 --ports 20)
   runtimes=(--runs 1 --portmap-range-runs 0)
   soak=(--cycles 20)
+  docker=(--runs 1 --ports "1,10")
 else
   publish4=(--runs 7 --cni-runs 3 --max-cni-ports 1000)
   publish6=(--runs 7 --no-cni --ipv6)
@@ -113,6 +120,7 @@ else
   proxy=(--seconds 5 --runs 5 --ports 1000)
   runtimes=(--runs 5 --portmap-range-runs 1)
   soak=(--cycles 1000)
+  docker=(--runs 3 --big-runs 1 --ports "1,10,100,1000")
 fi
 
 environment() {
@@ -125,7 +133,7 @@ environment() {
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "RLIMIT_NOFILE: $(ulimit -Sn) (soft), $(ulimit -Hn) (hard)"
   echo "portpub: $(build/portpub --version 2>/dev/null || echo '?') ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
-  for p in containernetworking-plugins netavark podman runc iptables iperf3 libnftnl11 libnl-3-200 gnuplot-nox; do
+  for p in containernetworking-plugins netavark podman runc iptables iperf3 libnftnl11 libnl-3-200 gnuplot-nox docker.io; do
     echo "$p: $(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo 'not installed')"
   done
   local deb
@@ -162,12 +170,13 @@ proxy_part() {
 runtimes_part() { build/tests/portpub-runtime-bench --data "$out/runtimes.dat" "$@"; }
 soak_part() { build/tests/portpub-soak --data "$out/soak.dat" "$@"; }
 firewall_part() { tests/bench/firewall_facts.sh build/portpub "$out/firewall.dat"; }
+docker_part() { build/tests/portpub-docker-bench --data "$out/docker.dat" "$@"; }
 
 run_all() {
   if ((quick)); then
     echo "_Quick run (scripts/bench.sh --quick): tiny settings to check the tooling; these are not figures._"
   else
-    echo "_Full run: about 13 minutes on 2 cores (publish 2.5, netavark 4, proxy 3.5, runtimes 1-3, soak 2)._"
+    echo "_Full run: about 15 minutes on 2 cores (publish 2.5, netavark 4, proxy 3.5, runtimes 1-3, soak 2, docker 2)._"
   fi
   echo
   echo '```'
@@ -181,6 +190,7 @@ run_all() {
   part "Container start to served, with Podman" runtimes runtimes_part "${runtimes[@]}"
   part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "${soak[@]}"
   part "What each tool leaves in the kernel" firewall firewall_part
+  part "The Docker engine beside portpub" docker docker_part "${docker[@]}"
   echo "Durations of this run: ${durations[*]/%/;} total $((SECONDS - start)) s."
 }
 
@@ -192,7 +202,7 @@ case $which in
     if ((quick)); then
       echo "bench: quick run, about 2 minutes; results in $out" >&2
     else
-      echo "bench: full run, about 13 minutes on 2 cores; results in $out, charts in $img" >&2
+      echo "bench: full run, about 15 minutes on 2 cores; results in $out, charts in $img" >&2
     fi
     run_all | tee "$out/report.md"
     scripts/charts.sh "$out" "$img" >&2
@@ -204,4 +214,8 @@ case $which in
   runtimes) part "Container start to served, with Podman" runtimes runtimes_part "$@" | tee "$out/report-runtimes.md" ;;
   soak) part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "$@" | tee "$out/report-soak.md" ;;
   firewall) part "What each tool leaves in the kernel" firewall firewall_part | tee "$out/report-firewall.md" ;;
+  docker)
+    # No options: the full run's settings (--quick: its own).
+    (($# == 0)) && set -- "${docker[@]}"
+    part "The Docker engine beside portpub" docker docker_part "$@" | tee "$out/report-docker.md" ;;
 esac

@@ -78,15 +78,20 @@ void enable_ufw() {
     sh("ufw --force enable >/dev/null && ufw allow 8080/tcp >/dev/null");
 }
 
-// firewalld as Debian installs it, on a system bus of this test's own (its
-// /run is private) and with its configuration on a tmpfs copy of
-// /etc/firewalld; both end with the lab.
-void start_firewalld(Lab& lab) {
-    sh("mkdir -p /run/dbus && d=$(mktemp -d) && cp -a /etc/firewalld/. $d/ && "
-       "mount -t tmpfs portpub-test /etc/firewalld && cp -a $d/. /etc/firewalld/ && rm -rf $d");
+// A system bus of this test's own (its /run is private); it ends with the lab.
+void start_system_bus(Lab& lab) {
+    sh("mkdir -p /run/dbus");
     lab.spawn("host", {"dbus-daemon", "--system", "--nofork", "--nopidfile"});
     wait_until("the test's own system bus", 5000,
                [] { return ::access("/run/dbus/system_bus_socket", F_OK) == 0; });
+}
+
+// firewalld as Debian installs it, on the test's own system bus and with its
+// configuration on a tmpfs copy of /etc/firewalld; it ends with the lab.
+void start_firewalld(Lab& lab) {
+    sh("d=$(mktemp -d) && cp -a /etc/firewalld/. $d/ && "
+       "mount -t tmpfs portpub-test /etc/firewalld && cp -a $d/. /etc/firewalld/ && rm -rf $d");
+    start_system_bus(lab);
     lab.spawn("host", {"firewalld", "--nofork", "--nopid", "--log-target", "console"});
     wait_until("firewalld on that bus", 20000, [] {
         return run({"firewall-cmd", "--state"}).status == 0;
@@ -380,4 +385,31 @@ TEST_CASE("beside a real dockerd with --firewall none: up and check name Docker'
     CHECK_THAT(check.out, Catch::Contains("Docker (iptables): chain FORWARD") &&
                               Catch::Contains("iptables -I FORWARD -i portpub0 -j ACCEPT"));
     CHECK(fetch("ext", kHostIp, 8081) == "docker\n");
+}
+
+TEST_CASE("a firewalld with StrictForwardPorts=yes: up refuses, naming it, and changes nothing",
+          "[firewalls]") {
+    // firewalld 2.3's setting, which Debian 12's firewalld 1.3 has not: its
+    // D-Bus API as portpub reads it, from tests/tools/fake_firewalld.cpp.
+    Lab lab(0);
+    auto web = lab.container("web");
+    start_system_bus(lab);
+    lab.spawn("host", {FAKE_FIREWALLD_BIN, "yes"});
+    wait_until("the stand-in firewalld on the bus", 5000, [] {
+        return run({"busctl", "--system", "status", "org.fedoraproject.FirewallD1"}).status == 0;
+    });
+    const auto before = lab.snapshot();
+    auto up = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80"});
+    CHECK(up.status == 1);
+    CHECK(up.err ==
+          "portpub: firewalld runs with StrictForwardPorts=yes, which rejects traffic to "
+          "published ports that firewalld did not forward itself: set StrictForwardPorts=no in "
+          "/etc/firewalld/firewalld.conf and reload firewalld, or forward the ports with "
+          "firewalld (then --firewall none)\n");
+    CHECK(diff_lines(before, lab.snapshot()) == "");
+    // --firewall none: the user forwards the ports with firewalld; up says what it drops.
+    auto none = lab.up(web, {"8080:80"}, {"--firewall", "none"});
+    CHECK_THAT(none.err, Catch::Contains("--firewall none: firewalld: StrictForwardPorts=yes"));
+    CHECK(sh("busctl --system call org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 "
+             "org.fedoraproject.FirewallD1.zone getZoneOfInterface s portpub0") == "s \"\"\n");
 }

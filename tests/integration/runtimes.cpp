@@ -161,7 +161,9 @@ Docker::Docker(Lab& lab) : lab_(lab), parent_("portpub-test-" + std::to_string(:
        " /var/lib/docker /etc/docker && mount -t tmpfs portpub-test /var/lib/docker && "
        "mount -t tmpfs portpub-test /etc/docker");
     // Its own /proc too: containerd writes the oom_score_adj of its shims by their pid.
-    lab.spawn("host", {"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "dockerd",
+    // containerd's shims log at info level whatever dockerd's level: stderr goes too.
+    lab.spawn("host", {"sh", "-c", "exec \"$@\" 2>/dev/null", "sh", "unshare", "--pid", "--fork",
+                       "--kill-child", "--mount-proc", "dockerd",
                        "--log-level", "error", "--storage-driver", "vfs", "--cgroup-parent",
                        "/" + parent_, "--exec-root", run_ + "/exec", "--pidfile",
                        run_ + "/docker.pid", "-H", "unix://" + socket()});

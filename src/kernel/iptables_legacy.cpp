@@ -69,72 +69,79 @@ void add_rule(ForwardChain& c, const RuleView& r, bool& last_drops) {
     if (last_drops) c.final_drop = r.target == "DROP" ? "drop" : "reject";
 }
 
-ForwardChain chain_of(const char* family) {
+// libiptc's calls for one family: the same for IPv4 and IPv6 but for their
+// names and entry types.
+template <class Entry>
+struct Calls {
+    const char* family;
+    const char* names_file;
+    xtc_handle* (*init)(const char*);
+    const char* (*first_chain)(xtc_handle*);
+    const char* (*next_chain)(xtc_handle*);
+    const char* (*policy)(const char*, xt_counters*, xtc_handle*);
+    const Entry* (*first_rule)(const char*, xtc_handle*);
+    const Entry* (*next_rule)(const Entry*, xtc_handle*);
+    const char* (*target)(const Entry*, xtc_handle*);
+    void (*free)(xtc_handle*);
+};
+
+// `ip` is the entry's address part: ipt_ip or ip6t_ip6, alike in what is read.
+template <class Entry, class IpOf>
+std::vector<ForwardChain> read_family(const Calls<Entry>& api, IpOf ip_of) {
+    if (!table_loaded(api.names_file)) return {};
+    xtc_handle* h = api.init("filter");
+    if (!h) return {};  // gone since, or not readable: nothing to report
     ForwardChain c;
     c.kind = ForwardChain::Kind::iptables_legacy;
-    c.family = family;
+    c.family = api.family;
     c.table = "filter";
     c.chain = "FORWARD";
-    return c;
-}
-
-std::vector<ForwardChain> read_ipv4() {
-    if (!table_loaded("/proc/net/ip_tables_names")) return {};
-    xtc_handle* h = iptc_init("filter");
-    if (!h) return {};  // gone since, or not readable: nothing to report
-    ForwardChain c = chain_of("ip");
-    for (const char* chain = iptc_first_chain(h); chain; chain = iptc_next_chain(h))
+    for (const char* chain = api.first_chain(h); chain; chain = api.next_chain(h))
         if (std::strcmp(chain, "FORWARD") != 0) c.table_chains.emplace_back(chain);
-    ipt_counters counters{};
-    if (const char* policy = iptc_get_policy("FORWARD", &counters, h))
+    xt_counters counters{};
+    if (const char* policy = api.policy("FORWARD", &counters, h))
         c.policy_drop = std::strcmp(policy, "DROP") == 0;
     bool last_drops = false;
-    for (const ipt_entry* e = iptc_first_rule("FORWARD", h); e; e = iptc_next_rule(e, h)) {
-        const ipt_ip& ip = e->ip;
-        const bool plain = e->target_offset == sizeof(ipt_entry) && all_zero(ip.src) &&
+    for (const Entry* e = api.first_rule("FORWARD", h); e; e = api.next_rule(e, h)) {
+        const auto& ip = ip_of(*e);
+        const bool plain = e->target_offset == sizeof(Entry) && all_zero(ip.src) &&
                            all_zero(ip.dst) && all_zero(ip.smsk) && all_zero(ip.dmsk) &&
                            ip.proto == 0 && ip.flags == 0 && ip.invflags == 0;
-        add_rule(c,
-                 {plain, ip.iniface, ip.iniface_mask, ip.outiface, ip.outiface_mask,
-                  iptc_get_target(e, h)},
-                 last_drops);
+        add_rule(
+            c,
+            {plain, ip.iniface, ip.iniface_mask, ip.outiface, ip.outiface_mask, api.target(e, h)},
+            last_drops);
     }
     if (!last_drops) c.final_drop.clear();
-    iptc_free(h);
-    return {c};
-}
-
-std::vector<ForwardChain> read_ipv6() {
-    if (!table_loaded("/proc/net/ip6_tables_names")) return {};
-    xtc_handle* h = ip6tc_init("filter");
-    if (!h) return {};
-    ForwardChain c = chain_of("ip6");
-    for (const char* chain = ip6tc_first_chain(h); chain; chain = ip6tc_next_chain(h))
-        if (std::strcmp(chain, "FORWARD") != 0) c.table_chains.emplace_back(chain);
-    ip6t_counters counters{};
-    if (const char* policy = ip6tc_get_policy("FORWARD", &counters, h))
-        c.policy_drop = std::strcmp(policy, "DROP") == 0;
-    bool last_drops = false;
-    for (const ip6t_entry* e = ip6tc_first_rule("FORWARD", h); e; e = ip6tc_next_rule(e, h)) {
-        const ip6t_ip6& ip = e->ipv6;
-        const bool plain = e->target_offset == sizeof(ip6t_entry) && all_zero(ip.src) &&
-                           all_zero(ip.dst) && all_zero(ip.smsk) && all_zero(ip.dmsk) &&
-                           ip.proto == 0 && ip.flags == 0 && ip.invflags == 0;
-        add_rule(c,
-                 {plain, ip.iniface, ip.iniface_mask, ip.outiface, ip.outiface_mask,
-                  ip6tc_get_target(e, h)},
-                 last_drops);
-    }
-    if (!last_drops) c.final_drop.clear();
-    ip6tc_free(h);
+    api.free(h);
     return {c};
 }
 
 }  // namespace
 
 std::vector<ForwardChain> legacy_forward_chains() {
-    auto chains = read_ipv4();
-    for (auto& c : read_ipv6())
+    const Calls<ipt_entry> v4{"ip",
+                              "/proc/net/ip_tables_names",
+                              iptc_init,
+                              iptc_first_chain,
+                              iptc_next_chain,
+                              iptc_get_policy,
+                              iptc_first_rule,
+                              iptc_next_rule,
+                              iptc_get_target,
+                              iptc_free};
+    const Calls<ip6t_entry> v6{"ip6",
+                               "/proc/net/ip6_tables_names",
+                               ip6tc_init,
+                               ip6tc_first_chain,
+                               ip6tc_next_chain,
+                               ip6tc_get_policy,
+                               ip6tc_first_rule,
+                               ip6tc_next_rule,
+                               ip6tc_get_target,
+                               ip6tc_free};
+    auto chains = read_family(v4, [](const ipt_entry& e) -> const ipt_ip& { return e.ip; });
+    for (auto& c : read_family(v6, [](const ip6t_entry& e) -> const ip6t_ip6& { return e.ipv6; }))
         chains.push_back(std::move(c));
     return chains;
 }

@@ -69,3 +69,16 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 fi
 "${as_root[@]}" apt-get update -qq
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Nor at the next boot: the units those packages enabled are disabled again.
+# Only what this run installed; a service the machine had is left as it was.
+units=()
+for p in "${missing[@]}"; do
+  case $p in
+    docker.io) units+=(docker.service docker.socket containerd.service) ;;
+    firewalld) units+=(firewalld.service) ;;
+  esac
+done
+if ((${#units[@]})) && command -v systemctl >/dev/null; then
+  "${as_root[@]}" systemctl disable --quiet "${units[@]}" 2>/dev/null || true
+  echo "setup: ${units[*]} installed for the tests, not enabled (systemctl enable them to use them)"
+fi

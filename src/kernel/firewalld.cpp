@@ -102,7 +102,8 @@ void FirewalldBus::remove_interface(const std::string& zone, const std::string& 
     Message owned(reply);
     if (r < 0)
         throw Error("firewalld: cannot take " + interface + " out of zone " + zone + ": " +
-                    why(err, r));
+                    why(err, r) + "; run firewall-cmd --zone=" + zone +
+                    " --remove-interface=" + interface + ", then the command again");
 }
 
 bool FirewalldBus::strict_forward_ports() {

@@ -7,15 +7,24 @@
 // rejects whatever reaches it are all that is kept. iptables-legacy and
 // firewalld are read through their own files.
 //
-// Changing: portpub's accepts go at the top of iptables-nft's `filter
-// FORWARD`, made of the expressions iptables-nft itself writes for `-i NAME
-// -j ACCEPT` (meta, cmp of the name with its NUL, counter, accept) and a
-// comment in the rule's user data, so that `iptables -L`, `iptables-save` and
-// `iptables-restore` go on working and show them as `-m comment --comment
-// "portpub BRIDGE"`. They are found again by that comment. Where iptables has
-// not made its table or chain yet, portpub makes them as it would (a filter
-// chain on the forward hook at priority 0, accepting by default), so that a
-// drop policy set later finds portpub's accepts already in place.
+// Changing: portpub's rules go at the top of iptables-nft's `filter FORWARD`,
+// made of the expressions iptables-nft itself writes (meta, cmp of the name
+// with its NUL, counter, accept or jump) and a comment in the rule's user
+// data, so that `iptables -L`, `iptables-save` and `iptables-restore` go on
+// working:
+//   -A FORWARD -i portpub0 -m comment --comment "portpub portpub0" -j PORTPUB
+//   -A FORWARD -o portpub0 -m comment --comment "portpub portpub0" -j ACCEPT
+//   -A PORTPUB -o docker+ -m comment --comment portpub -j RETURN   (and br-+, virbr+, ...)
+//   -A PORTPUB -m comment --comment portpub -j ACCEPT
+// Into the bridge, everything: portpub's own isolation chain drops what is not
+// published. Out of it, everything but what leaves through another container
+// or VM program's bridge, which that program's rules decide (Docker keeps its
+// unpublished ports closed). They are found again by comment and shape. Where
+// iptables has not made its table or chain yet, portpub makes them as it would
+// (a filter chain on the forward hook at priority 0, accepting by default), so
+// that a drop policy set later finds the rules already in place. What is
+// deleted on the strength of a look (portpub's chain and table, when empty) is
+// deleted in a batch bound to the ruleset's generation at that look.
 #include "portpub/foreign_firewalls.hpp"
 
 #include <netinet/in.h>
@@ -48,6 +57,11 @@ namespace {
 
 constexpr const char* kFilter = "filter";
 constexpr const char* kForward = "FORWARD";
+constexpr const char* kChain = "PORTPUB";  // where traffic out of portpub's bridges goes
+// The bridges of other programs that hold containers or VMs: Docker's default
+// and user networks, libvirt, LXC, LXD, Podman, CNI.
+constexpr const char* kOtherBridges[] = {"docker", "br-",    "virbr", "lxcbr",
+                                         "lxdbr",  "podman", "cni"};
 
 // Whether `iptables` is iptables-nft: Debian's alternatives lead it to
 // xtables-nft-multi (to xtables-legacy-multi for iptables-legacy).
@@ -70,6 +84,7 @@ struct RuleFacts {
     std::string drops;                                   // "drop" or "reject" for any packet
     std::string comment;
     std::uint64_t handle = 0;
+    bool portpub_jump = false;  // its verdict is a jump to portpub's chain
 };
 
 std::string comment_of(const nftnl_rule* r) {
@@ -124,6 +139,10 @@ RuleFacts facts_of(const nftnl_rule* r) {
         }
         if (kind == "immediate" && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_VERDICT)) {
             verdict = nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
+            if (static_cast<int>(*verdict) == NFT_JUMP &&
+                nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN))
+                f.portpub_jump =
+                    std::strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN), kChain) == 0;
             continue;
         }
         // iptables-nft's own `-m comment` (what iptables-restore writes back):
@@ -146,7 +165,9 @@ RuleFacts facts_of(const nftnl_rule* r) {
         conditional = true;
     }
     nftnl_expr_iter_destroy(it);
-    if (!other && meta_key && name && verdict == static_cast<std::uint32_t>(NF_ACCEPT)) {
+    // A jump to portpub's chain accepts, but for other programs' bridges.
+    if (!other && meta_key && name &&
+        (verdict == static_cast<std::uint32_t>(NF_ACCEPT) || f.portpub_jump)) {
         if (*meta_key == NFT_META_IIFNAME) f.accepts_in = name;
         if (*meta_key == NFT_META_OIFNAME) f.accepts_out = name;
     }
@@ -159,14 +180,42 @@ RuleFacts facts_of(const nftnl_rule* r) {
     return f;
 }
 
-nft::Rule accept_rule(bool ipv6, const std::string& bridge, bool in) {
+// -i BRIDGE -j PORTPUB, or -o BRIDGE -j ACCEPT.
+nft::Rule forward_rule(bool ipv6, const std::string& bridge, bool in) {
     nft::Rule r(kFilter, kForward, family_of(ipv6));
     r.meta(in ? NFT_META_IIFNAME : NFT_META_OIFNAME, NFT_REG_1)
         .cmp(NFT_REG_1, NFT_CMP_EQ, bridge.c_str(), static_cast<std::uint32_t>(bridge.size() + 1))
-        .counter()
-        .verdict(NF_ACCEPT)
-        .comment(iptables_comment(bridge));
+        .counter();
+    if (in)
+        r.verdict(NFT_JUMP, kChain);
+    else
+        r.verdict(NF_ACCEPT);
+    r.comment(iptables_comment(bridge));
     return r;
+}
+
+// Whether `r` is one of the two rules portpub puts in FORWARD for `bridge`.
+bool is_forward_rule(const RuleFacts& r, const std::string& bridge) {
+    return r.comment == iptables_comment(bridge) && ((r.portpub_jump && r.accepts_in == bridge) ||
+                                                     (!r.portpub_jump && r.accepts_out == bridge));
+}
+
+// PORTPUB's rules: back to FORWARD for other programs' bridges, else accept.
+void fill_portpub_chain(nft::Batch& batch, bool ipv6) {
+    const std::string comment = "portpub";
+    for (const char* prefix : kOtherBridges) {
+        nft::Rule r(kFilter, kChain, family_of(ipv6));
+        // A prefix: the name without its NUL, as iptables writes `-o docker+`.
+        r.meta(NFT_META_OIFNAME, NFT_REG_1)
+            .cmp(NFT_REG_1, NFT_CMP_EQ, prefix, static_cast<std::uint32_t>(std::strlen(prefix)))
+            .counter()
+            .verdict(NFT_RETURN)
+            .comment(comment);
+        nft::append_rule(batch, r);
+    }
+    nft::Rule accept(kFilter, kChain, family_of(ipv6));
+    accept.counter().verdict(NF_ACCEPT).comment(comment);
+    nft::append_rule(batch, accept);
 }
 
 }  // namespace
@@ -187,31 +236,33 @@ struct KernelForeignFirewalls::Impl {
         return nl;
     }
 
-    struct ChainInfo {
-        bool exists = false;
-        bool policy_drop = false;
+    // What iptables' filter table of one family holds, as far as portpub's
+    // changes go, at one generation of the ruleset.
+    struct Look {
+        std::uint32_t generation = 0;
+        bool table = false, forward = false, forward_drop = false, portpub_chain = false;
+        std::size_t chains = 0;
     };
-    ChainInfo forward_chain(bool ipv6) {
-        ChainInfo info;
-        nft::for_each_chain(socket(), seq, [&](const nftnl_chain* c) {
-            if (nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY) == family_of(ipv6) &&
-                std::strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), kFilter) == 0 &&
-                std::strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), kForward) == 0) {
-                info.exists = true;
-                info.policy_drop = nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY) &&
-                                   nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_DROP;
-            }
-        });
-        return info;
-    }
-    std::size_t chains_in_filter(bool ipv6) {
-        std::size_t n = 0;
-        nft::for_each_chain(socket(), seq, [&](const nftnl_chain* c) {
-            if (nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY) == family_of(ipv6) &&
-                std::strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), kFilter) == 0)
-                ++n;
-        });
-        return n;
+    Look look(bool ipv6) {
+        Look l;
+        l.generation = nft::generation(socket(), seq);
+        l.table = nft::table_comment(socket(), seq, kFilter, family_of(ipv6)).has_value();
+        nft::for_each_chain(
+            socket(), seq,
+            [&](const nftnl_chain* c) {
+                if (nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY) != family_of(ipv6) ||
+                    std::strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), kFilter) != 0)
+                    return;
+                ++l.chains;
+                const char* name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+                if (std::strcmp(name, kChain) == 0) l.portpub_chain = true;
+                if (std::strcmp(name, kForward) != 0) return;
+                l.forward = true;
+                l.forward_drop = nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY) &&
+                                 nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_DROP;
+            },
+            kFilter, family_of(ipv6));  // only iptables' table: a short look
+        return l;
     }
     std::vector<RuleFacts> forward_rules(bool ipv6) {
         std::vector<RuleFacts> rules;
@@ -219,8 +270,25 @@ struct KernelForeignFirewalls::Impl {
                            [&](const nftnl_rule* r) { rules.push_back(facts_of(r)); });
         return rules;
     }
-    void send(nft::Batch& batch) {
-        nft::send(socket(), batch, "look at `iptables -S FORWARD`, then run the command again");
+    // Sends `batch`; false when the ruleset changed since its look (ERESTART),
+    // someone made what it makes (EEXIST), deleted what it deletes (ENOENT),
+    // or a chain it deletes is in use (EBUSY): to be looked at and tried again. A host whose
+    // ruleset changes all the time (kube-proxy) gets many tries; each look is short.
+    bool send_or_retry(nft::Batch& batch, int attempt, bool ipv6) {
+        try {
+            send(batch, ipv6);
+            return true;
+        } catch (const std::system_error& e) {
+            const int err = e.code().value();
+            if ((err == ERESTART || err == EEXIST || err == EBUSY || err == ENOENT) && attempt < 50)
+                return false;
+            throw Error(e.what());
+        }
+    }
+    void send(nft::Batch& batch, bool ipv6) {
+        nft::send(socket(), batch,
+                  std::string("look at `") + (ipv6 ? "ip6tables" : "iptables") +
+                      " -S FORWARD`, then run the command again");
     }
 };
 
@@ -289,89 +357,92 @@ ForeignFirewalls KernelForeignFirewalls::read(const std::vector<std::string>& br
 
 HostState::FilterMade KernelForeignFirewalls::add_iptables_accepts(bool ipv6,
                                                                    const std::string& bridge) {
-    // Once more if iptables made the table or chain between the look and the batch:
-    // the batch makes them only where they are not, and fails where they now are.
-    for (int attempt = 0;; ++attempt) {
-        HostState::FilterMade made;
-        made.table = !nft::table_comment(impl_->socket(), impl_->seq, kFilter, family_of(ipv6));
-        made.chain = made.table || !impl_->forward_chain(ipv6).exists;
+    for (int attempt = 1;; ++attempt) {
+        const auto look = impl_->look(ipv6);
+        HostState::FilterMade made{!look.table, !look.forward};
         bool in = false, out = false;
-        if (!made.chain)
+        if (look.forward)
             for (const auto& r : impl_->forward_rules(ipv6))
-                if (r.comment == iptables_comment(bridge)) {
-                    in = in || r.accepts_in == bridge;
+                if (is_forward_rule(r, bridge)) {
+                    in = in || (r.portpub_jump && r.accepts_in == bridge);
                     out = out || r.accepts_out == bridge;
                 }
         if (in && out) return made;
+        // Made only where missing, each with NLM_F_EXCL: a chain made meanwhile
+        // fails the batch (EEXIST) instead of having its policy set to accept.
         nft::Batch batch(impl_->seq, kFilter, family_of(ipv6));
         if (made.table) nft::add_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
         if (made.chain) {
             const nft::ChainDef forward{kForward, "filter", NF_INET_FORWARD, 0};
             nft::add_chains(batch, std::span(&forward, 1), NLM_F_CREATE | NLM_F_EXCL);
         }
-        // Each goes to the top: the one for traffic out of the bridge first,
-        // so that the chain reads -i, then -o.
-        if (!out) nft::insert_rule(batch, accept_rule(ipv6, bridge, false));
-        if (!in) nft::insert_rule(batch, accept_rule(ipv6, bridge, true));
-        try {
-            impl_->send(batch);
-            return made;
-        } catch (const std::system_error& e) {
-            if (e.code().value() == EEXIST && attempt == 0) continue;
-            throw Error(e.what());
+        if (!look.portpub_chain) {
+            const nft::ChainDef chain{kChain, "filter", std::nullopt, 0};
+            nft::add_chains(batch, std::span(&chain, 1), NLM_F_CREATE | NLM_F_EXCL);
+            fill_portpub_chain(batch, ipv6);
         }
+        // Each goes to the top: the one for traffic into the bridge first, so
+        // that the chain reads -i, then -o.
+        if (!out) nft::insert_rule(batch, forward_rule(ipv6, bridge, false));
+        if (!in) nft::insert_rule(batch, forward_rule(ipv6, bridge, true));
+        if (impl_->send_or_retry(batch, attempt, ipv6)) return made;
     }
 }
 
 void KernelForeignFirewalls::remove_iptables_accepts(bool ipv6, const std::string& bridge) {
-    if (!impl_->forward_chain(ipv6).exists) return;
-    nft::Batch batch(impl_->seq, kFilter, family_of(ipv6));
-    for (const auto& r : impl_->forward_rules(ipv6))
-        if (r.comment == iptables_comment(bridge)) nft::delete_rule(batch, kForward, r.handle);
-    if (batch.messages() == 0) return;
-    try {
-        impl_->send(batch);
-    } catch (const std::system_error& e) {
-        // Deleted meanwhile (an iptables -F): what was asked for holds.
-        if (e.code().value() == ENOENT) return;
-        throw Error(e.what());
+    for (int attempt = 1;; ++attempt) {
+        const auto look = impl_->look(ipv6);
+        if (!look.forward) return;
+        // Rules by handle: one deleted meanwhile fails the batch (ENOENT), and
+        // the next look finds it gone.
+        nft::Batch batch(impl_->seq, kFilter, family_of(ipv6));
+        bool jumps_left = false;
+        for (const auto& r : impl_->forward_rules(ipv6)) {
+            if (is_forward_rule(r, bridge))
+                nft::delete_rule(batch, kForward, r.handle);
+            else if (r.portpub_jump)
+                jumps_left = true;
+        }
+        // The chain goes with the last bridge that sends traffic there; the
+        // kernel refuses (EBUSY) while anything still jumps to it.
+        if (look.portpub_chain && !jumps_left) {
+            nft::flush_chain(batch, kChain);
+            nft::delete_chain(batch, kChain);
+        }
+        if (batch.messages() == 0) return;
+        if (impl_->send_or_retry(batch, attempt, ipv6)) return;
     }
 }
 
 void KernelForeignFirewalls::remove_made(bool ipv6, HostState::FilterMade made) {
-    auto send = [&](nft::Batch& batch) {
-        try {
-            impl_->send(batch);
-        } catch (const std::system_error& e) {
-            if (e.code().value() == ENOENT || e.code().value() == EBUSY ||
-                e.code().value() == ENOTEMPTY)
-                return;  // gone, or someone's now
-            throw Error(e.what());
-        }
-    };
-    if (made.chain) {
-        const auto chain = impl_->forward_chain(ipv6);
-        if (chain.exists && !chain.policy_drop && impl_->forward_rules(ipv6).empty()) {
-            nft::Batch batch(impl_->seq, kFilter, family_of(ipv6));
+    for (int attempt = 1;; ++attempt) {
+        const auto look = impl_->look(ipv6);
+        nft::Batch batch(impl_->seq, kFilter, family_of(ipv6), look.generation);
+        std::size_t chains = look.chains;
+        // Only what holds nothing of anyone's, as iptables would have made it.
+        if (made.chain && look.forward && !look.forward_drop &&
+            impl_->forward_rules(ipv6).empty()) {
             nft::delete_chain(batch, kForward);
-            send(batch);
+            --chains;
         }
-    }
-    if (made.table && nft::table_comment(impl_->socket(), impl_->seq, kFilter, family_of(ipv6)) &&
-        impl_->chains_in_filter(ipv6) == 0) {
-        nft::Batch batch(impl_->seq, kFilter, family_of(ipv6));
-        nft::add_table(batch, NFT_MSG_DELTABLE, 0);
-        send(batch);
+        // Deleting a table deletes all it holds: only an empty one, and only
+        // at the generation looked at.
+        if (made.table && look.table && chains == 0) nft::add_table(batch, NFT_MSG_DELTABLE, 0);
+        if (batch.messages() == 0) return;
+        if (impl_->send_or_retry(batch, attempt, ipv6)) return;
     }
 }
 
 std::set<std::string> KernelForeignFirewalls::bridges_with_accepts(bool ipv6) {
     std::set<std::string> bridges;
     const std::string prefix = iptables_comment("");
-    if (!impl_->forward_chain(ipv6).exists) return bridges;
-    for (const auto& r : impl_->forward_rules(ipv6))
-        if (r.comment.rfind(prefix, 0) == 0 && r.comment.size() > prefix.size())
-            bridges.insert(r.comment.substr(prefix.size()));
+    if (!impl_->look(ipv6).forward) return bridges;
+    for (const auto& r : impl_->forward_rules(ipv6)) {
+        if (r.comment.rfind(prefix, 0) != 0) continue;
+        const auto name = r.comment.substr(prefix.size());
+        // portpub's shape, not a user's rule that happens to say "portpub ...".
+        if (is_forward_rule(r, name)) bridges.insert(name);
+    }
     return bridges;
 }
 

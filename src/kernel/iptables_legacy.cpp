@@ -17,6 +17,7 @@ extern "C" {
 
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 
 namespace portpub {
@@ -31,12 +32,16 @@ bool table_loaded(const char* names_file) {
     return false;
 }
 
-// An interface as iptables shows it: "name", or "name+" for a prefix (its
-// mask covers the name but not the NUL after it).
+// An interface as iptables shows it: "name", or "name+" for a prefix. The
+// mask covers the bytes compared: the name and its NUL for an exact name, the
+// prefix alone for "name+" (the name kept in the rule still ends with '+').
 std::string interface_pattern(const char* name, const unsigned char* mask) {
     const std::size_t len = ::strnlen(name, IFNAMSIZ);
-    if (len < IFNAMSIZ && mask[len] == 0) return std::string(name, len) + "+";
-    return std::string(name, len);
+    std::size_t compared = 0;
+    while (compared < IFNAMSIZ && mask[compared] == 0xff)
+        ++compared;
+    if (compared > len) return std::string(name, len);
+    return std::string(name, compared) + "+";
 }
 
 template <class T>
@@ -89,8 +94,9 @@ struct Calls {
 template <class Entry, class IpOf>
 std::vector<ForwardChain> read_family(const Calls<Entry>& api, IpOf ip_of) {
     if (!table_loaded(api.names_file)) return {};
-    xtc_handle* h = api.init("filter");
-    if (!h) return {};  // gone since, or not readable: nothing to report
+    std::unique_ptr<xtc_handle, void (*)(xtc_handle*)> handle(api.init("filter"), api.free);
+    if (!handle) return {};  // gone since, or not readable: nothing to report
+    xtc_handle* h = handle.get();
     ForwardChain c;
     c.kind = ForwardChain::Kind::iptables_legacy;
     c.family = api.family;
@@ -113,7 +119,6 @@ std::vector<ForwardChain> read_family(const Calls<Entry>& api, IpOf ip_of) {
             last_drops);
     }
     if (!last_drops) c.final_drop.clear();
-    api.free(h);
     return {c};
 }
 

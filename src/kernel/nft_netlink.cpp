@@ -16,11 +16,13 @@
 
 #include <netinet/in.h>
 
+#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -35,6 +37,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <memory>
 #include <system_error>
 
 #include "portpub/error.hpp"
@@ -342,10 +345,12 @@ Rule& Rule::add(nftnl_expr* e) {
 
 // ---- Batch
 
-Batch::Batch(std::uint32_t& seq, const char* table, std::uint32_t nfproto)
+Batch::Batch(std::uint32_t& seq, const char* table, std::uint32_t nfproto,
+             std::optional<std::uint32_t> generation)
     : seq_(seq), table_(table), family_(nfproto), b_(nftnl_batch_alloc(kBatchPage, kBatchPage)) {
     if (!b_) throw Error("out of memory");
-    nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
+    auto* begin = nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(b_)), seq_++);
+    if (generation) mnl_attr_put_u32(begin, NFNL_BATCH_GENID, htonl(*generation));
     nftnl_batch_update(b_);
 }
 
@@ -569,19 +574,43 @@ void delete_chain(Batch& batch, const std::string& chain) {
 
 bool query(mnl_socket* nl, const nlmsghdr* request, int (*on_message)(const nlmsghdr*, void*),
            void* data, const std::string& what) {
-    if (mnl_socket_sendto(nl, request, request->nlmsg_len) < 0) throw_errno("cannot " + what);
     const auto portid = mnl_socket_get_portid(nl);
-    std::vector<char> buf(256 * 1024);
-    for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-        if (n < 0) throw_errno("cannot read the nftables reply");
-        int rc = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), request->nlmsg_seq, portid,
-                            on_message, data);
-        if (rc == MNL_CB_STOP) return true;
-        if (rc < 0) {
-            if (errno == ENOENT) return false;
-            throw_errno("cannot " + what);
+    // A dump the ruleset changed under (NLM_F_DUMP_INTR: iptables, Docker or
+    // kube-proxy at work) is read to its end and asked for again; only a whole
+    // one reaches `on_message`, so that nothing is counted twice.
+    constexpr int kTries = 20;
+    for (int attempt = 1;; ++attempt) {
+        if (mnl_socket_sendto(nl, request, request->nlmsg_len) < 0) throw_errno("cannot " + what);
+        std::vector<std::vector<char>> reply;
+        bool interrupted = false, ended = false;
+        while (!ended) {
+            std::vector<char> buf(256 * 1024);
+            ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+            if (n < 0) throw_errno("cannot read the nftables reply");
+            buf.resize(static_cast<std::size_t>(n));
+            int len = static_cast<int>(n);
+            for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(nlh, len);
+                 nlh = mnl_nlmsg_next(nlh, &len)) {
+                if (nlh->nlmsg_seq != request->nlmsg_seq) continue;
+                interrupted = interrupted || (nlh->nlmsg_flags & NLM_F_DUMP_INTR);
+                ended = ended || nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR;
+            }
+            reply.push_back(std::move(buf));
         }
+        if (interrupted && attempt < kTries) continue;
+        if (interrupted)
+            throw Error("cannot " + what + ": the ruleset kept changing while it was read (" +
+                        std::to_string(kTries) + " tries); run the command again");
+        for (const auto& buf : reply) {
+            int rc =
+                mnl_cb_run(buf.data(), buf.size(), request->nlmsg_seq, portid, on_message, data);
+            if (rc == MNL_CB_STOP) return true;
+            if (rc < 0) {
+                if (errno == ENOENT) return false;
+                throw_errno("cannot " + what);
+            }
+        }
+        return true;
     }
 }
 
@@ -637,10 +666,36 @@ std::map<std::string, std::size_t> rule_counts(mnl_socket* nl, std::uint32_t& se
     return counts;
 }
 
+std::uint32_t generation(mnl_socket* nl, std::uint32_t& seq) {
+    char buf[128];
+    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, ++seq);
+    std::optional<std::uint32_t> id;
+    auto read = [](const nlmsghdr* msg, void* out) -> int {
+        std::unique_ptr<nftnl_gen, decltype(&nftnl_gen_free)> gen(nftnl_gen_alloc(),
+                                                                  &nftnl_gen_free);
+        if (!gen || nftnl_gen_nlmsg_parse(msg, gen.get()) < 0) return MNL_CB_ERROR;
+        *static_cast<std::optional<std::uint32_t>*>(out) =
+            nftnl_gen_get_u32(gen.get(), NFTNL_GEN_ID);
+        return MNL_CB_OK;
+    };
+    query(nl, nlh, read, &id, "read the ruleset's generation");
+    if (!id) throw Error("cannot read the ruleset's generation: no answer");
+    return *id;
+}
+
 void for_each_chain(mnl_socket* nl, std::uint32_t& seq,
-                    const std::function<void(const nftnl_chain*)>& visit) {
+                    const std::function<void(const nftnl_chain*)>& visit, const char* table,
+                    std::uint32_t nfproto) {
     char buf[256];
-    auto* nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NLM_F_DUMP, ++seq);
+    auto* nlh = nftnl_nlmsg_build_hdr(
+        buf, NFT_MSG_GETCHAIN,
+        static_cast<std::uint16_t>(table ? nfproto : std::uint32_t{NFPROTO_UNSPEC}), NLM_F_DUMP,
+        ++seq);
+    if (table) {
+        ChainPtr filter(must(nftnl_chain_alloc()));
+        nftnl_chain_set_str(filter.get(), NFTNL_CHAIN_TABLE, table);
+        nftnl_chain_nlmsg_build_payload(nlh, filter.get());
+    }
     auto each = [](const nlmsghdr* msg, void* data) -> int {
         ChainPtr c(must(nftnl_chain_alloc()));
         if (nftnl_chain_nlmsg_parse(msg, c.get()) < 0) return MNL_CB_ERROR;

@@ -128,7 +128,11 @@ struct RawElement {
 // otherwise), with a description of each for error messages.
 class Batch {
   public:
-    Batch(std::uint32_t& seq, const char* table, std::uint32_t nfproto = kInet);
+    // With `generation`, the kernel applies the batch only while the ruleset
+    // is still at that generation, and fails it with ERESTART otherwise: a
+    // change decided on what was read is not made on what someone changed since.
+    Batch(std::uint32_t& seq, const char* table, std::uint32_t nfproto = kInet,
+          std::optional<std::uint32_t> generation = std::nullopt);
     ~Batch();
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
@@ -222,14 +226,19 @@ std::optional<std::string> table_comment(mnl_socket* nl, std::uint32_t& seq, con
 // Rules per chain of the table; empty when there is no table.
 std::map<std::string, std::size_t> rule_counts(mnl_socket* nl, std::uint32_t& seq,
                                                const char* table);
-// Hands each element of a set or map to `visit`; none when it does not exist.
-// Every chain of every table, of all families, as the kernel lists them.
+// The ruleset's generation: it changes with every change of anyone's.
+std::uint32_t generation(mnl_socket* nl, std::uint32_t& seq);
+
+// Every chain of every table, of all families, as the kernel lists them; with
+// `table`, only the chains of that table of family `nfproto`.
 void for_each_chain(mnl_socket* nl, std::uint32_t& seq,
-                    const std::function<void(const nftnl_chain*)>& visit);
+                    const std::function<void(const nftnl_chain*)>& visit,
+                    const char* table = nullptr, std::uint32_t nfproto = 0);
 // The rules of one chain, in order; nothing when the chain does not exist.
 void for_each_rule(mnl_socket* nl, std::uint32_t& seq, std::uint32_t nfproto, const char* table,
                    const char* chain, const std::function<void(const nftnl_rule*)>& visit);
 
+// Hands each element of a set or map to `visit`; none when it does not exist.
 void for_each_element(mnl_socket* nl, std::uint32_t& seq, const char* table, const std::string& set,
                       const std::function<void(nftnl_set_elem*)>& visit);
 // Keys of the elements of a set or map; empty when the set does not exist.

@@ -75,14 +75,14 @@ std::vector<std::string> commands_for(const ForwardChain& c, const std::string& 
     return commands;
 }
 
+}  // namespace
+
 const ForwardChain* iptables_forward(const ForeignFirewalls& fw, bool ipv6) {
     for (const auto& c : fw.chains)
         if (c.kind == ForwardChain::Kind::iptables_nft && c.family == (ipv6 ? "ip6" : "ip"))
             return &c;
     return nullptr;
 }
-
-}  // namespace
 
 bool wants_iptables_accepts(const ForeignFirewalls& fw, bool ipv6) {
     return fw.iptables_nft_installed || iptables_forward(fw, ipv6);

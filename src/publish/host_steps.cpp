@@ -139,10 +139,6 @@ std::string interrupted(const Publication& p) {
                                                   : "a down of it was interrupted";
 }
 
-}  // namespace portpub
-
-namespace portpub {
-
 std::vector<std::string> pass_foreign_firewalls(const Network& net, const ForeignFirewalls& seen,
                                                 ForeignFirewallCommands& fw, HostState& host,
                                                 StateStore& store, Rollback* rollback) {
@@ -153,6 +149,11 @@ std::vector<std::string> pass_foreign_firewalls(const Network& net, const Foreig
         if (!wants_iptables_accepts(seen, v6) || has_iptables_accepts(seen, v6, net.bridge))
             continue;
         (v6 ? bridge.ip6tables_accepts : bridge.iptables_accepts) = true;
+        // Without iptables' FORWARD, the batch may make it and its table:
+        // written down as made before, so that a crash in between loses
+        // nothing (only what is empty is ever deleted for it).
+        auto& recorded = v6 ? host.ip6tables_made : host.iptables_made;
+        if (!iptables_forward(seen, v6)) recorded = {true, true};
         store.save_host(host);
         const auto made = fw.add_iptables_accepts(v6, net.bridge);
         if (rollback)
@@ -160,8 +161,7 @@ std::vector<std::string> pass_foreign_firewalls(const Network& net, const Foreig
                 fw.remove_iptables_accepts(v6, name);
                 fw.remove_made(v6, made);
             });
-        if (made.table || made.chain) {
-            auto& recorded = v6 ? host.ip6tables_made : host.iptables_made;
+        if ((made.table && !recorded.table) || (made.chain && !recorded.chain)) {
             recorded.table = recorded.table || made.table;
             recorded.chain = recorded.chain || made.chain;
             store.save_host(host);

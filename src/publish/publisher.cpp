@@ -151,11 +151,13 @@ Publication Publisher::up(const UpRequest& req) {
     auto others = without(existing, pub.id);
     // Everything that can refuse without changing anything comes first, and
     // before a publication this one replaces is touched.
-    const auto seen = preflight(pub, ns, plan.replaces ? &*plan.replaces : nullptr, others, host);
+    auto seen = preflight(pub, ns, plan.replaces ? &*plan.replaces : nullptr, others, host);
     if (plan.replaces) {
         // Same id again: a full `down` of the old publication, then an `up`
         // of the new one, whose own rollback leaves nothing if it fails.
         teardown(*plan.replaces, others, host);
+        // The teardown may have taken the bridge's accepts and zone with it.
+        seen = host_.foreign.read({pub.network.bridge});
         try {
             return apply(pub, others, ns, host, seen);
         } catch (const Error& e) {
@@ -197,7 +199,14 @@ ForeignFirewalls Publisher::preflight(const Publication& pub, const Netns& ns,
     // network another CNI plugin made is that plugin's (or CNI's firewall
     // plugin's) to let through.
     const bool passes = pub.pass_firewalls && !pub.host_veth.empty();
-    auto seen = host_.foreign.read({pub.network.bridge});
+    ForeignFirewalls seen;
+    try {
+        seen = host_.foreign.read({pub.network.bridge});
+    } catch (const Error& e) {
+        // Left alone, they need not be read: a note, not a failure.
+        if (passes) throw Error(std::string("reading the firewalls beside portpub: ") + e.what());
+        notes_.push_back(std::string("cannot read the firewalls beside portpub: ") + e.what());
+    }
     if (passes && seen.firewalld.strict_forward_ports)
         throw Error(
             "firewalld runs with StrictForwardPorts=yes, which rejects traffic to published "
@@ -256,8 +265,8 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
     crash_point(Step::up_pending_saved);
     try {
         step("ip_forward", [&] {
-            for (const auto& [setting, value] :
-                 turn_ip_forwarding_on(host_.sysctls, host_.links, host, store_, pub.address6.has_value()))
+            for (const auto& [setting, value] : turn_ip_forwarding_on(
+                     host_.sysctls, host_.links, host, store_, pub.address6.has_value()))
                 rollback.add(
                     [this, key = setting->key, value] { host_.sysctls.write(key, value); });
         });

@@ -96,9 +96,9 @@ std::vector<FoundProxy> stray_proxies(Proxies& proxies, const std::vector<Public
 }
 
 // What the firewalls beside portpub drop of the records' traffic, and the
-// accepts or zone portpub added that are gone, a line each.
-std::vector<std::string> foreign_differences(const std::vector<Publication>& records,
-                                             const HostState& host, Host& host_) {
+// accepts or zone portpub added that are gone: a line each, with its bridge.
+std::vector<std::pair<std::string, std::string>> foreign_differences(
+    const std::vector<Publication>& records, const HostState& host, Host& host_) {
     std::map<std::string, const Publication*> bridges;  // one publication a bridge
     std::set<std::string> passed;                       // bridges portpub lets through
     for (const auto& p : records) {
@@ -111,19 +111,19 @@ std::vector<std::string> foreign_differences(const std::vector<Publication>& rec
     for (const auto& [name, p] : bridges)
         names.push_back(name);
     const auto seen = host_.foreign.read(names);
-    std::vector<std::string> out;
+    std::vector<std::pair<std::string, std::string>> out;
     for (const auto& [name, p] : bridges) {
         const bool ours = passed.contains(name);
         bool dropped[2] = {false, false};
         for (const auto& d : foreign_drops(seen, p->network)) {
             if (d.remedy == ForeignDrop::Remedy::iptables_accepts) dropped[d.ipv6_only] = true;
             if (ours && d.remedy != ForeignDrop::Remedy::by_hand)
-                out.push_back(d.what + " (portpub restore lets it through)");
+                out.emplace_back(name, d.what + " (portpub restore lets it through)");
             else
-                out.push_back(d.what +
-                              (passed.contains(name) || p->host_veth.empty()
-                                   ? std::string()
-                                   : " (published with --firewall none)") +
+                out.emplace_back(
+                    name, d.what +
+                              (ours || p->host_veth.empty() ? std::string()
+                                                            : " (published with --firewall none)") +
                               "; to let it through, run: " + commands_text({d}));
         }
         const auto owned = host.bridges.find(name);
@@ -131,9 +131,10 @@ std::vector<std::string> foreign_differences(const std::vector<Publication>& rec
         for (const bool v6 : {false, true})
             if ((v6 ? owned->second.ip6tables_accepts : owned->second.iptables_accepts) &&
                 !dropped[v6] && !has_iptables_accepts(seen, v6, name))
-                out.push_back(std::string("portpub's accepts for bridge ") + name +
-                              " are missing from " + (v6 ? "ip6tables'" : "iptables'") +
-                              " FORWARD chain (portpub restore puts them back)");
+                out.emplace_back(name, std::string("portpub's accepts for bridge ") + name +
+                                           " are missing from " +
+                                           (v6 ? "ip6tables'" : "iptables'") +
+                                           " FORWARD chain (portpub restore puts them back)");
     }
     return out;
 }
@@ -177,11 +178,11 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
     if (!existing.empty())
         for (const auto& d : firewall.base_differences())
             out.push_back(d);
-    for (auto& d : foreign_differences(existing, host, host_))
+    for (auto& [bridge, line] : foreign_differences(existing, host, host_))
         if (!id || std::any_of(existing.begin(), existing.end(), [&](const Publication& p) {
-                return p.id == *id && d.find("bridge " + p.network.bridge) != std::string::npos;
+                return p.id == *id && p.network.bridge == bridge;
             }))
-            out.push_back(std::move(d));
+            out.push_back(std::move(line));
     if (id) return out;
     // What no record accounts for may be an unusable record's.
     if (!unusable_.empty()) {

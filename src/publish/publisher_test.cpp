@@ -371,3 +371,19 @@ TEST_CASE("a bridge of another program that did without forwarding does not keep
     CHECK(fake.state.calls("sysctls.write").back() == "sysctls.write net/ipv4/ip_forward=0");
     CHECK(publisher.notes().empty());
 }
+
+TEST_CASE("up again for the same container keeps its accepts and zone", "[publisher][firewalls]") {
+    TempDir dir;
+    FakeHost fake;
+    fake.foreign.forward_exists[0] = true;
+    fake.foreign.policy_drop[0] = true;
+    fake.foreign.firewalld.running = true;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    auto again = web_request();
+    again.specs = {"9090:80"};
+    publisher.up(again);  // the old one's teardown takes them, the new up puts them back
+    CHECK(fake.foreign.accepts[0] == std::set<std::string>{"portpub0"});
+    CHECK(fake.foreign.firewalld.zone_of["portpub0"] == "trusted");
+    CHECK(publisher.differences_from_records(std::nullopt).empty());
+}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -70,32 +71,50 @@ void require_dropped(Lab& lab) {
     CHECK_FALSE(lab.tcp("web", kExtIp, 80, 1000));
 }
 
-// ufw as Debian installs it, with its files on a tmpfs copy of this test's
-// own (its mount namespace is private): enabled with its defaults.
-void enable_ufw() {
-    sh("d=$(mktemp -d) && cp -a /etc/ufw/. $d/ && mount -t tmpfs portpub-test /etc/ufw && "
-       "cp -a $d/. /etc/ufw/ && rm -rf $d");
+// A tmpfs copy of a configuration folder, over it in this test's own mount
+// namespace: what a program writes there goes with this object.
+class TmpfsCopy {
+  public:
+    explicit TmpfsCopy(std::string dir) : dir_(std::move(dir)) {
+        sh("d=$(mktemp -d) && cp -a " + dir_ + "/. $d/ && mount -t tmpfs portpub-test " + dir_ +
+           " && cp -a $d/. " + dir_ + "/ && rm -rf $d");
+    }
+    ~TmpfsCopy() { run({"umount", dir_}); }
+    TmpfsCopy(const TmpfsCopy&) = delete;
+    TmpfsCopy& operator=(const TmpfsCopy&) = delete;
+
+  private:
+    std::string dir_;
+};
+
+// ufw as Debian installs it, enabled with its defaults, its files on a tmpfs
+// copy that goes with the returned object.
+std::unique_ptr<TmpfsCopy> enable_ufw() {
+    auto files = std::make_unique<TmpfsCopy>("/etc/ufw");
     sh("ufw --force enable >/dev/null && ufw allow 8080/tcp >/dev/null");
+    return files;
 }
 
 // A system bus of this test's own (its /run is private); it ends with the lab.
 void start_system_bus(Lab& lab) {
-    sh("mkdir -p /run/dbus");
+    // A socket left by an earlier test of this process (its bus was killed).
+    sh("mkdir -p /run/dbus && rm -f /run/dbus/system_bus_socket");
     lab.spawn("host", {"dbus-daemon", "--system", "--nofork", "--nopidfile"});
     wait_until("the test's own system bus", 5000,
                [] { return ::access("/run/dbus/system_bus_socket", F_OK) == 0; });
 }
 
-// firewalld as Debian installs it, on the test's own system bus and with its
-// configuration on a tmpfs copy of /etc/firewalld; it ends with the lab.
-void start_firewalld(Lab& lab) {
-    sh("d=$(mktemp -d) && cp -a /etc/firewalld/. $d/ && "
-       "mount -t tmpfs portpub-test /etc/firewalld && cp -a $d/. /etc/firewalld/ && rm -rf $d");
+// firewalld as Debian installs it, on the test's own system bus, with its
+// configuration on a tmpfs copy that goes with the returned object; it ends
+// with the lab.
+std::unique_ptr<TmpfsCopy> start_firewalld(Lab& lab) {
+    auto files = std::make_unique<TmpfsCopy>("/etc/firewalld");
     start_system_bus(lab);
     lab.spawn("host", {"firewalld", "--nofork", "--nopid", "--log-target", "console"});
     wait_until("firewalld on that bus", 20000, [] {
         return run({"firewall-cmd", "--state"}).status == 0;
     });
+    return files;
 }
 
 std::string zone_of(const std::string& interface) {
@@ -114,7 +133,8 @@ TEST_CASE("published beside a firewall that drops: every path works, and down le
     lab.serve("ext");
     auto web = lab.container("web");
     auto db = lab.container("db");
-    if (host == "ufw enabled") enable_ufw();
+    std::unique_ptr<TmpfsCopy> ufw;
+    if (host == "ufw enabled") ufw = enable_ufw();
     if (host == "iptables FORWARD DROP before up") sh("iptables -P FORWARD DROP");
     const auto before = lab.snapshot();
     const auto rules_before = iptables_rules();
@@ -126,7 +146,7 @@ TEST_CASE("published beside a firewall that drops: every path works, and down le
     require_every_path(lab);
     const auto rules = iptables_rules();
     CHECK_THAT(rules, Catch::Contains("-A FORWARD -i portpub0 -m comment --comment \"portpub "
-                                      "portpub0\" -j ACCEPT\n-A FORWARD -o portpub0 -m comment "
+                                      "portpub0\" -j PORTPUB\n-A FORWARD -o portpub0 -m comment "
                                       "--comment \"portpub portpub0\" -j ACCEPT\n"));
     auto check = lab.portpub({"check"});
     CHECK(check.status == 0);
@@ -153,7 +173,18 @@ TEST_CASE("on a host without iptables rules, portpub's accepts come and go with 
     // iptables' own table and chain, as iptables-nft makes them, with the accepts.
     CHECK(sh("iptables -S FORWARD") ==
           "-P FORWARD ACCEPT\n-A FORWARD -i portpub0 -m comment --comment \"portpub portpub0\" -j "
-          "ACCEPT\n-A FORWARD -o portpub0 -m comment --comment \"portpub portpub0\" -j ACCEPT\n");
+          "PORTPUB\n-A FORWARD -o portpub0 -m comment --comment \"portpub portpub0\" -j ACCEPT\n");
+    // Out of the bridge, all but what other programs' bridges decide for themselves.
+    CHECK(sh("iptables -S PORTPUB") ==
+          "-N PORTPUB\n"
+          "-A PORTPUB -o docker+ -m comment --comment portpub -j RETURN\n"
+          "-A PORTPUB -o br-+ -m comment --comment portpub -j RETURN\n"
+          "-A PORTPUB -o virbr+ -m comment --comment portpub -j RETURN\n"
+          "-A PORTPUB -o lxcbr+ -m comment --comment portpub -j RETURN\n"
+          "-A PORTPUB -o lxdbr+ -m comment --comment portpub -j RETURN\n"
+          "-A PORTPUB -o podman+ -m comment --comment portpub -j RETURN\n"
+          "-A PORTPUB -o cni+ -m comment --comment portpub -j RETURN\n"
+          "-A PORTPUB -m comment --comment portpub -j ACCEPT\n");
     CHECK_THAT(sh("ip6tables -S FORWARD"),
                Catch::Contains("-A FORWARD -i portpub0 -m comment --comment \"portpub portpub0\""));
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
@@ -167,8 +198,9 @@ TEST_CASE("up --firewall none leaves iptables alone, and up and check say what i
     Lab lab(0);
     lab.serve("ext");
     auto web = lab.container("web");
+    std::unique_ptr<TmpfsCopy> ufw;
     if (host == "ufw enabled")
-        enable_ufw();
+        ufw = enable_ufw();
     else
         sh("iptables -P FORWARD DROP");
     const auto rules_before = iptables_rules();
@@ -217,16 +249,20 @@ TEST_CASE("check names a drop that came after up, and restore lets the traffic t
     require_every_path(lab);
     CHECK(lab.portpub({"check"}).status == 0);
     // Saved while they were there, restored after the last down: gc takes them.
-    const auto saved = sh("iptables-save");
+    // A rule of the user's own that says "portpub" too: not portpub's.
+    sh("iptables -A FORWARD -p tcp --dport 22 -m comment --comment 'portpub admin' -j ACCEPT");
+    sh("iptables-save > /run/portpub-test-saved.rules");
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
     REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
-    run({"sh", "-c", "echo '" + saved + "' | iptables-restore"});
+    sh("iptables-restore < /run/portpub-test-saved.rules && rm /run/portpub-test-saved.rules");
     CHECK_THAT(sh("iptables -S FORWARD"), Catch::Contains("portpub portpub0"));
     auto gc = lab.portpub({"gc"});
     CHECK(gc.status == 0);
     CHECK_THAT(gc.out, Catch::Contains("removed portpub's accepts for bridge portpub0 from "
                                        "iptables' FORWARD chain: no record needs them"));
-    CHECK(sh("iptables -S FORWARD") == "-P FORWARD DROP\n");
+    CHECK(sh("iptables -S FORWARD") ==
+          "-P FORWARD DROP\n-A FORWARD -p tcp -m tcp --dport 22 -m comment --comment \"portpub "
+          "admin\" -j ACCEPT\n");
 }
 
 TEST_CASE("iptables-legacy and other nftables tables: up names the drop and the commands",
@@ -265,6 +301,13 @@ TEST_CASE("iptables-legacy and other nftables tables: up names the drop and the 
     auto out = lab.tcp("web", kExtIp, 80);
     CHECK(out);
     CHECK(lab.portpub({"check"}).status == 0);
+    if (host == "iptables-legacy FORWARD DROP") {
+        // Prefixes (-i portpub+) let it through as well, and check sees that.
+        sh("iptables-legacy -F FORWARD && iptables-legacy -I FORWARD -i portpub+ -j ACCEPT && "
+           "iptables-legacy -I FORWARD -o portpub+ -j ACCEPT");
+        CHECK(lab.answering("ext", kHostIp, 8080) == "web");
+        CHECK(lab.portpub({"check"}).status == 0);
+    }
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
 }
 
@@ -274,7 +317,7 @@ TEST_CASE("beside firewalld: the bridge is in zone trusted at runtime, until its
     lab.serve("ext");
     auto web = lab.container("web");
     auto db = lab.container("db");
-    start_firewalld(lab);
+    const auto firewalld = start_firewalld(lab);
     const auto zones_before = sh("firewall-cmd --list-all-zones");
     const auto permanent_before = sh("firewall-cmd --permanent --list-all-zones");
     CHECK(lab.up(web, kWebPorts).err == "");
@@ -311,7 +354,7 @@ TEST_CASE("beside firewalld with --firewall none: up and check say the way out i
     Lab lab(0);
     lab.serve("ext");
     auto web = lab.container("web");
-    start_firewalld(lab);
+    const auto firewalld = start_firewalld(lab);
     auto up = lab.up(web, kWebPorts, {"--firewall", "none"});
     CHECK(up.err ==
           "portpub: --firewall none: firewalld: bridge portpub0 is in no zone, so firewalld "
@@ -353,9 +396,21 @@ TEST_CASE("beside a real dockerd: portpub's and Docker's published ports both wo
     }
     require_every_path(lab);
     CHECK(lab.portpub({"check"}).status == 0);
-    // Docker's own port, from outside and from loopback (docker-proxy).
+    // Docker's own port, from outside, from loopback (docker-proxy) and from
+    // portpub's containers; a port Docker did not publish stays closed to them:
+    // traffic out to Docker's bridge is Docker's to decide.
     CHECK(fetch("ext", kHostIp, 8081) == "docker\n");
     CHECK(fetch("host", "127.0.0.1", 8081) == "docker\n");
+    CHECK(fetch("web", kHostIp, 8081) == "docker\n");
+    const auto hidden = docker->run_httpd("").out;
+    const auto hidden_ip = docker->address(hidden.substr(0, hidden.find('\n')));
+    CHECK(fetch("host", hidden_ip, 80) == "docker\n");  // it serves
+    // (A dockerd that found forwarding on sets no drop policy: its unpublished
+    // ports are then open to every forwarded client, portpub's or not.)
+    if (docker_first)
+        CHECK(run({"ip", "netns", "exec", "web", "curl", "-s", "--max-time", "2",
+                   "http://" + hidden_ip + "/"})
+                  .status != 0);
     iptables_rules();  // iptables-save parses
 
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
@@ -412,4 +467,28 @@ TEST_CASE("a firewalld with StrictForwardPorts=yes: up refuses, naming it, and c
     CHECK_THAT(none.err, Catch::Contains("--firewall none: firewalld: StrictForwardPorts=yes"));
     CHECK(sh("busctl --system call org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 "
              "org.fedoraproject.FirewallD1.zone getZoneOfInterface s portpub0") == "s \"\"\n");
+}
+
+TEST_CASE("up, check and down while another program keeps changing a large ruleset",
+          "[firewalls]") {
+    // What a host with Docker or kube-proxy at work looks like to portpub's
+    // reads: thousands of chains, and changes while they are listed.
+    Lab lab(0);
+    auto web = lab.container("web");
+    sh("{ echo 'table inet churn {'; for i in $(seq 3000); do echo \"chain c$i { }\"; done; "
+       "echo '}'; } > /run/portpub-test-churn.nft && nft -f /run/portpub-test-churn.nft");
+    lab.spawn("host", {"sh", "-c",
+                       "for i in $(seq 20000); do nft add chain inet churn x; "
+                       "nft delete chain inet churn x; done"});
+    for (int i = 0; i < 10; ++i) {
+        auto up = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80"});
+        INFO(up.err);
+        REQUIRE(up.status == 0);
+        auto check = lab.portpub({"check"});
+        INFO(check.out << check.err);
+        CHECK(check.status == 0);
+        auto down = lab.portpub({"down", "--id", "web"});
+        INFO(down.err);
+        REQUIRE(down.status == 0);
+    }
 }

@@ -162,11 +162,28 @@ Docker::Docker(Lab& lab) : lab_(lab), parent_("portpub-test-" + std::to_string(:
        "mount -t tmpfs portpub-test /etc/docker");
     // Its own /proc too: containerd writes the oom_score_adj of its shims by their pid.
     // containerd's shims log at info level whatever dockerd's level: stderr goes too.
-    lab.spawn("host", {"sh", "-c", "exec \"$@\" 2>/dev/null", "sh", "unshare", "--pid", "--fork",
-                       "--kill-child", "--mount-proc", "dockerd",
-                       "--log-level", "error", "--storage-driver", "vfs", "--cgroup-parent",
-                       "/" + parent_, "--exec-root", run_ + "/exec", "--pidfile",
-                       run_ + "/docker.pid", "-H", "unix://" + socket()});
+    lab.spawn("host", {"sh",
+                       "-c",
+                       "exec \"$@\" 2>/dev/null",
+                       "sh",
+                       "unshare",
+                       "--pid",
+                       "--fork",
+                       "--kill-child",
+                       "--mount-proc",
+                       "dockerd",
+                       "--log-level",
+                       "error",
+                       "--storage-driver",
+                       "vfs",
+                       "--cgroup-parent",
+                       "/" + parent_,
+                       "--exec-root",
+                       run_ + "/exec",
+                       "--pidfile",
+                       run_ + "/docker.pid",
+                       "-H",
+                       "unix://" + socket()});
     wait_until("dockerd to answer", 30000, [&] { return cli({"info"}).status == 0; });
     const auto rootfs = make_rootfs(run_ + "/image", "docker\n");
     sh("tar -C " + rootfs.string() + " -c . | docker -H unix://" + socket() +
@@ -198,10 +215,18 @@ RunResult Docker::cli(std::vector<std::string> args) const {
 }
 
 RunResult Docker::run_httpd(const std::string& publish) const {
-    auto r = cli({"run", "-d", "-p", publish, "portpub-test-busybox", "/bin/httpd", "-f", "-p",
-                  "80", "-h", "/www"});
+    std::vector<std::string> args{"run", "-d"};
+    if (!publish.empty()) args.insert(args.end(), {"-p", publish});
+    args.insert(args.end(), {"portpub-test-busybox", "/bin/httpd", "-f", "-p", "80", "-h", "/www"});
+    auto r = cli(args);
     if (r.status != 0) throw std::runtime_error("docker run -p " + publish + ": " + r.err);
     return r;
+}
+
+std::string Docker::address(const std::string& id) const {
+    auto r = cli({"inspect", "-f", "{{.NetworkSettings.IPAddress}}", id});
+    if (r.status != 0) throw std::runtime_error("docker inspect " + id + ": " + r.err);
+    return r.out.substr(0, r.out.find('\n'));
 }
 
 std::vector<std::string> Docker::containers() const {

@@ -88,10 +88,12 @@ class Docker {
 
     // `docker ARGS...` against this daemon.
     RunResult cli(std::vector<std::string> args) const;
-    // `docker run -d` of busybox httpd serving "docker\n" on port 80 (and on
-    // `container_ports` more, when given: "80-1079"), with `publish` as its
-    // -p (e.g. "8081:80"); throws with Docker's message when it fails.
+    // `docker run -d` of busybox httpd serving "docker\n" on port 80, with
+    // `publish` as its -p ("8081:80"; "": nothing published); its id on
+    // stdout. Throws with Docker's message when it fails.
     RunResult run_httpd(const std::string& publish) const;
+    // The container's address on docker0.
+    std::string address(const std::string& id) const;
     // The ids of the containers it runs.
     std::vector<std::string> containers() const;
 

@@ -64,6 +64,8 @@ struct ForeignFirewalls {
 // command would make it; and whether they are there now (anyone's accepts of
 // the bridge by name, in both directions).
 bool wants_iptables_accepts(const ForeignFirewalls& fw, bool ipv6);
+// iptables-nft's FORWARD chain of that family; null when there is none.
+const ForwardChain* iptables_forward(const ForeignFirewalls& fw, bool ipv6);
 bool has_iptables_accepts(const ForeignFirewalls& fw, bool ipv6, const std::string& bridge);
 
 // What portpub does to the firewalls beside it: `auto` lets a bridge's

@@ -1,9 +1,10 @@
 // The host as the publisher changes it, one narrow interface a part: the
-// firewall (its command and its queries), the firewalls beside it, the links, the proxies, the
-// kernel settings, the namespaces, conntrack, and what it reads of ports and privileges. The
-// publisher is handed a Host (KernelHost for the real one), so that the order of its steps and its
-// rollback are tested with fakes (publisher_test.cpp), as ninja's DiskInterface is "abstract so it
-// can be mocked out for tests".
+// firewall (its command and its queries), the firewalls beside it, the
+// links, the proxies, the kernel settings, the namespaces, conntrack, and
+// what it reads of ports and privileges. The publisher is handed a Host
+// (KernelHost for the real one), so that the order of its steps and its
+// rollback are tested with fakes (publisher_test.cpp), as ninja's
+// DiskInterface is "abstract so it can be mocked out for tests".
 #pragma once
 
 #include <optional>

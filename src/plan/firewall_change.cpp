@@ -26,6 +26,31 @@ FirewallChange change_for_up(const Publication& p) {
     return c;
 }
 
+std::size_t add_missing_neighbours(
+    FirewallChange& change, const std::vector<Publication>& neighbours,
+    const std::function<std::vector<bool>(const std::vector<NatElement>&)>& held) {
+    auto add_once = [](std::vector<Network>& list, const Network& n) {
+        if (std::find(list.begin(), list.end(), n) == list.end()) list.push_back(n);
+    };
+    std::size_t lacking = 0;
+    for (const auto& n : neighbours) {
+        if (n.phase != Publication::Phase::published) continue;
+        change.ensure_base = true;
+        add_once(change.add_networks, n.network);
+        if (owns_network(n)) add_once(change.add_isolated, n.network);
+        const auto elements = nat_elements(n);
+        const auto there = held(elements);
+        bool lacked = false;
+        for (std::size_t i = 0; i < elements.size(); ++i)
+            if (i >= there.size() || !there[i]) {
+                change.add.push_back(elements[i]);
+                lacked = true;
+            }
+        lacking += lacked;
+    }
+    return lacking;
+}
+
 FirewallChange change_for_down(const Publication& p, const std::vector<Publication>& remaining,
                                bool others_unknown) {
     FirewallChange c;

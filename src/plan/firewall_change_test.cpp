@@ -53,3 +53,25 @@ TEST_CASE("down keeps a network while another container uses it", "[nft]") {
     CHECK(last_on_net.del_networks[0].bridge == "portpub0");
     CHECK(last_on_net.del_isolated == last_on_net.del_networks);
 }
+
+TEST_CASE("an up puts back what the table lacks of the publications beside it", "[firewall]") {
+    auto web = test::publication("web", "10.77.0.2", {"8080:80"});
+    auto db = test::publication("db", "10.77.0.3", {"9090:80", "9091:81"});
+    auto gone = test::publication("gone", "10.77.0.4", {"7070:80"});
+    gone.phase = Publication::Phase::removing;  // an interrupted down: not put back
+    auto change = change_for_up(test::publication("new", "10.77.0.5", {"6060:80"}));
+    const auto before = change.add.size();
+    const auto lacking = add_missing_neighbours(
+        change, {web, db, gone}, [&](const std::vector<NatElement>& elements) {
+            // web's are all there; db lacks its second.
+            std::vector<bool> held(elements.size(), true);
+            if (elements.size() == nat_elements(db).size() && elements == nat_elements(db))
+                held[1] = false;
+            return held;
+        });
+    CHECK(lacking == 1);
+    REQUIRE(change.add.size() == before + 1);
+    CHECK(change.add.back() == nat_elements(db)[1]);
+    CHECK(change.add_networks.size() == 1);  // one network, once
+    CHECK(change.ensure_base);
+}

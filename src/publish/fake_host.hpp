@@ -77,6 +77,11 @@ class FakeFirewall final : public FirewallCommand, public FirewallView {
     bool network_present(const Network&, bool) override { return table_; }
     std::vector<std::string> base_differences() override { return {}; }
     std::size_t element_count() const { return elements_.size(); }
+    // What `nft flush ruleset` does to it.
+    void flush() {
+        table_ = false;
+        elements_.clear();
+    }
 
   private:
     FakeState& s_;

@@ -68,6 +68,16 @@ void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
 
 namespace {
 
+// The bridges of `pub` and of the publications beside it, each once.
+std::vector<std::string> bridges_of(const Publication& pub,
+                                    const std::vector<Publication>& others) {
+    std::vector<std::string> bridges{pub.network.bridge};
+    for (const auto& o : others)
+        if (std::find(bridges.begin(), bridges.end(), o.network.bridge) == bridges.end())
+            bridges.push_back(o.network.bridge);
+    return bridges;
+}
+
 // The state directory as the table's owner: absolute, symlinks resolved.
 std::string owner_of(const std::filesystem::path& dir) {
     std::error_code ec;
@@ -157,7 +167,7 @@ Publication Publisher::up(const UpRequest& req) {
         // of the new one, whose own rollback leaves nothing if it fails.
         teardown(*plan.replaces, others, host);
         // The teardown may have taken the bridge's accepts and zone with it.
-        seen = host_.foreign.read({pub.network.bridge});
+        seen = host_.foreign.read(bridges_of(pub, others));
         try {
             return apply(pub, others, ns, host, seen);
         } catch (const Error& e) {
@@ -201,7 +211,7 @@ ForeignFirewalls Publisher::preflight(const Publication& pub, const Netns& ns,
     const bool passes = pub.pass_firewalls && !pub.host_veth.empty();
     ForeignFirewalls seen;
     try {
-        seen = host_.foreign.read({pub.network.bridge});
+        seen = host_.foreign.read(bridges_of(pub, others));
     } catch (const Error& e) {
         // Left alone, they need not be read: a note, not a failure.
         if (passes) throw Error(std::string("reading the firewalls beside portpub: ") + e.what());
@@ -292,6 +302,18 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
             crash_point(Step::up_veth);
         }
 
+        // What a firewall reload took of the others' passes goes back too.
+        std::set<std::string> passed{pub.network.bridge};
+        for (const auto& o : others)
+            if (o.pass_firewalls && !o.host_veth.empty() &&
+                o.phase == Publication::Phase::published &&
+                host.bridges.contains(o.network.bridge) && passed.insert(o.network.bridge).second)
+                step("firewalls beside portpub for bridge " + o.network.bridge, [&] {
+                    for (const auto& d : pass_foreign_firewalls(o.network, seen, host_.foreign,
+                                                                host, store_, nullptr))
+                        notes_.push_back("put back " + d + " of bridge " + o.network.bridge);
+                });
+
         // The proxy's sockets come before the rules: the redirects name its
         // listeners' ports, and a port in use must fail before anything points at it.
         std::optional<ProxyFds> proxy_fds;
@@ -305,7 +327,28 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
             });
 
         step("table inet " + std::string(kTableName), [&] {
-            firewall.apply(change_for_up(pub));
+            auto change = change_for_up(pub);
+            // A flush, or a chain or map deleted by hand, took the others'
+            // parts too: they go back in the same batch (their elements, or
+            // they would fall to the proxy and lose their clients' addresses).
+            FirewallView& tables = host_.tables;
+            if (!others.empty()) {
+                const bool table = tables.table_exists();
+                if (!table || !tables.base_differences().empty()) {
+                    const auto healed = add_missing_neighbours(
+                        change, others, [&](const std::vector<NatElement>& elements) {
+                            return table ? tables.in_kernel(elements)
+                                         : std::vector<bool>(elements.size(), false);
+                        });
+                    if (healed)
+                        notes_.push_back(
+                            "table inet " + std::string(kTableName) +
+                            (table ? " had lost chains" : " was gone") +
+                            ": put back the parts of " + std::to_string(healed) +
+                            (healed == 1 ? " other publication" : " other publications"));
+                }
+            }
+            firewall.apply(change);
             rollback.add([&firewall, pub, others, shared = !unusable_.empty()] {
                 firewall.apply(change_for_down(pub, others, shared));
             });

@@ -387,3 +387,26 @@ TEST_CASE("up again for the same container keeps its accepts and zone", "[publis
     CHECK(fake.foreign.firewalld.zone_of["portpub0"] == "trusted");
     CHECK(publisher.differences_from_records(std::nullopt).empty());
 }
+
+TEST_CASE("an up after a ruleset flush puts back the others' elements in its batch",
+          "[publisher]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());  // 2 DNAT elements and a redirect
+    fake.firewall.flush();
+    fake.foreign.accepts[0].clear();
+    auto db = web_request();
+    db.specs = {"9090:80"};
+    db.netns = "/run/netns/db";
+    fake.state.log.clear();
+    publisher.up(db);
+    // One batch: db's 2 elements and web's 3.
+    CHECK(fake.state.calls("firewall.apply") == std::vector<std::string>{"firewall.apply +5 -0"});
+    CHECK(fake.firewall.element_count() == 5);
+    CHECK(fake.foreign.accepts[0] == std::set<std::string>{"portpub0"});
+    CHECK(publisher.notes() ==
+          std::vector<std::string>{"table inet portpub was gone: put back the parts of 1 other "
+                                   "publication"});
+    CHECK(publisher.differences_from_records(std::nullopt).empty());
+}

@@ -391,3 +391,48 @@ TEST_CASE("check and restore name a container whose namespace is gone, gc remove
     CHECK(lab.portpub({"gc"}).status == 0);
     CHECK(diff_lines(before, lab.snapshot()) == "");
 }
+
+TEST_CASE(
+    "an up after a ruleset flush puts back the others' parts: their clients keep their "
+    "address",
+    "[recovery]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    lab.up(web, kWebPorts);
+    sh("nft flush ruleset");  // what nftables.service's restart does
+    auto up = lab.up(db, {"9090:80"});
+    CHECK_THAT(up.err, Catch::Contains("table inet portpub was gone: put back the parts of 1 "
+                                       "other publication"));
+    // web's client arrives with its own address: kernel DNAT, not the proxy.
+    auto reply = lab.tcp("ext", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(0) == "web");
+    CHECK(words(*reply).at(1) == kExtIp);
+    auto dgram = lab.udp("ext", kHostIp, 5353);
+    REQUIRE(dgram);
+    CHECK(words(*dgram).at(1) == kExtIp);
+    CHECK(lab.answering("ext", kHostIp, 9090) == "db");
+    CHECK(lab.portpub({"check"}).status == 0);
+}
+
+TEST_CASE("an up puts back the accepts a firewall reload took from another bridge", "[recovery]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    lab.up(web, kWebPorts, {"--subnet", "198.51.100.0/25"});
+    lab.up(db, {"9090:80"}, {"--bridge", "portpub1", "--subnet", "198.51.100.128/25"});
+    // What an iptables-restore of rules saved before portpub came does.
+    sh("iptables -F FORWARD && iptables -P FORWARD DROP");
+    CHECK_FALSE(lab.tcp("ext", kHostIp, 8080, 1000));
+    auto again = lab.container("again");
+    auto up = lab.up(again, {"7070:80"}, {"--bridge", "portpub1", "--subnet", "198.51.100.128/25"});
+    CHECK_THAT(up.err, Catch::Contains("put back iptables accepts of bridge portpub0"));
+    auto reply = lab.tcp("ext", kHostIp, 8080);
+    REQUIRE(reply);
+    CHECK(words(*reply).at(1) == kExtIp);
+    auto out = lab.tcp("web", kExtIp, 80);
+    CHECK(out);
+    CHECK(lab.portpub({"check"}).status == 0);
+}

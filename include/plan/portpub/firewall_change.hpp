@@ -4,6 +4,8 @@
 // one of its containers is.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "portpub/nat_elements.hpp"
@@ -22,6 +24,15 @@ struct FirewallChange {
 };
 
 FirewallChange change_for_up(const Publication& p);
+// `change` puts back, too, what the table lacks of the publications that stay
+// beside it (a flush, a deleted chain or map took it): each one's network,
+// and each of its elements for which `held` (called with its elements, in
+// nat_elements' order) says false. Returns how many publications lacked an
+// element. `up` calls it when the table or a chain is gone, so that no
+// neighbour falls to the proxy and loses its clients' addresses.
+std::size_t add_missing_neighbours(
+    FirewallChange& change, const std::vector<Publication>& neighbours,
+    const std::function<std::vector<bool>(const std::vector<NatElement>&)>& held);
 // `remaining`: every other publication that stays. `others_unknown`: there
 // may be more that portpub cannot read (an unusable record), so the table
 // and the network sets stay (its elements go) even when `remaining` is empty.

@@ -21,7 +21,7 @@ _portpub_ids() {  # published containers: the records' names
 
 _portpub() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local bin=${COMP_WORDS[0]} commands="up down ls check restore gc forward oci-hook version help"
+    local bin=${COMP_WORDS[0]} commands="up down ls check restore gc watch forward oci-hook version help"
     local command=up verb="" state=/run/portpub i word
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}

@@ -3,6 +3,9 @@
 // error names its command and exits 2.
 #include "portpub/cli.hpp"
 
+#include <signal.h>
+#include <sys/signalfd.h>
+
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <iostream>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "portpub/error.hpp"
+#include "portpub/fd.hpp"
 #include "portpub/foreign_drops.hpp"
 #include "portpub/forward_config.hpp"
 #include "portpub/forward_proxy.hpp"
@@ -24,6 +28,7 @@
 #include "portpub/proxy_server.hpp"
 #include "portpub/publisher.hpp"
 #include "portpub/version.hpp"
+#include "portpub/watcher.hpp"
 
 namespace portpub {
 
@@ -57,6 +62,7 @@ Commands:
   check     compare the kernel with the records; exit 1 on a difference
   restore   re-create what is missing (after `nft flush ruleset`, say)
   gc        remove what belongs to containers that are gone
+  watch     put back what goes missing, as it goes (for systemd)
   forward   forward a port of this host, without a container
   oci-hook  run by an OCI runtime as a hook (createRuntime, poststop)
   version   print the version
@@ -501,6 +507,29 @@ int cmd_restore(const std::vector<std::string>& args) {
     return result.failed.empty() ? kOk : kFailed;
 }
 
+int cmd_watch(const std::vector<std::string>& args) {
+    po::options_description opts("Options");
+    auto vm =
+        parse_simple("watch", args, opts, "Usage: portpub watch",
+                     "\nRuns until SIGTERM: puts back what the records say is missing whenever\n"
+                     "nftables changes (nft flush ruleset, nft -f, iptables-restore, a firewall\n"
+                     "reload), a line for each repair on stderr. For systemd.\n\nExample:\n"
+                     "  portpub watch\n");
+    if (vm.count("help")) return kOk;
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    if (::sigprocmask(SIG_BLOCK, &stop, nullptr) != 0) throw_errno("watch: cannot block signals");
+    UniqueFd stop_fd(::signalfd(-1, &stop, SFD_CLOEXEC));
+    if (!stop_fd) throw_errno("watch: cannot make a signalfd");
+    Watcher watcher(vm["state-dir"].as<std::string>(), [](const std::string& line) {
+        std::cerr << "portpub watch: " << line << "\n";
+    });
+    watcher.run(stop_fd.get());
+    return kOk;
+}
+
 const char* const kForwardUsage =
     "Usage: portpub forward -p HOSTPORT:PORT[/proto]... [--to ADDR]   (add, apply)\n"
     "       portpub forward rm HOSTPORT:PORT[/proto] [--to ADDR]      (remove, apply)\n"
@@ -629,7 +658,7 @@ int cmd_version(const std::vector<std::string>& args) {
 
 bool is_command(const std::string& s) {
     return s == "up" || s == "down" || s == "ls" || s == "check" || s == "restore" || s == "gc" ||
-           s == "oci-hook" || s == "version" || s == "help" || s == "forward";
+           s == "oci-hook" || s == "version" || s == "help" || s == "forward" || s == "watch";
 }
 
 }  // namespace
@@ -661,6 +690,7 @@ int run_cli(int argc, char** argv) {
         if (command == "check") return cmd_check(args);
         if (command == "restore") return cmd_restore(args);
         if (command == "gc") return cmd_gc(args);
+        if (command == "watch") return cmd_watch(args);
         if (command == "oci-hook") return cmd_oci_hook(args);
         if (command == "help") {  // help COMMAND: that command's help
             if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) args.clear();

@@ -254,8 +254,8 @@ void StateStore::save_host(const HostState& h) {
     if (host_problem_) return;  // see load_host
     const auto path = dir_ / "host.json";
     if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty() &&
-        h.bridges_before_forwarding.empty() &&
-        h.iptables_made == HostState::FilterMade{} && h.ip6tables_made == HostState::FilterMade{}) {
+        h.bridges_before_forwarding.empty() && h.iptables_made == HostState::FilterMade{} &&
+        h.ip6tables_made == HostState::FilterMade{}) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)
             throw_errno("cannot remove " + path.string());
         return;

@@ -1,7 +1,7 @@
-// The watcher's loop: one poll on the nftables announcements and the stop
-// descriptor. A change by another process starts a short wait for the rest
-// of its burst (a flush and a reload come as many transactions), then one
-// restore puts back everything missing in one batch. Its own restore's
+// The watcher's loop: one poll on the nftables announcements, firewalld's on
+// the system bus (a reload forgets the zone bindings) and the stop descriptor. A change by another
+// process starts a short wait for the rest of its burst (a flush and a reload come as many
+// transactions), then one restore puts back everything missing in one batch. Its own restore's
 // announcements carry its own pid and are passed over, so it does not chase
 // itself. It subscribes before its first repair: a change that came before
 // the subscription is found by that repair.
@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "portpub/error.hpp"
+#include "portpub/firewalld_signals.hpp"
 #include "portpub/nft_events.hpp"
 #include "portpub/publisher.hpp"
 
@@ -48,6 +49,7 @@ void Watcher::repair() {
 
 void Watcher::run(int stop_fd) {
     NftEvents events;
+    FirewalldSignals firewalld;
     repair();
     log_("watching nftables for " + state_dir_.string());
     bool pending = false;  // a burst of changes is being waited out
@@ -59,14 +61,17 @@ void Watcher::run(int stop_fd) {
             timeout = static_cast<int>(std::max<long>(
                 0, std::chrono::duration_cast<std::chrono::milliseconds>(due() - Clock::now())
                        .count()));
-        pollfd fds[2] = {{events.fd(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
-        const int ready = ::poll(fds, 2, timeout);
+        pollfd fds[3] = {{events.fd(), POLLIN, 0},
+                         {stop_fd, POLLIN, 0},
+                         {firewalld.fd(), firewalld.events(), 0}};
+        const int ready = ::poll(fds, firewalld.fd() < 0 ? 2 : 3, timeout);
         if (ready < 0) {
             if (errno == EINTR) continue;
             throw_errno("watch: cannot wait for changes");
         }
         if (fds[1].revents) return;
-        if (fds[0].revents && events.drain()) {
+        const bool reloaded = firewalld.fd() >= 0 && fds[2].revents && firewalld.process();
+        if ((fds[0].revents && events.drain()) || reloaded) {
             last = Clock::now();
             if (!pending) first = last;
             pending = true;

@@ -492,3 +492,26 @@ TEST_CASE("up, check and down while another program keeps changing a large rules
         REQUIRE(down.status == 0);
     }
 }
+
+TEST_CASE("portpub watch binds the bridge again after firewall-cmd --reload", "[firewalls]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    const auto firewalld = start_firewalld(lab);
+    lab.up(web, kWebPorts);
+    const std::string log = lab.state_dir() + "/../watch.log";
+    lab.spawn("host", {"sh", "-c",
+                       std::string("exec '") + PORTPUB_BIN + "' watch --state-dir '" +
+                           lab.state_dir() + "' 2>" + log});
+    wait_until("the watcher to watch", 5000, [&] {
+        return run({"grep", "-q", "watching nftables", log}).status == 0;
+    });
+    for (const char* reload : {"--reload", "--complete-reload"}) {
+        INFO(reload);
+        sh(std::string("firewall-cmd ") + reload);
+        CHECK(eventually(5000, [] { return zone_of("portpub0") == "trusted\n"; }));
+        CHECK(lab.tcp("web", kExtIp, 80));
+        CHECK(lab.portpub({"check"}).status == 0);
+    }
+    INFO(sh("cat " + log));
+}

@@ -1,5 +1,6 @@
 // `portpub watch`: waits for changes to nftables (a flush, `nft -f`, a table,
-// chain or element deleted, iptables rules rewritten) and puts back, through
+// chain or element deleted, iptables rules rewritten) and for firewalld's
+// reloads and restarts, and puts back, through
 // the publisher's restore, what the records say is missing; a line of log
 // for each repair. It never fights a removal: what down, gc and forward rm
 // take away has no record left to restore.

@@ -1,0 +1,27 @@
+// firewalld's announcements on the system bus, for the watcher: `Reloaded`
+// (a reload forgets runtime zone bindings) and its name changing owner
+// (firewalld started or restarted). No bus is no firewalld: nothing to poll.
+#pragma once
+
+#include <memory>
+
+namespace portpub {
+
+class FirewalldSignals {
+  public:
+    FirewalldSignals();  // never throws: without a bus, fd() is -1
+    ~FirewalldSignals();
+    FirewalldSignals(const FirewalldSignals&) = delete;
+    FirewalldSignals& operator=(const FirewalldSignals&) = delete;
+
+    int fd() const;        // -1 without a bus
+    short events() const;  // what to poll it for
+    // Handles what came; true when firewalld reloaded, started or went.
+    bool process();
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portpub

@@ -1,0 +1,67 @@
+// Two matches on the system bus through sd-bus: firewalld's `Reloaded`
+// signal, and NameOwnerChanged for org.fedoraproject.FirewallD1. The bus
+// connection is the watcher's own; sd_bus_process dispatches what came to
+// the matches' callbacks, which only note that something happened.
+#include "portpub/firewalld_signals.hpp"
+
+#include <systemd/sd-bus.h>
+
+namespace portpub {
+
+struct FirewalldSignals::Impl {
+    sd_bus* bus = nullptr;
+    bool seen = false;
+    ~Impl() {
+        if (bus) sd_bus_flush_close_unref(bus);
+    }
+};
+
+namespace {
+
+int noted(sd_bus_message*, void* userdata, sd_bus_error*) {
+    *static_cast<bool*>(userdata) = true;
+    return 0;
+}
+
+}  // namespace
+
+FirewalldSignals::FirewalldSignals() : impl_(std::make_unique<Impl>()) {
+    sd_bus* bus = nullptr;
+    if (sd_bus_open_system(&bus) < 0) return;
+    // Floating matches: they live as long as the connection.
+    if (sd_bus_match_signal(bus, nullptr, "org.fedoraproject.FirewallD1",
+                            "/org/fedoraproject/FirewallD1", "org.fedoraproject.FirewallD1",
+                            "Reloaded", noted, &impl_->seen) < 0 ||
+        sd_bus_add_match(bus, nullptr,
+                         "type='signal',sender='org.freedesktop.DBus',"
+                         "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                         "arg0='org.fedoraproject.FirewallD1'",
+                         noted, &impl_->seen) < 0) {
+        sd_bus_flush_close_unref(bus);
+        return;
+    }
+    impl_->bus = bus;
+}
+
+FirewalldSignals::~FirewalldSignals() = default;
+
+int FirewalldSignals::fd() const {
+    return impl_->bus ? sd_bus_get_fd(impl_->bus) : -1;
+}
+
+short FirewalldSignals::events() const {
+    if (!impl_->bus) return 0;
+    const int e = sd_bus_get_events(impl_->bus);
+    return static_cast<short>(e < 0 ? 0 : e);
+}
+
+bool FirewalldSignals::process() {
+    if (!impl_->bus) return false;
+    impl_->seen = false;
+    // All that is queued; a bus that went away stays quiet from here on.
+    while (sd_bus_process(impl_->bus, nullptr) > 0) {
+    }
+    return impl_->seen;
+}
+
+}  // namespace portpub

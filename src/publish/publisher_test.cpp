@@ -30,6 +30,14 @@ UpRequest web_request() {
     return req;
 }
 
+// A second container, db, publishing 9090.
+UpRequest db_request() {
+    auto req = web_request();
+    req.specs = {"9090:80"};
+    req.netns = "/run/netns/db";
+    return req;
+}
+
 constexpr const char* kVeth = "pp0a4d0002";  // of 10.77.0.2, the first address of 10.77.0.0/16
 
 }  // namespace
@@ -112,9 +120,7 @@ TEST_CASE("a proxy that fails to start beside another container: only its elemen
     TempDir dir;
     FakeHost fake;
     Publisher publisher(dir.path, fake.host());
-    auto db = web_request();
-    db.specs = {"9090:80"};
-    db.netns = "/run/netns/db";
+    auto db = db_request();
     publisher.up(db);
     fake.state.log.clear();
     fake.state.fail = {"proxies.start"};
@@ -214,9 +220,7 @@ TEST_CASE("the accepts beside portpub come with a bridge's first container and g
     fake.foreign.policy_drop[0] = true;
     Publisher publisher(dir.path, fake.host());
     publisher.up(web_request());
-    auto db = web_request();
-    db.specs = {"9090:80"};
-    db.netns = "/run/netns/db";
+    auto db = db_request();
     publisher.up(db);
     // Once for the bridge; nothing made, the chain was there.
     CHECK(fake.state.calls("foreign.add") ==
@@ -396,9 +400,7 @@ TEST_CASE("an up after a ruleset flush puts back the others' elements in its bat
     publisher.up(web_request());  // 2 DNAT elements and a redirect
     fake.firewall.flush();
     fake.foreign.accepts[0].clear();
-    auto db = web_request();
-    db.specs = {"9090:80"};
-    db.netns = "/run/netns/db";
+    auto db = db_request();
     fake.state.log.clear();
     publisher.up(db);
     // One batch: db's 2 elements and web's 3.

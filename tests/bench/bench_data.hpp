@@ -5,13 +5,23 @@
 // spaces is quoted. Writes nothing when the path is empty (no --data given).
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace bench {
+
+// The median of the figures of a benchmark's runs; 0 for none.
+inline double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty()      ? 0
+           : v.size() % 2 ? v[v.size() / 2]
+                          : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
 
 class DataFile {
   public:

@@ -31,12 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty()      ? 0
-           : v.size() % 2 ? v[v.size() / 2]
-                          : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+using bench::median;
 
 void require(const RunResult& r, const std::string& what) {
     if (r.status != 0) throw std::runtime_error(what + " failed: " + r.err + r.out);

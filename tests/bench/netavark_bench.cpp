@@ -48,12 +48,7 @@ const char* const kConfigDir = "/run/netavark-bench";  // the lab's private /run
 const char* const kOptionsFile = "/run/netavark-bench-options.json";
 const int kFirstPort = 10000;
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty()      ? 0
-           : v.size() % 2 ? v[v.size() / 2]
-                          : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+using bench::median;
 
 // The options Podman 4.3 hands netavark for `podman run --network bench -p
 // ...`: one bridge network on the lab's subnet, a static address per

@@ -3,8 +3,11 @@
 // error names its command and exits 2.
 #include "portpub/cli.hpp"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <charconv>
@@ -22,6 +25,7 @@
 #include "portpub/forward_proxy.hpp"
 #include "portpub/forwarder.hpp"
 #include "portpub/kernel_host.hpp"
+#include "portpub/logger.hpp"
 #include "portpub/oci_hook.hpp"
 #include "portpub/proxy_plan.hpp"
 #include "portpub/proxy_process.hpp"
@@ -29,6 +33,7 @@
 #include "portpub/publisher.hpp"
 #include "portpub/version.hpp"
 #include "portpub/watcher.hpp"
+#include "portpub/watcher_process.hpp"
 
 namespace portpub {
 
@@ -76,11 +81,10 @@ Example:
 )";
 
 const char* const kUpHelp = R"(
-SPEC is [ip:][hostPort:]containerPort[/proto], proto tcp (default), udp, sctp:
+SPEC, repeatable, is [ip:][hostPort:]containerPort[/tcp|/udp|/sctp], such as
   80                 random host port    8000-8010:80-90   ranges, one to one
   8080:80            every host address  8000-8010:80      first free of them
   192.0.2.1:8080:80  that address only   [2001:db8::1]:8080:80  IPv6 address
-
 Example:
   portpub up -p 8080:80 -p 5353:53/udp --netns /run/netns/web
 )";
@@ -219,11 +223,10 @@ std::uint32_t udp_timeout(const std::string& text) {
 
 int cmd_up(const std::vector<std::string>& args) {
     po::options_description opts("Options");
-    opts.add_options()("publish,p",
-                       po::value<std::vector<std::string>>()->composing()->value_name("SPEC"),
-                       "publish a port (SPEC, below); repeatable")(
-        "netns", po::value<std::string>()->value_name("PATH"),
-        "the container's network namespace file (required)")(
+    opts.add_options()(
+        "publish,p", po::value<std::vector<std::string>>()->composing()->value_name("SPEC"),
+        "publish a port (SPEC, below)")("netns", po::value<std::string>()->value_name("PATH"),
+                                        "the container's network namespace file (required)")(
         "id", po::value<std::string>()->value_name("ID"), "container id (default: from --netns)")(
         "bridge", po::value<std::string>()->default_value("portpub0")->value_name("NAME"),
         "bridge to attach to")(
@@ -237,7 +240,8 @@ int cmd_up(const std::vector<std::string>& args) {
         "udp-timeout", po::value<std::string>()->default_value("90")->value_name("SECONDS"),
         "idle time of a proxied UDP flow")(
         "firewall", po::value<std::string>()->default_value("auto")->value_name("MODE"),
-        "none: leave host firewalls alone")("json", "print the result as JSON");
+        "none: leave host firewalls alone")("no-watch", "start no watcher (see portpub watch)")(
+        "json", "print the result as JSON");
     add_state_option(opts);
     opts.add_options()("help,h", "show this help");
     auto vm = parse("up", opts, args);
@@ -260,6 +264,7 @@ int cmd_up(const std::vector<std::string>& args) {
     req.proxy = !vm.count("no-proxy");
     req.reserve = !vm.count("no-reserve");
     req.udp_timeout = udp_timeout(vm["udp-timeout"].as<std::string>());
+    req.watch = !vm.count("no-watch");
     try {
         req.pass_firewalls = parse_firewall_mode(vm["firewall"].as<std::string>(), "--firewall") ==
                              FirewallMode::automatic;
@@ -507,26 +512,87 @@ int cmd_restore(const std::vector<std::string>& args) {
     return result.failed.empty() ? kOk : kFailed;
 }
 
+// The watch lock for `portpub watch` run by hand or by systemd: a watcher
+// `up` started gives way to it; another such watcher is an error.
+WatchLock take_over_watch(const std::string& state_dir, int signal_fd) {
+    for (int tries = 0; tries < 100; ++tries) {
+        WatchLock lock(state_dir);
+        if (lock.held()) return lock;
+        const auto other = running_watcher(state_dir);
+        if (other && !other->while_published)
+            throw Error("another portpub watch runs for " + state_dir + " (pid " +
+                        std::to_string(other->process.pid) + "); one is enough");
+        if (other) stop_process(other->process, std::chrono::milliseconds(2000), kWatcherName);
+        pollfd p{signal_fd, POLLIN, 0};
+        if (::poll(&p, 1, 20) > 0) throw Error("watch: stopped before it began");
+    }
+    throw Error("watch: " + watch_lock_path(state_dir).string() +
+                " stays locked by a process that is not portpub's watcher; find it with "
+                "fuser or lsof");
+}
+
 int cmd_watch(const std::vector<std::string>& args) {
     po::options_description opts("Options");
-    auto vm =
-        parse_simple("watch", args, opts, "Usage: portpub watch",
-                     "\nRuns until SIGTERM: puts back what the records say is missing whenever\n"
-                     "nftables changes (nft flush ruleset, nft -f, iptables-restore, a firewall\n"
-                     "reload), a line for each repair on stderr. For systemd.\n\nExample:\n"
-                     "  portpub watch\n");
+    opts.add_options()(kWhilePublished + 2,
+                       "exit once nothing is published or forwarded "
+                       "(the watcher up starts)")("ready-fd", po::value<int>()->value_name("FD"),
+                                                  "say \"ready\" on FD once watching");
+    auto vm = parse_simple(
+        "watch", args, opts, "Usage: portpub watch",
+        "\nRuns until SIGTERM: puts back what the records say is missing whenever\n"
+        "nftables changes (nft flush ruleset, nft -f, iptables-restore, a firewall\n"
+        "reload), firewalld reloads or an address or link is deleted, a line for each\n"
+        "repair on stderr. For systemd; up starts one by itself (see --no-watch).\n\n"
+        "Example:\n  portpub watch\n");
     if (vm.count("help")) return kOk;
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    if (::sigprocmask(SIG_BLOCK, &stop, nullptr) != 0) throw_errno("watch: cannot block signals");
-    UniqueFd stop_fd(::signalfd(-1, &stop, SFD_CLOEXEC));
-    if (!stop_fd) throw_errno("watch: cannot make a signalfd");
-    Watcher watcher(vm["state-dir"].as<std::string>(), [](const std::string& line) {
+    const bool while_published = vm.count(kWhilePublished + 2) > 0;
+    const int ready_fd = vm.count("ready-fd") ? vm["ready-fd"].as<int>() : -1;
+    const auto state_dir = vm["state-dir"].as<std::string>();
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);
+    if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0)
+        throw_errno("watch: cannot block signals");
+    UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC));
+    if (!signal_fd) throw_errno("watch: cannot make a signalfd");
+
+    bool said = ready_fd < 0;
+    auto say = [ready_fd, &said](const std::string& line) {
+        if (said) return;  // once: the descriptor is closed after it
+        said = true;
+        const auto text = line + "\n";
+        (void)!::write(ready_fd, text.data(), text.size());
+        ::close(ready_fd);
+    };
+    std::unique_ptr<Logger> file_log;
+    std::function<void(const std::string&)> log = [](const std::string& line) {
         std::cerr << "portpub watch: " << line << "\n";
-    });
-    watcher.run(stop_fd.get());
+    };
+    try {
+        ::prctl(PR_SET_NAME, kWatcherName);
+        WatchLock lock(state_dir);
+        if (!lock.held()) {
+            if (while_published) {  // `up` started it, and another was quicker
+                say("another");
+                return kOk;
+            }
+            lock = take_over_watch(state_dir, signal_fd.get());
+        }
+        if (ready_fd >= 0) {
+            // Started detached by `up`: its stderr is /dev/null.
+            (void)!::chdir("/");
+            file_log = std::make_unique<Logger>(watch_log_path(state_dir));
+            log = [&file_log](const std::string& line) { file_log->write(line); };
+        }
+        Watcher watcher(state_dir, std::move(lock), while_published, log);
+        watcher.run(signal_fd.get(), [&] { say("ready"); });
+    } catch (const std::exception& e) {
+        say(std::string("error: ") + e.what());
+        if (file_log) file_log->write(std::string("exits: ") + e.what());
+        throw;
+    }
     return kOk;
 }
 
@@ -578,7 +644,8 @@ int cmd_forward(std::vector<std::string> args) {
         "the machine to forward to (default: this host)")(
         "config",
         po::value<std::string>()->default_value(kDefaultForwardConfig)->value_name("FILE"),
-        "the forward file")("json", "ls: print JSON");
+        "the forward file")("json", "ls: print JSON")("no-watch",
+                                                      "start no watcher (see portpub watch)");
     add_state_option(opts);
     opts.add_options()("help,h", "show this help");
     std::vector<std::string> positional;
@@ -602,7 +669,8 @@ int cmd_forward(std::vector<std::string> args) {
         std::cout << help_text(kForwardUsage, opts, kForwardHelp);
         return kOk;
     }
-    Forwarder forwarder(vm["state-dir"].as<std::string>(), vm["config"].as<std::string>());
+    Forwarder forwarder(vm["state-dir"].as<std::string>(), vm["config"].as<std::string>(),
+                        !vm.count("no-watch"));
     auto specs = vm.count("publish") ? vm["publish"].as<std::vector<std::string>>()
                                      : std::vector<std::string>{};
     specs.insert(specs.end(), positional.begin(), positional.end());
@@ -640,6 +708,8 @@ int cmd_forward(std::vector<std::string> args) {
     }
     for (const auto& l : lines)
         std::cout << l << "\n";
+    for (const auto& note : forwarder.notes())
+        std::cerr << "portpub: " << note << "\n";
     return kOk;
 }
 

@@ -237,13 +237,17 @@ Config parse_config(const std::string& text, Command command) {
     if (auto v = string_field(j, "bridge", "bridge")) c.bridge = *v;
     if (auto v = string_field(j, "subnet", "subnet")) c.subnet = *v;
     if (auto v = string_field(j, "subnet6", "subnet6")) c.subnet6 = *v;
-    if (auto v = j.find("ipv6"); v != j.end() && !v->is_null()) {
+    auto flag = [&j](const char* name, bool& out) {
+        auto v = j.find(name);
+        if (v == j.end() || v->is_null()) return;
         if (!v->is_boolean())
-            throw CniError(
-                kInvalidConfig,
-                "network configuration: ipv6 must be true or false, not " + shown(v->dump(), 40));
-        c.ipv6 = v->get<bool>();
-    }
+            throw CniError(kInvalidConfig, "network configuration: " + std::string(name) +
+                                               " must be true or false, not " +
+                                               shown(v->dump(), 40));
+        out = v->get<bool>();
+    };
+    flag("ipv6", c.ipv6);
+    flag("watch", c.watch);
     if (auto v = string_field(j, "firewall", "firewall")) {
         try {
             c.pass_firewalls = parse_firewall_mode(*v, "firewall") == FirewallMode::automatic;
@@ -436,6 +440,7 @@ UpRequest up_request(const Config& config, const Environment& env) {
     req.subnet6 = config.subnet6;
     req.ipv6 = config.ipv6;
     req.pass_firewalls = config.pass_firewalls;
+    req.watch = config.watch;
     req.cni_network = config.name;
     // A CNI runtime holds the host ports itself (Podman binds them once ADD
     // returns); the proxy must not take them first.

@@ -154,6 +154,17 @@ TEST_CASE("a network configuration is read with its runtime config", "[cni]") {
         "firewall":"off"})",
                                    Command::add),
                       Catch::Contains("network configuration: firewall 'off' is not a firewall"));
+    // As `up --no-watch`.
+    CHECK(c.watch);
+    const auto unwatched = parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "watch":false})",
+                                        Command::add);
+    CHECK_FALSE(unwatched.watch);
+    CHECK_FALSE(up_request(unwatched, Environment{}).watch);
+    CHECK_THROWS_WITH(parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "watch":"no"})",
+                                   Command::add),
+                      Catch::Contains("network configuration: watch must be true or false"));
 
     auto gc = parse_config(R"({"cniVersion":"1.1.0","name":"web","type":"portpub",
         "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]})",

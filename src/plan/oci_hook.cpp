@@ -69,11 +69,12 @@ HookAction hook_action(const OciState& state) {
         if (key.rfind("io.portpub.", 0) != 0) continue;
         if (key != kPortsAnnotation && key != kNetnsAnnotation && key != kBridgeAnnotation &&
             key != kSubnetAnnotation && key != kSubnet6Annotation && key != kIpv6Annotation &&
-            key != kFirewallAnnotation)
+            key != kFirewallAnnotation && key != kWatchAnnotation)
             throw Error("unknown annotation " + key + " on container " + state.id +
                         " (portpub reads " + kPortsAnnotation + ", " + kNetnsAnnotation + ", " +
                         kBridgeAnnotation + ", " + kSubnetAnnotation + ", " + kSubnet6Annotation +
-                        ", " + kIpv6Annotation + " and " + kFirewallAnnotation + ")");
+                        ", " + kIpv6Annotation + ", " + kFirewallAnnotation + " and " +
+                        kWatchAnnotation + ")");
     }
     HookAction action;
     action.id = state.id;
@@ -131,12 +132,16 @@ HookAction hook_action(const OciState& state) {
     if (auto bridge = annotation(kBridgeAnnotation)) up.bridge = *bridge;
     if (auto subnet = annotation(kSubnetAnnotation)) up.subnet = *subnet;
     if (auto subnet6 = annotation(kSubnet6Annotation)) up.subnet6 = *subnet6;
-    if (auto ipv6 = annotation(kIpv6Annotation)) {
-        if (*ipv6 != "true" && *ipv6 != "false")
-            throw Error("annotation " + std::string(kIpv6Annotation) + "='" + shown(*ipv6) +
-                        "' of container " + state.id + " must be true or false");
-        up.ipv6 = *ipv6 == "true";
-    }
+    auto flag = [&](const char* name, bool& out) {
+        auto v = annotation(name);
+        if (!v) return;
+        if (*v != "true" && *v != "false")
+            throw Error("annotation " + std::string(name) + "='" + shown(*v) + "' of container " +
+                        state.id + " must be true or false");
+        out = *v == "true";
+    };
+    flag(kIpv6Annotation, up.ipv6);
+    flag(kWatchAnnotation, up.watch);
     if (auto firewall = annotation(kFirewallAnnotation))
         up.pass_firewalls =
             parse_firewall_mode(*firewall, "annotation " + std::string(kFirewallAnnotation) +

@@ -91,6 +91,15 @@ TEST_CASE("createRuntime publishes the annotation's ports in the container's nam
                       Catch::Contains("annotation io.portpub.ipv6='yes' of container") &&
                           Catch::Contains("must be true or false"));
 
+    // As `up --no-watch`.
+    CHECK(b.up.watch);
+    CHECK_FALSE(hook_action(parse_oci_state(
+                                creating(R"("io.portpub.ports":"80","io.portpub.watch":"false")")))
+                    .up.watch);
+    CHECK_THROWS_WITH(
+        hook_action(parse_oci_state(creating(R"("io.portpub.ports":"80","io.portpub.watch":"0")"))),
+        Catch::Contains("annotation io.portpub.watch='0' of container"));
+
     // As `up --firewall`.
     CHECK(b.up.pass_firewalls);
     auto none = hook_action(

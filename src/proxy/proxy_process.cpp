@@ -38,17 +38,17 @@ int pidfd_signal(int pidfd, int sig) {
     return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
-// The start time of a running portpub proxy with this pid; nullopt when the
-// pid names no process, a zombie, or another program. Start times count
-// clock ticks (10 ms), so the name tells apart two processes started in the
-// same tick.
-std::optional<std::uint64_t> start_time_of(pid_t pid) {
+// The start time of a running process with this pid and name (a proxy,
+// the watcher); nullopt when the pid names no process, a zombie, or another
+// program. Start times count clock ticks (10 ms), so the name tells apart two
+// processes started in the same tick.
+std::optional<std::uint64_t> start_time_of(pid_t pid, std::string_view name = kProxyName) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     if (!std::getline(in, line)) return std::nullopt;
     auto open = line.find('('), close = line.rfind(')');
     if (open == std::string::npos || close == std::string::npos) return std::nullopt;
-    if (line.compare(open + 1, close - open - 1, kProxyName) != 0) return std::nullopt;
+    if (std::string_view(line).substr(open + 1, close - open - 1) != name) return std::nullopt;
     if (close + 2 < line.size() && line[close + 2] == 'Z') return std::nullopt;  // exited
     return parse_start_time(line);
 }
@@ -133,8 +133,8 @@ ReadyPipe ready_pipe(std::string_view what) {
     return {UniqueFd(ready[0]), UniqueFd(ready[1])};
 }
 
-ProcessId start_detached(const std::vector<std::string>& args, std::vector<int> keep,
-                         ReadyPipe ready, std::string_view what) {
+Spawned spawn_detached(const std::vector<std::string>& args, std::vector<int> keep, ReadyPipe ready,
+                       std::string_view what) {
     keep.push_back(ready.write.get());
     std::vector<std::string> arg_copies = args;
     std::vector<char*> argv;
@@ -180,6 +180,12 @@ ProcessId start_detached(const std::vector<std::string>& args, std::vector<int> 
     while (said == "ready" && wait_readable(ready.read.get(), 5000) &&
            ::read(ready.read.get(), &c, 1) == 1) {
     }
+    return {pid, said};
+}
+
+ProcessId start_detached(const std::vector<std::string>& args, std::vector<int> keep,
+                         ReadyPipe ready, std::string_view what) {
+    const auto [pid, said] = spawn_detached(args, std::move(keep), std::move(ready), what);
     if (said != "ready") {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);
@@ -243,25 +249,26 @@ ProcessId start_proxy(const Publication& p, ProxyFds& fds, const std::filesystem
     return start_detached(args, std::move(keep), std::move(ready), "proxy");
 }
 
-bool process_running(const ProcessId& id) {
+bool process_running(const ProcessId& id, std::string_view name) {
     if (id.pid <= 0) return false;
-    auto t = start_time_of(id.pid);
+    auto t = start_time_of(id.pid, name);
     return t && *t == id.start_time;
 }
 
-void stop_process(const ProcessId& id, std::chrono::milliseconds grace) {
+void stop_process(const ProcessId& id, std::chrono::milliseconds grace, std::string_view name) {
     if (id.pid <= 0) return;
     // The pidfd pins the process; checking the start time after opening it
     // tells whether it is ours. Signals then go to it and no other.
     UniqueFd pidfd(pidfd_open(id.pid));
     if (!pidfd) return;  // gone
-    auto t = start_time_of(id.pid);
+    auto t = start_time_of(id.pid, name);
     if (!t || *t != id.start_time) return;  // exited, and the pid may name another process now
     if (pidfd_signal(pidfd.get(), SIGTERM) != 0 && errno == ESRCH) return;
     if (!wait_readable(pidfd.get(), static_cast<int>(grace.count()))) {
         pidfd_signal(pidfd.get(), SIGKILL);
         if (!wait_readable(pidfd.get(), 2000))
-            throw Error("the proxy (pid " + std::to_string(id.pid) + ") did not stop");
+            throw Error("the " + std::string(name) + " process (pid " + std::to_string(id.pid) +
+                        ") did not stop");
     }
     ::waitpid(id.pid, nullptr, WNOHANG);  // reaps it when it is our own child
 }
@@ -310,6 +317,16 @@ std::vector<FoundProxy> find_proxies(const std::filesystem::path& state_dir) {
         found.push_back({*id_arg, {pid, *started}});
     }
     return found;
+}
+
+std::optional<ProcessId> our_process(int pid, std::string_view name) {
+    if (pid <= 0) return std::nullopt;
+    auto started = start_time_of(pid, name);
+    const std::string dir = "/proc/" + std::to_string(pid);
+    if (!started || !runs_as_us(dir) || !runs_this_binary(dir)) return std::nullopt;
+    // Checked after the start time: the pid still names the process read.
+    if (start_time_of(pid, name) != started) return std::nullopt;
+    return ProcessId{pid, *started};
 }
 
 int pidfd_open(int pid) {

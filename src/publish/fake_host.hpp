@@ -336,6 +336,24 @@ class FakeForeign final : public ForeignFirewallCommands {
     FakeState& s_;
 };
 
+// Counts its calls apart from the log (the order of the other steps is what
+// the log is for); `running` is whether a watcher watches.
+class FakeWatchers final : public Watchers {
+  public:
+    std::optional<std::string> start() override {
+        ++starts;
+        if (fail) return "injected failure of watchers.start";
+        running = true;
+        return std::nullopt;
+    }
+    void settle() override {
+        ++settles;
+        running = false;
+    }
+    int starts = 0, settles = 0;
+    bool running = false, fail = false;
+};
+
 struct FakeHost {
     FakeState state;
     FakeFirewall firewall{state};
@@ -346,9 +364,10 @@ struct FakeHost {
     FakeNamespaces namespaces;
     FakeConntrack conntrack{state};
     FakeProbe probe;
+    FakeWatchers watchers;
     Host host() {
         return Host{firewall, firewall,   foreign,   links, proxies,
-                    sysctls,  namespaces, conntrack, probe};
+                    sysctls,  namespaces, conntrack, probe, watchers};
     }
 };
 

@@ -22,6 +22,7 @@
 #include "portpub/host_ports.hpp"
 #include "portpub/logger.hpp"
 #include "portpub/sysctl.hpp"
+#include "portpub/watcher_process.hpp"
 
 namespace portpub {
 
@@ -131,6 +132,39 @@ void check_targets(const std::vector<Forward>& forwards) {
 
 }  // namespace
 
+std::vector<std::string> Forwarder::remove(const Forward& forward) {
+    auto lines = remove_locked(forward);
+    settle_watcher_if_idle(store_, [this] { settle_watcher(watched_dir()); });
+    return lines;
+}
+
+std::vector<std::string> Forwarder::apply() {
+    std::vector<std::string> lines;
+    {
+        require_capabilities();
+        auto lock = store_.lock();
+        lines = apply_watched(read_config());
+    }
+    settle_watcher_if_idle(store_, [this] { settle_watcher(watched_dir()); });
+    return lines;
+}
+
+std::filesystem::path Forwarder::watched_dir() const {
+    std::error_code ec;
+    auto dir = fs::weakly_canonical(fs::absolute(store_.dir()), ec);
+    return ec ? fs::absolute(store_.dir()) : dir;
+}
+
+std::vector<std::string> Forwarder::apply_watched(const std::vector<Forward>& forwards) {
+    auto lines = apply_locked(forwards);
+    // Under the state lock, as `up` starts it (watcher_process.hpp).
+    if (!forwards.empty() && watch_)
+        if (auto why = start_watcher(watched_dir()))
+            notes_.push_back("no watcher runs (" + *why +
+                             "): after a flush or a firewall reload, run portpub forward apply");
+    return lines;
+}
+
 std::vector<std::string> Forwarder::add(const std::vector<Forward>& forwards) {
     require_capabilities();
     auto lock = store_.lock();
@@ -141,17 +175,17 @@ std::vector<std::string> Forwarder::add(const std::vector<Forward>& forwards) {
     check_overlaps(after, " (with " + in_quotes(config_.string()) + ")");
     check_container_conflicts(after, container_ports(store_));
     check_targets(forwards);
-    if (after == before) return apply_locked(after);
+    if (after == before) return apply_watched(after);
     write_config(after);
     try {
-        return apply_locked(after);
+        return apply_watched(after);
     } catch (const Error&) {
         write_config(before);  // the file says what is in force
         throw;
     }
 }
 
-std::vector<std::string> Forwarder::remove(const Forward& forward) {
+std::vector<std::string> Forwarder::remove_locked(const Forward& forward) {
     require_capabilities();
     auto lock = store_.lock();
     const auto before = read_config();
@@ -170,17 +204,11 @@ std::vector<std::string> Forwarder::remove(const Forward& forward) {
     after.erase(it);
     write_config(after);
     try {
-        return apply_locked(after);
+        return apply_watched(after);
     } catch (const Error&) {
         write_config(before);
         throw;
     }
-}
-
-std::vector<std::string> Forwarder::apply() {
-    require_capabilities();
-    auto lock = store_.lock();
-    return apply_locked(read_config());
 }
 
 std::vector<std::string> Forwarder::apply_locked(const std::vector<Forward>& forwards) {
@@ -247,15 +275,17 @@ std::vector<std::string> Forwarder::apply_locked(const std::vector<Forward>& for
     return lines;
 }
 
-std::vector<ForwardStatus> Forwarder::list() {
-    const auto forwards = read_config();
-    std::vector<ForwardStatus> out;
+namespace {
+
+// Which of `forwards` are whole in the kernel: every port's element, and the
+// proxy when a forward to another machine needs one.
+std::vector<bool> in_force(const std::vector<Forward>& forwards, const AppliedForwards& applied) {
+    std::vector<bool> out;
     if (forwards.empty()) return out;
     ForwardFirewall firewall;
     std::map<ForwardSet, std::set<std::vector<std::uint8_t>>> keys;
     for (ForwardSet s : {ForwardSet::redirect, ForwardSet::dnat4, ForwardSet::dnat6})
         keys[s] = firewall.keys(s);
-    const auto applied = load_applied_forwards(store_);
     const bool proxy_up = applied.proxy && process_running(*applied.proxy);
     for (const auto& f : forwards) {
         bool active = std::find(applied.forwards.begin(), applied.forwards.end(), f) !=
@@ -265,9 +295,30 @@ std::vector<ForwardStatus> Forwarder::list() {
             active = keys[e.set].contains(e.key);
         }
         if (f.to && f.proto == Proto::tcp) active = active && proxy_up;
-        out.push_back({f, active});
+        out.push_back(active);
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<ForwardStatus> Forwarder::list() {
+    const auto forwards = read_config();
+    const auto active = in_force(forwards, load_applied_forwards(store_));
+    std::vector<ForwardStatus> out;
+    for (std::size_t i = 0; i < forwards.size(); ++i)
+        out.push_back({forwards[i], active[i]});
+    return out;
+}
+
+std::vector<std::string> Forwarder::restore() {
+    auto lock = store_.lock();
+    const auto applied = load_applied_forwards(store_);
+    const auto active = in_force(applied.forwards, applied);
+    if (std::all_of(active.begin(), active.end(), [](bool a) { return a; })) return {};
+    require_capabilities();
+    config_ = applied.config;
+    return apply_locked(applied.forwards);
 }
 
 }  // namespace portpub

@@ -17,6 +17,7 @@
 #include "portpub/logger.hpp"
 #include "portpub/nft_firewall.hpp"
 #include "portpub/sysctl.hpp"
+#include "portpub/watcher_process.hpp"
 
 namespace portpub {
 
@@ -75,6 +76,16 @@ class ProcessProxies final : public Proxies {
     std::filesystem::path state_dir_;
 };
 
+class ProcessWatchers final : public Watchers {
+  public:
+    explicit ProcessWatchers(std::filesystem::path state_dir) : state_dir_(std::move(state_dir)) {}
+    std::optional<std::string> start() override { return start_watcher(state_dir_); }
+    void settle() override { settle_watcher(state_dir_); }
+
+  private:
+    std::filesystem::path state_dir_;
+};
+
 class ProcSysctls final : public Sysctls {
   public:
     std::optional<std::string> read(const std::string& key) override { return read_sysctl(key); }
@@ -115,7 +126,7 @@ bool namespace_alive(const Publication& p) {
 
 struct KernelHost::Parts {
     Parts(const std::string& owner, const std::filesystem::path& state_dir)
-        : firewall(owner), proxies(owner, state_dir) {}
+        : firewall(owner), proxies(owner, state_dir), watchers(owner) {}
     LazyFirewall firewall;
     KernelForeignFirewalls foreign;
     NetlinkLinks links;
@@ -124,6 +135,7 @@ struct KernelHost::Parts {
     NamespaceFiles namespaces;
     KernelConntrack conntrack;
     KernelProbe probe;
+    ProcessWatchers watchers;
 };
 
 KernelHost::KernelHost(std::string owner, std::filesystem::path state_dir)
@@ -134,7 +146,7 @@ KernelHost::~KernelHost() = default;
 Host KernelHost::host() {
     auto& p = *parts_;
     return Host{p.firewall, p.firewall,   p.foreign,   p.links, p.proxies,
-                p.sysctls,  p.namespaces, p.conntrack, p.probe};
+                p.sysctls,  p.namespaces, p.conntrack, p.probe, p.watchers};
 }
 
 }  // namespace portpub

@@ -26,6 +26,7 @@
 #include "portpub/forward_state.hpp"
 #include "portpub/nat_elements.hpp"
 #include "portpub/proxy_plan.hpp"
+#include "portpub/watcher_process.hpp"
 
 namespace portpub {
 
@@ -169,17 +170,31 @@ Publication Publisher::up(const UpRequest& req) {
         // The teardown may have taken the bridge's accepts and zone with it.
         seen = host_.foreign.read(bridges_of(pub, others));
         try {
-            return apply(pub, others, ns, host, seen);
+            return watched(apply(pub, others, ns, host, seen), req);
         } catch (const Error& e) {
             throw Error("up " + pub.id + ": " + e.what() + " (the earlier publication of " +
                         pub.id + " was removed; run up again once the problem is fixed)");
         }
     }
     try {
-        return apply(pub, others, ns, host, seen);
+        return watched(apply(pub, others, ns, host, seen), req);
     } catch (const Error& e) {
         throw Error("up " + pub.id + ": " + e.what());
     }
+}
+
+Publication Publisher::watched(Publication pub, const UpRequest& req) {
+    // Under the state lock: a watcher deciding that nothing is left to
+    // watch decides under it too, so this publication is never unwatched.
+    if (req.watch)
+        if (auto why = host_.watchers.start())
+            notes_.push_back("no watcher runs (" + *why +
+                             "): after a flush or a firewall reload, run portpub restore");
+    return pub;
+}
+
+void Publisher::settle_watcher_if_idle() {
+    portpub::settle_watcher_if_idle(store_, [this] { host_.watchers.settle(); });
 }
 
 namespace {
@@ -411,6 +426,12 @@ const Publication* find_target(const std::vector<Publication>& records, const Do
 }  // namespace
 
 std::optional<Publication> Publisher::down(const DownRequest& req) {
+    auto removed = down_locked(req);
+    settle_watcher_if_idle();
+    return removed;
+}
+
+std::optional<Publication> Publisher::down_locked(const DownRequest& req) {
     if (req.id) validate_id(*req.id);
     if (req.netns) validate_netns_path(*req.netns);
     host_.probe.require_capabilities();

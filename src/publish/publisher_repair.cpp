@@ -202,6 +202,12 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
 }
 
 std::vector<std::string> Publisher::gc() {
+    auto report = gc_locked();
+    settle_watcher_if_idle();
+    return report;
+}
+
+std::vector<std::string> Publisher::gc_locked() {
     notes_.clear();
     host_.probe.require_capabilities();
     auto lock = store_.lock();

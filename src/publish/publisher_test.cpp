@@ -412,3 +412,55 @@ TEST_CASE("an up after a ruleset flush puts back the others' elements in its bat
                                    "publication"});
     CHECK(publisher.differences_from_records(std::nullopt).empty());
 }
+
+TEST_CASE("up starts the watcher, --no-watch does not, and a watcher that cannot start is a note",
+          "[publisher][watch]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    auto quiet = web_request();
+    quiet.watch = false;
+    publisher.up(quiet);
+    CHECK(fake.watchers.starts == 0);
+    publisher.up(db_request());
+    CHECK(fake.watchers.starts == 1);
+    CHECK(fake.watchers.running);
+
+    // A watcher that does not start leaves the publication as it is, and says so.
+    TempDir other;
+    FakeHost failing;
+    failing.watchers.fail = true;
+    Publisher second(other.path, failing.host());
+    const auto pub = second.up(web_request());
+    CHECK(pub.id == "web");
+    CHECK(fs::exists(other.path / "containers/web.json"));
+    REQUIRE(second.notes().size() == 1);
+    CHECK_THAT(second.notes().front(),
+               Catch::StartsWith("no watcher runs (injected failure of watchers.start)") &&
+                   Catch::Contains("portpub restore"));
+}
+
+TEST_CASE("only the down and the gc that leave nothing published let the watcher go",
+          "[publisher][watch]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    publisher.up(db_request());
+    DownRequest req;
+    req.id = "web";
+    REQUIRE(publisher.down(req));
+    CHECK(fake.watchers.settles == 0);
+    CHECK(fake.watchers.running);
+    publisher.gc();  // db's namespace is there: gc leaves it
+    CHECK(fake.watchers.settles == 0);
+    fake.namespaces.gone.insert("/run/netns/db");
+    CHECK_FALSE(publisher.gc().empty());
+    CHECK(fake.watchers.settles == 1);
+    CHECK_FALSE(fake.watchers.running);
+    // A down that finds nothing, with nothing published, settles too: it
+    // costs a look at a lock file, and a watcher left over goes.
+    req.id = "db";
+    CHECK_FALSE(publisher.down(req));
+    CHECK(fake.watchers.settles == 2);
+}

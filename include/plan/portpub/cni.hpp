@@ -96,6 +96,7 @@ struct Config {
     std::optional<std::string> subnet6;  // "subnet6", as `up --subnet6`
     bool ipv6 = false;                   // "ipv6": true, as `up --ipv6`
     bool pass_firewalls = true;          // "firewall": "none", as `up --firewall none`
+    bool watch = true;                   // "watch": false, as `up --no-watch`
     std::string state_dir;               // "stateDir"; empty: portpub's default
     std::vector<PortMapping> port_mappings;
     std::optional<nlohmann::json> prev_result;

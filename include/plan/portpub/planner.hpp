@@ -45,6 +45,8 @@ struct UpRequest {
     std::optional<std::string> cni_network;  // see Publication::cni_network
     std::optional<OciOrigin> oci;            // see Publication::oci
     bool pass_firewalls = true;              // see Publication::pass_firewalls
+    // Start the state directory's watcher unless one runs (--no-watch: not).
+    bool watch = true;
 };
 
 // The namespace as the shell found it: resolved path and nsfs inode.

@@ -59,6 +59,15 @@ ReadyPipe ready_pipe(std::string_view what);
 // process known by a ProcessId has the name kProxyName.
 ProcessId start_detached(const std::vector<std::string>& args, std::vector<int> keep,
                          ReadyPipe ready, std::string_view what);
+// The same start, leaving the answer to the caller: the pid and the line the
+// process said ("ready", "error: WHY", or what it chose), "" when it said
+// nothing within 5 s. The process is not reaped: it is the caller's.
+struct Spawned {
+    int pid = 0;
+    std::string said;
+};
+Spawned spawn_detached(const std::vector<std::string>& args, std::vector<int> keep, ReadyPipe ready,
+                       std::string_view what);
 
 // The proxies running in this network namespace for records in `state_dir`
 // (as start_proxy was given it), found by their command line: what a `up`
@@ -73,11 +82,16 @@ std::vector<FoundProxy> find_proxies(const std::filesystem::path& state_dir);
 int pidfd_open(int pid);
 
 // True while that very process runs (pid, start time and name all match).
-bool process_running(const ProcessId& id);
+bool process_running(const ProcessId& id, std::string_view name = kProxyName);
 
 // SIGTERM, then SIGKILL after `grace`; returns once it is gone. Does nothing
 // when the process is gone already, or when its pid now names another one.
 void stop_process(const ProcessId& id,
-                  std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
+                  std::chrono::milliseconds grace = std::chrono::milliseconds(2000),
+                  std::string_view name = kProxyName);
+
+// The process `pid` when it is one of ours: named `name`, running this
+// binary as this user (what proxies are known by); nullopt otherwise.
+std::optional<ProcessId> our_process(int pid, std::string_view name);
 
 }  // namespace portpub

@@ -1,7 +1,7 @@
 // The host as the publisher changes it, one narrow interface a part: the
 // firewall (its command and its queries), the firewalls beside it, the
-// links, the proxies, the kernel settings, the namespaces, conntrack, and
-// what it reads of ports and privileges. The publisher is handed a Host
+// links, the proxies, the kernel settings, the namespaces, conntrack, what
+// it reads of ports and privileges, and the watcher. The publisher is handed a Host
 // (KernelHost for the real one), so that the order of its steps and its
 // rollback are tested with fakes (publisher_test.cpp), as ninja's
 // DiskInterface is "abstract so it can be mocked out for tests".
@@ -72,6 +72,17 @@ class HostProbe {
     virtual bool has_sctp() = 0;
 };
 
+// The watcher of the state directory (watcher_process.hpp).
+class Watchers {
+  public:
+    virtual ~Watchers() = default;
+    // Starts one unless one runs; nullopt when one watches, else why none does.
+    virtual std::optional<std::string> start() = 0;
+    // When nothing may be left to watch: a watcher `up` started looks, and
+    // exits if so. Called without the state lock.
+    virtual void settle() = 0;
+};
+
 struct Host {
     FirewallCommand& firewall;
     FirewallView& tables;
@@ -82,6 +93,7 @@ struct Host {
     Namespaces& namespaces;
     Conntrack& conntrack;
     HostProbe& probe;
+    Watchers& watchers;
 };
 
 }  // namespace portpub

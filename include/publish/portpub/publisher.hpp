@@ -66,6 +66,14 @@ class Publisher {
     Restored restore();
 
   private:
+    std::optional<Publication> down_locked(const DownRequest& req);
+    std::vector<std::string> gc_locked();
+    // `up`'s last step, under the state lock: the watcher, unless --no-watch.
+    Publication watched(Publication pub, const UpRequest& req);
+    // After the last `down` or a `gc` that leaves nothing: the watcher `up`
+    // started exits (watcher_process.hpp).
+    void settle_watcher_if_idle();
+
     // The checks `up` can make before it changes anything: the table's
     // owner, the subnets, the bridge, the container's side. `replaced`: the
     // publication of the same id that `up` is about to take down, or null;

@@ -1,29 +1,48 @@
 // `portpub watch`: waits for changes to nftables (a flush, `nft -f`, a table,
-// chain or element deleted, iptables rules rewritten) and for firewalld's
-// reloads and restarts, and puts back, through
-// the publisher's restore, what the records say is missing; a line of log
-// for each repair. It never fights a removal: what down, gc and forward rm
-// take away has no record left to restore.
+// chain or element deleted, iptables rules rewritten), for firewalld's
+// reloads and restarts, and for addresses and links deleted, and puts back,
+// through the publisher's and the forwarder's restore, what the records say
+// is missing; a line of log for each repair. It never fights a removal: what
+// down, gc and forward rm take away has no record left to restore.
 #pragma once
 
 #include <filesystem>
 #include <functional>
 #include <string>
 
+#include "portpub/repair_pacer.hpp"
+#include "portpub/watcher_process.hpp"
+
 namespace portpub {
 
 class Watcher {
   public:
-    Watcher(std::filesystem::path state_dir, std::function<void(const std::string&)> log);
-    // Repairs once, says it watches, then repairs after each burst of changes by another process
-    // (quiet for 10 ms, or 100 ms after its first change), until `stop_fd`
-    // is readable (a signalfd of SIGTERM and SIGINT).
-    void run(int stop_fd);
+    // `lock`: the state directory's watch lock, held. `while_published`:
+    // run only while something is published or forwarded (the watcher `up`
+    // starts).
+    Watcher(std::filesystem::path state_dir, WatchLock lock, bool while_published,
+            std::function<void(const std::string&)> log);
+    // Subscribes, calls `ready`, repairs once, then repairs after each burst
+    // of changes by another process (quiet for 10 ms, or 100 ms after its
+    // first change; later when repairs keep mending, see RepairPacer), until
+    // `signal_fd` (a signalfd) reads SIGTERM or SIGINT. SIGUSR1 asks a
+    // `while_published` watcher to look whether it is still needed.
+    void run(int signal_fd, const std::function<void()>& ready);
 
   private:
-    void repair();
+    // True when it put something back.
+    bool repair();
+    // For a `while_published` watcher: true, with the watch lock let go,
+    // when there is nothing left to watch. Decided under the state lock, so
+    // that an `up` either comes first and is watched, or comes after and
+    // starts its own watcher.
+    bool idle();
+
     std::filesystem::path state_dir_;
+    WatchLock lock_;
+    bool while_published_;
     std::function<void(const std::string&)> log_;
+    RepairPacer pacer_;
 };
 
 }  // namespace portpub

@@ -21,6 +21,9 @@
 #                ports against portpub up / down in the same run, the
 #                docker-proxy processes and their PSS, the iptables rules
 #                (portpub-docker-bench)                              ~ 2 min
+#   8. heal      the watcher up starts: traffic back after each of 20
+#                `nft flush ruleset`, its memory and CPU at rest and while
+#                another program changes nftables (portpub-heal-bench) ~ 25 s
 # About 15 minutes on 2 cores in all (785 s measured on 2026-11-23, before the docker part).
 # Defaults of the full run:
 #   portpub-bench --runs 7 --cni-runs 3 --max-cni-ports 1000
@@ -30,14 +33,15 @@
 #   portpub-runtime-bench --runs 5 --portmap-range-runs 1
 #   portpub-soak --cycles 1000
 #   portpub-docker-bench --runs 3 --big-runs 1 --ports 1,10,100,1000
+#   portpub-heal-bench --flushes 20 --rest 10 --churn 500
 #
 #   scripts/bench.sh [--out DIR] [--img DIR] [--quick]    everything, then the charts
 #   scripts/bench.sh [--out DIR] PART [options of that benchmark]
-#     PART: publish | netavark | proxy | runtimes | soak | firewall | docker | charts
+#     PART: publish | netavark | proxy | runtimes | soak | firewall | docker | heal | charts
 # Each part prints Markdown tables on stdout and writes its figures as data
 # files into DIR (default build/bench-results; whitespace-separated, "-" for
 # not measured, "#" header lines naming the columns): publish-ipv4.dat, publish-ipv6.dat, netavark.dat, proxy.dat,
-# proxy-memory.dat, runtimes.dat, soak.dat, firewall.dat, docker.dat; plus environment.txt (machine and
+# proxy-memory.dat, runtimes.dat, soak.dat, firewall.dat, docker.dat, heal.dat; plus environment.txt (machine and
 # package versions) and the whole stdout as report.md (report-PART.md for one
 # part). The full run then draws docs/img/*.svg (or into --img DIR) with
 # scripts/charts.sh, which can redraw them later from DIR.
@@ -50,7 +54,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/bench.sh [--out DIR] [--img DIR] [--quick] [publish|netavark|proxy|runtimes|soak|firewall|docker|charts] [options of that benchmark]" >&2
+  echo "usage: scripts/bench.sh [--out DIR] [--img DIR] [--quick] [publish|netavark|proxy|runtimes|soak|firewall|docker|heal|charts] [options of that benchmark]" >&2
   exit 2
 }
 
@@ -70,7 +74,7 @@ which="${1:-all}"
 [[ $# -gt 0 ]] && shift
 case $which in
   all) [[ $# -eq 0 ]] || { echo "bench: options go with a part: publish, netavark, proxy, runtimes or soak" >&2; exit 2; } ;;
-  publish | netavark | proxy | runtimes | soak | firewall | docker | charts) ;;
+  publish | netavark | proxy | runtimes | soak | firewall | docker | heal | charts) ;;
   *) usage ;;
 esac
 if [[ -z $out ]]; then
@@ -113,6 +117,7 @@ if ((quick)); then
   runtimes=(--runs 1 --portmap-range-runs 0)
   soak=(--cycles 20)
   docker=(--runs 1 --ports "1,10")
+  heal=(--flushes 3 --rest 1 --churn 20)
 else
   publish4=(--runs 7 --cni-runs 3 --max-cni-ports 1000)
   publish6=(--runs 7 --no-cni --ipv6)
@@ -121,6 +126,7 @@ else
   runtimes=(--runs 5 --portmap-range-runs 1)
   soak=(--cycles 1000)
   docker=(--runs 3 --big-runs 1 --ports "1,10,100,1000")
+  heal=(--flushes 20 --rest 10 --churn 500)
 fi
 
 environment() {
@@ -171,6 +177,7 @@ runtimes_part() { build/tests/portpub-runtime-bench --data "$out/runtimes.dat" "
 soak_part() { build/tests/portpub-soak --data "$out/soak.dat" "$@"; }
 firewall_part() { tests/bench/firewall_facts.sh build/portpub "$out/firewall.dat"; }
 docker_part() { build/tests/portpub-docker-bench --data "$out/docker.dat" "$@"; }
+heal_part() { build/tests/portpub-heal-bench --data "$out/heal.dat" "$@"; }
 
 run_all() {
   if ((quick)); then
@@ -191,6 +198,7 @@ run_all() {
   part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "${soak[@]}"
   part "What each tool leaves in the kernel" firewall firewall_part
   part "The Docker engine beside portpub" docker docker_part "${docker[@]}"
+  part "The watcher: healing after a flush" heal heal_part "${heal[@]}"
   echo "Durations of this run: ${durations[*]/%/;} total $((SECONDS - start)) s."
 }
 
@@ -218,4 +226,7 @@ case $which in
     # No options: the full run's settings (--quick: its own).
     (($# == 0)) && set -- "${docker[@]}"
     part "The Docker engine beside portpub" docker docker_part "$@" | tee "$out/report-docker.md" ;;
+  heal)
+    (($# == 0)) && set -- "${heal[@]}"
+    part "The watcher: healing after a flush" heal heal_part "$@" | tee "$out/report-heal.md" ;;
 esac

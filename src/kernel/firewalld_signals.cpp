@@ -2,6 +2,10 @@
 // signal, and NameOwnerChanged for org.fedoraproject.FirewallD1. The bus
 // connection is the watcher's own; sd_bus_process dispatches what came to
 // the matches' callbacks, which only note that something happened.
+// `Reloaded` is matched by path, interface and member, not by sender: the
+// signal carries firewalld's unique name (":1.42"), and sd-bus compares a
+// sender given as the well-known name with it and lets nothing through.
+// Another process could send such a signal; it would cost one repair.
 #include "portpub/firewalld_signals.hpp"
 
 #include <systemd/sd-bus.h>
@@ -26,12 +30,16 @@ int noted(sd_bus_message*, void* userdata, sd_bus_error*) {
 }  // namespace
 
 FirewalldSignals::FirewalldSignals() : impl_(std::make_unique<Impl>()) {
+    connect();
+}
+
+void FirewalldSignals::connect() {
+    if (impl_->bus) return;
     sd_bus* bus = nullptr;
     if (sd_bus_open_system(&bus) < 0) return;
     // Floating matches: they live as long as the connection.
-    if (sd_bus_match_signal(bus, nullptr, "org.fedoraproject.FirewallD1",
-                            "/org/fedoraproject/FirewallD1", "org.fedoraproject.FirewallD1",
-                            "Reloaded", noted, &impl_->seen) < 0 ||
+    if (sd_bus_match_signal(bus, nullptr, nullptr, "/org/fedoraproject/FirewallD1",
+                            "org.fedoraproject.FirewallD1", "Reloaded", noted, &impl_->seen) < 0 ||
         sd_bus_add_match(bus, nullptr,
                          "type='signal',sender='org.freedesktop.DBus',"
                          "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
@@ -41,6 +49,9 @@ FirewalldSignals::FirewalldSignals() : impl_(std::make_unique<Impl>()) {
         return;
     }
     impl_->bus = bus;
+    // What came while connecting (NameAcquired...) waits in sd-bus's queue,
+    // and while anything does, sd_bus_get_events() asks for no POLLIN.
+    process();
 }
 
 FirewalldSignals::~FirewalldSignals() = default;
@@ -58,8 +69,15 @@ short FirewalldSignals::events() const {
 bool FirewalldSignals::process() {
     if (!impl_->bus) return false;
     impl_->seen = false;
-    // All that is queued; a bus that went away stays quiet from here on.
-    while (sd_bus_process(impl_->bus, nullptr) > 0) {
+    int r = 0;
+    while ((r = sd_bus_process(impl_->bus, nullptr)) > 0) {
+    }
+    if (r < 0) {
+        // The bus went away (its socket hangs up, and poll would say so
+        // forever): let go of it, and connect() again later.
+        sd_bus_flush_close_unref(impl_->bus);
+        impl_->bus = nullptr;
+        return true;  // firewalld may have gone with it
     }
     return impl_->seen;
 }

@@ -41,7 +41,7 @@ TEST_CASE("every step has one name, and each name one step", "[crash]") {
     }
     CHECK(names.size() == std::size(kSteps));
     CHECK(steps.size() == std::size(kSteps));
-    CHECK(static_cast<std::size_t>(Step::down_record_removed) + 1 == std::size(kSteps));
+    CHECK(static_cast<std::size_t>(Step::restore_firewalls) + 1 == std::size(kSteps));
 }
 
 TEST_CASE("a crash point kills the process only at the step named", "[crash]") {

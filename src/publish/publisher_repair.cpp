@@ -7,6 +7,7 @@
 #include <set>
 
 #include "host_steps.hpp"
+#include "portpub/crash_points.hpp"
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
 #include "portpub/foreign_drops.hpp"
@@ -391,11 +392,15 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
             for (auto& d : links.repair_link(pub, ns))
                 done.push_back(std::move(d));
         }
+        if (!done.empty()) crash_point(Step::restore_links);
     }
     // A proxy that died: a new one, with new listeners, and the redirects
     // pointed at them below.
     std::optional<ProxyFds> proxy_fds;
     if (pub.proxy && !host_.proxies.running({pub.proxy->pid, pub.proxy->start_time})) {
+        // One a repair killed before it recorded the pid holds the ports.
+        for (const auto& f : host_.proxies.find())
+            if (f.id == pub.id) host_.proxies.stop(f.process);
         proxy_fds = host_.proxies.open_sockets(pub);
         pub.proxy->listen4 = proxy_fds->port4;
         pub.proxy->listen6 = proxy_fds->port6;
@@ -430,12 +435,14 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
         done.push_back(std::to_string(change.add.size()) +
                        (change.add.size() == 1 ? " map element" : " map elements"));
     host_.firewall.apply(change);
+    if (!table || !change.add.empty()) crash_point(Step::restore_firewall);
     // Datagrams that came while the rules were missing left entries that
     // would keep their flows away from the container.
     if (!change.add.empty())
         if (auto note = host_.conntrack.flush_udp(pub.mappings)) notes_.push_back(*note);
     if (proxy_fds) {
         auto started = host_.proxies.start(pub, *proxy_fds);
+        crash_point(Step::restore_proxy_started);
         pub.proxy->pid = started.pid;
         pub.proxy->start_time = started.start_time;
         store_.save(pub);
@@ -476,10 +483,14 @@ Publisher::Restored Publisher::restore() {
         try {
             auto done = restore_one(p, host);
             // Once a bridge, and after its bridge is back.
-            if (p.pass_firewalls && !p.host_veth.empty() && passed.insert(p.network.bridge).second)
+            if (p.pass_firewalls && !p.host_veth.empty() &&
+                passed.insert(p.network.bridge).second) {
+                const auto mended = done.size();
                 for (auto& d :
                      pass_foreign_firewalls(p.network, seen, host_.foreign, host, store_, nullptr))
                     done.push_back(std::move(d));
+                if (done.size() > mended) crash_point(Step::restore_firewalls);
+            }
             std::string what;
             for (const auto& d : done)
                 what += (what.empty() ? "" : ", ") + d;

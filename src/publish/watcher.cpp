@@ -96,10 +96,9 @@ void Watcher::run(int signal_fd, const std::function<void()>& ready) {
     };
     for (;;) {
         int timeout = -1;
-        if (pending)
+        if (pending)  // rounded up: a wait of 0 ms before the time would spin
             timeout = static_cast<int>(std::max<long>(
-                0, std::chrono::duration_cast<std::chrono::milliseconds>(due() - Clock::now())
-                       .count()));
+                0, std::chrono::ceil<std::chrono::milliseconds>(due() - Clock::now()).count()));
         pollfd fds[4] = {{signal_fd, POLLIN, 0},
                          {nft.fd(), POLLIN, 0},
                          {links.fd(), POLLIN, 0},
@@ -133,6 +132,7 @@ void Watcher::run(int signal_fd, const std::function<void()>& ready) {
                 log_("something takes portpub's rules away again and again: repairs now wait " +
                      std::to_string(pacer_.gap().count()) + " ms or more apart");
             if (idle()) return;
+            firewalld.connect();  // a system bus that started or came back
         }
     }
 }

@@ -132,6 +132,7 @@ TEST_CASE("CNI CHECK fails naming what is missing: rule, veth or proxy", "[cni]"
     Lab lab(0);
     const auto netns = lab.container("c1");
     auto config = main_config(lab, json::array({mapping(8080, 80)}));
+    config["watch"] = false;  // what CHECK sees, before a watcher mends it
     auto add = cni(lab, vars("ADD", "c1", netns), config.dump());
     REQUIRE(add.status == 0);
     config["prevResult"] = json::parse(add.out);

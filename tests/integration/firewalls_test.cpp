@@ -6,6 +6,7 @@
 // container, 127.0.0.1, a container's own address stays closed, iptables-save
 // parses, and after the last down the firewall is as it was. With --firewall
 // none, up and check say what is dropped.
+#include <signal.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -229,6 +230,7 @@ TEST_CASE("up --firewall none leaves iptables alone, and up and check say what i
 TEST_CASE("check names a drop that came after up, and restore lets the traffic through again",
           "[firewalls]") {
     Lab lab(0);
+    lab.watch = false;  // what a user sees and mends by hand
     lab.serve("ext");
     auto web = lab.container("web");
     auto db = lab.container("db");
@@ -314,6 +316,7 @@ TEST_CASE("iptables-legacy and other nftables tables: up names the drop and the 
 TEST_CASE("beside firewalld: the bridge is in zone trusted at runtime, until its last down",
           "[firewalls]") {
     Lab lab(0);
+    lab.watch = false;  // what a user sees and mends by hand
     lab.serve("ext");
     auto web = lab.container("web");
     auto db = lab.container("db");
@@ -493,19 +496,14 @@ TEST_CASE("up, check and down while another program keeps changing a large rules
     }
 }
 
-TEST_CASE("portpub watch binds the bridge again after firewall-cmd --reload", "[firewalls]") {
+TEST_CASE("the watcher up starts binds the bridge again after firewall-cmd --reload",
+          "[firewalls][watch]") {
     Lab lab(0);
     lab.serve("ext");
     auto web = lab.container("web");
     const auto firewalld = start_firewalld(lab);
     lab.up(web, kWebPorts);
-    const std::string log = lab.state_dir() + "/../watch.log";
-    lab.spawn("host", {"sh", "-c",
-                       std::string("exec '") + PORTPUB_BIN + "' watch --state-dir '" +
-                           lab.state_dir() + "' 2>" + log});
-    wait_until("the watcher to watch", 5000, [&] {
-        return run({"grep", "-q", "watching nftables", log}).status == 0;
-    });
+    REQUIRE(watchers().size() == 1);
     for (const char* reload : {"--reload", "--complete-reload"}) {
         INFO(reload);
         sh(std::string("firewall-cmd ") + reload);
@@ -513,5 +511,57 @@ TEST_CASE("portpub watch binds the bridge again after firewall-cmd --reload", "[
         CHECK(lab.tcp("web", kExtIp, 80));
         CHECK(lab.portpub({"check"}).status == 0);
     }
-    INFO(sh("cat " + log));
+    INFO(sh("cat " + lab.state_dir() + "/watch.log"));
+}
+
+TEST_CASE("firewalld's Reloaded signal alone, with nftables untouched, makes the watcher mend",
+          "[firewalls][watch]") {
+    // The stand-in forgets its bindings and says Reloaded on SIGUSR1, and
+    // changes nothing in nftables: only the D-Bus match can notice.
+    Lab lab(0);
+    auto web = lab.container("web");
+    start_system_bus(lab);
+    const int firewalld = lab.spawn("host", {FAKE_FIREWALLD_BIN, "no"});
+    wait_until("the stand-in firewalld on the bus", 5000, [] {
+        return run({"busctl", "--system", "status", "org.fedoraproject.FirewallD1"}).status == 0;
+    });
+    auto zone = [] {
+        return sh(
+            "busctl --system call org.fedoraproject.FirewallD1 "
+            "/org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone "
+            "getZoneOfInterface s portpub0");
+    };
+    lab.up(web, kWebPorts);
+    REQUIRE(zone() == "s \"trusted\"\n");
+    const auto ruleset = sh("nft list ruleset");
+    for (int round = 0; round < 3; ++round) {
+        INFO("reload " << round);
+        ::kill(firewalld, SIGUSR1);
+        CHECK(eventually(2000, [&] { return zone() == "s \"trusted\"\n"; }));
+    }
+    CHECK(sh("nft list ruleset") == ruleset);
+    CHECK_THAT(sh("cat " + lab.state_dir() + "/watch.log"),
+               Catch::Contains("restored web: firewalld zone trusted"));
+}
+
+TEST_CASE("ufw reload with the watcher up starts: every path works after it",
+          "[firewalls][watch]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    auto db = lab.container("db");
+    const auto ufw = enable_ufw();
+    lab.up(web, kWebPorts);
+    lab.up(db, {"9090:80"});
+    require_every_path(lab);
+    for (int round = 0; round < 2; ++round) {
+        INFO("ufw reload " << round);
+        sh("ufw reload >/dev/null");
+        CHECK(eventually(2000, [&] { return lab.portpub({"check"}).status == 0; }));
+        require_every_path(lab);
+    }
+    // ufw disabled and enabled again: its chains made anew, FORWARD's policy drop back.
+    sh("ufw --force disable >/dev/null && ufw --force enable >/dev/null");
+    CHECK(eventually(2000, [&] { return lab.portpub({"check"}).status == 0; }));
+    require_every_path(lab);
 }

@@ -144,6 +144,7 @@ TEST_CASE("a remote forward reaches another machine and its replies return, IPv4
 
 TEST_CASE("forward apply restores every forward after the ruleset is flushed", "[forward]") {
     Lab lab;
+    lab.watch = false;  // forward apply, not a watcher, restores
     start_app(lab);
     start_remote(lab);
     forward_ok(lab, {"-p", "80:5000", "-p", "81:5000"});

@@ -135,6 +135,7 @@ TEST_CASE("containers reach IPv6 hosts with the host's address, and are closed t
     if (nf < 0) return;
     INFO("bridge-nf-call-ip6tables=" << nf);
     Lab lab(nf);
+    lab.watch = false;  // what a user sees and mends by hand
     lab.serve("ext");
     auto web = lab.container("web");
     up6(lab, web, {"8080:80"});
@@ -204,6 +205,7 @@ TEST_CASE("an IPv4-only container stays reachable from IPv6 clients, through the
 
 TEST_CASE("after a ruleset flush or a lost bridge address, restore brings IPv6 back", "[ipv6]") {
     Lab lab;
+    lab.watch = false;  // what a user sees and mends by hand
     auto web = lab.container("web");
     up6(lab, web, {"8080:80", "5353:53/udp"});
     REQUIRE(lab.portpub({"check"}).status == 0);

@@ -372,6 +372,8 @@ int Lab::ns_fd(const std::string& name) {
 }
 
 RunResult Lab::portpub(std::vector<std::string> args, const std::function<void()>& in_child) const {
+    if (!watch && !args.empty() && (args[0] == "up" || args[0] == "forward"))
+        args.push_back("--no-watch");
     args.insert(args.begin(), PORTPUB_BIN);
     args.push_back("--state-dir");
     args.push_back(state_dir_);
@@ -651,7 +653,10 @@ int fd_count(int pid) {
     return n;
 }
 
-std::vector<int> proxies() {
+namespace {
+
+// The pids of the processes named `comm` in this process's network namespace.
+std::vector<int> processes_named(const std::string& comm_name) {
     std::vector<int> out;
     struct stat own {};
     if (::stat("/proc/self/ns/net", &own) != 0) die("stat /proc/self/ns/net");
@@ -663,12 +668,22 @@ std::vector<int> proxies() {
         std::ifstream comm(it->path() / "comm");
         std::string line;
         struct stat ns {};
-        if (!std::getline(comm, line) || line != "portpub-proxy") continue;
+        if (!std::getline(comm, line) || line != comm_name) continue;
         if (::stat((it->path() / "ns/net").c_str(), &ns) != 0 || ns.st_ino != own.st_ino) continue;
         const int pid = std::stoi(name);
         if (alive(pid)) out.push_back(pid);
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<int> proxies() {
+    return processes_named("portpub-proxy");
+}
+
+std::vector<int> watchers() {
+    return processes_named("portpub-watch");
 }
 
 bool eventually(int bound_ms, const std::function<bool()>& done) {
@@ -709,7 +724,8 @@ std::string Lab::snapshot() const {
               "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; ls -A " +
               state_dir_ + "/logs 2>/dev/null; ls " + state_dir_ +
               "/forwards.json 2>/dev/null; true") +
-           "--\nproxies running: " + std::to_string(proxies().size()) + "\n";
+           "--\nproxies running: " + std::to_string(proxies().size()) +
+           "\nwatchers running: " + std::to_string(watchers().size()) + "\n";
 }
 
 }  // namespace lab

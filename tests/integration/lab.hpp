@@ -82,6 +82,11 @@ class Lab {
     // namespace file is removed, so the namespace and its interfaces vanish.
     void remove_container(const std::string& name);
 
+    // false: every up and forward of portpub() and up() gets --no-watch, for
+    // a test of what a user sees and mends by hand (check, restore, forward
+    // apply), where no watcher may mend it first.
+    bool watch = true;
+
     // portpub with --state-dir of this lab appended.
     RunResult portpub(std::vector<std::string> args,
                       const std::function<void()>& in_child = {}) const;
@@ -119,7 +124,7 @@ class Lab {
     // What a user looks at to see that nothing is left: links, addresses,
     // routes, the nftables ruleset, ip_forward and IPv6 forwarding, route_localnet of all,
     // default and every interface (never anything but 0), records, proxies
-    // running.
+    // and watchers running.
     std::string snapshot() const;
 
     const std::string& state_dir() const { return state_dir_; }
@@ -176,6 +181,8 @@ int fd_count(int pid);
 // The pids of the portpub proxies that run in this process's network
 // namespace (the lab's host).
 std::vector<int> proxies();
+// The pids of the portpub watchers that run there.
+std::vector<int> watchers();
 
 // The lines only in `a` ("- ...") and only in `b` ("+ ..."); empty when equal.
 std::string diff_lines(const std::string& a, const std::string& b);

@@ -329,6 +329,7 @@ TEST_CASE("the proxy exits when the container's process exits", "[proxy]") {
 
 TEST_CASE("a killed proxy is shown, up again restores it, down stops it", "[proxy]") {
     Lab lab(0);
+    lab.watch = false;  // what a user sees and mends by hand
     auto web = lab.container("web");
     lab.up(web, {"8080:80"});
     const int first = *lab.proxy_pid("web");

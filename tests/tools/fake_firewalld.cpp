@@ -2,11 +2,17 @@
 // one case Debian 12's firewalld (1.3) cannot show: StrictForwardPorts=yes,
 // a setting of firewalld 2.3 and later. It owns org.fedoraproject.FirewallD1
 // on the system bus (a test's private one), answers the zone methods from
-// memory, and serves the config property with the value it was given.
+// memory, and serves the config property with the value it was given. On
+// SIGUSR1 it does what a reload does to the runtime zone bindings (forgets
+// them) and announces `Reloaded`, changing nothing in nftables: what the
+// watcher's D-Bus match alone must notice.
 //
 //   fake-firewalld STRICT_FORWARD_PORTS    ("yes" or "no")
+#include <signal.h>
 #include <systemd/sd-bus.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -14,6 +20,7 @@
 namespace {
 
 std::string strict;
+volatile std::sig_atomic_t reload = 0;
 std::map<std::string, std::string> zones;  // interface -> zone
 
 int get_zone(sd_bus_message* m, void*, sd_bus_error*) {
@@ -73,9 +80,20 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "fake-firewalld: cannot serve on the system bus\n");
         return 1;
     }
+    struct sigaction on_usr1 {};
+    on_usr1.sa_handler = [](int) { reload = 1; };
+    ::sigaction(SIGUSR1, &on_usr1, nullptr);  // no SA_RESTART: the wait returns
     for (;;) {
+        if (reload) {
+            reload = 0;
+            zones.clear();
+            if (sd_bus_emit_signal(bus, "/org/fedoraproject/FirewallD1",
+                                   "org.fedoraproject.FirewallD1", "Reloaded", "") < 0)
+                return 1;
+        }
         int r = sd_bus_process(bus, nullptr);
         if (r < 0) return 1;
-        if (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0) return 1;
+        if (r == 0)
+            if (int w = sd_bus_wait(bus, 100000); w < 0 && w != -EINTR) return 1;
     }
 }

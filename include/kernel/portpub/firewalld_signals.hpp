@@ -16,8 +16,12 @@ class FirewalldSignals {
 
     int fd() const;        // -1 without a bus
     short events() const;  // what to poll it for
-    // Handles what came; true when firewalld reloaded, started or went.
+    // Handles what came; true when firewalld reloaded, started or went, or
+    // the bus itself went (fd() is -1 from then on).
     bool process();
+    // Connects to the bus when not connected (it was not there, or went):
+    // the watcher tries again after each repair.
+    void connect();
 
   private:
     struct Impl;

@@ -29,6 +29,11 @@ enum class Step : std::uint8_t {
     down_bridge,
     down_ip_forward,
     down_record_removed,
+    // restore (the watcher's repair), each reached only when it mended something
+    restore_links,          // the bridge, its addresses and the veth are back
+    restore_firewall,       // the table and the missing map elements are back
+    restore_proxy_started,  // a new proxy runs, its pid not yet in the record
+    restore_firewalls,      // the accepts and the zone beside portpub are back
 };
 
 struct StepName {
@@ -53,6 +58,10 @@ inline constexpr StepName kSteps[] = {
     {Step::down_bridge, "down:bridge"},
     {Step::down_ip_forward, "down:ip-forward"},
     {Step::down_record_removed, "down:record-removed"},
+    {Step::restore_links, "restore:links"},
+    {Step::restore_firewall, "restore:firewall"},
+    {Step::restore_proxy_started, "restore:proxy-started"},
+    {Step::restore_firewalls, "restore:firewalls"},
 };
 
 inline constexpr const char* kCrashAtVariable = "PORTPUB_CRASH_AT";

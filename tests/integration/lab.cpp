@@ -655,11 +655,15 @@ int fd_count(int pid) {
 
 namespace {
 
-// The pids of the processes named `comm` in this process's network namespace.
+// The pids of the processes named `comm` of this test process: in its mount
+// namespace (isolate_process made it; a lab's processes end with the lab).
+// Not by network namespace: portpub enters a container's for a moment to
+// look at its interfaces, and a watcher in the middle of a repair would be
+// missed.
 std::vector<int> processes_named(const std::string& comm_name) {
     std::vector<int> out;
     struct stat own {};
-    if (::stat("/proc/self/ns/net", &own) != 0) die("stat /proc/self/ns/net");
+    if (::stat("/proc/self/ns/mnt", &own) != 0) die("stat /proc/self/ns/mnt");
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator("/proc", ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
@@ -669,7 +673,7 @@ std::vector<int> processes_named(const std::string& comm_name) {
         std::string line;
         struct stat ns {};
         if (!std::getline(comm, line) || line != comm_name) continue;
-        if (::stat((it->path() / "ns/net").c_str(), &ns) != 0 || ns.st_ino != own.st_ino) continue;
+        if (::stat((it->path() / "ns/mnt").c_str(), &ns) != 0 || ns.st_ino != own.st_ino) continue;
         const int pid = std::stoi(name);
         if (alive(pid)) out.push_back(pid);
     }

@@ -178,10 +178,10 @@ std::string route_localnet();
 bool alive(int pid);
 // How many file descriptors the process has open.
 int fd_count(int pid);
-// The pids of the portpub proxies that run in this process's network
-// namespace (the lab's host).
+// The pids of the portpub proxies of this test process (in its mount
+// namespace: those of its labs).
 std::vector<int> proxies();
-// The pids of the portpub watchers that run there.
+// The pids of its portpub watchers.
 std::vector<int> watchers();
 
 // The lines only in `a` ("- ...") and only in `b` ("+ ..."); empty when equal.

@@ -257,3 +257,26 @@ TEST_CASE("a watcher killed at any step of its repair: the next one finishes it"
         CHECK(diff_lines(before, lab.snapshot()) == "");
     }
 }
+
+TEST_CASE("a program that takes the table away as soon as it is back: the watcher slows down",
+          "[watch]") {
+    Lab lab(0);
+    lab.serve("ext");
+    auto web = lab.container("web");
+    lab.up(web, kWebPorts);
+    // For 3 s, the table goes within 10 ms of coming back.
+    sh("end=$(($(date +%s%N) + 3000000000)); while [ $(date +%s%N) -lt $end ]; do "
+       "nft delete table inet portpub 2>/dev/null; sleep 0.01; done");
+    const auto log = watch_log(lab);
+    std::size_t repairs = 0;
+    for (std::size_t at = log.find("restored web"); at != std::string::npos;
+         at = log.find("restored web", at + 1))
+        ++repairs;
+    INFO(log);
+    // Unpaced, a repair every 10-100 ms: 30 or more in 3 s.
+    CHECK(repairs >= 5);
+    CHECK(repairs <= 15);
+    CHECK_THAT(log, Catch::Contains("something takes portpub's rules away again and again"));
+    // Once it stops, the next repair comes after the wait (at most 10 s).
+    CHECK(eventually(12000, [&] { return served_with_address(lab); }));
+}

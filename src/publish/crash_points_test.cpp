@@ -37,7 +37,8 @@ TEST_CASE("every step has one name, and each name one step", "[crash]") {
     for (const auto& [step, name] : kSteps) {
         names.insert(name);
         steps.insert(step);
-        CHECK((name.rfind("up:", 0) == 0 || name.rfind("down:", 0) == 0));
+        CHECK((name.rfind("up:", 0) == 0 || name.rfind("down:", 0) == 0 ||
+               name.rfind("restore:", 0) == 0));
     }
     CHECK(names.size() == std::size(kSteps));
     CHECK(steps.size() == std::size(kSteps));

@@ -341,9 +341,10 @@ std::vector<std::string> Publisher::gc_locked() {
     return report;
 }
 
-std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& host) {
+std::vector<std::string> Publisher::restore_links(Publication& pub, HostState& host,
+                                                  RestoreBatch& batch,
+                                                  std::optional<ProxyFds>& proxy_fds, bool& added) {
     std::vector<std::string> done;
-    FirewallView& tables = host_.tables;
     Links& links = host_.links;
     for (const auto& [setting, value] :
          turn_ip_forwarding_on(host_.sysctls, links, host, store_, pub.address6.has_value()))
@@ -396,7 +397,6 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
     }
     // A proxy that died: a new one, with new listeners, and the redirects
     // pointed at them below.
-    std::optional<ProxyFds> proxy_fds;
     if (pub.proxy && !host_.proxies.running({pub.proxy->pid, pub.proxy->start_time})) {
         // One a repair killed before it recorded the pid holds the ports.
         for (const auto& f : host_.proxies.find())
@@ -407,38 +407,48 @@ std::vector<std::string> Publisher::restore_one(Publication& pub, HostState& hos
         pub.proxy->ipv6 = proxy_fds->ipv6;
     }
     // The table, chains and sets as `up` makes them (adding a set element
-    // that is there changes nothing); map elements below, only the missing.
+    // that is there changes nothing); map elements, only the missing. Into
+    // the batch of every publication's, applied once.
     FirewallChange change = change_for_up(pub);
-    change.add.clear();
-    const bool table = tables.table_exists();
-    if (!table)
-        done.push_back("table inet " + std::string(kTableName));
-    else if (!tables.base_differences().empty())
-        done.push_back("chains");
-    else if (!tables.network_present(pub.network, !pub.host_veth.empty()))
+    auto& into = batch.change;
+    into.ensure_base = into.ensure_base || change.ensure_base;
+    for (auto* list : {&change.add_networks, &change.add_isolated}) {
+        auto& to = list == &change.add_networks ? into.add_networks : into.add_isolated;
+        for (const auto& n : *list)
+            if (std::find(to.begin(), to.end(), n) == to.end()) to.push_back(n);
+    }
+    if (!batch.table) {
+        if (!batch.table_named) done.push_back("table inet " + std::string(kTableName));
+        batch.table_named = true;
+    } else if (batch.chains_differ) {
+        if (!batch.chains_named) done.push_back("chains");
+        batch.chains_named = true;
+    } else if (!host_.tables.network_present(pub.network, !pub.host_veth.empty())) {
         done.push_back("sets");
-    std::map<NatMap, std::map<std::vector<std::uint8_t>, NatElement>> held;
-    if (table)
-        for (NatMap map : kNatMaps)
-            for (const auto& e : tables.elements(map))
-                held[map][e.key_bytes()] = e;
+    }
+    std::size_t adds = 0;
     for (const auto& want : nat_elements(pub)) {
-        auto it = held[want.map].find(want.key_bytes());
-        if (it != held[want.map].end() &&
+        auto it = batch.held[want.map].find(want.key_bytes());
+        if (it != batch.held[want.map].end() &&
             std::equal(want.data.begin(), want.data.begin() + want.data_len,
                        it->second.data.begin(), it->second.data.begin() + it->second.data_len))
             continue;
-        if (it != held[want.map].end()) change.del.push_back(it->second);  // a dead proxy's port
-        change.add.push_back(want);
+        if (it != batch.held[want.map].end())
+            into.del.push_back(it->second);  // a dead proxy's port
+        into.add.push_back(want);
+        ++adds;
     }
-    if (!change.add.empty())
-        done.push_back(std::to_string(change.add.size()) +
-                       (change.add.size() == 1 ? " map element" : " map elements"));
-    host_.firewall.apply(change);
-    if (!table || !change.add.empty()) crash_point(Step::restore_firewall);
+    if (adds) done.push_back(std::to_string(adds) + (adds == 1 ? " map element" : " map elements"));
+    added = adds > 0;
+    return done;
+}
+
+std::vector<std::string> Publisher::restore_proxy(Publication& pub,
+                                                  std::optional<ProxyFds>& proxy_fds, bool added) {
+    std::vector<std::string> done;
     // Datagrams that came while the rules were missing left entries that
     // would keep their flows away from the container.
-    if (!change.add.empty())
+    if (added)
         if (auto note = host_.conntrack.flush_udp(pub.mappings)) notes_.push_back(*note);
     if (proxy_fds) {
         auto started = host_.proxies.start(pub, *proxy_fds);
@@ -473,26 +483,61 @@ Publisher::Restored Publisher::restore() {
     for (const auto& p : existing)
         bridges.push_back(p.network.bridge);
     const auto seen = host_.foreign.read(bridges);
-    std::set<std::string> passed;
+    // What the table lacks, for every publication, goes in one batch: after
+    // a flush, no container is back before another.
+    RestoreBatch batch;
+    batch.table = host_.tables.table_exists();
+    batch.chains_differ = batch.table && !host_.tables.base_differences().empty();
+    if (batch.table)
+        for (NatMap map : kNatMaps)
+            for (const auto& e : host_.tables.elements(map))
+                batch.held[map][e.key_bytes()] = e;
+    struct Mending {
+        Publication* pub;
+        std::vector<std::string> done;
+        std::optional<ProxyFds> proxy_fds;
+        bool added = false;
+    };
+    std::vector<Mending> mending;
     for (auto& p : existing) {
         if (!host_.namespaces.alive(p)) {
             result.failed.push_back(p.id + ": namespace " + p.netns +
                                     " is gone; portpub gc removes its record");
             continue;
         }
+        Mending m{&p, {}, {}, false};
         try {
-            auto done = restore_one(p, host);
+            m.done = restore_links(p, host, batch, m.proxy_fds, m.added);
+            mending.push_back(std::move(m));
+        } catch (const Error& e) {
+            result.failed.push_back(p.id + ": " + e.what());
+        }
+    }
+    try {
+        host_.firewall.apply(batch.change);
+        if (!batch.table || !batch.change.add.empty()) crash_point(Step::restore_firewall);
+    } catch (const Error& e) {
+        for (const auto& m : mending)
+            result.failed.push_back(m.pub->id + ": " + e.what());
+        return result;
+    }
+    std::set<std::string> passed;
+    for (auto& m : mending) {
+        Publication& p = *m.pub;
+        try {
+            for (auto& d : restore_proxy(p, m.proxy_fds, m.added))
+                m.done.push_back(std::move(d));
             // Once a bridge, and after its bridge is back.
             if (p.pass_firewalls && !p.host_veth.empty() &&
                 passed.insert(p.network.bridge).second) {
-                const auto mended = done.size();
+                const auto mended = m.done.size();
                 for (auto& d :
                      pass_foreign_firewalls(p.network, seen, host_.foreign, host, store_, nullptr))
-                    done.push_back(std::move(d));
-                if (done.size() > mended) crash_point(Step::restore_firewalls);
+                    m.done.push_back(std::move(d));
+                if (m.done.size() > mended) crash_point(Step::restore_firewalls);
             }
             std::string what;
-            for (const auto& d : done)
+            for (const auto& d : m.done)
                 what += (what.empty() ? "" : ", ") + d;
             if (!what.empty()) result.done.push_back("restored " + p.id + ": " + what);
         } catch (const Error& e) {

@@ -464,3 +464,24 @@ TEST_CASE("only the down and the gc that leave nothing published let the watcher
     CHECK_FALSE(publisher.down(req));
     CHECK(fake.watchers.settles == 2);
 }
+
+TEST_CASE("restore after a flush puts every publication back in one batch", "[publisher][watch]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    publisher.up(db_request());
+    fake.firewall.flush();
+    fake.state.log.clear();
+    const auto restored = publisher.restore();
+    // One transaction: no container is back before the other.
+    CHECK(fake.state.calls("firewall.apply") == std::vector<std::string>{"firewall.apply +5 -0"});
+    CHECK(fake.firewall.element_count() == 5);
+    CHECK(restored.done ==
+          std::vector<std::string>{"restored db: table inet portpub, 2 map elements",
+                                   "restored web: 3 map elements"});
+    CHECK(publisher.differences_from_records(std::nullopt).empty());
+    // Nothing missing: an empty batch, and nothing said.
+    fake.state.log.clear();
+    CHECK(publisher.restore().done.empty());
+}

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,7 +94,22 @@ class Publisher {
     // them out of `existing`; returns them.
     std::vector<Publication> finish_interrupted(std::vector<Publication>& existing,
                                                 HostState& host);
-    std::vector<std::string> restore_one(Publication& pub, HostState& host);
+    // restore's one nftables batch, filled publication by publication, and
+    // what it knew of the table before.
+    struct RestoreBatch {
+        FirewallChange change;
+        bool table = false, chains_differ = false;
+        bool table_named = false, chains_named = false;  // said once, by the first
+        std::map<NatMap, std::map<std::vector<std::uint8_t>, NatElement>> held;
+    };
+    // restore's first part for `pub`: forwarding, bridge, veth, the sockets
+    // of a proxy that died (in `proxy_fds`), and into `batch` what the table
+    // lacks of it (`added`: map elements). Returns what it mended.
+    std::vector<std::string> restore_links(Publication& pub, HostState& host, RestoreBatch& batch,
+                                           std::optional<ProxyFds>& proxy_fds, bool& added);
+    // Its part after the batch: conntrack, the new proxy and its record.
+    std::vector<std::string> restore_proxy(Publication& pub, std::optional<ProxyFds>& proxy_fds,
+                                           bool added);
     // A write to the state directory that taking things down can do without:
     // on a full or read-only disk the kernel's side still goes, and a note
     // says what was not written (`otherwise`).

@@ -55,7 +55,15 @@ lab_expect_page ext http://192.0.2.1:8081/ "served by the other machine"
 lab_expect_page host http://127.0.0.1:8080/ "served by a program on this host"
 lab_expect_page host http://127.0.0.1:8081/ "served by the other machine"
 
-lab_step "nft flush ruleset, then the unit's ExecReload: $exec_reload"
+lab_step "nft flush ruleset: the watcher ExecStart's forward apply started puts the forwards back"
+pgrep -x portpub-watch --ns $$ --nslist mnt >/dev/null || lab_fail "forward apply started no watcher"
+nft flush ruleset
+lab_expect_page ext http://192.0.2.1:8081/ "served by the other machine"
+lab_expect_page ext http://192.0.2.1:8080/ "served by a program on this host"
+
+lab_step "nft flush ruleset without the watcher, then the unit's ExecReload: $exec_reload"
+pkill -x portpub-watch --ns $$ --nslist mnt
+lab_wait 50 bash -c "! pgrep -x portpub-watch --ns $$ --nslist mnt >/dev/null" || lab_fail "the watcher did not stop"
 nft flush ruleset
 lab_expect_gone ext http://192.0.2.1:8081/
 read -ra argv <<<"$exec_reload"
@@ -70,6 +78,7 @@ jq -e '.forwards | length == 0' "$condition" >/dev/null || lab_fail "$condition 
 lab_expect_gone ext http://192.0.2.1:8081/
 lab_expect_gone host http://127.0.0.1:8081/
 lab_expect_page host http://127.0.0.1:80/ "served by a program on this host"   # the program itself is untouched
+pgrep -x portpub-watch --ns $$ --nslist mnt >/dev/null && lab_fail "a watcher runs after the last forward rm"
 lab_expect_clean "$before"
 
-echo "example systemd: OK (the unit's ExecStart served both forwards from another host and 127.0.0.1, ExecReload restored them, rm left nothing)"
+echo "example systemd: OK (the unit's ExecStart served both forwards from another host and 127.0.0.1, its watcher and ExecReload restored them, rm left nothing)"

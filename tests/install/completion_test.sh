@@ -49,11 +49,11 @@ done
 expect "up's options are the default command's" "$(candidates up --sub | tr '\n' ' ')" -p 80 --sub
 expect "up --sub" "--subnet --subnet6" up --sub
 count=$(candidates up -- | wc -l)
-[[ $count -eq 15 ]] || { echo "FAIL: up has 14 options and --help, got $count" >&2; failures=$((failures + 1)); }
+[[ $count -eq 16 ]] || { echo "FAIL: up has 15 options and --help, got $count" >&2; failures=$((failures + 1)); }
 
 expect "up --firewall" "auto none" up --firewall ""
 expect "forward's verbs" "apply ls rm" forward ""
-expect "forward options" "--config --help --json --publish --state-dir --to" forward ls --
+expect "forward options" "--config --help --json --no-watch --publish --state-dir --to" forward ls --
 
 # Values from the system.
 dir=$(mktemp -d)

@@ -87,7 +87,6 @@ void Watcher::run(int signal_fd, const std::function<void()>& ready) {
     FirewalldSignals firewalld;
     ready();
     pacer_.repaired(Clock::now(), repair());
-    if (idle()) return;
     log_("watching nftables for " + state_dir_.string());
     bool pending = false;  // a burst of changes is being waited out
     Clock::time_point first{}, last{};
@@ -131,7 +130,6 @@ void Watcher::run(int signal_fd, const std::function<void()>& ready) {
             if (pacer_.repaired(at, repair()))
                 log_("something takes portpub's rules away again and again: repairs now wait " +
                      std::to_string(pacer_.gap().count()) + " ms or more apart");
-            if (idle()) return;
             firewalld.connect();  // a system bus that started or came back
         }
     }

@@ -107,7 +107,7 @@ void settle_watcher(const std::filesystem::path& state_dir) {
     if (!pidfd || !process_running(watcher->process, kWatcherName)) return;
     if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGUSR1, nullptr, 0) != 0) return;
     // Readable once it exited; it stays when something was published meanwhile.
-    wait_readable(pidfd.get(), 2000);
+    wait_readable(pidfd.get(), 5000);
 }
 
 bool nothing_to_watch(const StateStore& store) {

@@ -32,10 +32,12 @@ class Watcher {
   private:
     // True when it put something back.
     bool repair();
-    // For a `while_published` watcher: true, with the watch lock let go,
-    // when there is nothing left to watch. Decided under the state lock, so
-    // that an `up` either comes first and is watched, or comes after and
-    // starts its own watcher.
+    // For a `while_published` watcher asked by SIGUSR1: true, with the watch
+    // lock let go, when there is nothing left to watch. Decided under the
+    // state lock, so that an `up` either comes first and is watched, or comes
+    // after and starts its own watcher. Only on that signal: the command that
+    // sent it waits for the watcher to exit, so that no watcher is still
+    // exiting when the last `down` returns.
     bool idle();
 
     std::filesystem::path state_dir_;

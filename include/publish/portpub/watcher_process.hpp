@@ -54,7 +54,7 @@ std::optional<RunningWatcher> running_watcher(const std::filesystem::path& state
 std::optional<std::string> start_watcher(const std::filesystem::path& state_dir);
 
 // The last `down`'s side: asks a watcher `up` started (SIGUSR1) to look
-// whether anything is left to watch, and waits up to 2 s for it to exit.
+// whether anything is left to watch, and waits up to 5 s for it to exit.
 // Called without the state lock: the watcher takes it to look.
 void settle_watcher(const std::filesystem::path& state_dir);
 

@@ -8,11 +8,14 @@
 // watcher may be at work before the command has exited. Then the
 // watcher at rest: its memory and the CPU time it used over a quiet spell;
 // and while another program keeps changing a table of its own: its CPU
-// time and how many repairs it ran.
+// time and how many repairs it ran. First, what the watcher costs `up` and
+// `down` of a container alone on the host (the first up starts it, the last
+// down waits for it to exit), against --no-watch.
 //
-//   portpub-heal-bench [--flushes N] [--rest SECONDS] [--churn N] [--data FILE]
-//   (defaults 20 flushes, 10 s at rest, 500 foreign changes; at most 1,000,
-//   600 s and 100,000)
+//   portpub-heal-bench [--flushes N] [--rest SECONDS] [--churn N] [--cycles N]
+//                      [--data FILE]
+//   (defaults 20 flushes, 10 s at rest, 500 foreign changes, 10 up/down
+//   cycles each way; at most 1,000, 600 s, 100,000 and 1,000)
 // Prints Markdown; see docs/BENCHMARKS.md.
 #include <unistd.h>
 
@@ -75,7 +78,7 @@ long count_lines(const std::string& file, const std::string& with) {
 }
 
 int body(int argc, char** argv) {
-    int flushes = 20, rest = 10, churn = 500;
+    int flushes = 20, rest = 10, churn = 500, cycles = 10;
     std::string data;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -85,20 +88,46 @@ int body(int argc, char** argv) {
             rest = std::stoi(argv[++i]);
         } else if (a == "--churn" && i + 1 < argc) {
             churn = std::stoi(argv[++i]);
+        } else if (a == "--cycles" && i + 1 < argc) {
+            cycles = std::stoi(argv[++i]);
         } else if (a == "--data" && i + 1 < argc) {
             data = argv[++i];
         } else {
             std::cerr << "usage: portpub-heal-bench [--flushes N] [--rest SECONDS] [--churn N] "
-                         "[--data FILE]\n";
+                         "[--cycles N] [--data FILE]\n";
             return 2;
         }
     }
     if (flushes < 1 || flushes > 1000) throw std::runtime_error("--flushes: 1 to 1,000");
     if (rest < 1 || rest > 600) throw std::runtime_error("--rest: 1 to 600 seconds");
     if (churn < 0 || churn > 100000) throw std::runtime_error("--churn: 0 to 100,000");
+    if (cycles < 1 || cycles > 1000) throw std::runtime_error("--cycles: 1 to 1,000");
 
     lab::Lab lab(0);
     lab.serve("ext");
+
+    // up and down alone on the host, with the watcher and without.
+    auto solo = lab.container("solo");
+    std::cout << "`portpub up` and `down` of one container alone on the host (one port), " << cycles
+              << " times each way: the first up starts the watcher, the last down waits for it "
+                 "to exit\n\n| | up (median) | down (median) |\n|---|---|---|\n";
+    for (const bool watch : {true, false}) {
+        std::vector<double> up_ms, down_ms;
+        for (int i = 0; i < cycles; ++i) {
+            std::vector<std::string> extra;
+            if (!watch) extra.push_back("--no-watch");
+            up_ms.push_back(lab.up(solo, {"8080:80"}, extra).wall_ms);
+            auto down = lab.portpub({"down", "--id", "solo"});
+            if (down.status != 0) throw std::runtime_error("down failed: " + down.err);
+            down_ms.push_back(down.wall_ms);
+            if (!lab::watchers().empty()) throw std::runtime_error("a watcher outlived down");
+        }
+        std::cout << "| " << (watch ? "with the watcher" : "`--no-watch`") << " | "
+                  << bench::DataFile::number(bench::median(up_ms), 1) << " ms | "
+                  << bench::DataFile::number(bench::median(down_ms), 1) << " ms |\n";
+    }
+    std::cout << "\n";
+
     auto web = lab.container("web");
     lab.up(web, {"8080:80", "5353:53/udp"});
     const auto watchers = lab::watchers();

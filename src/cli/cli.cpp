@@ -550,9 +550,13 @@ int cmd_watch(const std::vector<std::string>& args) {
     const auto state_dir = vm["state-dir"].as<std::string>();
     sigset_t signals;
     sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGUSR1);
+    // An ignored signal never reaches a signalfd: whatever the caller ignored
+    // is taken back first. SIGCHLD: the proxies a repair restarts are its
+    // children, reaped as they exit.
+    for (int sig : {SIGTERM, SIGINT, SIGUSR1, SIGCHLD}) {
+        ::signal(sig, SIG_DFL);
+        sigaddset(&signals, sig);
+    }
     if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0)
         throw_errno("watch: cannot block signals");
     UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC));
@@ -578,6 +582,9 @@ int cmd_watch(const std::vector<std::string>& args) {
                 say("another");
                 return kOk;
             }
+            // Closing any descriptor of the file drops this process's record
+            // locks on it: the failed one goes before the next is taken.
+            lock.release();
             lock = take_over_watch(state_dir, signal_fd.get());
         }
         if (ready_fd >= 0) {

@@ -148,6 +148,13 @@ Spawned spawn_detached(const std::vector<std::string>& args, std::vector<int> ke
     if (pid < 0) throw_errno("cannot start the " + std::string(what));
     if (pid == 0) {
         ::setsid();
+        // The caller's blocked signals and ignored ones would outlive exec (the
+        // watcher blocks SIGTERM for its signalfd, and restarts proxies).
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD})
+            ::signal(sig, SIG_DFL);
         int null = ::open("/dev/null", O_RDWR);
         for (int fd = 0; fd < 3; ++fd)
             ::dup2(null, fd);

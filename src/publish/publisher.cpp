@@ -509,9 +509,10 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
     if (pub.proxy)
         step("proxy", [&] {
             host_.proxies.stop({pub.proxy->pid, pub.proxy->start_time});
-            if (pub.proxy->pid == 0)  // an up died before it wrote the proxy's pid down
-                for (const auto& found : host_.proxies.find())
-                    if (found.id == pub.id) host_.proxies.stop(found.process);
+            // An up, or a repair, killed before it wrote the new proxy's pid
+            // down left one the record does not name.
+            for (const auto& found : host_.proxies.find())
+                if (found.id == pub.id) host_.proxies.stop(found.process);
             host_.proxies.remove_log(pub.id);
         });
     crash_point(Step::down_proxy_stopped);

@@ -341,8 +341,24 @@ std::vector<std::string> Publisher::gc_locked() {
     return report;
 }
 
+namespace {
+
+// `part` added to `into`: one batch for several publications (a network
+// shared by two is added once).
+void merge_change(FirewallChange& into, const FirewallChange& part) {
+    into.ensure_base = into.ensure_base || part.ensure_base;
+    for (const auto& [from, to] : {std::pair{&part.add_networks, &into.add_networks},
+                                   std::pair{&part.add_isolated, &into.add_isolated}})
+        for (const auto& n : *from)
+            if (std::find(to->begin(), to->end(), n) == to->end()) to->push_back(n);
+    into.add.insert(into.add.end(), part.add.begin(), part.add.end());
+    into.del.insert(into.del.end(), part.del.begin(), part.del.end());
+}
+
+}  // namespace
+
 std::vector<std::string> Publisher::restore_links(Publication& pub, HostState& host,
-                                                  RestoreBatch& batch,
+                                                  RestoreBatch& batch, FirewallChange& own,
                                                   std::optional<ProxyFds>& proxy_fds, bool& added) {
     std::vector<std::string> done;
     Links& links = host_.links;
@@ -407,16 +423,11 @@ std::vector<std::string> Publisher::restore_links(Publication& pub, HostState& h
         pub.proxy->ipv6 = proxy_fds->ipv6;
     }
     // The table, chains and sets as `up` makes them (adding a set element
-    // that is there changes nothing); map elements, only the missing. Into
-    // the batch of every publication's, applied once.
-    FirewallChange change = change_for_up(pub);
-    auto& into = batch.change;
-    into.ensure_base = into.ensure_base || change.ensure_base;
-    for (auto* list : {&change.add_networks, &change.add_isolated}) {
-        auto& to = list == &change.add_networks ? into.add_networks : into.add_isolated;
-        for (const auto& n : *list)
-            if (std::find(to.begin(), to.end(), n) == to.end()) to.push_back(n);
-    }
+    // that is there changes nothing); map elements, only the missing. The
+    // caller puts every publication's into one batch.
+    own = change_for_up(pub);
+    own.add.clear();
+    own.del.clear();
     if (!batch.table) {
         if (!batch.table_named) done.push_back("table inet " + std::string(kTableName));
         batch.table_named = true;
@@ -433,9 +444,8 @@ std::vector<std::string> Publisher::restore_links(Publication& pub, HostState& h
             std::equal(want.data.begin(), want.data.begin() + want.data_len,
                        it->second.data.begin(), it->second.data.begin() + it->second.data_len))
             continue;
-        if (it != batch.held[want.map].end())
-            into.del.push_back(it->second);  // a dead proxy's port
-        into.add.push_back(want);
+        if (it != batch.held[want.map].end()) own.del.push_back(it->second);  // a dead proxy's port
+        own.add.push_back(want);
         ++adds;
     }
     if (adds) done.push_back(std::to_string(adds) + (adds == 1 ? " map element" : " map elements"));
@@ -495,8 +505,10 @@ Publisher::Restored Publisher::restore() {
     struct Mending {
         Publication* pub;
         std::vector<std::string> done;
+        FirewallChange change;  // its part of the batch
         std::optional<ProxyFds> proxy_fds;
         bool added = false;
+        std::optional<std::string> failed;  // why its part of the table is not back
     };
     std::vector<Mending> mending;
     for (auto& p : existing) {
@@ -505,9 +517,10 @@ Publisher::Restored Publisher::restore() {
                                     " is gone; portpub gc removes its record");
             continue;
         }
-        Mending m{&p, {}, {}, false};
+        Mending m{&p, {}, {}, {}, false, {}};
         try {
-            m.done = restore_links(p, host, batch, m.proxy_fds, m.added);
+            m.done = restore_links(p, host, batch, m.change, m.proxy_fds, m.added);
+            merge_change(batch.change, m.change);
             mending.push_back(std::move(m));
         } catch (const Error& e) {
             result.failed.push_back(p.id + ": " + e.what());
@@ -516,17 +529,23 @@ Publisher::Restored Publisher::restore() {
     try {
         host_.firewall.apply(batch.change);
         if (!batch.table || !batch.change.add.empty()) crash_point(Step::restore_firewall);
-    } catch (const Error& e) {
-        for (const auto& m : mending)
-            result.failed.push_back(m.pub->id + ": " + e.what());
-        return result;
+    } catch (const Error&) {
+        // One publication's part must not keep the others' away: each alone.
+        for (auto& m : mending) {
+            try {
+                host_.firewall.apply(m.change);
+            } catch (const Error& e) {
+                m.failed = e.what();
+            }
+        }
     }
     std::set<std::string> passed;
     for (auto& m : mending) {
         Publication& p = *m.pub;
         try {
-            for (auto& d : restore_proxy(p, m.proxy_fds, m.added))
-                m.done.push_back(std::move(d));
+            if (!m.failed)
+                for (auto& d : restore_proxy(p, m.proxy_fds, m.added))
+                    m.done.push_back(std::move(d));
             // Once a bridge, and after its bridge is back.
             if (p.pass_firewalls && !p.host_veth.empty() &&
                 passed.insert(p.network.bridge).second) {
@@ -540,6 +559,7 @@ Publisher::Restored Publisher::restore() {
             for (const auto& d : m.done)
                 what += (what.empty() ? "" : ", ") + d;
             if (!what.empty()) result.done.push_back("restored " + p.id + ": " + what);
+            if (m.failed) result.failed.push_back(p.id + ": " + *m.failed);
         } catch (const Error& e) {
             result.failed.push_back(p.id + ": " + e.what());
         }

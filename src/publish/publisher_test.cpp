@@ -485,3 +485,25 @@ TEST_CASE("restore after a flush puts every publication back in one batch", "[pu
     fake.state.log.clear();
     CHECK(publisher.restore().done.empty());
 }
+
+TEST_CASE("a restore whose batch fails tries each part alone, and still lets traffic through "
+          "the firewalls beside",
+          "[publisher][watch]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    publisher.up(web_request());
+    publisher.up(db_request());
+    fake.firewall.flush();
+    fake.foreign.accepts[0].clear();  // an iptables reload took them too
+    fake.state.fail.insert("firewall.apply");
+    fake.state.log.clear();
+    const auto restored = publisher.restore();
+    // The batch, then web's part and db's part alone.
+    CHECK(fake.state.calls("firewall.apply").size() == 3);
+    CHECK(restored.failed ==
+          std::vector<std::string>{"db: injected failure of firewall.apply",
+                                   "web: injected failure of firewall.apply"});
+    // The accepts do not depend on the table: they are back.
+    CHECK(fake.foreign.accepts[0] == std::set<std::string>{"portpub0"});
+}

@@ -11,6 +11,7 @@
 
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,8 +111,13 @@ void Watcher::run(int signal_fd, const std::function<void()>& ready) {
         if (fds[0].revents) {
             signalfd_siginfo info{};
             if (::read(signal_fd, &info, sizeof info) == sizeof info) {
-                if (info.ssi_signo != SIGUSR1) return;
-                if (idle()) return;
+                if (info.ssi_signo == SIGCHLD) {
+                    // Proxies a repair restarted, gone: no zombie is left.
+                    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+                    }
+                } else if (info.ssi_signo != SIGUSR1 || idle()) {
+                    return;
+                }
             }
         }
         bool changed = false;

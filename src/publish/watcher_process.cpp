@@ -46,8 +46,9 @@ std::filesystem::path watch_log_path(const std::filesystem::path& state_dir) {
 }
 
 WatchLock::WatchLock(const std::filesystem::path& state_dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(state_dir, ec);
+    // A watcher before any up: the directory made as every command makes it
+    // (0700). Never while an up waits for this watcher: it exists then.
+    if (!std::filesystem::exists(state_dir)) StateStore(state_dir).lock();
     const auto path = watch_lock_path(state_dir);
     fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd_) throw_errno("cannot open " + path.string());
@@ -64,6 +65,7 @@ void WatchLock::release() {
     held_ = false;
 }
 
+// Never called by a watcher: closing this descriptor would drop its own lock.
 std::optional<RunningWatcher> running_watcher(const std::filesystem::path& state_dir) {
     UniqueFd fd(::open(watch_lock_path(state_dir).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) return std::nullopt;  // never a watcher here

@@ -62,6 +62,17 @@ TEST_CASE("portpub watch puts back what a flush or a reload takes, and nothing d
         return run({"grep", "-q", "watching nftables", log}).status == 0;
     });
     REQUIRE(served_with_address(lab));
+    // It took over from the watcher up started, and holds the lock: the next
+    // up finds it and starts none.
+    CHECK(watchers() == std::vector<int>{watcher});
+    lab.up(lab.container("db"), {"9090:80"});
+    CHECK(watchers() == std::vector<int>{watcher});
+    // A watcher up would start now finds it too, says so, and goes.
+    CHECK(sh(std::string("'") + PORTPUB_BIN + "' watch --state-dir '" + lab.state_dir() +
+             "' --while-published --ready-fd 3 3>&1") == "another\n");
+    CHECK(watchers() == std::vector<int>{watcher});
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
+    CHECK(alive(watcher));  // the unit's watcher runs on
 
     const char* const changes[] = {
         "nft flush ruleset",  // nftables.service restarting
@@ -279,4 +290,23 @@ TEST_CASE("a program that takes the table away as soon as it is back: the watche
     CHECK_THAT(log, Catch::Contains("something takes portpub's rules away again and again"));
     // Once it stops, the next repair comes after the wait (at most 10 s).
     CHECK(eventually(12000, [&] { return served_with_address(lab); }));
+}
+
+TEST_CASE("a down right after a repair killed while it restarted a proxy leaves no proxy",
+          "[watch]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    auto up = lab.portpub({"up", "--netns", web, "--subnet", kSubnet, "-p", "8080:80"},
+                          [] { ::setenv(portpub::kCrashAtVariable, "restore:proxy-started", 1); });
+    REQUIRE(up.status == 0);
+    const int watcher = the_watcher(lab);
+    // The proxy killed, and a change that wakes the watcher: it starts a new
+    // proxy and is killed before it writes its pid down.
+    sh("kill -9 " + std::to_string(*lab.proxy_pid("web")) + " && nft flush ruleset");
+    wait_until("the watcher to be killed", 5000, [&] { return !alive(watcher); });
+    REQUIRE(proxies().size() == 1);  // the new one, in no record
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(proxies().empty());
+    CHECK(diff_lines(before, lab.snapshot()) == "");
 }

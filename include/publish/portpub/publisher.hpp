@@ -95,7 +95,8 @@ class Publisher {
     std::vector<Publication> finish_interrupted(std::vector<Publication>& existing,
                                                 HostState& host);
     // restore's one nftables batch, filled publication by publication, and
-    // what it knew of the table before.
+    // what it knew of the table before. Should it fail, each publication's
+    // part is tried alone.
     struct RestoreBatch {
         FirewallChange change;
         bool table = false, chains_differ = false;
@@ -103,10 +104,12 @@ class Publisher {
         std::map<NatMap, std::map<std::vector<std::uint8_t>, NatElement>> held;
     };
     // restore's first part for `pub`: forwarding, bridge, veth, the sockets
-    // of a proxy that died (in `proxy_fds`), and into `batch` what the table
-    // lacks of it (`added`: map elements). Returns what it mended.
+    // of a proxy that died (in `proxy_fds`), and in `own` what the table
+    // lacks of it (`added`: map elements), for the batch. Returns what it
+    // mended.
     std::vector<std::string> restore_links(Publication& pub, HostState& host, RestoreBatch& batch,
-                                           std::optional<ProxyFds>& proxy_fds, bool& added);
+                                           FirewallChange& own, std::optional<ProxyFds>& proxy_fds,
+                                           bool& added);
     // Its part after the batch: conntrack, the new proxy and its record.
     std::vector<std::string> restore_proxy(Publication& pub, std::optional<ProxyFds>& proxy_fds,
                                            bool added);

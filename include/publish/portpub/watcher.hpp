@@ -26,7 +26,8 @@ class Watcher {
     // of changes by another process (quiet for 10 ms, or 100 ms after its
     // first change; later when repairs keep mending, see RepairPacer), until
     // `signal_fd` (a signalfd) reads SIGTERM or SIGINT. SIGUSR1 asks a
-    // `while_published` watcher to look whether it is still needed.
+    // `while_published` watcher to look whether it is still needed; SIGCHLD
+    // reaps the proxies its repairs started, as they exit.
     void run(int signal_fd, const std::function<void()>& ready);
 
   private:

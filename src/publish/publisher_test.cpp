@@ -40,6 +40,17 @@ UpRequest db_request() {
 
 constexpr const char* kVeth = "pp0a4d0002";  // of 10.77.0.2, the first address of 10.77.0.0/16
 
+// web and db published on a host of fakes.
+struct TwoPublished {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher{dir.path, fake.host()};
+    TwoPublished() {
+        publisher.up(web_request());
+        publisher.up(db_request());
+    }
+};
+
 }  // namespace
 
 TEST_CASE(
@@ -442,11 +453,8 @@ TEST_CASE("up starts the watcher, --no-watch does not, and a watcher that cannot
 
 TEST_CASE("only the down and the gc that leave nothing published let the watcher go",
           "[publisher][watch]") {
-    TempDir dir;
-    FakeHost fake;
-    Publisher publisher(dir.path, fake.host());
-    publisher.up(web_request());
-    publisher.up(db_request());
+    TwoPublished two;
+    auto& [dir, fake, publisher] = two;
     DownRequest req;
     req.id = "web";
     REQUIRE(publisher.down(req));
@@ -465,45 +473,35 @@ TEST_CASE("only the down and the gc that leave nothing published let the watcher
     CHECK(fake.watchers.settles == 2);
 }
 
-TEST_CASE("restore after a flush puts every publication back in one batch", "[publisher][watch]") {
-    TempDir dir;
-    FakeHost fake;
-    Publisher publisher(dir.path, fake.host());
-    publisher.up(web_request());
-    publisher.up(db_request());
-    fake.firewall.flush();
-    fake.state.log.clear();
-    const auto restored = publisher.restore();
-    // One transaction: no container is back before the other.
-    CHECK(fake.state.calls("firewall.apply") == std::vector<std::string>{"firewall.apply +5 -0"});
-    CHECK(fake.firewall.element_count() == 5);
-    CHECK(restored.done ==
-          std::vector<std::string>{"restored db: table inet portpub, 2 map elements",
-                                   "restored web: 3 map elements"});
-    CHECK(publisher.differences_from_records(std::nullopt).empty());
-    // Nothing missing: an empty batch, and nothing said.
-    fake.state.log.clear();
-    CHECK(publisher.restore().done.empty());
-}
-
-TEST_CASE("a restore whose batch fails tries each part alone, and still lets traffic through "
-          "the firewalls beside",
+TEST_CASE("restore after a flush puts every publication back in one batch, or each alone",
           "[publisher][watch]") {
-    TempDir dir;
-    FakeHost fake;
-    Publisher publisher(dir.path, fake.host());
-    publisher.up(web_request());
-    publisher.up(db_request());
+    TwoPublished two;
+    auto& [dir, fake, publisher] = two;
     fake.firewall.flush();
-    fake.foreign.accepts[0].clear();  // an iptables reload took them too
-    fake.state.fail.insert("firewall.apply");
     fake.state.log.clear();
-    const auto restored = publisher.restore();
-    // The batch, then web's part and db's part alone.
-    CHECK(fake.state.calls("firewall.apply").size() == 3);
-    CHECK(restored.failed ==
-          std::vector<std::string>{"db: injected failure of firewall.apply",
-                                   "web: injected failure of firewall.apply"});
-    // The accepts do not depend on the table: they are back.
-    CHECK(fake.foreign.accepts[0] == std::set<std::string>{"portpub0"});
+    SECTION("one batch") {
+        const auto restored = publisher.restore();
+        // One transaction: no container is back before the other.
+        CHECK(fake.state.calls("firewall.apply") ==
+              std::vector<std::string>{"firewall.apply +5 -0"});
+        CHECK(fake.firewall.element_count() == 5);
+        CHECK(restored.done ==
+              std::vector<std::string>{"restored db: table inet portpub, 2 map elements",
+                                       "restored web: 3 map elements"});
+        CHECK(publisher.differences_from_records(std::nullopt).empty());
+        // Nothing missing: nothing said.
+        CHECK(publisher.restore().done.empty());
+    }
+    SECTION("a batch that fails: each part alone, and the firewalls beside all the same") {
+        fake.foreign.accepts[0].clear();  // an iptables reload took them too
+        fake.state.fail.insert("firewall.apply");
+        const auto restored = publisher.restore();
+        // The batch, then db's part and web's part alone.
+        CHECK(fake.state.calls("firewall.apply").size() == 3);
+        CHECK(restored.failed ==
+              std::vector<std::string>{"db: injected failure of firewall.apply",
+                                       "web: injected failure of firewall.apply"});
+        // The accepts do not depend on the table: they are back.
+        CHECK(fake.foreign.accepts[0] == std::set<std::string>{"portpub0"});
+    }
 }

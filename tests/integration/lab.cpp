@@ -268,9 +268,8 @@ Lab::Lab(int bridge_nf) {
     // The kernel adds the local route of 2001:db8::1 once ext0 has carrier,
     // which the link watcher reports in its own time (up to a second): a
     // snapshot taken before it would differ from every one after.
-    wait_until("the local route of 2001:db8::1", 3000, [] {
-        return !sh("ip -6 route show table local 2001:db8::1 dev ext0").empty();
-    });
+    wait_until("the local route of 2001:db8::1", 3000,
+               [] { return !sh("ip -6 route show table local 2001:db8::1 dev ext0").empty(); });
 }
 
 Lab::~Lab() {

@@ -125,6 +125,8 @@ TEST_CASE("up starts one watcher, which puts back a flush; the last down stops i
     CHECK(sh("ps -o sid= -p " + std::to_string(watcher) + " | tr -d ' '") ==
           std::to_string(watcher) + "\n");
     CHECK(sh("readlink /proc/" + std::to_string(watcher) + "/fd/0") == "/dev/null\n");
+    // No pipe of up's (a runtime waiting for a hook's output to end waits on it).
+    CHECK(sh("ls -l /proc/" + std::to_string(watcher) + "/fd | grep -c pipe: || true") == "0\n");
 
     for (const char* change :
          {"nft flush ruleset", "nft -f /dev/stdin <<'EOF'\nflush ruleset\ntable inet other {}\nEOF",

@@ -12,6 +12,9 @@ packages=(
   libboost-program-options-dev nlohmann-json3-dev catch2
   # the firewalls beside portpub: iptables-legacy read through libiptc, firewalld over sd-bus
   libip4tc-dev libip6tc-dev libsystemd-dev
+  # loopback rewritten in the kernel: libbpf loads the socket programs, which
+  # clang compiles and bpftool embeds (bpftool gen skeleton)
+  libbpf-dev bpftool
   # fuzzing (scripts/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes
   clang libclang-rt-14-dev
   # tests and demo: namespaces, a look at the ruleset and the conntrack table, an HTTP client

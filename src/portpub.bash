@@ -59,6 +59,13 @@ _portpub() {
         --firewall)
             COMPREPLY=($(compgen -W "auto none" -- "$cur"))
             return 0 ;;
+        --loopback)
+            COMPREPLY=($(compgen -W "kernel proxy" -- "$cur"))
+            return 0 ;;
+        --cgroup)
+            mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+            compopt -o filenames 2>/dev/null
+            return 0 ;;
         -p | --publish | --subnet | --subnet6 | --ifname | --udp-timeout | --to)
             return 0 ;;  # a value of the user's own
     esac

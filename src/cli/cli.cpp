@@ -11,6 +11,7 @@
 
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "portpub/forwarder.hpp"
 #include "portpub/kernel_host.hpp"
 #include "portpub/logger.hpp"
+#include "portpub/loopback_rewrite.hpp"
 #include "portpub/oci_hook.hpp"
 #include "portpub/proxy_plan.hpp"
 #include "portpub/proxy_process.hpp"
@@ -80,11 +82,10 @@ Example:
   portpub -p 8080:80/tcp -p 5353:53/udp --netns /run/netns/web
 )";
 
-const char* const kUpHelp = R"(
-SPEC, repeatable, is [ip:][hostPort:]containerPort[/tcp|/udp|/sctp], such as
-  80                 random host port    8000-8010:80-90   ranges, one to one
-  8080:80            every host address  8000-8010:80      first free of them
-  192.0.2.1:8080:80  that address only   [2001:db8::1]:8080:80  IPv6 address
+const char* const kUpHelp =
+    R"(SPEC, repeatable, is [ip:][hostPort:]containerPort[/tcp|/udp|/sctp], such as
+  80 (random host port), 8080:80 (every address), 192.0.2.1:8080:80 (that one),
+  [2001:db8::1]:8080:80, 8000-8010:80-90 (one to one), 8000-8010:80 (first free)
 Example:
   portpub up -p 8080:80 -p 5353:53/udp --netns /run/netns/web
 )";
@@ -221,6 +222,24 @@ std::uint32_t udp_timeout(const std::string& text) {
     return v;
 }
 
+// --loopback: true for kernel rewriting, false for the proxy alone.
+bool loopback_mode(const std::string& text) {
+    if (text == "kernel") return true;
+    if (text == "proxy") return false;
+    throw UsageError("--loopback takes kernel or proxy, not '" + shown(text) + "'", "up");
+}
+
+// --cgroup: an absolute path, its symlinks resolved (the host state keeps it).
+std::string cgroup_dir(const std::string& text) {
+    std::error_code ec;
+    const auto path = std::filesystem::canonical(text, ec);
+    if (text.empty() || text.front() != '/' || ec)
+        throw UsageError("--cgroup takes the absolute path of a cgroup v2 directory, not '" +
+                             shown(text) + "'" + (ec ? " (" + ec.message() + ")" : ""),
+                         "up");
+    return path.string();
+}
+
 int cmd_up(const std::vector<std::string>& args) {
     po::options_description opts("Options");
     opts.add_options()(
@@ -235,7 +254,10 @@ int cmd_up(const std::vector<std::string>& args) {
         "subnet6", po::value<std::string>()->value_name("CIDR"),
         "IPv6 container subnet (implies --ipv6)")(
         "ifname", po::value<std::string>()->default_value("eth0")->value_name("NAME"),
-        "interface in the container")("no-proxy", "no proxy: 127.0.0.1 and ::1 go unserved")(
+        "interface in the container")("no-proxy", "no userland proxy (loopback: kernel only)")(
+        "loopback", po::value<std::string>()->default_value("kernel")->value_name("MODE"),
+        "kernel or proxy serves loopback")("cgroup", po::value<std::string>()->value_name("DIR"),
+                                           "cgroup v2 to rewrite in (default: the root)")(
         "no-reserve", "do not hold the published ports with sockets")(
         "udp-timeout", po::value<std::string>()->default_value("90")->value_name("SECONDS"),
         "idle time of a proxied UDP flow")(
@@ -265,6 +287,8 @@ int cmd_up(const std::vector<std::string>& args) {
     req.reserve = !vm.count("no-reserve");
     req.udp_timeout = udp_timeout(vm["udp-timeout"].as<std::string>());
     req.watch = !vm.count("no-watch");
+    req.rewrite = loopback_mode(vm["loopback"].as<std::string>());
+    if (vm.count("cgroup")) req.cgroup = cgroup_dir(vm["cgroup"].as<std::string>());
     try {
         req.pass_firewalls = parse_firewall_mode(vm["firewall"].as<std::string>(), "--firewall") ==
                              FirewallMode::automatic;
@@ -326,7 +350,8 @@ int cmd_ls(const std::vector<std::string>& args) {
         std::cout << help_text(
             "Usage: portpub ls [--json]", opts,
             "\nLists published containers, one a line: id, address, namespace, proxy,\n"
-            "and ports as `docker ps` shows them.\n\nExample:\n"
+            "who serves loopback (kernel, proxy or none), and ports as `docker ps` shows\n"
+            "them.\n\nExample:\n"
             "  portpub ls --json\n");
         return kOk;
     }
@@ -347,7 +372,8 @@ int cmd_ls(const std::vector<std::string>& args) {
         std::cout << out.dump() << "\n";
         return kOk;
     }
-    std::vector<std::array<std::string, 5>> rows{{"ID", "ADDRESS", "NETNS", "PROXY", "PORTS"}};
+    std::vector<std::array<std::string, 6>> rows{
+        {"ID", "ADDRESS", "NETNS", "PROXY", "LOOPBACK", "PORTS"}};
     for (const auto& p : all) {
         // A dead proxy of a live container comes back with `up` (or
         // `restore`); a container that is gone is gc's to remove.
@@ -355,17 +381,17 @@ int cmd_ls(const std::vector<std::string>& args) {
                             : !p.proxy          ? "-"
                             : running(p)        ? "pid " + std::to_string(p.proxy->pid)
                                                 : "dead (run up again)";
-        rows.push_back(
-            {p.id, p.address.str(), p.netns, proxy, docker_ps_ports(listed_mappings(p))});
+        rows.push_back({p.id, p.address.str(), p.netns, proxy, loopback_service(p),
+                        docker_ps_ports(listed_mappings(p))});
     }
-    std::array<std::size_t, 4> width{};
+    std::array<std::size_t, 5> width{};
     for (const auto& r : rows)
         for (std::size_t i = 0; i < width.size(); ++i)
             width[i] = std::max(width[i], r[i].size());
     for (const auto& r : rows) {
         for (std::size_t i = 0; i < width.size(); ++i)
             std::cout << r[i] << std::string(width[i] - r[i].size() + 3, ' ');
-        std::cout << r[4] << "\n";
+        std::cout << r[5] << "\n";
     }
     return kOk;
 }

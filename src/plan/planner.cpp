@@ -9,6 +9,7 @@
 
 #include "portpub/error.hpp"
 #include "portpub/ipam.hpp"
+#include "portpub/loopback_rewrite.hpp"
 #include "portpub/proxy_plan.hpp"
 
 namespace portpub {
@@ -249,6 +250,8 @@ Plan plan_up(const UpRequest& req, const NetnsIdentity& ns,
         }
         pub.host_veth = host_veth_name(pub.address);
     }
+    // Whether the kernel can is for `up` to find out; the proxy serves otherwise.
+    pub.rewrite = req.rewrite && !rewrite_entries(pub).empty();
     if (req.proxy && needs_proxy(pub)) {
         ProxyInfo proxy;
         proxy.reserve = req.reserve && !req.runtime_holds_ports;

@@ -8,6 +8,7 @@
 #include "portpub/error.hpp"
 #include "portpub/foreign_drops.hpp"
 #include "portpub/json_integer.hpp"
+#include "portpub/loopback_rewrite.hpp"
 #include "portpub/naming.hpp"
 #include "portpub/proxy_plan.hpp"
 
@@ -112,6 +113,7 @@ nlohmann::json to_record(const Publication& p) {
     }
     if (p.address6) out["address6"] = p.address6->str();
     if (!p.pass_firewalls) out["firewall"] = "none";
+    if (p.rewrite) out["loopback"] = "kernel";
     return out;
 }
 
@@ -181,6 +183,12 @@ Publication from_record(const nlohmann::json& j, const std::string& origin) {
         if (auto it = j.find("firewall"); it != j.end())
             p.pass_firewalls =
                 parse_firewall_mode(it->get<std::string>(), "firewall") == FirewallMode::automatic;
+        // Records before 0.8 have no "loopback": the proxy served it.
+        if (auto it = j.find("loopback"); it != j.end()) {
+            if (it->get<std::string>() != "kernel")
+                throw std::invalid_argument("unknown loopback " + it->dump());
+            p.rewrite = true;
+        }
         // Records before 0.6 have no "oci".
         if (auto it = j.find("oci"); it != j.end() && !it->is_null())
             p.oci = OciOrigin{it->at("bundle").get<std::string>(),
@@ -240,7 +248,8 @@ nlohmann::json to_report(const Publication& p) {
                                                              {"listen4", p.proxy->listen4},
                                                              {"listen6", p.proxy->listen6},
                                                              {"reserve", p.proxy->reserve}}
-                                            : nlohmann::json(nullptr)}};
+                                            : nlohmann::json(nullptr)},
+                          {"loopback", loopback_service(p)}};
     if (p.address6) {
         out["address6"] = p.address6->str();
         out["subnet6"] = p.network.subnet6->str();

@@ -5,6 +5,7 @@
 // kernel would refuse it.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -354,6 +355,52 @@ class FakeWatchers final : public Watchers {
     bool running = false, fail = false;
 };
 
+// The service map in memory; `attached` is whether the programs are pinned.
+class FakeRewriter final : public Rewriter {
+  public:
+    explicit FakeRewriter(FakeState& s) : s_(s) {}
+    std::string default_cgroup() override {
+        s_.call("rewriter.default_cgroup");
+        return "/sys/fs/cgroup";
+    }
+    void attach(const std::string& cgroup) override {
+        s_.call("rewriter.attach", cgroup);
+        attached_at = cgroup;
+    }
+    bool attached() override { return attached_at.has_value(); }
+    std::vector<std::string> missing() override {
+        return attached() ? std::vector<std::string>{} : std::vector<std::string>{"map services"};
+    }
+    void add(const std::vector<RewriteEntry>& entries) override {
+        s_.call("rewriter.add", std::to_string(entries.size()));
+        if (!attached()) throw Error("not attached");
+        for (const auto& e : entries) {
+            std::erase_if(map, [&](const RewriteEntry& m) { return same_key(m, e); });
+            map.push_back(e);
+        }
+    }
+    void remove(const std::vector<RewriteEntry>& entries) override {
+        s_.call("rewriter.remove", std::to_string(entries.size()));
+        for (const auto& e : entries)
+            std::erase_if(map, [&](const RewriteEntry& m) { return same_key(m, e); });
+    }
+    std::vector<RewriteEntry> entries() override {
+        auto out = attached() ? map : std::vector<RewriteEntry>{};
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    void detach() override {
+        s_.call("rewriter.detach");
+        attached_at.reset();
+        map.clear();
+    }
+    std::optional<std::string> attached_at;
+    std::vector<RewriteEntry> map;
+
+  private:
+    FakeState& s_;
+};
+
 struct FakeHost {
     FakeState state;
     FakeFirewall firewall{state};
@@ -365,9 +412,10 @@ struct FakeHost {
     FakeConntrack conntrack{state};
     FakeProbe probe;
     FakeWatchers watchers;
+    FakeRewriter rewriter{state};
     Host host() {
-        return Host{firewall, firewall,   foreign,   links, proxies,
-                    sysctls,  namespaces, conntrack, probe, watchers};
+        return Host{firewall,   firewall,  foreign, links,    proxies, sysctls,
+                    namespaces, conntrack, probe,   watchers, rewriter};
     }
 };
 

@@ -207,4 +207,48 @@ void withdraw_foreign_firewalls(const std::string& name, ForeignFirewallCommands
     }
 }
 
+std::optional<std::string> attach_rewriter(const std::string& cgroup, Rewriter& rewriter,
+                                           HostState& host, StateStore& store, Rollback* rollback) {
+    if (rewriter.attached()) {
+        if (!cgroup.empty() && host.rewrite_cgroup && *host.rewrite_cgroup != cgroup)
+            throw Error("the socket programs are attached at cgroup " + *host.rewrite_cgroup +
+                        ", not " + cgroup + ": they serve every publication there; leave " +
+                        "--cgroup out, or take every publication down first");
+        return std::nullopt;
+    }
+    std::string where = cgroup;
+    try {
+        if (where.empty()) where = rewriter.default_cgroup();
+    } catch (const Error& e) {
+        return std::string(e.what());
+    }
+    const auto before = host.rewrite_cgroup;
+    host.rewrite_cgroup = where;
+    store.save_host(host);
+    try {
+        rewriter.attach(where);
+    } catch (const Error& e) {
+        host.rewrite_cgroup = before;
+        store.save_host(host);
+        return std::string(e.what());
+    }
+    if (rollback)
+        rollback->add([&rewriter, &host, &store, before] {
+            rewriter.detach();
+            host.rewrite_cgroup = before;
+            store.save_host(host);
+        });
+    return std::nullopt;
+}
+
+bool detach_rewriter_if_unused(Rewriter& rewriter, HostState& host,
+                               const std::vector<Publication>& remaining, bool shared) {
+    if (shared || std::any_of(remaining.begin(), remaining.end(),
+                              [](const Publication& p) { return p.rewrite; }))
+        return false;
+    rewriter.detach();
+    host.rewrite_cgroup.reset();
+    return true;
+}
+
 }  // namespace portpub

@@ -106,6 +106,22 @@ std::vector<std::string> put_ip_forwarding_back(Sysctls& sysctls, Links& links, 
                                                 const std::vector<Publication>& remaining,
                                                 bool& saved, std::vector<std::string>& kept);
 
+// The socket programs that rewrite loopback, attached at `cgroup` ("": the
+// cgroup v2 root) unless they are; the cgroup goes to the host state first.
+// nullopt when they serve, else why the kernel cannot rewrite here (then
+// nothing is left of the attempt). Programs attached at another cgroup than
+// the one asked for are an Error. With `rollback`, the undo detaches what
+// this call attached.
+std::optional<std::string> attach_rewriter(const std::string& cgroup, Rewriter& rewriter,
+                                           HostState& host, StateStore& store, Rollback* rollback);
+
+// Unpins the programs and forgets their cgroup when no publication of
+// `remaining` is rewritten (and every record could be read: `shared`
+// false). Changes the host state; the caller saves it. Returns whether it
+// detached them.
+bool detach_rewriter_if_unused(Rewriter& rewriter, HostState& host,
+                               const std::vector<Publication>& remaining, bool shared);
+
 // "an up of it was interrupted", or "a down ...", for a record not published.
 std::string interrupted(const Publication& p);
 

@@ -16,6 +16,7 @@
 #include "portpub/host_ports.hpp"
 #include "portpub/logger.hpp"
 #include "portpub/nft_firewall.hpp"
+#include "portpub/sock_rewrite.hpp"
 #include "portpub/sysctl.hpp"
 #include "portpub/watcher_process.hpp"
 
@@ -117,6 +118,21 @@ class KernelProbe final : public HostProbe {
     }
 };
 
+class BpfRewriter final : public Rewriter {
+  public:
+    std::string default_cgroup() override { return SockRewrite::cgroup2_root(); }
+    void attach(const std::string& cgroup) override { sock_.attach(cgroup); }
+    bool attached() override { return sock_.attached(); }
+    std::vector<std::string> missing() override { return sock_.missing(); }
+    void add(const std::vector<RewriteEntry>& entries) override { sock_.add(entries); }
+    void remove(const std::vector<RewriteEntry>& entries) override { sock_.remove(entries); }
+    std::vector<RewriteEntry> entries() override { return sock_.entries(); }
+    void detach() override { sock_.detach(); }
+
+  private:
+    SockRewrite sock_;
+};
+
 }  // namespace
 
 bool namespace_alive(const Publication& p) {
@@ -136,6 +152,7 @@ struct KernelHost::Parts {
     KernelConntrack conntrack;
     KernelProbe probe;
     ProcessWatchers watchers;
+    BpfRewriter rewriter;
 };
 
 KernelHost::KernelHost(std::string owner, std::filesystem::path state_dir)
@@ -145,8 +162,8 @@ KernelHost::~KernelHost() = default;
 
 Host KernelHost::host() {
     auto& p = *parts_;
-    return Host{p.firewall, p.firewall,   p.foreign,   p.links, p.proxies,
-                p.sysctls,  p.namespaces, p.conntrack, p.probe, p.watchers};
+    return Host{p.firewall,   p.firewall,  p.foreign, p.links,    p.proxies, p.sysctls,
+                p.namespaces, p.conntrack, p.probe,   p.watchers, p.rewriter};
 }
 
 }  // namespace portpub

@@ -24,6 +24,7 @@
 #include "portpub/firewall_change.hpp"
 #include "portpub/foreign_drops.hpp"
 #include "portpub/forward_state.hpp"
+#include "portpub/loopback_rewrite.hpp"
 #include "portpub/nat_elements.hpp"
 #include "portpub/proxy_plan.hpp"
 #include "portpub/watcher_process.hpp"
@@ -44,12 +45,16 @@ Records Publisher::list() const {
 void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
     bool unserved = false, sctp = false, udp_unserved = false;
     for (const auto& m : pub.mappings) {
+        // Rewritten, loopback is served without the proxy; IPv6 clients of
+        // an IPv4-only container from elsewhere are not.
         unserved =
-            unserved || (!req.proxy && (proxy_serves_loopback4(m) || proxy_serves_v6(pub, m)));
+            unserved ||
+            (!req.proxy && (pub.rewrite ? !pub.address6 && proxy_serves_v6(pub, m)
+                                        : proxy_serves_loopback4(m) || proxy_serves_v6(pub, m)));
         sctp = sctp || m.proto == Proto::sctp;
-        udp_unserved =
-            udp_unserved || (req.proxy && req.runtime_holds_ports && m.proto == Proto::udp &&
-                             (proxy_serves_loopback4(m) || proxy_serves_v6(pub, m)));
+        udp_unserved = udp_unserved ||
+                       (req.proxy && req.runtime_holds_ports && m.proto == Proto::udp &&
+                        !pub.rewrite && (proxy_serves_loopback4(m) || proxy_serves_v6(pub, m)));
     }
     if (udp_unserved)
         notes_.push_back(
@@ -57,10 +62,11 @@ void Publisher::add_notes(const UpRequest& req, const Publication& pub) {
             "IPv6 clients is not served for " +
             pub.id);
     if (unserved)
-        notes_.push_back(
-            "--no-proxy: connections to 127.0.0.1, ::1 and from IPv6 clients are not "
-            "served for " +
-            pub.id);
+        notes_.push_back((pub.rewrite ? std::string("--no-proxy: connections from IPv6 clients "
+                                                    "of other hosts are not served for ")
+                                      : std::string("--no-proxy: connections to 127.0.0.1, ::1 "
+                                                    "and from IPv6 clients are not served for ")) +
+                         pub.id);
     if (sctp && !host_.probe.has_sctp())
         notes_.push_back(
             "SCTP mappings get kernel NAT only, and this kernel has no SCTP: SCTP on "
@@ -170,14 +176,14 @@ Publication Publisher::up(const UpRequest& req) {
         // The teardown may have taken the bridge's accepts and zone with it.
         seen = host_.foreign.read(bridges_of(pub, others));
         try {
-            return watched(apply(pub, others, ns, host, seen), req);
+            return watched(apply(pub, others, ns, host, seen, req.cgroup), req);
         } catch (const Error& e) {
             throw Error("up " + pub.id + ": " + e.what() + " (the earlier publication of " +
                         pub.id + " was removed; run up again once the problem is fixed)");
         }
     }
     try {
-        return watched(apply(pub, others, ns, host, seen), req);
+        return watched(apply(pub, others, ns, host, seen, req.cgroup), req);
     } catch (const Error& e) {
         throw Error("up " + pub.id + ": " + e.what());
     }
@@ -273,7 +279,8 @@ ForeignFirewalls Publisher::preflight(const Publication& pub, const Netns& ns,
 }
 
 Publication Publisher::apply(Publication pub, const std::vector<Publication>& others,
-                             const Netns& ns, HostState& host, const ForeignFirewalls& seen) {
+                             const Netns& ns, HostState& host, const ForeignFirewalls& seen,
+                             const std::string& cgroup) {
     Links& links = host_.links;
     FirewallCommand& firewall = host_.firewall;
     const bool own_links = !pub.host_veth.empty();
@@ -370,6 +377,26 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
         });
         if (auto note = host_.conntrack.flush_udp(pub.mappings)) notes_.push_back(*note);
         crash_point(Step::up_firewall);
+
+        // Loopback rewritten in the kernel; where it cannot be, the proxy
+        // (and the redirects to it, in place already) serve it.
+        if (pub.rewrite)
+            step("loopback rewriting", [&] {
+                if (auto why = attach_rewriter(cgroup, host_.rewriter, host, store_, &rollback)) {
+                    pub.rewrite = false;
+                    store_.save(pub);
+                    notes_.push_back(
+                        "the kernel cannot rewrite connections to loopback here (" + *why + "): " +
+                        (pub.proxy
+                             ? "the proxy serves 127.0.0.1 and ::1 for " + pub.id
+                             : "127.0.0.1 and ::1 are not served for " + pub.id + " (--no-proxy)"));
+                    return;
+                }
+                const auto entries = rewrite_entries(pub);
+                rollback.add([this, entries] { host_.rewriter.remove(entries); });
+                host_.rewriter.add(entries);
+            });
+        crash_point(Step::up_rewrite);
 
         if (pub.proxy)
             step("proxy", [&] {
@@ -505,7 +532,11 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
                                                         "a down killed now leaves it whole");
     }
     crash_point(Step::down_removing_saved);
-    // The proxy first: its ports go with it, before the rules that lead to it.
+    // Loopback rewriting first: a client then reaches the proxy, while it runs.
+    if (pub.rewrite)
+        step("loopback rewriting", [&] { host_.rewriter.remove(rewrite_entries(pub)); });
+    crash_point(Step::down_rewrite);
+    // The proxy next: its ports go with it, before the rules that lead to it.
     if (pub.proxy)
         step("proxy", [&] {
             host_.proxies.stop({pub.proxy->pid, pub.proxy->start_time});
@@ -582,6 +613,11 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
         host_saved = saved([&] { store_.save_host(host); });
     }
     crash_point(Step::down_bridge);
+    if (host.rewrite_cgroup || host_.rewriter.attached())
+        step("socket programs", [&] {
+            if (detach_rewriter_if_unused(host_.rewriter, host, remaining, !unusable_.empty()))
+                host_saved = saved([&] { store_.save_host(host); }) && host_saved;
+        });
     if (unusable_.empty())
         put_ip_forwarding_back(host_.sysctls, host_.links, host, store_, remaining, host_saved,
                                notes_);

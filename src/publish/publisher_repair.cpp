@@ -11,6 +11,7 @@
 #include "portpub/error.hpp"
 #include "portpub/firewall_change.hpp"
 #include "portpub/foreign_drops.hpp"
+#include "portpub/loopback_rewrite.hpp"
 #include "portpub/naming.hpp"
 #include "portpub/nat_elements.hpp"
 #include "portpub/publisher.hpp"
@@ -65,7 +66,30 @@ std::vector<std::string> missing_of(const Publication& pub, Host& host_) {
     }
     if (pub.proxy && !host_.proxies.running({pub.proxy->pid, pub.proxy->start_time}))
         missing.push_back("proxy (pid " + std::to_string(pub.proxy->pid) + ") is not running");
+    if (pub.rewrite) {
+        for (const auto& m : host_.rewriter.missing())
+            missing.push_back("socket program " + m + " is not pinned");
+        const auto held = host_.rewriter.entries();
+        for (const auto& want : rewrite_entries(pub))
+            if (!std::binary_search(held.begin(), held.end(), want))
+                missing.push_back("loopback rewrite " + describe(want) + " is missing");
+    }
     return missing;
+}
+
+// Entries of the service map that no record accounts for.
+std::vector<RewriteEntry> stray_rewrites(Rewriter& rewriter,
+                                         const std::vector<Publication>& records) {
+    std::vector<RewriteEntry> wanted;
+    for (const auto& p : records)
+        if (p.rewrite)
+            for (auto& e : rewrite_entries(p))
+                wanted.push_back(std::move(e));
+    std::sort(wanted.begin(), wanted.end());
+    std::vector<RewriteEntry> stray;
+    for (const auto& e : rewriter.entries())
+        if (!std::binary_search(wanted.begin(), wanted.end(), e)) stray.push_back(e);
+    return stray;
 }
 
 // Elements of the table that no record accounts for.
@@ -199,6 +223,15 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
     for (const auto& f : stray_proxies(host_.proxies, existing))
         out.push_back("proxy pid " + std::to_string(f.process.pid) + " of " + f.id +
                       " runs, but no record names it (portpub gc stops it)");
+    for (const auto& e : stray_rewrites(host_.rewriter, existing))
+        out.push_back("loopback rewrite " + describe(e) +
+                      " is in no record (portpub gc removes it)");
+    if (std::none_of(existing.begin(), existing.end(),
+                     [](const Publication& p) { return p.rewrite; }) &&
+        host_.rewriter.attached())
+        out.push_back(
+            "the socket programs are attached, but no record needs them (portpub gc "
+            "detaches them)");
     return out;
 }
 
@@ -279,6 +312,16 @@ std::vector<std::string> Publisher::gc_locked() {
         }
         host_.firewall.apply(change);
     }
+    if (const auto stray = stray_rewrites(host_.rewriter, existing); !stray.empty()) {
+        host_.rewriter.remove(stray);
+        for (const auto& e : stray)
+            report.push_back("removed loopback rewrite " + describe(e) + ": no record holds it");
+    }
+    if (host.rewrite_cgroup || host_.rewriter.attached())
+        if (detach_rewriter_if_unused(host_.rewriter, host, existing, false)) {
+            store_.save_host(host);
+            report.push_back("detached the socket programs: no record needs them");
+        }
     std::set<std::string> bridges;
     for (const auto& [name, owned] : host.bridges)
         bridges.insert(name);
@@ -453,6 +496,27 @@ std::vector<std::string> Publisher::restore_links(Publication& pub, HostState& h
     return done;
 }
 
+std::vector<std::string> Publisher::restore_rewrite(const Publication& pub, HostState& host) {
+    std::vector<std::string> done;
+    if (!pub.rewrite) return done;
+    const bool was = host_.rewriter.attached();
+    if (auto why = attach_rewriter(host.rewrite_cgroup.value_or(""), host_.rewriter, host, store_,
+                                   nullptr))
+        throw Error("the kernel cannot rewrite connections to loopback here (" + *why +
+                    "); the proxy serves them meanwhile");
+    if (!was) done.push_back("socket programs");
+    const auto held = host_.rewriter.entries();
+    std::vector<RewriteEntry> add;
+    for (auto& want : rewrite_entries(pub))
+        if (!std::binary_search(held.begin(), held.end(), want)) add.push_back(std::move(want));
+    host_.rewriter.add(add);
+    if (!add.empty())
+        done.push_back(std::to_string(add.size()) +
+                       (add.size() == 1 ? " loopback rewrite" : " loopback rewrites"));
+    if (!done.empty()) crash_point(Step::restore_rewrite);
+    return done;
+}
+
 std::vector<std::string> Publisher::restore_proxy(Publication& pub,
                                                   std::optional<ProxyFds>& proxy_fds, bool added) {
     std::vector<std::string> done;
@@ -546,6 +610,8 @@ Publisher::Restored Publisher::restore() {
             if (!m.failed)
                 for (auto& d : restore_proxy(p, m.proxy_fds, m.added))
                     m.done.push_back(std::move(d));
+            for (auto& d : restore_rewrite(p, host))
+                m.done.push_back(std::move(d));
             // Once a bridge, and after its bridge is back.
             if (p.pass_firewalls && !p.host_veth.empty() &&
                 passed.insert(p.network.bridge).second) {

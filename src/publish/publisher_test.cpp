@@ -77,6 +77,9 @@ TEST_CASE(
                                 "proxies.open_sockets web",
                                 "firewall.apply +3 -0",  // 2 DNAT elements and a redirect
                                 "conntrack.flush_udp",
+                                "rewriter.default_cgroup",  // loopback rewriting
+                                "rewriter.attach /sys/fs/cgroup",
+                                "rewriter.add 4",  // two ports, 127.0.0.0/8 and ::1
                                 "proxies.start web",
                             });
     CHECK(pub.phase == Publication::Phase::published);
@@ -187,6 +190,7 @@ TEST_CASE("down goes on past a link that is already gone, and removes the rest",
     // bridge (both gone: deleting them is asked all the same, and nothing
     // stops there), and forwarding as it was.
     CHECK(fake.state.log == std::vector<std::string>{
+                                "rewriter.remove 4",
                                 "proxies.stop 4242",
                                 "proxies.remove_log web",
                                 "firewall.apply drop +0 -0",
@@ -195,8 +199,10 @@ TEST_CASE("down goes on past a link that is already gone, and removes the rest",
                                 "foreign.remove_iptables_accepts ip portpub0",
                                 "foreign.remove_made ip table chain",
                                 "links.delete_link portpub0",
+                                "rewriter.detach",  // the last publication's
                                 "sysctls.write net/ipv4/ip_forward=0",
                             });
+    CHECK_FALSE(fake.rewriter.attached());
     CHECK(publisher.list().usable.empty());
     CHECK_FALSE(fs::exists(dir.path / "host.json"));
     // Twice is fine.
@@ -504,4 +510,92 @@ TEST_CASE("restore after a flush puts every publication back in one batch, or ea
         // The accepts do not depend on the table: they are back.
         CHECK(fake.foreign.accepts[0] == std::set<std::string>{"portpub0"});
     }
+}
+
+TEST_CASE(
+    "loopback is rewritten by the kernel, and the programs go with the last publication "
+    "that uses them",
+    "[publisher][loopback]") {
+    TwoPublished two;
+    auto& fake = two.fake;
+    CHECK(fake.rewriter.attached_at == "/sys/fs/cgroup");
+    CHECK(fake.state.calls("rewriter.attach").size() == 1);  // the second found them attached
+    CHECK(fake.rewriter.map.size() == 6);  // 8080, 5353 and 9090, on 127.0.0.0/8 and ::1
+    for (const auto& p : two.publisher.list().usable)
+        CHECK(p.rewrite);
+    CHECK(two.publisher.differences_from_records(std::nullopt).empty());
+    DownRequest req;
+    req.id = "web";
+    REQUIRE(two.publisher.down(req));
+    CHECK(fake.rewriter.map.size() == 2);
+    CHECK(fake.rewriter.attached());
+    req.id = "db";
+    REQUIRE(two.publisher.down(req));
+    CHECK_FALSE(fake.rewriter.attached());
+    CHECK_FALSE(fs::exists(two.dir.path / "host.json"));
+}
+
+TEST_CASE("where the programs cannot be attached, up falls back to the proxy with a note",
+          "[publisher][loopback]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    fake.state.fail = {"rewriter.attach"};
+    const auto pub = publisher.up(web_request());
+    CHECK_FALSE(pub.rewrite);
+    CHECK(pub.proxy);
+    CHECK(publisher.notes() ==
+          std::vector<std::string>{"the kernel cannot rewrite connections to loopback here "
+                                   "(injected failure of rewriter.attach): the proxy serves "
+                                   "127.0.0.1 and ::1 for web"});
+    CHECK_FALSE(publisher.list().usable.at(0).rewrite);
+    CHECK(fake.state.calls("rewriter.add").empty());
+    // Nothing of the attempt is in the host state.
+    CHECK(publisher.differences_from_records(std::nullopt).empty());
+}
+
+TEST_CASE("a failure to add the rewrites takes up back, the programs with it",
+          "[publisher][loopback]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    fake.state.fail = {"rewriter.add"};
+    CHECK_THROWS_WITH(publisher.up(web_request()),
+                      "up web: loopback rewriting: injected failure of rewriter.add");
+    CHECK_FALSE(fake.rewriter.attached());
+    CHECK(fake.rewriter.map.empty());
+    CHECK(fake.state.at("rewriter.remove 4") < fake.state.at("rewriter.detach"));
+    CHECK(publisher.list().usable.empty());
+    CHECK_FALSE(fs::exists(dir.path / "host.json"));
+}
+
+TEST_CASE("--loopback proxy leaves the programs alone, and gc removes rewrites no record holds",
+          "[publisher][loopback]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    auto req = web_request();
+    req.rewrite = false;
+    CHECK_FALSE(publisher.up(req).rewrite);
+    CHECK(fake.state.calls("rewriter.").empty());
+    // Left by a record lost, say: gc takes them and the programs away.
+    fake.rewriter.attached_at = "/sys/fs/cgroup";
+    RewriteEntry stray;
+    stray.port = 7000;
+    stray.target4 = *IpAddress::parse("10.77.0.9");
+    stray.target_port = 70;
+    fake.rewriter.map.push_back(stray);
+    const auto check = publisher.differences_from_records(std::nullopt);
+    CHECK(check == std::vector<std::string>{
+                       "loopback rewrite tcp 127.0.0.0/8:7000 -> 10.77.0.9:70 is in no record "
+                       "(portpub gc removes it)",
+                       "the socket programs are attached, but no record needs them (portpub gc "
+                       "detaches them)"});
+    const auto gc = publisher.gc();
+    CHECK(std::find(gc.begin(), gc.end(),
+                    "removed loopback rewrite tcp 127.0.0.0/8:7000 -> 10.77.0.9:70: no record "
+                    "holds it") != gc.end());
+    CHECK(std::find(gc.begin(), gc.end(), "detached the socket programs: no record needs them") !=
+          gc.end());
+    CHECK_FALSE(fake.rewriter.attached());
 }

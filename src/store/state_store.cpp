@@ -236,6 +236,11 @@ HostState StateStore::load_host() const {
                                  std::pair{"ip6tables_made", &h.ip6tables_made}})
             if (auto it = j.find(key); it != j.end())
                 *made = {it->at("table").get<bool>(), it->at("chain").get<bool>()};
+        if (auto it = j.find("rewrite_cgroup"); it != j.end()) {
+            h.rewrite_cgroup = it->get<std::string>();
+            if (h.rewrite_cgroup->empty() || h.rewrite_cgroup->front() != '/')
+                throw Error("a cgroup of '" + shown(*h.rewrite_cgroup) + "'");
+        }
         for (const auto* v : {&h.ip_forward_before, &h.ip6_forward_before})
             if (*v && **v != "0" && **v != "1" && **v != "2")
                 throw Error("a forwarding value of '" + shown(**v) + "'");
@@ -255,7 +260,7 @@ void StateStore::save_host(const HostState& h) {
     const auto path = dir_ / "host.json";
     if (!h.ip_forward_before && !h.ip6_forward_before && h.bridges.empty() &&
         h.bridges_before_forwarding.empty() && h.iptables_made == HostState::FilterMade{} &&
-        h.ip6tables_made == HostState::FilterMade{}) {
+        h.ip6tables_made == HostState::FilterMade{} && !h.rewrite_cgroup) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)
             throw_errno("cannot remove " + path.string());
         return;
@@ -265,6 +270,7 @@ void StateStore::save_host(const HostState& h) {
     if (h.ip6_forward_before) j["ip6_forward_before"] = *h.ip6_forward_before;
     if (!h.bridges_before_forwarding.empty())
         j["bridges_before_forwarding"] = h.bridges_before_forwarding;
+    if (h.rewrite_cgroup) j["rewrite_cgroup"] = *h.rewrite_cgroup;
     for (const auto& [name, b] : h.bridges) {
         auto& out = j["bridges"][name] = {{"created", b.created},
                                           {"address_added", b.address_added},

@@ -49,9 +49,10 @@ done
 expect "up's options are the default command's" "$(candidates up --sub | tr '\n' ' ')" -p 80 --sub
 expect "up --sub" "--subnet --subnet6" up --sub
 count=$(candidates up -- | wc -l)
-[[ $count -eq 16 ]] || { echo "FAIL: up has 15 options and --help, got $count" >&2; failures=$((failures + 1)); }
+[[ $count -eq 18 ]] || { echo "FAIL: up has 17 options and --help, got $count" >&2; failures=$((failures + 1)); }
 
 expect "up --firewall" "auto none" up --firewall ""
+expect "up --loopback" "kernel proxy" up --loopback ""
 expect "forward's verbs" "apply ls rm" forward ""
 expect "forward options" "--config --help --json --no-watch --publish --state-dir --to" forward ls --
 

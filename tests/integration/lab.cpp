@@ -47,6 +47,73 @@ constexpr const char* kRouteLocalnetLines = "grep -H . /proc/sys/net/ipv4/conf/*
 
 // Once per test process: a private mount namespace with its own /run, and a
 // network namespace of its own, so that nothing the tests do is seen outside.
+namespace {
+
+// The cgroup v2 mount point, as portpub finds it (/proc/self/mountinfo).
+std::string cgroup2_mount() {
+    std::ifstream in("/proc/self/mountinfo");
+    for (std::string line; std::getline(in, line);) {
+        const auto dash = line.find(" - ");
+        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+        std::istringstream fields(line.substr(0, dash));
+        std::string id, parent, dev, root, mountpoint;
+        fields >> id >> parent >> dev >> root >> mountpoint;
+        return mountpoint;
+    }
+    die("finding the cgroup v2 hierarchy");
+}
+
+int cgroup_root_fd = -1;  // the real hierarchy's root, hidden by the bind mount
+std::string own_cgroup;   // its child this process made
+
+void leave_own_cgroup() {
+    const std::string pid = std::to_string(::getpid());
+    int fd = ::openat(cgroup_root_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        [[maybe_unused]] auto n = ::write(fd, pid.data(), pid.size());
+        ::close(fd);
+    }
+    // Processes of the labs may still be exiting: a bounded wait for them.
+    for (int i = 0; i < 100; ++i) {
+        if (::unlinkat(cgroup_root_fd, own_cgroup.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT)
+            return;
+        ::usleep(20000);
+    }
+    std::fprintf(stderr, "lab: could not remove cgroup %s: %s\n", own_cgroup.c_str(),
+                 std::strerror(errno));
+}
+
+// The socket programs of portpub attach at the cgroup v2 root that
+// /proc/self/mountinfo shows. This process moves into a child cgroup of its
+// own and mounts it over the hierarchy's mount point in its own mount
+// namespace: whatever portpub a test runs (by hand, through a runtime, as a
+// CNI plugin) attaches there, and the clients of the test (this process and
+// its children) are in it. The child goes at exit; one a killed run left is
+// removed by the next once empty.
+void enter_own_cgroup() {
+    const std::string mount = cgroup2_mount();
+    cgroup_root_fd = ::open(mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgroup_root_fd < 0) die("opening " + mount);
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(mount, ec)) {
+        const auto name = entry.path().filename().string();
+        if (name.rfind("portpub-test-", 0) == 0) ::rmdir(entry.path().c_str());  // empty ones only
+    }
+    own_cgroup = "portpub-test-" + std::to_string(::getpid());
+    const std::string dir = mount + "/" + own_cgroup;
+    if (::mkdir(dir.c_str(), 0755) != 0) die("mkdir " + dir);
+    std::atexit(leave_own_cgroup);
+    {
+        std::ofstream procs(dir + "/cgroup.procs");
+        procs << ::getpid() << std::flush;
+        if (!procs) die("moving into " + dir);
+    }
+    if (::mount(dir.c_str(), mount.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        die("mounting " + dir + " over " + mount);
+}
+
+}  // namespace
+
 void isolate_process() {
     static bool done = false;
     if (done) return;
@@ -68,6 +135,9 @@ void isolate_process() {
     // Proxies started by portpub outlive the `up` that started them: as a
     // subreaper, this process inherits them, and ends them with its labs.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    enter_own_cgroup();
+    // Pins go to a bpffs of this mount namespace, never the machine's.
+    if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) die("mounting bpffs");
     done = true;
 }
 
@@ -379,6 +449,10 @@ int Lab::ns_fd(const std::string& name) {
 RunResult Lab::portpub(std::vector<std::string> args, const std::function<void()>& in_child) const {
     if (!watch && !args.empty() && (args[0] == "up" || args[0] == "forward"))
         args.push_back("--no-watch");
+    if (loopback != "kernel" && !args.empty() && args[0] == "up") {
+        args.push_back("--loopback");
+        args.push_back(loopback);
+    }
     args.insert(args.begin(), PORTPUB_BIN);
     args.push_back("--state-dir");
     args.push_back(state_dir_);
@@ -732,7 +806,9 @@ std::string Lab::snapshot() const {
               std::string(kRouteLocalnetLines) + "; echo --; ls -A " + state_dir_ +
               "/containers 2>/dev/null; ls " + state_dir_ + "/host.json 2>/dev/null; ls -A " +
               state_dir_ + "/logs 2>/dev/null; ls " + state_dir_ +
-              "/forwards.json 2>/dev/null; true") +
+              "/forwards.json 2>/dev/null; echo --; find /sys/fs/bpf -mindepth 1; "
+              "bpftool cgroup show " +
+              cgroup2_mount() + "; true") +
            "--\nproxies running: " + std::to_string(proxies().size()) +
            "\nwatchers running: " + std::to_string(watchers().size()) + "\n";
 }

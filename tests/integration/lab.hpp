@@ -86,6 +86,9 @@ class Lab {
     // a test of what a user sees and mends by hand (check, restore, forward
     // apply), where no watcher may mend it first.
     bool watch = true;
+    // "proxy": every up of portpub() and up() gets --loopback proxy, for the
+    // tests that run on both ways of serving loopback.
+    std::string loopback = "kernel";
 
     // portpub with --state-dir of this lab appended.
     RunResult portpub(std::vector<std::string> args,

@@ -43,6 +43,10 @@ struct HostState {
     // found forwarding on) may need it, so the last down leaves it on.
     std::set<std::string> bridges_before_forwarding;
     std::map<std::string, Bridge> bridges;
+    // The cgroup portpub attached its socket programs at (loopback
+    // rewriting), written before it attaches them; detached with the last
+    // publication that uses them.
+    std::optional<std::string> rewrite_cgroup;
     friend bool operator==(const HostState&, const HostState&) = default;
 };
 

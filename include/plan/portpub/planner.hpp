@@ -37,7 +37,13 @@ struct UpRequest {
     bool ipv6 = false;
     std::optional<std::string> subnet6;
     std::string ifname = "eth0";
-    bool proxy = true;                 // serve loopback and IPv6 through a userland proxy
+    bool proxy = true;  // serve loopback and IPv6 through a userland proxy
+    // Rewrite loopback connections in the kernel (--loopback kernel), the
+    // proxy serving what it cannot; false: the proxy alone (--loopback proxy).
+    bool rewrite = true;
+    // The cgroup v2 directory the socket programs attach at (--cgroup); "":
+    // the root of the hierarchy. Where they are attached already, they stay.
+    std::string cgroup;
     bool reserve = true;               // hold every published port with a socket
     bool runtime_holds_ports = false;  // see ProxyInfo::runtime_holds_ports
     std::uint32_t udp_timeout = 90;    // seconds

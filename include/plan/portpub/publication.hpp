@@ -65,6 +65,10 @@ struct Publication {
     std::optional<IpAddress> address6;
     std::vector<Mapping> mappings;
     std::optional<ProxyInfo> proxy;
+    // Connections from the host to its published ports on 127.0.0.0/8 and ::1
+    // are rewritten in the kernel to the container (loopback_rewrite.hpp):
+    // the socket programs serve them, and the proxy only what they leave.
+    bool rewrite = false;
     // The CNI network this was published for, by `ADD`: CHECK, DEL and GC
     // match it. Nothing for the CLI and the OCI hook.
     std::optional<std::string> cni_network;

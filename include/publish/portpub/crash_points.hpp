@@ -18,10 +18,12 @@ enum class Step : std::uint8_t {
     up_foreign_firewalls,  // the accepts in iptables' FORWARD, the firewalld zone
     up_veth,               // the veth pair and the container's address
     up_firewall,           // the map elements are in the kernel
+    up_rewrite,            // the socket programs attached, the service map's entries added
     up_proxy_started,      // the proxy runs, its pid not yet in the record
     up_published,          // the record says published
     // down (and the teardown of an interrupted up)
     down_removing_saved,  // the record says removing; nothing else yet
+    down_rewrite,         // the service map's entries are gone
     down_proxy_stopped,
     down_firewall,  // the map elements are gone
     down_veth,
@@ -33,6 +35,7 @@ enum class Step : std::uint8_t {
     restore_links,          // the bridge, its addresses and the veth are back
     restore_firewall,       // the table and the missing map elements are back
     restore_proxy_started,  // a new proxy runs, its pid not yet in the record
+    restore_rewrite,        // the socket programs and the service map's entries are back
     restore_firewalls,      // the accepts and the zone beside portpub are back
 };
 
@@ -48,9 +51,11 @@ inline constexpr StepName kSteps[] = {
     {Step::up_foreign_firewalls, "up:firewalls"},
     {Step::up_veth, "up:veth"},
     {Step::up_firewall, "up:firewall"},
+    {Step::up_rewrite, "up:rewrite"},
     {Step::up_proxy_started, "up:proxy-started"},
     {Step::up_published, "up:published"},
     {Step::down_removing_saved, "down:removing-saved"},
+    {Step::down_rewrite, "down:rewrite"},
     {Step::down_proxy_stopped, "down:proxy-stopped"},
     {Step::down_firewall, "down:firewall"},
     {Step::down_veth, "down:veth"},
@@ -61,6 +66,7 @@ inline constexpr StepName kSteps[] = {
     {Step::restore_links, "restore:links"},
     {Step::restore_firewall, "restore:firewall"},
     {Step::restore_proxy_started, "restore:proxy-started"},
+    {Step::restore_rewrite, "restore:rewrite"},
     {Step::restore_firewalls, "restore:firewalls"},
 };
 

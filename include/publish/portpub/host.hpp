@@ -1,7 +1,8 @@
 // The host as the publisher changes it, one narrow interface a part: the
 // firewall (its command and its queries), the firewalls beside it, the
 // links, the proxies, the kernel settings, the namespaces, conntrack, what
-// it reads of ports and privileges, and the watcher. The publisher is handed a Host
+// it reads of ports and privileges, the watcher, and the
+// socket programs. The publisher is handed a Host
 // (KernelHost for the real one), so that the order of its steps and its
 // rollback are tested with fakes (publisher_test.cpp), as ninja's
 // DiskInterface is "abstract so it can be mocked out for tests".
@@ -14,6 +15,7 @@
 #include "portpub/firewall.hpp"
 #include "portpub/foreign_firewalls.hpp"
 #include "portpub/links.hpp"
+#include "portpub/loopback_rewrite.hpp"
 #include "portpub/netns.hpp"
 #include "portpub/port_allocator.hpp"
 #include "portpub/process_id.hpp"
@@ -83,6 +85,24 @@ class Watchers {
     virtual void settle() = 0;
 };
 
+// The socket programs that rewrite loopback connections in the kernel
+// (sock_rewrite.hpp), pinned so that they outlive the command.
+class Rewriter {
+  public:
+    virtual ~Rewriter() = default;
+    // Where they attach unless --cgroup says: the cgroup v2 root. Throws
+    // Error when there is none.
+    virtual std::string default_cgroup() = 0;
+    // Throws Error saying why the kernel cannot rewrite here; nothing is left.
+    virtual void attach(const std::string& cgroup) = 0;
+    virtual bool attached() = 0;
+    virtual std::vector<std::string> missing() = 0;  // of the pinned links and map
+    virtual void add(const std::vector<RewriteEntry>& entries) = 0;
+    virtual void remove(const std::vector<RewriteEntry>& entries) = 0;  // gone ones are fine
+    virtual std::vector<RewriteEntry> entries() = 0;
+    virtual void detach() = 0;  // unpins all; nothing pinned is fine
+};
+
 struct Host {
     FirewallCommand& firewall;
     FirewallView& tables;
@@ -94,6 +114,7 @@ struct Host {
     Conntrack& conntrack;
     HostProbe& probe;
     Watchers& watchers;
+    Rewriter& rewriter;
 };
 
 }  // namespace portpub

@@ -85,7 +85,7 @@ class Publisher {
     ForeignFirewalls preflight(const Publication& pub, const Netns& ns, const Publication* replaced,
                                const std::vector<Publication>& others, const HostState& host);
     Publication apply(Publication pub, const std::vector<Publication>& others, const Netns& ns,
-                      HostState& host, const ForeignFirewalls& seen);
+                      HostState& host, const ForeignFirewalls& seen, const std::string& cgroup);
     // Takes `pub` apart and removes its record; `remaining` stay.
     void teardown(const Publication& pub, const std::vector<Publication>& remaining,
                   HostState& host);
@@ -110,6 +110,9 @@ class Publisher {
     std::vector<std::string> restore_links(Publication& pub, HostState& host, RestoreBatch& batch,
                                            FirewallChange& own, std::optional<ProxyFds>& proxy_fds,
                                            bool& added);
+    // The socket programs and the service map's entries of `pub`, where
+    // they are missing.
+    std::vector<std::string> restore_rewrite(const Publication& pub, HostState& host);
     // Its part after the batch: conntrack, the new proxy and its record.
     std::vector<std::string> restore_proxy(Publication& pub, std::optional<ProxyFds>& proxy_fds,
                                            bool added);

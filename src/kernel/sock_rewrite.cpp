@@ -1,0 +1,327 @@
+// The socket programs through libbpf. `attach` opens the skeleton that
+// `bpftool gen skeleton` built into portpub (no object file is read at run
+// time), sets the namespace cookie, loads it, attaches each program to the
+// cgroup with a bpf_link and pins the links and the service map under the pin
+// directory; any failure unpins what it pinned. Later commands open the
+// pinned map (bpf_obj_get) to add and remove entries. The key and value
+// layouts are those of sock_rewrite.bpf.c; the load checks their sizes.
+#include "portpub/sock_rewrite.hpp"
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "portpub/error.hpp"
+#include "portpub/fd.hpp"
+#include "sock_rewrite.skel.h"
+
+namespace portpub {
+
+namespace {
+
+struct ServiceKey {
+    std::uint32_t addr[4];
+    std::uint16_t port;  // network order
+    std::uint8_t proto;
+    std::uint8_t family;
+};
+struct ServiceTarget {
+    std::uint32_t addr4;
+    std::uint32_t addr6[4];
+    std::uint16_t port;  // network order
+    std::uint8_t has6;
+    std::uint8_t pad;
+};
+static_assert(sizeof(ServiceKey) == 20 && sizeof(ServiceTarget) == 24);
+
+// The programs, by the name their link is pinned under (program_of's order).
+constexpr std::array<const char*, 8> kLinks = {"connect4", "sendmsg4", "recvmsg4", "getpeername4",
+                                               "connect6", "sendmsg6", "recvmsg6", "getpeername6"};
+constexpr const char* kMap = "services";
+
+bpf_program* program_of(sock_rewrite& skel, std::size_t i) {
+    bpf_program* all[] = {skel.progs.portpub_connect4, skel.progs.portpub_sendmsg4,
+                          skel.progs.portpub_recvmsg4, skel.progs.portpub_getpeername4,
+                          skel.progs.portpub_connect6, skel.progs.portpub_sendmsg6,
+                          skel.progs.portpub_recvmsg6, skel.progs.portpub_getpeername6};
+    return all[i];
+}
+
+// libbpf's messages are kept, not printed: the last warning explains a
+// failed load in the error the user sees.
+thread_local std::string last_libbpf_warning;
+int keep_libbpf_message(enum libbpf_print_level level, const char* format, va_list args) {
+    if (level == LIBBPF_DEBUG) return 0;
+    char line[512];
+    std::vsnprintf(line, sizeof line, format, args);
+    std::string text = line;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+        text.pop_back();
+    if (!text.empty()) last_libbpf_warning = text;
+    return 0;
+}
+
+struct SkeletonDeleter {
+    void operator()(sock_rewrite* s) const { sock_rewrite__destroy(s); }
+};
+struct LinkDeleter {
+    void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+
+std::uint8_t proto_number(Proto p) {
+    return p == Proto::udp ? IPPROTO_UDP : p == Proto::sctp ? IPPROTO_SCTP : IPPROTO_TCP;
+}
+
+std::uint32_t word(const IpAddress& a, int i) {
+    std::uint32_t w;
+    std::memcpy(&w, a.data() + 4 * i, 4);
+    return w;
+}
+
+ServiceKey key_of(const RewriteEntry& e) {
+    ServiceKey k{};
+    k.port = htons(e.port);
+    k.proto = proto_number(e.proto);
+    k.family = e.family == Family::v4 ? 4 : 6;
+    if (e.family == Family::v4) {
+        if (e.address) k.addr[0] = word(*e.address, 0);
+    } else {
+        k.addr[3] = htonl(1);
+    }
+    return k;
+}
+
+ServiceTarget target_of(const RewriteEntry& e) {
+    ServiceTarget t{};
+    t.addr4 = word(e.target4, 0);
+    if (e.target6) {
+        for (int i = 0; i < 4; ++i)
+            t.addr6[i] = word(*e.target6, i);
+        t.has6 = 1;
+    }
+    t.port = htons(e.target_port);
+    return t;
+}
+
+RewriteEntry entry_of(const ServiceKey& k, const ServiceTarget& t) {
+    RewriteEntry e;
+    e.family = k.family == 4 ? Family::v4 : Family::v6;
+    e.proto = k.proto == IPPROTO_UDP    ? Proto::udp
+              : k.proto == IPPROTO_SCTP ? Proto::sctp
+                                        : Proto::tcp;
+    e.port = ntohs(k.port);
+    if (e.family == Family::v4 && k.addr[0] != 0)
+        e.address =
+            IpAddress::from_bytes(Family::v4, reinterpret_cast<const std::uint8_t*>(k.addr));
+    e.target4 = IpAddress::from_bytes(Family::v4, reinterpret_cast<const std::uint8_t*>(&t.addr4));
+    if (t.has6)
+        e.target6 =
+            IpAddress::from_bytes(Family::v6, reinterpret_cast<const std::uint8_t*>(t.addr6));
+    e.target_port = ntohs(t.port);
+    return e;
+}
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+// bpffs at /sys/fs/bpf, mounted there when it is not (as systemd would).
+void ensure_bpffs(const std::string& pin_dir) {
+    const std::string root = "/sys/fs/bpf";
+    if (pin_dir.rfind(root + "/", 0) != 0) return;  // another bpffs, the caller's
+    struct statfs fs {};
+    if (::statfs(root.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC) return;
+    if (::mount("bpf", root.c_str(), "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") != 0)
+        throw Error("mounting bpffs at " + root + ": " + errno_text(errno));
+}
+
+std::uint64_t netns_cookie() {
+    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) throw_errno("a socket to read the namespace's cookie");
+    std::uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0)
+        throw_errno("reading the network namespace's cookie (SO_NETNS_COOKIE)");
+    return cookie;
+}
+
+std::string unescape_mountinfo(const std::string& s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+            i += 3;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+UniqueFd open_map(const std::string& path) {
+    UniqueFd fd(bpf_obj_get(path.c_str()));
+    return fd;
+}
+
+}  // namespace
+
+SockRewrite::SockRewrite(std::string pin_dir) : pin_dir_(std::move(pin_dir)) {}
+
+std::string SockRewrite::cgroup2_root() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        const auto dash = line.find(" - ");
+        if (dash == std::string::npos) continue;
+        std::istringstream after(line.substr(dash + 3));
+        std::string fstype;
+        after >> fstype;
+        if (fstype != "cgroup2") continue;
+        std::istringstream fields(line.substr(0, dash));
+        std::string id, parent, dev, root, mountpoint;
+        fields >> id >> parent >> dev >> root >> mountpoint;
+        return unescape_mountinfo(mountpoint);
+    }
+    throw Error("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo)");
+}
+
+void SockRewrite::attach(const std::string& cgroup) {
+    if (attached()) return;
+    detach();  // what a killed attach left half pinned
+    const std::string dir = cgroup.empty() ? cgroup2_root() : cgroup;
+    UniqueFd cg(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cg) throw Error("cgroup " + dir + ": " + errno_text(errno));
+    struct statfs fs {};
+    if (::fstatfs(cg.get(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+        throw Error("cgroup " + dir + " is not a cgroup v2 directory");
+    ensure_bpffs(pin_dir_);
+    const auto cookie = netns_cookie();
+
+    libbpf_set_print(keep_libbpf_message);
+    last_libbpf_warning.clear();
+    auto failed = [&](const std::string& what, int err) {
+        std::string text = what + ": " + errno_text(err);
+        if (!last_libbpf_warning.empty()) text += " (" + last_libbpf_warning + ")";
+        return Error(text);
+    };
+    std::unique_ptr<sock_rewrite, SkeletonDeleter> skel(sock_rewrite__open());
+    if (!skel) throw failed("opening the socket programs", errno);
+    skel->rodata->host_netns_cookie = cookie;
+    if (int err = sock_rewrite__load(skel.get()); err != 0)
+        throw failed("loading the socket programs", -err);
+    if (bpf_map__key_size(skel->maps.services) != sizeof(ServiceKey) ||
+        bpf_map__value_size(skel->maps.services) != sizeof(ServiceTarget))
+        throw Error("the socket programs' service map does not have portpub's layout");
+
+    if (::mkdir(pin_dir_.c_str(), 0700) != 0 && errno != EEXIST)
+        throw Error("making " + pin_dir_ + ": " + errno_text(errno));
+    try {
+        for (std::size_t i = 0; i < kLinks.size(); ++i) {
+            std::unique_ptr<bpf_link, LinkDeleter> link(
+                bpf_program__attach_cgroup(program_of(*skel, i), cg.get()));
+            if (!link)
+                throw failed(std::string("attaching ") + kLinks[i] + " at cgroup " + dir, errno);
+            const std::string path = pin_dir_ + "/" + kLinks[i];
+            if (int err = bpf_link__pin(link.get(), path.c_str()); err != 0)
+                throw failed("pinning " + path, -err);
+        }
+        const std::string path = pin_dir_ + "/" + kMap;
+        if (int err = bpf_map__pin(skel->maps.services, path.c_str()); err != 0)
+            throw failed("pinning " + path, -err);
+    } catch (...) {
+        detach();
+        throw;
+    }
+}
+
+bool SockRewrite::attached() const {
+    return missing().empty();
+}
+
+std::vector<std::string> SockRewrite::missing() const {
+    std::vector<std::string> out;
+    for (const char* name : kLinks)
+        if (!exists(pin_dir_ + "/" + name)) out.push_back(std::string("link ") + name);
+    if (!exists(pin_dir_ + "/" + kMap)) out.push_back(std::string("map ") + kMap);
+    return out;
+}
+
+void SockRewrite::add(const std::vector<RewriteEntry>& entries) {
+    if (entries.empty()) return;
+    UniqueFd map = open_map(pin_dir_ + "/" + kMap);
+    if (!map) throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
+    for (const auto& e : entries) {
+        const auto k = key_of(e);
+        const auto t = target_of(e);
+        if (bpf_map_update_elem(map.get(), &k, &t, BPF_ANY) != 0)
+            throw Error("adding " + describe(e) + " to " + pin_dir_ + "/" + kMap + ": " +
+                        errno_text(errno));
+    }
+}
+
+void SockRewrite::remove(const std::vector<RewriteEntry>& entries) {
+    if (entries.empty()) return;
+    UniqueFd map = open_map(pin_dir_ + "/" + kMap);
+    if (!map) {
+        if (errno == ENOENT) return;
+        throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
+    }
+    for (const auto& e : entries) {
+        const auto k = key_of(e);
+        if (bpf_map_delete_elem(map.get(), &k) != 0 && errno != ENOENT)
+            throw Error("deleting " + describe(e) + " from " + pin_dir_ + "/" + kMap + ": " +
+                        errno_text(errno));
+    }
+}
+
+std::vector<RewriteEntry> SockRewrite::entries() const {
+    std::vector<RewriteEntry> out;
+    UniqueFd map = open_map(pin_dir_ + "/" + kMap);
+    if (!map) {
+        if (errno == ENOENT) return out;
+        throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
+    }
+    ServiceKey key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(map.get(), prev, &next) == 0) {
+        ServiceTarget t{};
+        if (bpf_map_lookup_elem(map.get(), &next, &t) == 0) out.push_back(entry_of(next, t));
+        key = next;
+        prev = &key;
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void SockRewrite::detach() {
+    for (const char* name : kLinks)
+        if (::unlink((pin_dir_ + "/" + name).c_str()) != 0 && errno != ENOENT)
+            throw Error("unpinning " + pin_dir_ + "/" + name + ": " + errno_text(errno));
+    if (::unlink((pin_dir_ + "/" + kMap).c_str()) != 0 && errno != ENOENT)
+        throw Error("unpinning " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
+    if (::rmdir(pin_dir_.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY)
+        throw Error("removing " + pin_dir_ + ": " + errno_text(errno));
+}
+
+}  // namespace portpub

@@ -569,7 +569,7 @@ TEST_CASE("a failure to add the rewrites takes up back, the programs with it",
     CHECK_FALSE(fs::exists(dir.path / "host.json"));
 }
 
-TEST_CASE("--loopback proxy leaves the programs alone, and gc removes rewrites no record holds",
+TEST_CASE("up --loopback proxy leaves the programs alone, and gc removes rewrites no record holds",
           "[publisher][loopback]") {
     TempDir dir;
     FakeHost fake;

@@ -136,8 +136,6 @@ void isolate_process() {
     // subreaper, this process inherits them, and ends them with its labs.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     enter_own_cgroup();
-    // Pins go to a bpffs of this mount namespace, never the machine's.
-    if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) die("mounting bpffs");
     done = true;
 }
 
@@ -311,6 +309,9 @@ Lab::Lab(int bridge_nf) {
     if (::unshare(CLONE_NEWNET) != 0) die("unshare(CLONE_NEWNET)");
     ::mkdir("/run/netns", 0755);
     if (::mount("tmpfs", "/run/netns", "tmpfs", 0, "mode=0755") != 0) die("mounting /run/netns");
+    // portpub's pins go to a bpffs of this lab, in this mount namespace,
+    // never the machine's; unmounted, it detaches what is pinned there.
+    if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) die("mounting bpffs");
     char tmpl[] = "/run/portpub-lab-XXXXXX";
     if (!::mkdtemp(tmpl)) die("mkdtemp");
     state_dir_ = std::string(tmpl) + "/state";
@@ -355,6 +356,7 @@ Lab::~Lab() {
     for (auto& [name, fd] : ns_fds_)
         ::close(fd);
     ::umount2("/run/netns", MNT_DETACH);
+    ::umount2("/sys/fs/bpf", MNT_DETACH);
 }
 
 void Lab::remote(const std::string& name) {
@@ -808,7 +810,7 @@ std::string Lab::snapshot() const {
               state_dir_ + "/logs 2>/dev/null; ls " + state_dir_ +
               "/forwards.json 2>/dev/null; echo --; find /sys/fs/bpf -mindepth 1; "
               "bpftool cgroup show " +
-              cgroup2_mount() + "; true") +
+              cgroup2_mount() + " | grep -v '^ID  '; true") +
            "--\nproxies running: " + std::to_string(proxies().size()) +
            "\nwatchers running: " + std::to_string(watchers().size()) + "\n";
 }

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "lab.hpp"
+#include "portpub/crash_points.hpp"
 
 using namespace lab;
 
@@ -293,4 +294,25 @@ TEST_CASE("check names a missing rewrite and restore puts it back", "[loopback]"
         CHECK_THAT(tcp_client("127.0.0.1", 8080).reply, Catch::StartsWith("web "));
     }
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+}
+
+TEST_CASE("a restore killed after it put the programs back is finished by the next one",
+          "[loopback]") {
+    Lab lab(0);
+    lab.watch = false;
+    auto web = lab.container("web");
+    const auto before = lab.snapshot();
+    lab.up(web, {"8080:80"});
+    sh("rm /sys/fs/bpf/portpub/services");  // the map goes when the programs do
+    auto killed =
+        lab.portpub({"restore"}, [] { ::setenv(portpub::kCrashAtVariable, "restore:rewrite", 1); });
+    REQUIRE(killed.status == 128 + SIGKILL);
+    CHECK(lab.portpub({"restore"}).status == 0);
+    CHECK(lab.portpub({"check"}).status == 0);
+    {
+        ProxyStopped stopped(lab, "web");
+        CHECK_THAT(tcp_client("127.0.0.1", 8080).reply, Catch::StartsWith("web "));
+    }
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(diff_lines(before, lab.snapshot()) == "");
 }

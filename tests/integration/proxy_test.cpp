@@ -117,6 +117,9 @@ std::set<int> tcp_ports(const std::string& state) {
 
 TEST_CASE("127.0.0.1 and ::1 reach the container, byte for byte, with half-close", "[proxy]") {
     Lab lab(0);
+    // The proxy's loopback, or the kernel's with the proxy beside it.
+    lab.loopback = GENERATE("kernel", "proxy");
+    INFO("--loopback " << lab.loopback);
     auto web = lab.container("web");
     lab.up(web, {"8007:7", "8007:7/udp"});
     for (const char* ip : {"127.0.0.1", "::1"}) {
@@ -165,6 +168,9 @@ TEST_CASE("an IPv4-only container is reachable from IPv6 clients", "[proxy]") {
 
 TEST_CASE("a 127.0.0.1 mapping is served on the host's loopback only", "[proxy]") {
     Lab lab(0);
+    // The proxy's loopback, or the kernel's with the proxy beside it.
+    lab.loopback = GENERATE("kernel", "proxy");
+    INFO("--loopback " << lab.loopback);
     auto web = lab.container("web");
     auto r = lab.up(web, {"127.0.0.1:8081:81", "127.0.0.1:5454:54/udp", "8082:80", "5455:53/udp"});
     CHECK_THAT(r.out, Catch::StartsWith("81/tcp -> 127.0.0.1:8081\n54/udp -> 127.0.0.1:5454\n"));
@@ -193,6 +199,7 @@ TEST_CASE("a 127.0.0.1 mapping is served on the host's loopback only", "[proxy]"
 
 TEST_CASE("1,000 concurrent connections through one proxy all complete", "[proxy]") {
     Lab lab(0);
+    lab.loopback = "proxy";  // what goes through the proxy
     auto web = lab.container("web");
     lab.up(web, {"8080:80"});
     const int pid = *lab.proxy_pid("web");
@@ -248,6 +255,9 @@ TEST_CASE("10,000 ports cost the proxy no more descriptors than one", "[proxy]")
 
 TEST_CASE("published ports are held: no other program can bind them", "[proxy]") {
     Lab lab(0);
+    // The proxy's loopback, or the kernel's with the proxy beside it.
+    lab.loopback = GENERATE("kernel", "proxy");
+    INFO("--loopback " << lab.loopback);
     auto web = lab.container("web");
     CHECK(try_bind(AF_INET, SOCK_STREAM, 8080) == 0);
     lab.up(web, {"8080:80", "5353:53/udp"});
@@ -329,7 +339,8 @@ TEST_CASE("the proxy exits when the container's process exits", "[proxy]") {
 
 TEST_CASE("a killed proxy is shown, up again restores it, down stops it", "[proxy]") {
     Lab lab(0);
-    lab.watch = false;  // what a user sees and mends by hand
+    lab.loopback = "proxy";  // what goes through the proxy
+    lab.watch = false;       // what a user sees and mends by hand
     auto web = lab.container("web");
     lab.up(web, {"8080:80"});
     const int first = *lab.proxy_pid("web");
@@ -347,10 +358,19 @@ TEST_CASE("a killed proxy is shown, up again restores it, down stops it", "[prox
     CHECK_FALSE(lab.tcp("host", "127.0.0.1", 8080, 1000));
 }
 
-TEST_CASE("without the proxy (--no-proxy) loopback is not served, and up says so", "[proxy]") {
+TEST_CASE("without the proxy (--no-proxy) loopback is the kernel's, or not served, and up says so",
+          "[proxy]") {
     Lab lab(0);
     auto web = lab.container("web");
-    auto r = lab.up(web, {"8080:80"}, {"--no-proxy"});
+    auto kernel = lab.up(web, {"8080:80"}, {"--no-proxy"});
+    CHECK_THAT(kernel.err, Catch::Contains("--no-proxy: connections from IPv6 clients of other "
+                                           "hosts are not served for web"));
+    CHECK_FALSE(lab.proxy_pid("web"));
+    CHECK(lab.answering("host", "127.0.0.1", 8080) == "web");
+    CHECK(lab.answering("host", "::1", 8080) == "web");
+    CHECK_FALSE(lab.tcp("ext", kHostIp6, 8080, 1000));
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    auto r = lab.up(web, {"8080:80"}, {"--no-proxy", "--loopback", "proxy"});
     CHECK(r.out == "80/tcp -> 0.0.0.0:8080\n");
     CHECK_THAT(
         r.err,
@@ -423,6 +443,7 @@ TEST_CASE("down never signals a recycled pid", "[proxy]") {
 
 TEST_CASE("UDP flows end after the idle timeout", "[proxy]") {
     Lab lab(0);
+    lab.loopback = "proxy";  // what goes through the proxy
     auto web = lab.container("web");
     // 3 s: room for a loaded machine between the reply and the count below.
     lab.up(web, {"5353:53/udp"}, {"--udp-timeout", "3"});
@@ -520,6 +541,7 @@ TEST_CASE("a publication on loopback alone is served by listeners on its own por
 
 TEST_CASE("a port the proxy listened on is held again at once, and held fast", "[proxy]") {
     Lab lab(0);
+    lab.loopback = "proxy";  // what goes through the proxy
     auto a = lab.container("a");
     lab.up(a, {"8080:80"});  // the proxy listens on 8080
     // The container closes first, so the proxy closes its side to the client

@@ -244,6 +244,9 @@ TEST_CASE("a watcher killed at any step of its repair: the next one finishes it"
     for (const auto& [step, name] : portpub::kSteps) {
         const std::string at(name);
         if (at.rfind("restore:", 0) != 0) continue;
+        // A flush leaves the socket programs be: loopback_test.cpp kills a
+        // restore that puts them back.
+        if (at == "restore:rewrite") continue;
         INFO("the watcher killed after " << at);
         // The watcher inherits up's environment: it is the one that crashes.
         auto up = lab.portpub(

@@ -88,8 +88,8 @@ unset key
 set bmargin
 set grid noxtics ytics
 # Bar colour by the path's label (column 2).
-colour(label) = label eq "kernel path" ? c_kernel : label eq "portpub proxy" ? c_portpub : \
-    label eq "docker-proxy" ? c_docker : c_direct
+colour(label) = label eq "kernel path" ? c_kernel : label eq "portpub proxy" ? c_portpub6 : \
+    label eq "kernel rewriting" ? c_portpub : label eq "docker-proxy" ? c_docker : c_direct
 rgb(label) = int("0x" . colour(label)[2:7])
 
 if (have("proxy.dat")) {

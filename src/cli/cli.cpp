@@ -224,9 +224,11 @@ std::uint32_t udp_timeout(const std::string& text) {
 
 // --loopback: true for kernel rewriting, false for the proxy alone.
 bool loopback_mode(const std::string& text) {
-    if (text == "kernel") return true;
-    if (text == "proxy") return false;
-    throw UsageError("--loopback takes kernel or proxy, not '" + shown(text) + "'", "up");
+    try {
+        return parse_loopback_mode(text, "--loopback");
+    } catch (const Error& e) {
+        throw UsageError(e.what(), "up");
+    }
 }
 
 // --cgroup: an absolute path, its symlinks resolved (the host state keeps it).

@@ -11,6 +11,7 @@
 #include "portpub/error.hpp"
 #include "portpub/foreign_drops.hpp"
 #include "portpub/ip_address.hpp"
+#include "portpub/loopback_rewrite.hpp"
 
 namespace portpub::cni {
 
@@ -248,6 +249,13 @@ Config parse_config(const std::string& text, Command command) {
     };
     flag("ipv6", c.ipv6);
     flag("watch", c.watch);
+    if (auto v = string_field(j, "loopback", "loopback")) {
+        try {
+            c.rewrite = parse_loopback_mode(*v, "loopback");
+        } catch (const Error& e) {
+            throw CniError(kInvalidConfig, std::string("network configuration: ") + e.what());
+        }
+    }
     if (auto v = string_field(j, "firewall", "firewall")) {
         try {
             c.pass_firewalls = parse_firewall_mode(*v, "firewall") == FirewallMode::automatic;
@@ -441,6 +449,7 @@ UpRequest up_request(const Config& config, const Environment& env) {
     req.ipv6 = config.ipv6;
     req.pass_firewalls = config.pass_firewalls;
     req.watch = config.watch;
+    req.rewrite = config.rewrite;
     req.cni_network = config.name;
     // A CNI runtime holds the host ports itself (Podman binds them once ADD
     // returns); the proxy must not take them first.

@@ -165,6 +165,18 @@ TEST_CASE("a network configuration is read with its runtime config", "[cni]") {
         "watch":"no"})",
                                    Command::add),
                       Catch::Contains("network configuration: watch must be true or false"));
+    // As `up --loopback proxy`.
+    CHECK(c.rewrite);
+    CHECK(up_request(c, Environment{}).rewrite);
+    const auto proxied = parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "loopback":"proxy"})",
+                                      Command::add);
+    CHECK_FALSE(up_request(proxied, Environment{}).rewrite);
+    CHECK_THROWS_WITH(parse_config(R"({"cniVersion":"1.0.0","name":"web","type":"portpub",
+        "loopback":"bpf"})",
+                                   Command::add),
+                      Catch::Contains("network configuration: loopback 'bpf' is not a loopback "
+                                      "mode"));
 
     auto gc = parse_config(R"({"cniVersion":"1.1.0","name":"web","type":"portpub",
         "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]})",

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "portpub/error.hpp"
 #include "portpub/proxy_plan.hpp"
 
 namespace portpub {
@@ -60,6 +61,14 @@ std::string loopback_service(const Publication& p) {
     if (!on_loopback) return "none";
     if (p.rewrite) return "kernel";
     return p.proxy ? "proxy" : "none";
+}
+
+bool parse_loopback_mode(const std::string& text, const std::string& where) {
+    if (text == "kernel") return true;
+    if (text == "proxy") return false;
+    throw Error(where + " '" + shown(text) +
+                "' is not a loopback mode: use kernel (rewritten in the kernel, the proxy as "
+                "fallback) or proxy (the proxy alone)");
 }
 
 std::string describe(const RewriteEntry& e) {

@@ -8,6 +8,7 @@
 
 #include "portpub/error.hpp"
 #include "portpub/foreign_drops.hpp"
+#include "portpub/loopback_rewrite.hpp"
 
 namespace portpub {
 
@@ -69,12 +70,12 @@ HookAction hook_action(const OciState& state) {
         if (key.rfind("io.portpub.", 0) != 0) continue;
         if (key != kPortsAnnotation && key != kNetnsAnnotation && key != kBridgeAnnotation &&
             key != kSubnetAnnotation && key != kSubnet6Annotation && key != kIpv6Annotation &&
-            key != kFirewallAnnotation && key != kWatchAnnotation)
+            key != kFirewallAnnotation && key != kWatchAnnotation && key != kLoopbackAnnotation)
             throw Error("unknown annotation " + key + " on container " + state.id +
                         " (portpub reads " + kPortsAnnotation + ", " + kNetnsAnnotation + ", " +
                         kBridgeAnnotation + ", " + kSubnetAnnotation + ", " + kSubnet6Annotation +
-                        ", " + kIpv6Annotation + ", " + kFirewallAnnotation + " and " +
-                        kWatchAnnotation + ")");
+                        ", " + kIpv6Annotation + ", " + kFirewallAnnotation + ", " +
+                        kWatchAnnotation + " and " + kLoopbackAnnotation + ")");
     }
     HookAction action;
     action.id = state.id;
@@ -142,6 +143,10 @@ HookAction hook_action(const OciState& state) {
     };
     flag(kIpv6Annotation, up.ipv6);
     flag(kWatchAnnotation, up.watch);
+    if (auto loopback = annotation(kLoopbackAnnotation))
+        up.rewrite =
+            parse_loopback_mode(*loopback, "annotation " + std::string(kLoopbackAnnotation) +
+                                               " of container " + state.id + ":");
     if (auto firewall = annotation(kFirewallAnnotation))
         up.pass_firewalls =
             parse_firewall_mode(*firewall, "annotation " + std::string(kFirewallAnnotation) +

@@ -100,6 +100,16 @@ TEST_CASE("createRuntime publishes the annotation's ports in the container's nam
         hook_action(parse_oci_state(creating(R"("io.portpub.ports":"80","io.portpub.watch":"0")"))),
         Catch::Contains("annotation io.portpub.watch='0' of container"));
 
+    // As `up --loopback`.
+    CHECK(b.up.rewrite);
+    CHECK_FALSE(hook_action(parse_oci_state(creating(
+                                R"("io.portpub.ports":"80","io.portpub.loopback":"proxy")")))
+                    .up.rewrite);
+    CHECK_THROWS_WITH(hook_action(parse_oci_state(
+                          creating(R"("io.portpub.ports":"80","io.portpub.loopback":"ebpf")"))),
+                      Catch::Contains("annotation io.portpub.loopback of container") &&
+                          Catch::Contains("'ebpf' is not a loopback mode"));
+
     // As `up --firewall`.
     CHECK(b.up.pass_firewalls);
     auto none = hook_action(

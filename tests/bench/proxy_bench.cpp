@@ -1,12 +1,16 @@
-// portpub-proxy-bench: the loopback proxy against docker-proxy and against no
-// proxy at all, in one run, in private namespaces of this process:
-//   - bulk TCP throughput (iperf3) to a container server on 127.0.0.1 through
-//     the portpub proxy and through docker-proxy, direct to the container,
-//     and from the lab's external namespace (another host) to the host's
-//     address and the published port: the kernel path (portpub's DNAT, no
-//     proxy);
+// portpub-proxy-bench: loopback served by the kernel's rewriting, by the
+// portpub proxy and by docker-proxy, against no proxy at all, in one run, in
+// private namespaces of this process:
+//   - bulk TCP throughput (iperf3) to a container server on 127.0.0.1 with
+//     the socket programs rewriting the connection (--loopback kernel),
+//     through the portpub proxy (--loopback proxy) and through docker-proxy,
+//     direct to the container, and from the lab's external namespace
+//     (another host) to the host's address and the published port: the
+//     kernel path (portpub's DNAT, no proxy);
 //   - short connections per second through each (a client of its own against
 //     a server that answers "hello" and closes);
+//   - what the connect4 program costs a connect (BPF_ENABLE_STATS: the
+//     kernel's run time and count of the program), rewritten or not;
 //   - resident memory of one portpub proxy serving 1,000 ports, against the
 //     sum over 1,000 docker-proxy processes.
 //
@@ -18,6 +22,7 @@
 #include <netinet/in.h>
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -30,6 +35,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -176,6 +182,27 @@ double connections_per_second_from(int netns_fd, const std::string& host, int po
     return rate;
 }
 
+// The kernel's count of runs of the pinned connect4 program and their time,
+// while BPF_ENABLE_STATS is on.
+struct ProgramStats {
+    std::uint64_t runs = 0, ns = 0;
+};
+ProgramStats connect4_stats() {
+    int link = bpf_obj_get("/sys/fs/bpf/portpub/connect4");
+    if (link < 0) fail("opening the pinned connect4 link: " + std::string(std::strerror(errno)));
+    bpf_link_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(link, &info, &len) != 0) fail("reading the connect4 link");
+    ::close(link);
+    int prog = bpf_prog_get_fd_by_id(info.prog_id);
+    if (prog < 0) fail("opening the connect4 program");
+    bpf_prog_info pinfo{};
+    len = sizeof pinfo;
+    if (bpf_obj_get_info_by_fd(prog, &pinfo, &len) != 0) fail("reading the connect4 program");
+    ::close(prog);
+    return {pinfo.run_cnt, pinfo.run_time_ns};
+}
+
 std::string fixed(double v, int digits) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -212,13 +239,24 @@ int run(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
 
     lab::Lab lab(0);  // private namespaces; nothing here touches the machine's own
+    // The same servers twice: srv's loopback rewritten by the kernel, srv2's
+    // served by the proxy.
     auto srv = lab.container("srv");
-    lab.spawn("srv", {"iperf3", "-s", "-p", "5201"});
-    lab.spawn("srv", {ECHO_BIN, "srv", "--hello-tcp", "9000"});
+    auto srv2 = lab.container("srv2");
+    for (const char* name : {"srv", "srv2"}) {
+        lab.spawn(name, {"iperf3", "-s", "-p", "5201"});
+        lab.spawn(name, {ECHO_BIN, name, "--hello-tcp", "9000"});
+    }
     auto up = lab.portpub(
         {"up", "--netns", srv, "--subnet", lab::kSubnet, "-p", "15201:5201", "-p", "19000:9000"});
     if (up.status != 0) fail("portpub up: " + up.err);
+    auto up2 = lab.portpub({"up", "--netns", srv2, "--subnet", lab::kSubnet, "--loopback", "proxy",
+                            "-p", "16201:5201", "-p", "18000:9000"});
+    if (up2.status != 0) fail("portpub up --loopback proxy: " + up2.err);
     const std::string container = "198.51.100.2";
+    // The kernel counts the programs' runs and time while this is open.
+    const int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (stats < 0) fail("BPF_ENABLE_STATS: " + std::string(std::strerror(errno)));
     std::vector<int> dockers{start_docker_proxy(docker_proxy, 25201, container, 5201),
                              start_docker_proxy(docker_proxy, 29000, container, 9000)};
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // iperf3 server up
@@ -230,9 +268,10 @@ int run(int argc, char** argv) {
         std::string host;
         int iperf_port, hello_port;
         std::vector<int> proxies;  // whose CPU time counts (none without a proxy)
-        std::vector<double> gbits = {}, rate = {}, cpu_per_gb = {}, cpu_per_kconn = {};
+        std::vector<double> gbits = {}, rate = {}, cpu_per_gb = {}, cpu_per_kconn = {},
+                            connect_ns = {};
     };
-    const int our_proxy = *lab.proxy_pid("srv");
+    const int our_proxy = *lab.proxy_pid("srv2");
     const int ext = lab.ns_fd("ext");
     std::vector<Path> paths{
         {"direct to the container", "direct", -1, container, 5201, 9000, {}},
@@ -243,7 +282,8 @@ int run(int argc, char** argv) {
          15201,
          19000,
          {}},
-        {"portpub proxy, 127.0.0.1", "portpub proxy", -1, "127.0.0.1", 15201, 19000, {our_proxy}},
+        {"kernel rewriting, 127.0.0.1", "kernel rewriting", -1, "127.0.0.1", 15201, 19000, {}},
+        {"portpub proxy, 127.0.0.1", "portpub proxy", -1, "127.0.0.1", 16201, 18000, {our_proxy}},
         {"docker-proxy, 127.0.0.1",
          "docker-proxy",
          -1,
@@ -264,8 +304,14 @@ int run(int argc, char** argv) {
             p.gbits.push_back(gbits);
             p.cpu_per_gb.push_back((cpu(p.proxies) - before) / (gbits * seconds / 8));
             before = cpu(p.proxies);
+            const auto program_before = connect4_stats();
             const double rate =
                 connections_per_second_from(p.netns_fd, p.host, p.hello_port, seconds);
+            const auto program_after = connect4_stats();
+            if (program_after.runs > program_before.runs)
+                p.connect_ns.push_back(
+                    static_cast<double>(program_after.ns - program_before.ns) /
+                    static_cast<double>(program_after.runs - program_before.runs));
             p.rate.push_back(rate);
             p.cpu_per_kconn.push_back((cpu(p.proxies) - before) / (rate * seconds / 1000));
         }
@@ -276,8 +322,9 @@ int run(int argc, char** argv) {
     const int first = 20000, docker_first = 20000 + ports;
     const std::string spec = std::to_string(first) + "-" + std::to_string(first + ports - 1) + ":" +
                              std::to_string(first) + "-" + std::to_string(first + ports - 1);
-    auto big = lab.portpub({"up", "--netns", many, "--subnet", lab::kSubnet, "-p", spec});
+    auto big = lab.portpub({"up", "--netns", many, "--subnet", lab::kSubnet, "--json", "-p", spec});
     if (big.status != 0) fail("portpub up with " + std::to_string(ports) + " ports: " + big.err);
+    const auto many_ip = nlohmann::json::parse(big.out).at("address").get<std::string>();
     const int proxy = *lab.proxy_pid("many");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     const long portpub_kib = pss_kib(proxy);
@@ -286,7 +333,7 @@ int run(int argc, char** argv) {
     long docker_kib = 0;
     for (int i = 0; i < ports; ++i)
         many_dockers.push_back(
-            start_docker_proxy(docker_proxy, docker_first + i, "198.51.100.3", first + i));
+            start_docker_proxy(docker_proxy, docker_first + i, many_ip, first + i));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     for (int pid : many_dockers)
         docker_kib += pss_kib(pid);
@@ -299,34 +346,48 @@ int run(int argc, char** argv) {
     for (int pid : dockers)
         ::waitpid(pid, nullptr, 0);
 
+    ::close(stats);
     const double direct = median(paths[0].gbits), kernel = median(paths[1].gbits),
-                 our_gbits = median(paths[2].gbits), docker = median(paths[3].gbits);
-    const double our_rate = median(paths[2].rate), docker_rate = median(paths[3].rate);
+                 rewritten = median(paths[2].gbits), our_gbits = median(paths[3].gbits),
+                 docker = median(paths[4].gbits);
+    const double direct_rate = median(paths[0].rate), rewritten_rate = median(paths[2].rate),
+                 our_rate = median(paths[3].rate), docker_rate = median(paths[4].rate);
     std::cout << "| path | TCP throughput (Gbit/s) | proxy CPU per GB (ms) | short connections per "
-                 "second | proxy CPU per 1,000 connections (ms) |\n|---|---:|---:|---:|---:|\n";
+                 "second | proxy CPU per 1,000 connections (ms) | connect4 program per connect "
+                 "(ns) |\n|---|---:|---:|---:|---:|---:|\n";
     for (const auto& p : paths)
         std::cout << "| " << p.name << " | " << fixed(median(p.gbits), 2) << " | "
                   << (p.proxies.empty() ? "-" : fixed(1000 * median(p.cpu_per_gb), 1)) << " | "
                   << fixed(median(p.rate), 0) << " | "
-                  << (p.proxies.empty() ? "-" : fixed(1000 * median(p.cpu_per_kconn), 1)) << " |\n";
+                  << (p.proxies.empty() ? "-" : fixed(1000 * median(p.cpu_per_kconn), 1)) << " | "
+                  << (p.connect_ns.empty() ? "-" : fixed(median(p.connect_ns), 0)) << " |\n";
     std::cout << "\n";
     using D = bench::DataFile;
     D dat(data,
           "portpub-proxy-bench: medians of " + std::to_string(runs) + " runs of " +
               std::to_string(seconds) + " s; - = no proxy process",
           {"path", "label", "gbit_per_s", "connections_per_s", "proxy_cpu_ms_per_gb",
-           "proxy_cpu_ms_per_1000_connections"});
+           "proxy_cpu_ms_per_1000_connections", "connect4_ns_per_connect"});
     for (const auto& p : paths)
         dat.row({D::quoted(p.name), D::quoted(p.label), D::number(median(p.gbits)),
                  D::number(median(p.rate), 0),
                  p.proxies.empty() ? D::missing() : D::number(1000 * median(p.cpu_per_gb), 1),
-                 p.proxies.empty() ? D::missing() : D::number(1000 * median(p.cpu_per_kconn), 1)});
+                 p.proxies.empty() ? D::missing() : D::number(1000 * median(p.cpu_per_kconn), 1),
+                 p.connect_ns.empty() ? D::missing() : D::number(median(p.connect_ns), 0)});
     D mem(memory_data, "portpub-proxy-bench: memory (PSS) for N published ports",
           {"ports", "portpub_proxy_pss_kib", "portpub_proxy_fds", "docker_proxy_pss_kib_total"});
     mem.row(
         {D::number(ports), D::number(portpub_kib), D::number(portpub_fds), D::number(docker_kib)});
     std::cout << "| ratio | measured | target |\n|---|---:|---:|\n";
     std::cout << "| kernel path / direct throughput | " << fixed(kernel / direct, 2) << " | - |\n";
+    std::cout << "| kernel rewriting / direct throughput | " << fixed(rewritten / direct, 2)
+              << " | >= 0.97 |\n";
+    std::cout << "| kernel rewriting / direct connection rate | "
+              << fixed(rewritten_rate / direct_rate, 2) << " | >= 0.97 |\n";
+    std::cout << "| kernel rewriting / docker-proxy throughput | " << fixed(rewritten / docker, 2)
+              << " | >= 1.4 |\n";
+    std::cout << "| kernel rewriting / docker-proxy connection rate | "
+              << fixed(rewritten_rate / docker_rate, 2) << " | >= 2 |\n";
     std::cout << "| portpub / docker-proxy throughput | " << fixed(our_gbits / docker, 2)
               << " | >= 1.2 |\n";
     std::cout << "| portpub / direct throughput | " << fixed(our_gbits / direct, 2)

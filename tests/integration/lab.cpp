@@ -114,6 +114,10 @@ void enter_own_cgroup() {
 
 }  // namespace
 
+std::string cgroup_root() {
+    return cgroup2_mount();
+}
+
 void isolate_process() {
     static bool done = false;
     if (done) return;

@@ -177,6 +177,10 @@ bool eventually(int bound_ms, const std::function<bool()>& done);
 // current network namespace, one "/proc/sys/net/ipv4/conf/NAME/route_localnet:VALUE" a line.
 std::string route_localnet();
 
+// Where the cgroup v2 hierarchy is mounted: in a lab, the test process's own
+// child cgroup (isolate_process), where portpub's socket programs attach.
+std::string cgroup_root();
+
 // True while the process runs (a zombie does not).
 bool alive(int pid);
 // How many file descriptors the process has open.

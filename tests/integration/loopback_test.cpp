@@ -316,3 +316,42 @@ TEST_CASE("a restore killed after it put the programs back is finished by the ne
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
     CHECK(diff_lines(before, lab.snapshot()) == "");
 }
+
+TEST_CASE("only the sockets of the host's namespace, in the cgroup given, are rewritten",
+          "[loopback]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.container("db");
+    lab.up(web, {"8080:80"});
+    // db's own loopback has nothing on 8080; rewritten, it would reach web.
+    CHECK_FALSE(lab.tcp("db", "127.0.0.1", 8080, 500));
+    CHECK(lab.answering("host", "127.0.0.1", 8080) == "web");
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+
+    // --cgroup: a cgroup below the lab's; this process stays outside it.
+    const std::string sub = cgroup_root() + "/clients";
+    REQUIRE(std::filesystem::create_directory(sub));
+    lab.up(web, {"8080:80"}, {"--cgroup", sub});
+    CHECK(loopback_of(lab, "web") == "kernel");
+    {
+        ProxyStopped stopped(lab, "web");
+        Options brief;
+        brief.timeout_ms = 500;
+        CHECK(tcp_client("127.0.0.1", 8080, brief).reply.empty());  // the proxy's
+        // A client that moves itself into the cgroup first is rewritten.
+        const auto inside =
+            run({"bash", "-c",
+                 "echo $$ > " + sub +
+                     "/cgroup.procs && exec 3<>/dev/tcp/127.0.0.1/8080 && echo hi >&3 && "
+                     "timeout 2 head -1 <&3"});
+        CHECK_THAT(inside.out, Catch::StartsWith("web "));
+    }
+    // Another up may not ask for another cgroup while these are attached.
+    auto other = lab.portpub({"up", "--netns", lab.container("app"), "--subnet", kSubnet,
+                              "--cgroup", cgroup_root(), "-p", "9090:80"});
+    CHECK(other.status == 1);
+    CHECK_THAT(other.err, Catch::Contains("the socket programs are attached at cgroup " + sub));
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK(lab.portpub({"ls"}).out.find("app") == std::string::npos);
+    std::filesystem::remove(sub);
+}

@@ -97,6 +97,7 @@ struct Config {
     bool ipv6 = false;                   // "ipv6": true, as `up --ipv6`
     bool pass_firewalls = true;          // "firewall": "none", as `up --firewall none`
     bool watch = true;                   // "watch": false, as `up --no-watch`
+    bool rewrite = true;                 // "loopback": "proxy", as `up --loopback proxy`
     std::string state_dir;               // "stateDir"; empty: portpub's default
     std::vector<PortMapping> port_mappings;
     std::optional<nlohmann::json> prev_result;

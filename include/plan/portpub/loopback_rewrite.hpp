@@ -38,6 +38,10 @@ bool same_key(const RewriteEntry& a, const RewriteEntry& b);
 // the kernel cannot rewrite).
 std::string loopback_service(const Publication& p);
 
+// --loopback, the annotation and the CNI key: "kernel" (true: rewritten,
+// the proxy beside) or "proxy" (false). Throws Error naming `where` otherwise.
+bool parse_loopback_mode(const std::string& text, const std::string& where);
+
 // "tcp 127.0.0.1:8080 -> 198.51.100.2:80", for check's and gc's lines.
 std::string describe(const RewriteEntry& e);
 

@@ -20,6 +20,7 @@ inline constexpr const char* kSubnet6Annotation = "io.portpub.subnet6";    // as
 inline constexpr const char* kIpv6Annotation = "io.portpub.ipv6";          // "true": as up --ipv6
 inline constexpr const char* kFirewallAnnotation = "io.portpub.firewall";  // as up --firewall
 inline constexpr const char* kWatchAnnotation = "io.portpub.watch";  // "false": as up --no-watch
+inline constexpr const char* kLoopbackAnnotation = "io.portpub.loopback";  // as up --loopback
 
 // The runtime-spec "state" of a container.
 struct OciState {

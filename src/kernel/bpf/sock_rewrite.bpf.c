@@ -54,7 +54,11 @@ struct {
 } services SEC(".maps");
 
 // What a socket dialed, and what that became: a few, for an unconnected UDP
-// socket that sends to more than one published port.
+// socket that sends to more than one published port. In the socket's own
+// storage, so that it is exact for as long as the socket lives and goes with
+// it. Its cost, measured (scripts/bench.sh proxy): the program takes about
+// 1 us a rewritten connect with it, 0.2 us without; an LRU map keyed by the
+// socket's cookie costs as much (any map write here does), and would forget.
 #define ORIGINS 4
 struct origin {
     __u32 dialed[4];

@@ -29,6 +29,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 #include "portpub/error.hpp"
 #include "portpub/fd.hpp"
@@ -57,6 +58,8 @@ static_assert(sizeof(ServiceKey) == 20 && sizeof(ServiceTarget) == 24);
 constexpr std::array<const char*, 8> kLinks = {"connect4", "sendmsg4", "recvmsg4", "getpeername4",
                                                "connect6", "sendmsg6", "recvmsg6", "getpeername6"};
 constexpr const char* kMap = "services";
+// The programs' read-only data: the cookie of the namespace they serve.
+constexpr const char* kConfig = "config";
 
 bpf_program* program_of(sock_rewrite& skel, std::size_t i) {
     bpf_program* all[] = {skel.progs.portpub_connect4, skel.progs.portpub_sendmsg4,
@@ -206,8 +209,36 @@ std::string SockRewrite::cgroup2_root() {
     throw Error("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo)");
 }
 
+namespace {
+
+// The namespace cookie the pinned programs were loaded with.
+std::uint64_t pinned_cookie(const std::string& path) {
+    UniqueFd map(bpf_obj_get(path.c_str()));
+    if (!map) throw Error("opening " + path + ": " + errno_text(errno));
+    bpf_map_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(map.get(), &info, &len) != 0 || info.value_size < 8)
+        throw Error(path + " is not the socket programs' data");
+    std::vector<std::uint8_t> value(info.value_size);
+    const std::uint32_t zero = 0;
+    if (bpf_map_lookup_elem(map.get(), &zero, value.data()) != 0)
+        throw Error("reading " + path + ": " + errno_text(errno));
+    std::uint64_t cookie = 0;
+    std::memcpy(&cookie, value.data(), sizeof cookie);
+    return cookie;
+}
+
+}  // namespace
+
 void SockRewrite::attach(const std::string& cgroup) {
-    if (attached()) return;
+    if (attached()) {
+        // Pinned by a portpub of another network namespace (sharing this
+        // bpffs): they rewrite that namespace's sockets, not these.
+        if (pinned_cookie(pin_dir_ + "/" + kConfig) != netns_cookie())
+            throw Error("the socket programs pinned in " + pin_dir_ +
+                        " serve another network namespace");
+        return;
+    }
     detach();  // what a killed attach left half pinned
     const std::string dir = cgroup.empty() ? cgroup2_root() : cgroup;
     UniqueFd cg(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -246,9 +277,12 @@ void SockRewrite::attach(const std::string& cgroup) {
             if (int err = bpf_link__pin(link.get(), path.c_str()); err != 0)
                 throw failed("pinning " + path, -err);
         }
-        const std::string path = pin_dir_ + "/" + kMap;
-        if (int err = bpf_map__pin(skel->maps.services, path.c_str()); err != 0)
-            throw failed("pinning " + path, -err);
+        for (auto [name, map] :
+             {std::pair{kMap, skel->maps.services}, std::pair{kConfig, skel->maps.rodata}}) {
+            const std::string path = pin_dir_ + "/" + name;
+            if (int err = bpf_map__pin(map, path.c_str()); err != 0)
+                throw failed("pinning " + path, -err);
+        }
     } catch (...) {
         detach();
         throw;
@@ -263,7 +297,8 @@ std::vector<std::string> SockRewrite::missing() const {
     std::vector<std::string> out;
     for (const char* name : kLinks)
         if (!exists(pin_dir_ + "/" + name)) out.push_back(std::string("link ") + name);
-    if (!exists(pin_dir_ + "/" + kMap)) out.push_back(std::string("map ") + kMap);
+    for (const char* name : {kMap, kConfig})
+        if (!exists(pin_dir_ + "/" + name)) out.push_back(std::string("map ") + name);
     return out;
 }
 
@@ -318,8 +353,9 @@ void SockRewrite::detach() {
     for (const char* name : kLinks)
         if (::unlink((pin_dir_ + "/" + name).c_str()) != 0 && errno != ENOENT)
             throw Error("unpinning " + pin_dir_ + "/" + name + ": " + errno_text(errno));
-    if (::unlink((pin_dir_ + "/" + kMap).c_str()) != 0 && errno != ENOENT)
-        throw Error("unpinning " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
+    for (const char* name : {kMap, kConfig})
+        if (::unlink((pin_dir_ + "/" + name).c_str()) != 0 && errno != ENOENT)
+            throw Error("unpinning " + pin_dir_ + "/" + name + ": " + errno_text(errno));
     if (::rmdir(pin_dir_.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY)
         throw Error("removing " + pin_dir_ + ": " + errno_text(errno));
 }

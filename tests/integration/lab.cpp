@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -96,8 +97,11 @@ void enter_own_cgroup() {
     if (cgroup_root_fd < 0) die("opening " + mount);
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(mount, ec)) {
+        // Those of test processes that are gone (rmdir takes empty ones only).
         const auto name = entry.path().filename().string();
-        if (name.rfind("portpub-test-", 0) == 0) ::rmdir(entry.path().c_str());  // empty ones only
+        if (name.rfind("portpub-test-", 0) != 0) continue;
+        const int pid = std::atoi(name.c_str() + std::strlen("portpub-test-"));
+        if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) ::rmdir(entry.path().c_str());
     }
     own_cgroup = "portpub-test-" + std::to_string(::getpid());
     const std::string dir = mount + "/" + own_cgroup;

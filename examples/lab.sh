@@ -13,6 +13,9 @@
 # (/usr/local/sbin/portpub is the portpub under test, /etc/portpub,
 # /etc/cni/net.d), and the machine sees none of it.
 
+# shellcheck source=scripts/own-cgroup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/own-cgroup.sh"
+
 lab_fail() {
   echo "${0##*/}: FAILED: $*" >&2
   exit 1
@@ -44,6 +47,8 @@ lab_init() {
     # servers) dies with it even when it is killed, as ctest does on a
     # timeout, before its EXIT trap can run.
     [[ $(id -u) -eq 0 ]] || lab_fail "run as root (it makes namespaces, links and nftables rules)"
+    own_cgroup_sweep portpub-example
+    export PORTPUB_EXAMPLE_CGROUP=portpub-example-$$
     exec env PORTPUB_EXAMPLE_OUTER="$net $mnt $(readlink /proc/1/ns/net /proc/1/ns/mnt 2>/dev/null || true)" \
       unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc \
       "$BASH" "$0" "$portpub" "${@:2}"
@@ -58,6 +63,7 @@ lab_init() {
   PORTPUB=$portpub
 
   mount -t tmpfs -o mode=0755 tmpfs /run
+  own_cgroup_enter "$PORTPUB_EXAMPLE_CGROUP"  # its own cgroup and bpffs (scripts/own-cgroup.sh)
   mount -t tmpfs -o mode=1777 tmpfs /dev/shm   # Podman's lock memory
   mkdir -p /run/netns /run/lab
   LAB=/run/lab
@@ -104,6 +110,7 @@ lab_exit() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  own_cgroup_leave
   exit "$status"
 }
 

@@ -7,9 +7,11 @@
 #   2. netavark  netavark 1.4 setup/teardown for 1 ... 1,000 ports, driven
 #                as Podman drives it (portpub-netavark-bench)      ~ 4 min
 #                (1,000 ports: 1-1.3 min setup and 2-3 min teardown)
-#   3. proxy     throughput and connection rate: kernel path (DNAT, from the
-#                external namespace), portpub proxy, docker-proxy, direct;
-#                memory for 1,000 ports (portpub-proxy-bench)      ~ 3.5 min
+#   3. proxy     loopback throughput and connection rate: kernel rewriting
+#                (with the connect program's cost), portpub proxy,
+#                docker-proxy, direct, and the kernel path (DNAT, from the
+#                external namespace); memory for 1,000 ports
+#                (portpub-proxy-bench)                              ~ 4.5 min
 #   4. runtimes  podman run to first page served: netavark, the portpub hook,
 #                CNI bridge+portmap, CNI portpub (portpub-runtime-bench) ~ 1-3 min
 #   5. soak      1,000 up/down cycles with a proxy carrying traffic
@@ -193,7 +195,7 @@ run_all() {
   part "Publishing ports: portpub against CNI bridge + portmap (IPv4)" publish publish_part "${publish4[@]}"
   part "Publishing ports: portpub with IPv6 (--subnet6)" publish-ipv6 publish_part "${publish6[@]}"
   part "Publishing ports: netavark 1.4" netavark netavark_part "${netavark[@]}"
-  part "The loopback proxy, the kernel path and direct" proxy proxy_part "${proxy[@]}"
+  part "Loopback: kernel rewriting, the proxy, docker-proxy and direct" proxy proxy_part "${proxy[@]}"
   part "Container start to served, with Podman" runtimes runtimes_part "${runtimes[@]}"
   part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "${soak[@]}"
   part "What each tool leaves in the kernel" firewall firewall_part
@@ -218,7 +220,7 @@ case $which in
     ;;
   publish) part "Publishing ports" publish publish_part "$@" | tee "$out/report-publish.md" ;;
   netavark) part "Publishing ports: netavark 1.4" netavark netavark_part "$@" | tee "$out/report-netavark.md" ;;
-  proxy) part "The loopback proxy, the kernel path and direct" proxy proxy_part "$@" | tee "$out/report-proxy.md" ;;
+  proxy) part "Loopback: kernel rewriting, the proxy, docker-proxy and direct" proxy proxy_part "$@" | tee "$out/report-proxy.md" ;;
   runtimes) part "Container start to served, with Podman" runtimes runtimes_part "$@" | tee "$out/report-runtimes.md" ;;
   soak) part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "$@" | tee "$out/report-soak.md" ;;
   firewall) part "What each tool leaves in the kernel" firewall firewall_part | tee "$out/report-firewall.md" ;;

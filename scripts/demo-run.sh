@@ -6,8 +6,13 @@
 set -euo pipefail
 portpub=$(realpath "${1:-build/portpub}")
 
+# shellcheck source=scripts/own-cgroup.sh
+source "$(dirname "$0")/own-cgroup.sh"
+
 net=$(readlink /proc/self/ns/net) mnt=$(readlink /proc/self/ns/mnt)
 if [[ -z ${PORTPUB_DEMO_OUTER:-} ]]; then
+  own_cgroup_sweep portpub-demo
+  export PORTPUB_DEMO_CGROUP=portpub-demo-$$
   # pid 1's namespaces too, read here: in the new pid namespace pid 1 is us.
   exec env PORTPUB_DEMO_OUTER="$net $mnt $(readlink /proc/1/ns/net /proc/1/ns/mnt 2>/dev/null || true)" \
     unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc "$0" "$portpub"
@@ -19,8 +24,9 @@ for outer in $PORTPUB_DEMO_OUTER; do
   fi
 done
 mount -t tmpfs tmpfs /run            # our own /run/netns and /run/portpub
+own_cgroup_enter "$PORTPUB_DEMO_CGROUP"   # our own cgroup and bpffs (scripts/own-cgroup.sh)
 www=$(mktemp -d -p /run)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$www"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$www"; own_cgroup_leave' EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
@@ -50,8 +56,10 @@ step "Publish it: host port 8080 -> container port 80"
 show "$portpub" -p 8080:80/tcp --netns /run/netns/web --subnet 198.51.100.0/24
 show "$portpub" ls
 
-step "Fetch the page through a host address"
+step "Fetch the page through a host address, and through loopback"
 show curl -sS --max-time 5 http://192.0.2.1:8080/
+echo "(127.0.0.1: the kernel rewrites the connection to the container, no proxy between:)"
+show curl -sS --max-time 5 http://127.0.0.1:8080/
 echo "(from the other host:)"
 show ip netns exec client curl -sS --max-time 5 http://192.0.2.1:8080/
 

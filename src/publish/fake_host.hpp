@@ -364,6 +364,11 @@ class FakeRewriter final : public Rewriter {
         return "/sys/fs/cgroup";
     }
     void attach(const std::string& cgroup) override {
+        if (attached() && foreign)
+            throw Error(
+                "the socket programs pinned in /sys/fs/bpf/portpub "
+                "serve another network namespace");
+        if (attached()) return;  // as the real one: nothing to do
         s_.call("rewriter.attach", cgroup);
         attached_at = cgroup;
     }
@@ -395,6 +400,7 @@ class FakeRewriter final : public Rewriter {
         map.clear();
     }
     std::optional<std::string> attached_at;
+    bool foreign = false;  // attached for another namespace
     std::vector<RewriteEntry> map;
 
   private:

@@ -214,6 +214,12 @@ std::optional<std::string> attach_rewriter(const std::string& cgroup, Rewriter& 
             throw Error("the socket programs are attached at cgroup " + *host.rewrite_cgroup +
                         ", not " + cgroup + ": they serve every publication there; leave " +
                         "--cgroup out, or take every publication down first");
+        // Whose they are: this namespace's, or another's sharing the bpffs.
+        try {
+            rewriter.attach(host.rewrite_cgroup.value_or(cgroup));
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
         return std::nullopt;
     }
     std::string where = cgroup;
@@ -243,8 +249,9 @@ std::optional<std::string> attach_rewriter(const std::string& cgroup, Rewriter& 
 
 bool detach_rewriter_if_unused(Rewriter& rewriter, HostState& host,
                                const std::vector<Publication>& remaining, bool shared) {
-    if (shared || std::any_of(remaining.begin(), remaining.end(),
-                              [](const Publication& p) { return p.rewrite; }))
+    if (!host.rewrite_cgroup || shared ||
+        std::any_of(remaining.begin(), remaining.end(),
+                    [](const Publication& p) { return p.rewrite; }))
         return false;
     rewriter.detach();
     host.rewrite_cgroup.reset();

@@ -117,8 +117,9 @@ std::optional<std::string> attach_rewriter(const std::string& cgroup, Rewriter& 
 
 // Unpins the programs and forgets their cgroup when no publication of
 // `remaining` is rewritten (and every record could be read: `shared`
-// false). Changes the host state; the caller saves it. Returns whether it
-// detached them.
+// false), if the host state says portpub attached them: programs pinned by
+// a portpub of another namespace are that one's. Changes the host state;
+// the caller saves it. Returns whether it detached them.
 bool detach_rewriter_if_unused(Rewriter& rewriter, HostState& host,
                                const std::vector<Publication>& remaining, bool shared);
 

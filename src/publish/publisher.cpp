@@ -613,7 +613,7 @@ void Publisher::teardown(const Publication& pub, const std::vector<Publication>&
         host_saved = saved([&] { store_.save_host(host); });
     }
     crash_point(Step::down_bridge);
-    if (host.rewrite_cgroup || host_.rewriter.attached())
+    if (host.rewrite_cgroup)
         step("socket programs", [&] {
             if (detach_rewriter_if_unused(host_.rewriter, host, remaining, !unusable_.empty()))
                 host_saved = saved([&] { store_.save_host(host); }) && host_saved;

@@ -223,6 +223,9 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
     for (const auto& f : stray_proxies(host_.proxies, existing))
         out.push_back("proxy pid " + std::to_string(f.process.pid) + " of " + f.id +
                       " runs, but no record names it (portpub gc stops it)");
+    // The programs and their map, when this state directory's portpub
+    // attached them (the host state says so).
+    if (!host.rewrite_cgroup) return out;
     for (const auto& e : stray_rewrites(host_.rewriter, existing))
         out.push_back("loopback rewrite " + describe(e) +
                       " is in no record (portpub gc removes it)");
@@ -312,16 +315,18 @@ std::vector<std::string> Publisher::gc_locked() {
         }
         host_.firewall.apply(change);
     }
-    if (const auto stray = stray_rewrites(host_.rewriter, existing); !stray.empty()) {
-        host_.rewriter.remove(stray);
-        for (const auto& e : stray)
-            report.push_back("removed loopback rewrite " + describe(e) + ": no record holds it");
-    }
-    if (host.rewrite_cgroup || host_.rewriter.attached())
+    if (host.rewrite_cgroup) {  // attached by this state directory's portpub
+        if (const auto stray = stray_rewrites(host_.rewriter, existing); !stray.empty()) {
+            host_.rewriter.remove(stray);
+            for (const auto& e : stray)
+                report.push_back("removed loopback rewrite " + describe(e) +
+                                 ": no record holds it");
+        }
         if (detach_rewriter_if_unused(host_.rewriter, host, existing, false)) {
             store_.save_host(host);
             report.push_back("detached the socket programs: no record needs them");
         }
+    }
     std::set<std::string> bridges;
     for (const auto& [name, owned] : host.bridges)
         bridges.insert(name);

@@ -578,24 +578,47 @@ TEST_CASE("up --loopback proxy leaves the programs alone, and gc removes rewrite
     req.rewrite = false;
     CHECK_FALSE(publisher.up(req).rewrite);
     CHECK(fake.state.calls("rewriter.").empty());
-    // Left by a record lost, say: gc takes them and the programs away.
-    fake.rewriter.attached_at = "/sys/fs/cgroup";
-    RewriteEntry stray;
-    stray.port = 7000;
-    stray.target4 = *IpAddress::parse("10.77.0.9");
-    stray.target_port = 70;
-    fake.rewriter.map.push_back(stray);
+    DownRequest down;
+    down.id = "web";
+    REQUIRE(publisher.down(down));
+    CHECK(fake.state.calls("rewriter.").empty());
+    // A record lost (deleted by hand, a disk replaced): only the kernel
+    // knows of its rewrites, and gc takes them and the programs away.
+    publisher.up(web_request());
+    REQUIRE(fake.rewriter.map.size() == 4);
+    fs::remove(dir.path / "containers/web.json");
     const auto check = publisher.differences_from_records(std::nullopt);
-    CHECK(check == std::vector<std::string>{
-                       "loopback rewrite tcp 127.0.0.0/8:7000 -> 10.77.0.9:70 is in no record "
-                       "(portpub gc removes it)",
-                       "the socket programs are attached, but no record needs them (portpub gc "
-                       "detaches them)"});
+    CHECK(std::find(check.begin(), check.end(),
+                    "loopback rewrite tcp 127.0.0.0/8:8080 -> 10.77.0.2:80 is in no record "
+                    "(portpub gc removes it)") != check.end());
+    CHECK(std::find(check.begin(), check.end(),
+                    "the socket programs are attached, but no record needs them (portpub gc "
+                    "detaches them)") != check.end());
     const auto gc = publisher.gc();
     CHECK(std::find(gc.begin(), gc.end(),
-                    "removed loopback rewrite tcp 127.0.0.0/8:7000 -> 10.77.0.9:70: no record "
+                    "removed loopback rewrite udp 127.0.0.0/8:5353 -> 10.77.0.2:53: no record "
                     "holds it") != gc.end());
     CHECK(std::find(gc.begin(), gc.end(), "detached the socket programs: no record needs them") !=
           gc.end());
     CHECK_FALSE(fake.rewriter.attached());
+    CHECK(fake.rewriter.map.empty());
+}
+
+TEST_CASE("programs another namespace's portpub pinned are neither used nor detached",
+          "[publisher][loopback]") {
+    TempDir dir;
+    FakeHost fake;
+    Publisher publisher(dir.path, fake.host());
+    fake.rewriter.attached_at = "/sys/fs/cgroup";  // pinned by someone else
+    fake.rewriter.foreign = true;
+    const auto pub = publisher.up(web_request());
+    CHECK_FALSE(pub.rewrite);
+    CHECK_THAT(publisher.notes().at(0), Catch::Contains("serve another network namespace"));
+    DownRequest down;
+    down.id = "web";
+    REQUIRE(publisher.down(down));
+    CHECK(fake.rewriter.attached());
+    CHECK(fake.state.calls("rewriter.detach").empty());
+    CHECK(publisher.gc() == std::vector<std::string>{});
+    CHECK(fake.rewriter.attached());
 }

@@ -81,8 +81,10 @@ case $tool in
   portpub)
     args=()
     for ((i = 0; i < ports; i++)); do args+=(-p "$((10000 + i)):$((10000 + i))"); done
+    # Firewall entries only: loopback stays the proxy's (no socket programs,
+    # which would attach at the machine's cgroup root from here).
     "$portpub" up --netns /run/netns/c1 --subnet 198.51.100.0/24 --state-dir /run/state \
-      "${args[@]}" >/dev/null
+      --loopback proxy "${args[@]}" >/dev/null
     # rules of the table, and the elements of its maps and sets
     rules=$(nft -a list table inet portpub | grep -c '# handle' || true)
     chains_sets=$(nft -a list table inet portpub | grep -cE '^\s*(chain|map|set) ' || true)

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -65,7 +66,27 @@ std::string cgroup2_mount() {
 }
 
 int cgroup_root_fd = -1;  // the real hierarchy's root, hidden by the bind mount
-std::string own_cgroup;   // its child this process made
+
+// The cgroups below `dir` (relative to `root_fd`), deepest first; not `dir`.
+void remove_cgroup_tree(int root_fd, const std::string& dir) {
+    int fd = ::openat(root_fd, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    std::vector<std::string> subdirs;
+    if (DIR* d = ::fdopendir(fd)) {
+        while (const dirent* e = ::readdir(d))
+            if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 &&
+                std::strcmp(e->d_name, "..") != 0)
+                subdirs.push_back(e->d_name);
+        ::closedir(d);
+    } else {
+        ::close(fd);
+    }
+    for (const auto& sub : subdirs) {
+        remove_cgroup_tree(root_fd, dir + "/" + sub);
+        ::unlinkat(root_fd, (dir + "/" + sub).c_str(), AT_REMOVEDIR);
+    }
+}
+std::string own_cgroup;  // its child this process made
 
 void leave_own_cgroup() {
     const std::string pid = std::to_string(::getpid());
@@ -75,7 +96,9 @@ void leave_own_cgroup() {
         ::close(fd);
     }
     // Processes of the labs may still be exiting: a bounded wait for them.
+    // Podman leaves a cgroup of its own below (libpod_parent): the deepest go first.
     for (int i = 0; i < 100; ++i) {
+        remove_cgroup_tree(cgroup_root_fd, own_cgroup);
         if (::unlinkat(cgroup_root_fd, own_cgroup.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT)
             return;
         ::usleep(20000);
@@ -101,7 +124,10 @@ void enter_own_cgroup() {
         const auto name = entry.path().filename().string();
         if (name.rfind("portpub-test-", 0) != 0) continue;
         const int pid = std::atoi(name.c_str() + std::strlen("portpub-test-"));
-        if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) ::rmdir(entry.path().c_str());
+        if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) {
+            remove_cgroup_tree(cgroup_root_fd, name);
+            ::rmdir(entry.path().c_str());
+        }
     }
     own_cgroup = "portpub-test-" + std::to_string(::getpid());
     const std::string dir = mount + "/" + own_cgroup;

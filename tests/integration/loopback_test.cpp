@@ -355,3 +355,18 @@ TEST_CASE("only the sockets of the host's namespace, in the cgroup given, are re
     CHECK(lab.portpub({"ls"}).out.find("app") == std::string::npos);
     std::filesystem::remove(sub);
 }
+
+TEST_CASE("a mapping bound to one loopback address is rewritten for that address only",
+          "[loopback]") {
+    Lab lab(0);
+    auto web = lab.container("web");
+    lab.up(web, {"127.0.0.2:8081:81"});
+    ProxyStopped stopped(lab, "web");
+    const auto seen = tcp_client("127.0.0.2", 8081);
+    CHECK_THAT(seen.reply, Catch::StartsWith("web "));
+    CHECK(seen.peer == "127.0.0.2:8081");
+    Options brief;
+    brief.timeout_ms = 500;
+    CHECK(tcp_client("127.0.0.1", 8081, brief).reply.empty());  // nothing there
+    CHECK(tcp_client("::1", 8081, brief).reply.empty());
+}

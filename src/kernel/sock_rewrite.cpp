@@ -231,12 +231,22 @@ std::uint64_t pinned_cookie(const std::string& path) {
 }  // namespace
 
 void SockRewrite::attach(const std::string& cgroup) {
+    // Pinned by a portpub of another network namespace (sharing this bpffs):
+    // they rewrite that namespace's sockets, not these, and are not ours to
+    // take down either.
+    if (exists(pin_dir_ + "/" + kConfig) &&
+        pinned_cookie(pin_dir_ + "/" + kConfig) != netns_cookie())
+        throw Error("the socket programs pinned in " + pin_dir_ +
+                    " serve another network namespace");
     if (attached()) {
-        // Pinned by a portpub of another network namespace (sharing this
-        // bpffs): they rewrite that namespace's sockets, not these.
-        if (pinned_cookie(pin_dir_ + "/" + kConfig) != netns_cookie())
-            throw Error("the socket programs pinned in " + pin_dir_ +
-                        " serve another network namespace");
+        // Pinned by another version of portpub, with another layout.
+        UniqueFd map(bpf_obj_get((pin_dir_ + "/" + kMap).c_str()));
+        bpf_map_info info{};
+        std::uint32_t len = sizeof info;
+        if (!map || bpf_obj_get_info_by_fd(map.get(), &info, &len) != 0 ||
+            info.key_size != sizeof(ServiceKey) || info.value_size != sizeof(ServiceTarget))
+            throw Error("the service map pinned in " + pin_dir_ +
+                        " does not have this portpub's layout (pinned by another version?)");
         return;
     }
     detach();  // what a killed attach left half pinned
@@ -306,12 +316,20 @@ void SockRewrite::add(const std::vector<RewriteEntry>& entries) {
     if (entries.empty()) return;
     UniqueFd map = open_map(pin_dir_ + "/" + kMap);
     if (!map) throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
+    // One system call for them all: a 65,535-port publication has 131,070.
+    std::vector<ServiceKey> keys;
+    std::vector<ServiceTarget> targets;
+    keys.reserve(entries.size());
+    targets.reserve(entries.size());
     for (const auto& e : entries) {
-        const auto k = key_of(e);
-        const auto t = target_of(e);
-        if (bpf_map_update_elem(map.get(), &k, &t, BPF_ANY) != 0)
-            throw Error("adding " + describe(e) + " to " + pin_dir_ + "/" + kMap + ": " +
-                        errno_text(errno));
+        keys.push_back(key_of(e));
+        targets.push_back(target_of(e));
+    }
+    std::uint32_t count = static_cast<std::uint32_t>(keys.size());
+    if (bpf_map_update_batch(map.get(), keys.data(), targets.data(), &count, nullptr) != 0) {
+        const auto& e = entries[std::min<std::size_t>(count, entries.size() - 1)];
+        throw Error("adding " + describe(e) + " to " + pin_dir_ + "/" + kMap + ": " +
+                    errno_text(errno));
     }
 }
 
@@ -322,11 +340,18 @@ void SockRewrite::remove(const std::vector<RewriteEntry>& entries) {
         if (errno == ENOENT) return;
         throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
     }
-    for (const auto& e : entries) {
-        const auto k = key_of(e);
-        if (bpf_map_delete_elem(map.get(), &k) != 0 && errno != ENOENT)
-            throw Error("deleting " + describe(e) + " from " + pin_dir_ + "/" + kMap + ": " +
-                        errno_text(errno));
+    std::vector<ServiceKey> keys;
+    keys.reserve(entries.size());
+    for (const auto& e : entries)
+        keys.push_back(key_of(e));
+    // A batch stops at the first key that is not there: it goes on after it.
+    for (std::size_t done = 0; done < keys.size();) {
+        std::uint32_t count = static_cast<std::uint32_t>(keys.size() - done);
+        if (bpf_map_delete_batch(map.get(), keys.data() + done, &count, nullptr) == 0) break;
+        if (errno != ENOENT)
+            throw Error("deleting " + describe(entries[done + count]) + " from " + pin_dir_ + "/" +
+                        kMap + ": " + errno_text(errno));
+        done += count + 1;
     }
 }
 

@@ -222,7 +222,8 @@ std::optional<std::string> attach_rewriter(const std::string& cgroup, Rewriter& 
         }
         return std::nullopt;
     }
-    std::string where = cgroup;
+    // Where they were, when their pins went (and they with them).
+    std::string where = cgroup.empty() ? host.rewrite_cgroup.value_or("") : cgroup;
     try {
         if (where.empty()) where = rewriter.default_cgroup();
     } catch (const Error& e) {

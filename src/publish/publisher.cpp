@@ -382,16 +382,26 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
         // (and the redirects to it, in place already) serve it.
         if (pub.rewrite)
             step("loopback rewriting", [&] {
+                const bool was_attached = host_.rewriter.attached();
                 if (auto why = attach_rewriter(cgroup, host_.rewriter, host, store_, &rollback)) {
                     pub.rewrite = false;
                     store_.save(pub);
                     notes_.push_back(
                         "the kernel cannot rewrite connections to loopback here (" + *why + "): " +
-                        (pub.proxy
-                             ? "the proxy serves 127.0.0.1 and ::1 for " + pub.id
-                             : "127.0.0.1 and ::1 are not served for " + pub.id + " (--no-proxy)"));
+                        (!pub.proxy
+                             ? "127.0.0.1 and ::1 are not served for " + pub.id + " (--no-proxy)"
+                         : pub.proxy->runtime_holds_ports
+                             ? "the proxy serves TCP to 127.0.0.1 and ::1 for " + pub.id +
+                                   " (not UDP: the runtime holds the ports)"
+                             : "the proxy serves 127.0.0.1 and ::1 for " + pub.id));
                     return;
                 }
+                // Attached anew (their pins were gone): the others' entries
+                // went with the old map.
+                if (!was_attached)
+                    for (const auto& o : others)
+                        if (o.rewrite && o.phase == Publication::Phase::published)
+                            host_.rewriter.add(rewrite_entries(o));
                 const auto entries = rewrite_entries(pub);
                 rollback.add([this, entries] { host_.rewriter.remove(entries); });
                 host_.rewriter.add(entries);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "host_steps.hpp"
 #include "portpub/crash_points.hpp"
@@ -77,7 +78,8 @@ std::vector<std::string> missing_of(const Publication& pub, Host& host_) {
     return missing;
 }
 
-// Entries of the service map that no record accounts for.
+// Entries of the service map whose key no record accounts for (one whose
+// record wants it elsewhere is that record's missing rewrite: restore mends it).
 std::vector<RewriteEntry> stray_rewrites(Rewriter& rewriter,
                                          const std::vector<Publication>& records) {
     std::vector<RewriteEntry> wanted;
@@ -85,10 +87,14 @@ std::vector<RewriteEntry> stray_rewrites(Rewriter& rewriter,
         if (p.rewrite)
             for (auto& e : rewrite_entries(p))
                 wanted.push_back(std::move(e));
-    std::sort(wanted.begin(), wanted.end());
+    auto by_key = [](const RewriteEntry& a, const RewriteEntry& b) {
+        return std::tie(a.family, a.proto, a.address, a.port) <
+               std::tie(b.family, b.proto, b.address, b.port);
+    };
+    std::sort(wanted.begin(), wanted.end(), by_key);
     std::vector<RewriteEntry> stray;
     for (const auto& e : rewriter.entries())
-        if (!std::binary_search(wanted.begin(), wanted.end(), e)) stray.push_back(e);
+        if (!std::binary_search(wanted.begin(), wanted.end(), e, by_key)) stray.push_back(e);
     return stray;
 }
 
@@ -507,8 +513,8 @@ std::vector<std::string> Publisher::restore_rewrite(const Publication& pub, Host
     const bool was = host_.rewriter.attached();
     if (auto why = attach_rewriter(host.rewrite_cgroup.value_or(""), host_.rewriter, host, store_,
                                    nullptr))
-        throw Error("the kernel cannot rewrite connections to loopback here (" + *why +
-                    "); the proxy serves them meanwhile");
+        throw Error("the kernel cannot rewrite connections to loopback here (" + *why + ")" +
+                    (pub.proxy ? "; the proxy serves them meanwhile" : ""));
     if (!was) done.push_back("socket programs");
     const auto held = host_.rewriter.entries();
     std::vector<RewriteEntry> add;

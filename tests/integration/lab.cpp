@@ -65,7 +65,8 @@ std::string cgroup2_mount() {
     die("finding the cgroup v2 hierarchy");
 }
 
-int cgroup_root_fd = -1;  // the real hierarchy's root, hidden by the bind mount
+// The cgroup this process was in (the CI job's, say), hidden by the bind mount.
+int cgroup_root_fd = -1;
 
 // The cgroups below `dir` (relative to `root_fd`), deepest first; not `dir`.
 void remove_cgroup_tree(int root_fd, const std::string& dir) {
@@ -116,10 +117,19 @@ void leave_own_cgroup() {
 // removed by the next once empty.
 void enter_own_cgroup() {
     const std::string mount = cgroup2_mount();
-    cgroup_root_fd = ::open(mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cgroup_root_fd < 0) die("opening " + mount);
+    // Below the cgroup this process is in, so that it stays under its
+    // limits and its job's control ("0::PATH" in /proc/self/cgroup).
+    std::string path;
+    {
+        std::ifstream in("/proc/self/cgroup");
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("0::", 0) == 0) path = line.substr(3);
+    }
+    const std::string parent = path.empty() || path == "/" ? mount : mount + path;
+    cgroup_root_fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgroup_root_fd < 0) die("opening " + parent);
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(mount, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
         // Those of test processes that are gone (rmdir takes empty ones only).
         const auto name = entry.path().filename().string();
         if (name.rfind("portpub-test-", 0) != 0) continue;
@@ -130,7 +140,7 @@ void enter_own_cgroup() {
         }
     }
     own_cgroup = "portpub-test-" + std::to_string(::getpid());
-    const std::string dir = mount + "/" + own_cgroup;
+    const std::string dir = parent + "/" + own_cgroup;
     if (::mkdir(dir.c_str(), 0755) != 0) die("mkdir " + dir);
     std::atexit(leave_own_cgroup);
     {

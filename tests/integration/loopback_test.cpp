@@ -205,6 +205,12 @@ TEST_CASE(
         const auto mapped = tcp_client("::ffff:127.0.0.1", 8080);
         CHECK_THAT(mapped.reply, Catch::StartsWith("web "));
         CHECK(mapped.peer == "[::ffff:127.0.0.1]:8080");
+        for (const bool connected : {true, false}) {
+            INFO((connected ? "connected" : "unconnected") << " UDP to [::ffff:127.0.0.1]");
+            const auto dgram = udp_client("::ffff:127.0.0.1", 5353, connected);
+            CHECK_THAT(dgram.reply, Catch::StartsWith("web "));
+            CHECK(dgram.peer == "[::ffff:127.0.0.1]:5353");
+        }
     }
     REQUIRE(lab.portpub({"check"}).status == 0);
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
@@ -223,6 +229,8 @@ TEST_CASE(
     v6only.v6only = true;
     Options bound;
     bound.bind_to = "127.0.0.1";
+    Options bound6;  // a dual-stack socket bound to the host's IPv6 address
+    bound6.bind_to = kHostIp6;
     const auto by_proxy = [&](const std::string& ip, const Options& o) {
         CHECK_THAT(tcp_client(ip, 8080, o).reply, Catch::StartsWith("web "));
         Options brief = o;
@@ -235,6 +243,9 @@ TEST_CASE(
     }
     SECTION("a client bound to 127.0.0.1 before it connects") {
         by_proxy("127.0.0.1", bound);
+    }
+    SECTION("a client bound to an IPv6 address, to ::1, the container IPv4-only") {
+        by_proxy("::1", bound6);
     }
     SECTION("unconnected UDP to ::1, the container IPv4-only") {
         REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
@@ -301,19 +312,29 @@ TEST_CASE("a restore killed after it put the programs back is finished by the ne
     Lab lab(0);
     lab.watch = false;
     auto web = lab.container("web");
+    auto db = lab.container("db");
     const auto before = lab.snapshot();
     lab.up(web, {"8080:80"});
-    sh("rm /sys/fs/bpf/portpub/services");  // the map goes when the programs do
+    lab.up(db, {"9090:80"});
+    // The map goes when its pin does: restore attaches anew, and puts back
+    // one publication's entries, then the other's; killed after the first.
+    sh("rm /sys/fs/bpf/portpub/services");
     auto killed =
         lab.portpub({"restore"}, [] { ::setenv(portpub::kCrashAtVariable, "restore:rewrite", 1); });
     REQUIRE(killed.status == 128 + SIGKILL);
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out, Catch::Contains(": loopback rewrite tcp 127.0.0.0/8:"));
+    INFO(check.out);
     CHECK(lab.portpub({"restore"}).status == 0);
     CHECK(lab.portpub({"check"}).status == 0);
     {
-        ProxyStopped stopped(lab, "web");
+        ProxyStopped web_stopped(lab, "web"), db_stopped(lab, "db");
         CHECK_THAT(tcp_client("127.0.0.1", 8080).reply, Catch::StartsWith("web "));
+        CHECK_THAT(tcp_client("127.0.0.1", 9090).reply, Catch::StartsWith("db "));
     }
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
     CHECK(diff_lines(before, lab.snapshot()) == "");
 }
 
@@ -321,12 +342,15 @@ TEST_CASE("only the sockets of the host's namespace, in the cgroup given, are re
           "[loopback]") {
     Lab lab(0);
     auto web = lab.container("web");
-    lab.container("db");
     lab.up(web, {"8080:80"});
-    // db's own loopback has nothing on 8080; rewritten, it would reach web.
+    lab.up(lab.container("db"), {"9090:80"});
+    // db's own loopback has nothing on 8080; rewritten, it would reach web,
+    // which it can: they share the bridge.
+    REQUIRE(lab.answering("db", "198.51.100.2", 80) == "web");
     CHECK_FALSE(lab.tcp("db", "127.0.0.1", 8080, 500));
     CHECK(lab.answering("host", "127.0.0.1", 8080) == "web");
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    REQUIRE(lab.portpub({"down", "--id", "db"}).status == 0);
 
     // --cgroup: a cgroup below the lab's; this process stays outside it.
     const std::string sub = cgroup_root() + "/clients";

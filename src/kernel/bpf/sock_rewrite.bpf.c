@@ -47,7 +47,7 @@ struct service_target {
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 262144);
+    __uint(max_entries, 1 << 20);  // no memory until used (BPF_F_NO_PREALLOC)
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct service_key);
     __type(value, struct service_target);
@@ -110,6 +110,15 @@ static __always_inline int bound_to_loopback(struct bpf_sock_addr *ctx) {
     if (ctx->family == 2 /* AF_INET */) return loopback4(sk->src_ip4);
     __u32 a[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
     return is_loopback6(a) || (is_mapped4(a) && loopback4(a[3]));
+}
+
+// A dual-stack socket bound to an IPv6 address that is not v4-mapped
+// cannot reach a v4-mapped one either (its source would be wrong).
+static __always_inline int bound_to_ipv6(struct bpf_sock_addr *ctx) {
+    struct bpf_sock *sk = ctx->sk;
+    if (!sk) return 0;
+    __u32 a[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
+    return !(a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0) && !is_mapped4(a);
 }
 
 static __always_inline int ipv6_only(struct bpf_sock_addr *ctx) {
@@ -219,7 +228,7 @@ static __always_inline int rewrite6(struct bpf_sock_addr *ctx, int sendmsg) {
         // An IPv6-only socket cannot take a v4-mapped address, nor can an
         // unconnected UDP one's sendmsg (the kernel refuses it, ENOTSUPP):
         // those are the proxy's.
-        if (sendmsg || ipv6_only(ctx)) return 1;
+        if (sendmsg || ipv6_only(ctx) || bound_to_ipv6(ctx)) return 1;
         reached[0] = 0;
         reached[1] = 0;
         reached[2] = bpf_htonl(0xffff);
@@ -248,6 +257,20 @@ static __always_inline int restore6(struct bpf_sock_addr *ctx) {
     const __u32 from[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
                            ctx->user_ip6[3]};
     struct origin *o = recall(ctx, from, (__u16)ctx->user_port);
+    if (!o && is_mapped4(from)) {
+        // A dual-stack UDP socket's sendto() to ::ffff:127.0.0.1 goes through
+        // sendmsg4, which wrote it down in IPv4 form.
+        const __u32 from4[4] = {from[3], 0, 0, 0};
+        o = recall(ctx, from4, (__u16)ctx->user_port);
+        if (o && o->dialed[1] == 0 && o->dialed[2] == 0 && o->dialed[3] == 0) {
+            ctx->user_ip6[0] = 0;
+            ctx->user_ip6[1] = 0;
+            ctx->user_ip6[2] = bpf_htonl(0xffff);
+            ctx->user_ip6[3] = o->dialed[0];
+            ctx->user_port = o->dialed_port;
+            return 1;
+        }
+    }
     if (o) {
         ctx->user_ip6[0] = o->dialed[0];
         ctx->user_ip6[1] = o->dialed[1];

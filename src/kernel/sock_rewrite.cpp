@@ -181,9 +181,28 @@ std::string unescape_mountinfo(const std::string& s) {
     return out;
 }
 
-UniqueFd open_map(const std::string& path) {
+// The pinned map at `path`; with `missing_ok`, no descriptor when there is none.
+UniqueFd open_pinned(const std::string& path, bool missing_ok) {
     UniqueFd fd(bpf_obj_get(path.c_str()));
+    if (!fd && !(missing_ok && errno == ENOENT))
+        throw Error("opening " + path + ": " + errno_text(errno));
     return fd;
+}
+
+// The namespace cookie the pinned programs were loaded with.
+std::uint64_t pinned_cookie(const std::string& path) {
+    UniqueFd map = open_pinned(path, false);
+    bpf_map_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(map.get(), &info, &len) != 0 || info.value_size < 8)
+        throw Error(path + " is not the socket programs' data");
+    std::vector<std::uint8_t> value(info.value_size);
+    const std::uint32_t zero = 0;
+    if (bpf_map_lookup_elem(map.get(), &zero, value.data()) != 0)
+        throw Error("reading " + path + ": " + errno_text(errno));
+    std::uint64_t cookie = 0;
+    std::memcpy(&cookie, value.data(), sizeof cookie);
+    return cookie;
 }
 
 }  // namespace
@@ -208,27 +227,6 @@ std::string SockRewrite::cgroup2_root() {
     }
     throw Error("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo)");
 }
-
-namespace {
-
-// The namespace cookie the pinned programs were loaded with.
-std::uint64_t pinned_cookie(const std::string& path) {
-    UniqueFd map(bpf_obj_get(path.c_str()));
-    if (!map) throw Error("opening " + path + ": " + errno_text(errno));
-    bpf_map_info info{};
-    std::uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(map.get(), &info, &len) != 0 || info.value_size < 8)
-        throw Error(path + " is not the socket programs' data");
-    std::vector<std::uint8_t> value(info.value_size);
-    const std::uint32_t zero = 0;
-    if (bpf_map_lookup_elem(map.get(), &zero, value.data()) != 0)
-        throw Error("reading " + path + ": " + errno_text(errno));
-    std::uint64_t cookie = 0;
-    std::memcpy(&cookie, value.data(), sizeof cookie);
-    return cookie;
-}
-
-}  // namespace
 
 void SockRewrite::attach(const std::string& cgroup) {
     // Pinned by a portpub of another network namespace (sharing this bpffs):
@@ -314,8 +312,7 @@ std::vector<std::string> SockRewrite::missing() const {
 
 void SockRewrite::add(const std::vector<RewriteEntry>& entries) {
     if (entries.empty()) return;
-    UniqueFd map = open_map(pin_dir_ + "/" + kMap);
-    if (!map) throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
+    UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, false);
     // One system call for them all: a 65,535-port publication has 131,070.
     std::vector<ServiceKey> keys;
     std::vector<ServiceTarget> targets;
@@ -335,11 +332,8 @@ void SockRewrite::add(const std::vector<RewriteEntry>& entries) {
 
 void SockRewrite::remove(const std::vector<RewriteEntry>& entries) {
     if (entries.empty()) return;
-    UniqueFd map = open_map(pin_dir_ + "/" + kMap);
-    if (!map) {
-        if (errno == ENOENT) return;
-        throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
-    }
+    UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, true);
+    if (!map) return;
     std::vector<ServiceKey> keys;
     keys.reserve(entries.size());
     for (const auto& e : entries)
@@ -357,11 +351,8 @@ void SockRewrite::remove(const std::vector<RewriteEntry>& entries) {
 
 std::vector<RewriteEntry> SockRewrite::entries() const {
     std::vector<RewriteEntry> out;
-    UniqueFd map = open_map(pin_dir_ + "/" + kMap);
-    if (!map) {
-        if (errno == ENOENT) return out;
-        throw Error("opening " + pin_dir_ + "/" + kMap + ": " + errno_text(errno));
-    }
+    UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, true);
+    if (!map) return out;
     ServiceKey key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(map.get(), prev, &next) == 0) {

@@ -3,8 +3,11 @@
 // time), sets the namespace cookie, loads it, attaches each program to the
 // cgroup with a bpf_link and pins the links and the service map under the pin
 // directory; any failure unpins what it pinned. Later commands open the
-// pinned map (bpf_obj_get) to add and remove entries. The key and value
-// layouts are those of sock_rewrite.bpf.c; the load checks their sizes.
+// pinned map (bpf_obj_get) to add and remove entries. The map is a
+// longest-prefix-match trie: an entry, a range of ports, goes in as the
+// aligned blocks of port_blocks(), and is read back by joining them again.
+// The key and value layouts are those of sock_rewrite.bpf.c; the load checks
+// their sizes.
 #include "portpub/sock_rewrite.hpp"
 
 #include <netinet/in.h>
@@ -28,7 +31,9 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "portpub/error.hpp"
@@ -40,19 +45,24 @@ namespace portpub {
 namespace {
 
 struct ServiceKey {
-    std::uint32_t addr[4];
-    std::uint16_t port;  // network order
+    std::uint32_t prefixlen;
     std::uint8_t proto;
     std::uint8_t family;
+    std::uint16_t zero;
+    std::uint32_t addr[4];
+    std::uint16_t port;  // network order
+    std::uint16_t unused;
 };
 struct ServiceTarget {
     std::uint32_t addr4;
     std::uint32_t addr6[4];
-    std::uint16_t port;  // network order
+    std::uint16_t offset;  // added to the dialed port, modulo 2^16
     std::uint8_t has6;
     std::uint8_t pad;
 };
-static_assert(sizeof(ServiceKey) == 20 && sizeof(ServiceTarget) == 24);
+static_assert(sizeof(ServiceKey) == 28 && sizeof(ServiceTarget) == 24);
+// The prefix of a key with the whole port: proto, family, zero, addr, port.
+constexpr std::uint32_t kWholePort = (2 + 2 + 16 + 2) * 8;
 
 // The programs, by the name their link is pinned under (program_of's order).
 constexpr std::array<const char*, 8> kLinks = {"connect4", "sendmsg4", "recvmsg4", "getpeername4",
@@ -100,9 +110,11 @@ std::uint32_t word(const IpAddress& a, int i) {
     return w;
 }
 
-ServiceKey key_of(const RewriteEntry& e) {
+// The key of block `b` of e's ports.
+ServiceKey key_of(const RewriteEntry& e, const PortBlock& b) {
     ServiceKey k{};
-    k.port = htons(e.port);
+    k.prefixlen = kWholePort - static_cast<std::uint32_t>(b.bits);
+    k.port = htons(b.first);
     k.proto = proto_number(e.proto);
     k.family = e.family == Family::v4 ? 4 : 6;
     if (e.family == Family::v4) {
@@ -121,17 +133,21 @@ ServiceTarget target_of(const RewriteEntry& e) {
             t.addr6[i] = word(*e.target6, i);
         t.has6 = 1;
     }
-    t.port = htons(e.target_port);
+    t.offset = static_cast<std::uint16_t>(e.target_port - e.port);
     return t;
 }
 
-RewriteEntry entry_of(const ServiceKey& k, const ServiceTarget& t) {
+// The ports one block of the map rewrites; nullopt for a key portpub would not write.
+std::optional<RewriteEntry> entry_of(const ServiceKey& k, const ServiceTarget& t) {
+    if (k.prefixlen > kWholePort || k.prefixlen < kWholePort - 16) return std::nullopt;
+    const std::uint32_t bits = kWholePort - k.prefixlen;
     RewriteEntry e;
     e.family = k.family == 4 ? Family::v4 : Family::v6;
     e.proto = k.proto == IPPROTO_UDP    ? Proto::udp
               : k.proto == IPPROTO_SCTP ? Proto::sctp
                                         : Proto::tcp;
     e.port = ntohs(k.port);
+    e.last = static_cast<std::uint16_t>(e.port + ((1u << bits) - 1));
     if (e.family == Family::v4 && k.addr[0] != 0)
         e.address =
             IpAddress::from_bytes(Family::v4, reinterpret_cast<const std::uint8_t*>(k.addr));
@@ -139,8 +155,23 @@ RewriteEntry entry_of(const ServiceKey& k, const ServiceTarget& t) {
     if (t.has6)
         e.target6 =
             IpAddress::from_bytes(Family::v6, reinterpret_cast<const std::uint8_t*>(t.addr6));
-    e.target_port = ntohs(t.port);
+    e.target_port = static_cast<std::uint16_t>(e.port + t.offset);
     return e;
+}
+
+// Every block the map holds, with what it rewrites.
+std::vector<std::pair<ServiceKey, RewriteEntry>> blocks_of(int map) {
+    std::vector<std::pair<ServiceKey, RewriteEntry>> out;
+    ServiceKey key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(map, prev, &next) == 0) {
+        ServiceTarget t{};
+        if (bpf_map_lookup_elem(map, &next, &t) == 0)
+            if (auto e = entry_of(next, t)) out.emplace_back(next, std::move(*e));
+        key = next;
+        prev = &key;
+    }
+    return out;
 }
 
 bool exists(const std::string& path) {
@@ -242,7 +273,8 @@ void SockRewrite::attach(const std::string& cgroup) {
         bpf_map_info info{};
         std::uint32_t len = sizeof info;
         if (!map || bpf_obj_get_info_by_fd(map.get(), &info, &len) != 0 ||
-            info.key_size != sizeof(ServiceKey) || info.value_size != sizeof(ServiceTarget))
+            info.type != BPF_MAP_TYPE_LPM_TRIE || info.key_size != sizeof(ServiceKey) ||
+            info.value_size != sizeof(ServiceTarget))
             throw Error("the service map pinned in " + pin_dir_ +
                         " does not have this portpub's layout (pinned by another version?)");
         return;
@@ -313,20 +345,15 @@ std::vector<std::string> SockRewrite::missing() const {
 void SockRewrite::add(const std::vector<RewriteEntry>& entries) {
     if (entries.empty()) return;
     UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, false);
-    // One system call for them all: a 65,535-port publication has 131,070.
-    std::vector<ServiceKey> keys;
-    std::vector<ServiceTarget> targets;
-    keys.reserve(entries.size());
-    targets.reserve(entries.size());
+    // A trie has no batch operations; a range is at most 30 blocks.
     for (const auto& e : entries) {
-        keys.push_back(key_of(e));
-        targets.push_back(target_of(e));
-    }
-    std::uint32_t count = static_cast<std::uint32_t>(keys.size());
-    if (bpf_map_update_batch(map.get(), keys.data(), targets.data(), &count, nullptr) != 0) {
-        const auto& e = entries[std::min<std::size_t>(count, entries.size() - 1)];
-        throw Error("adding " + describe(e) + " to " + pin_dir_ + "/" + kMap + ": " +
-                    errno_text(errno));
+        const ServiceTarget target = target_of(e);
+        for (const auto& b : port_blocks(e.port, e.last)) {
+            const ServiceKey key = key_of(e, b);
+            if (bpf_map_update_elem(map.get(), &key, &target, BPF_ANY) != 0)
+                throw Error("adding " + describe(e) + " to " + pin_dir_ + "/" + kMap + ": " +
+                            errno_text(errno));
+        }
     }
 }
 
@@ -334,35 +361,46 @@ void SockRewrite::remove(const std::vector<RewriteEntry>& entries) {
     if (entries.empty()) return;
     UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, true);
     if (!map) return;
-    std::vector<ServiceKey> keys;
-    keys.reserve(entries.size());
+    auto failed = [&](const RewriteEntry& e) {
+        return Error("deleting " + describe(e) + " from " + pin_dir_ + "/" + kMap + ": " +
+                     errno_text(errno));
+    };
+    // As they were added, block by block: what `down` takes away.
+    bool as_added = true;
     for (const auto& e : entries)
-        keys.push_back(key_of(e));
-    // A batch stops at the first key that is not there: it goes on after it.
-    for (std::size_t done = 0; done < keys.size();) {
-        std::uint32_t count = static_cast<std::uint32_t>(keys.size() - done);
-        if (bpf_map_delete_batch(map.get(), keys.data() + done, &count, nullptr) == 0) break;
-        if (errno != ENOENT)
-            throw Error("deleting " + describe(entries[done + count]) + " from " + pin_dir_ + "/" +
-                        kMap + ": " + errno_text(errno));
-        done += count + 1;
+        for (const auto& b : port_blocks(e.port, e.last)) {
+            const ServiceKey key = key_of(e, b);
+            if (bpf_map_delete_elem(map.get(), &key) == 0) continue;
+            if (errno != ENOENT) throw failed(e);
+            as_added = false;
+        }
+    if (as_added) return;
+    // Some were not there as whole blocks: a stray, or a range held in other
+    // blocks. Any block that still reaches into the entries goes, and the
+    // part of it outside them is written back.
+    for (const auto& [key, held] : blocks_of(map.get())) {
+        const auto kept = uncovered({held}, entries, false);
+        if (kept.size() == 1 && kept.front() == held) continue;
+        if (bpf_map_delete_elem(map.get(), &key) != 0 && errno != ENOENT) throw failed(held);
+        add(kept);
     }
 }
 
 std::vector<RewriteEntry> SockRewrite::entries() const {
-    std::vector<RewriteEntry> out;
     UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, true);
-    if (!map) return out;
-    ServiceKey key{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(map.get(), prev, &next) == 0) {
-        ServiceTarget t{};
-        if (bpf_map_lookup_elem(map.get(), &next, &t) == 0) out.push_back(entry_of(next, t));
-        key = next;
-        prev = &key;
+    if (!map) return {};
+    // What the kernel does for each port: the longest prefix, so the
+    // smallest block, wins where blocks overlap.
+    auto blocks = blocks_of(map.get());
+    std::stable_sort(blocks.begin(), blocks.end(), [](const auto& a, const auto& b) {
+        return a.first.prefixlen > b.first.prefixlen;
+    });
+    std::vector<RewriteEntry> out;
+    for (const auto& [key, e] : blocks) {
+        auto seen = uncovered({e}, out, false);
+        out.insert(out.end(), seen.begin(), seen.end());
     }
-    std::sort(out.begin(), out.end());
-    return out;
+    return join_runs(std::move(out));
 }
 
 void SockRewrite::detach() {

@@ -1,11 +1,14 @@
 // The service map's entries of a publication: for each TCP or UDP mapping the
-// proxy would serve on IPv4 loopback, one entry a host port (for its one
-// address when it is bound to 127.x, else for all of 127.0.0.0/8); for each
-// it would serve on ::1, one more. IPv6 clients from other hosts are not
-// loopback: they stay the proxy's (or kernel DNAT's).
+// proxy would serve on IPv4 loopback, one entry for its range of ports (for
+// its one address when it is bound to 127.x, else for all of 127.0.0.0/8);
+// for each it would serve on ::1, one more. IPv6 clients from other hosts are
+// not loopback: they stay the proxy's (or kernel DNAT's). Ranges are cut and
+// joined here, as intervals, so that check and gc compare what the map does
+// port by port whatever blocks it holds them in.
 #include "portpub/loopback_rewrite.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 #include "portpub/error.hpp"
 #include "portpub/proxy_plan.hpp"
@@ -20,6 +23,28 @@ bool on_loopback6(const Mapping& m) {
     return !m.host_ip || m.host_ip->is_unspecified() || m.host_ip->is_loopback();
 }
 
+bool same_key(const RewriteEntry& a, const RewriteEntry& b) {
+    return std::tie(a.family, a.proto, a.address) == std::tie(b.family, b.proto, b.address);
+}
+
+// Where port 0 would go: the same for every port of a run (modulo 2^16).
+std::uint16_t offset(const RewriteEntry& e) {
+    return static_cast<std::uint16_t>(e.target_port - e.port);
+}
+
+bool same_target(const RewriteEntry& a, const RewriteEntry& b) {
+    return a.target4 == b.target4 && a.target6 == b.target6 && offset(a) == offset(b);
+}
+
+// e's ports first..last, still sent where e sends them.
+RewriteEntry piece(const RewriteEntry& e, std::uint32_t first, std::uint32_t last) {
+    RewriteEntry p = e;
+    p.port = static_cast<std::uint16_t>(first);
+    p.last = static_cast<std::uint16_t>(last);
+    p.target_port = static_cast<std::uint16_t>(e.target_port + (first - e.port));
+    return p;
+}
+
 }  // namespace
 
 std::vector<RewriteEntry> rewrite_entries(const Publication& p) {
@@ -27,31 +52,88 @@ std::vector<RewriteEntry> rewrite_entries(const Publication& p) {
     for (const auto& m : p.mappings) {
         const bool v4 = proxy_serves_loopback4(m), v6 = on_loopback6(m);
         if (!v4 && !v6) continue;
-        for (std::uint32_t i = 0; i < m.count; ++i) {
-            RewriteEntry e;
-            e.proto = m.proto;
-            e.port = static_cast<std::uint16_t>(m.host_port + i);
-            e.target4 = p.address;
-            e.target6 = p.address6;
-            e.target_port = static_cast<std::uint16_t>(m.container_port + i);
-            if (v4) {
-                e.family = Family::v4;
-                if (m.host_ip && m.host_ip->is_loopback()) e.address = m.host_ip;
-                out.push_back(e);
-            }
-            if (v6) {
-                e.family = Family::v6;
-                e.address.reset();
-                out.push_back(e);
-            }
+        RewriteEntry e;
+        e.proto = m.proto;
+        e.port = m.host_port;
+        e.last = m.host_last();
+        e.target4 = p.address;
+        e.target6 = p.address6;
+        e.target_port = m.container_port;
+        if (v4) {
+            e.family = Family::v4;
+            if (m.host_ip && m.host_ip->is_loopback()) e.address = m.host_ip;
+            out.push_back(e);
+        }
+        if (v6) {
+            e.family = Family::v6;
+            e.address.reset();
+            out.push_back(e);
         }
     }
-    std::sort(out.begin(), out.end());
+    return join_runs(std::move(out));
+}
+
+std::vector<RewriteEntry> join_runs(std::vector<RewriteEntry> entries) {
+    std::sort(entries.begin(), entries.end());
+    std::vector<RewriteEntry> out;
+    for (auto& e : entries) {
+        if (!out.empty()) {
+            auto& prev = out.back();
+            if (same_key(prev, e) && same_target(prev, e) &&
+                std::uint32_t{e.port} <= std::uint32_t{prev.last} + 1) {
+                prev.last = std::max(prev.last, e.last);
+                continue;
+            }
+        }
+        out.push_back(std::move(e));
+    }
     return out;
 }
 
-bool same_key(const RewriteEntry& a, const RewriteEntry& b) {
-    return a.family == b.family && a.proto == b.proto && a.address == b.address && a.port == b.port;
+std::vector<RewriteEntry> uncovered(const std::vector<RewriteEntry>& these,
+                                    const std::vector<RewriteEntry>& by, bool same_target_only) {
+    std::vector<RewriteEntry> out;
+    for (const auto& t : these) {
+        // What is left of t, as intervals, cut by each entry of `by`.
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> left{{t.port, t.last}};
+        for (const auto& b : by) {
+            if (!same_key(t, b) || (same_target_only && !same_target(t, b))) continue;
+            std::vector<std::pair<std::uint32_t, std::uint32_t>> next;
+            for (auto [first, last] : left) {
+                if (b.last < first || b.port > last) {
+                    next.emplace_back(first, last);
+                    continue;
+                }
+                if (first < b.port) next.emplace_back(first, b.port - 1u);
+                if (last > b.last) next.emplace_back(b.last + 1u, last);
+            }
+            left = std::move(next);
+            if (left.empty()) break;
+        }
+        for (auto [first, last] : left)
+            out.push_back(piece(t, first, last));
+    }
+    return join_runs(std::move(out));
+}
+
+std::vector<RewriteEntry> overlay(const std::vector<RewriteEntry>& held,
+                                  const std::vector<RewriteEntry>& added) {
+    auto out = uncovered(held, added, false);
+    out.insert(out.end(), added.begin(), added.end());
+    return join_runs(std::move(out));
+}
+
+std::vector<PortBlock> port_blocks(std::uint16_t first, std::uint16_t last) {
+    std::vector<PortBlock> out;
+    for (std::uint32_t at = first; at <= last;) {
+        int bits = 0;
+        // The largest block that starts at `at`, aligned, and ends by `last`.
+        while (bits < 16 && (at & ((2u << bits) - 1)) == 0 && at + (2u << bits) - 1 <= last)
+            ++bits;
+        out.push_back({static_cast<std::uint16_t>(at), bits});
+        at += 1u << bits;
+    }
+    return out;
 }
 
 std::string loopback_service(const Publication& p) {
@@ -76,8 +158,16 @@ std::string describe(const RewriteEntry& e) {
                              ? (e.address ? e.address->str() : std::string("127.0.0.0/8"))
                              : std::string("[::1]");
     std::string to = e.family == Family::v6 && e.target6 ? e.target6->url_str() : e.target4.str();
-    return std::string(proto_name(e.proto)) + " " + dialed + ":" + std::to_string(e.port) + " -> " +
-           to + ":" + std::to_string(e.target_port);
+    auto ports = [&](std::uint16_t first) {
+        std::string text = std::to_string(first);
+        if (e.last != e.port) {
+            text += '-';
+            text += std::to_string(static_cast<std::uint16_t>(first + (e.last - e.port)));
+        }
+        return text;
+    };
+    return std::string(proto_name(e.proto)) + " " + dialed + ":" + ports(e.port) + " -> " + to +
+           ":" + ports(e.target_port);
 }
 
 }  // namespace portpub

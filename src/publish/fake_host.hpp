@@ -379,20 +379,14 @@ class FakeRewriter final : public Rewriter {
     void add(const std::vector<RewriteEntry>& entries) override {
         s_.call("rewriter.add", std::to_string(entries.size()));
         if (!attached()) throw Error("not attached");
-        for (const auto& e : entries) {
-            std::erase_if(map, [&](const RewriteEntry& m) { return same_key(m, e); });
-            map.push_back(e);
-        }
+        map = overlay(map, entries);
     }
     void remove(const std::vector<RewriteEntry>& entries) override {
         s_.call("rewriter.remove", std::to_string(entries.size()));
-        for (const auto& e : entries)
-            std::erase_if(map, [&](const RewriteEntry& m) { return same_key(m, e); });
+        map = uncovered(map, entries, false);
     }
     std::vector<RewriteEntry> entries() override {
-        auto out = attached() ? map : std::vector<RewriteEntry>{};
-        std::sort(out.begin(), out.end());
-        return out;
+        return attached() ? map : std::vector<RewriteEntry>{};
     }
     void detach() override {
         s_.call("rewriter.detach");

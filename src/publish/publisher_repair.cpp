@@ -21,8 +21,23 @@ namespace portpub {
 
 namespace {
 
+// The service map's entries, read once for a command that looks at every
+// publication (the map holds every publication's).
+class HeldRewrites {
+  public:
+    explicit HeldRewrites(Rewriter& rewriter) : rewriter_(rewriter) {}
+    const std::vector<RewriteEntry>& get() {
+        if (!held_) held_ = rewriter_.entries();
+        return *held_;
+    }
+
+  private:
+    Rewriter& rewriter_;
+    std::optional<std::vector<RewriteEntry>> held_;
+};
+
 // What of `pub` the kernel lacks, one phrase each.
-std::vector<std::string> missing_of(const Publication& pub, Host& host_) {
+std::vector<std::string> missing_of(const Publication& pub, Host& host_, HeldRewrites& rewrites) {
     Links& links = host_.links;
     FirewallView& firewall = host_.tables;
     std::vector<std::string> missing;
@@ -70,32 +85,22 @@ std::vector<std::string> missing_of(const Publication& pub, Host& host_) {
     if (pub.rewrite) {
         for (const auto& m : host_.rewriter.missing())
             missing.push_back("socket program " + m + " is not pinned");
-        const auto held = host_.rewriter.entries();
-        for (const auto& want : rewrite_entries(pub))
-            if (!std::binary_search(held.begin(), held.end(), want))
-                missing.push_back("loopback rewrite " + describe(want) + " is missing");
+        for (const auto& gone : uncovered(rewrite_entries(pub), rewrites.get(), true))
+            missing.push_back("loopback rewrite " + describe(gone) + " is missing");
     }
     return missing;
 }
 
-// Entries of the service map whose key no record accounts for (one whose
+// Ports the service map rewrites that no record accounts for (one whose
 // record wants it elsewhere is that record's missing rewrite: restore mends it).
-std::vector<RewriteEntry> stray_rewrites(Rewriter& rewriter,
+std::vector<RewriteEntry> stray_rewrites(HeldRewrites& rewrites,
                                          const std::vector<Publication>& records) {
     std::vector<RewriteEntry> wanted;
     for (const auto& p : records)
         if (p.rewrite)
             for (auto& e : rewrite_entries(p))
                 wanted.push_back(std::move(e));
-    auto by_key = [](const RewriteEntry& a, const RewriteEntry& b) {
-        return std::tie(a.family, a.proto, a.address, a.port) <
-               std::tie(b.family, b.proto, b.address, b.port);
-    };
-    std::sort(wanted.begin(), wanted.end(), by_key);
-    std::vector<RewriteEntry> stray;
-    for (const auto& e : rewriter.entries())
-        if (!std::binary_search(wanted.begin(), wanted.end(), e, by_key)) stray.push_back(e);
-    return stray;
+    return uncovered(rewrites.get(), wanted, false);
 }
 
 // Elements of the table that no record accounts for.
@@ -181,7 +186,8 @@ std::optional<std::vector<std::string>> Publisher::missing_parts(const std::stri
     if (it == existing.end()) return std::nullopt;
     if (it->phase != Publication::Phase::published)
         return std::vector<std::string>{interrupted(*it) + " (portpub gc removes it)"};
-    return missing_of(*it, host_);
+    HeldRewrites rewrites(host_.rewriter);
+    return missing_of(*it, host_, rewrites);
 }
 
 std::vector<std::string> Publisher::differences_from_records(const std::optional<std::string>& id) {
@@ -195,6 +201,7 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
     const auto host = store_.load_host();
     if (store_.host_problem()) out.push_back(*store_.host_problem());
     bool found = false;
+    HeldRewrites rewrites(host_.rewriter);
     for (const auto& p : existing) {
         if (id && p.id != *id) continue;
         found = true;
@@ -202,7 +209,7 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
             out.push_back(p.id + ": " + interrupted(p) + " (portpub gc removes it)");
             continue;
         }
-        for (const auto& m : missing_of(p, host_))
+        for (const auto& m : missing_of(p, host_, rewrites))
             out.push_back(p.id + ": " + m);
     }
     if (id && !found) throw Error("nothing is published as " + *id + "; portpub ls lists what is");
@@ -232,7 +239,7 @@ std::vector<std::string> Publisher::differences_from_records(const std::optional
     // The programs and their map, when this state directory's portpub
     // attached them (the host state says so).
     if (!host.rewrite_cgroup) return out;
-    for (const auto& e : stray_rewrites(host_.rewriter, existing))
+    for (const auto& e : stray_rewrites(rewrites, existing))
         out.push_back("loopback rewrite " + describe(e) +
                       " is in no record (portpub gc removes it)");
     if (std::none_of(existing.begin(), existing.end(),
@@ -322,7 +329,8 @@ std::vector<std::string> Publisher::gc_locked() {
         host_.firewall.apply(change);
     }
     if (host.rewrite_cgroup) {  // attached by this state directory's portpub
-        if (const auto stray = stray_rewrites(host_.rewriter, existing); !stray.empty()) {
+        HeldRewrites rewrites(host_.rewriter);
+        if (const auto stray = stray_rewrites(rewrites, existing); !stray.empty()) {
             host_.rewriter.remove(stray);
             for (const auto& e : stray)
                 report.push_back("removed loopback rewrite " + describe(e) +
@@ -507,7 +515,8 @@ std::vector<std::string> Publisher::restore_links(Publication& pub, HostState& h
     return done;
 }
 
-std::vector<std::string> Publisher::restore_rewrite(const Publication& pub, HostState& host) {
+std::vector<std::string> Publisher::restore_rewrite(const Publication& pub, HostState& host,
+                                                    std::optional<std::vector<RewriteEntry>>& held) {
     std::vector<std::string> done;
     if (!pub.rewrite) return done;
     const bool was = host_.rewriter.attached();
@@ -515,15 +524,20 @@ std::vector<std::string> Publisher::restore_rewrite(const Publication& pub, Host
                                    nullptr))
         throw Error("the kernel cannot rewrite connections to loopback here (" + *why + ")" +
                     (pub.proxy ? "; the proxy serves them meanwhile" : ""));
-    if (!was) done.push_back("socket programs");
-    const auto held = host_.rewriter.entries();
-    std::vector<RewriteEntry> add;
-    for (auto& want : rewrite_entries(pub))
-        if (!std::binary_search(held.begin(), held.end(), want)) add.push_back(std::move(want));
-    host_.rewriter.add(add);
-    if (!add.empty())
+    if (!was) {
+        done.push_back("socket programs");
+        held.reset();
+    }
+    if (!held) held = host_.rewriter.entries();
+    const auto add = uncovered(rewrite_entries(pub), *held, true);
+    if (!add.empty()) {
+        // What stands in their way (a stray's smaller block) goes first.
+        host_.rewriter.remove(add);
+        host_.rewriter.add(add);
+        held = overlay(*held, add);
         done.push_back(std::to_string(add.size()) +
                        (add.size() == 1 ? " loopback rewrite" : " loopback rewrites"));
+    }
     if (!done.empty()) crash_point(Step::restore_rewrite);
     return done;
 }
@@ -615,13 +629,14 @@ Publisher::Restored Publisher::restore() {
         }
     }
     std::set<std::string> passed;
+    std::optional<std::vector<RewriteEntry>> held_rewrites;  // read once, kept in step
     for (auto& m : mending) {
         Publication& p = *m.pub;
         try {
             if (!m.failed)
                 for (auto& d : restore_proxy(p, m.proxy_fds, m.added))
                     m.done.push_back(std::move(d));
-            for (auto& d : restore_rewrite(p, host))
+            for (auto& d : restore_rewrite(p, host, held_rewrites))
                 m.done.push_back(std::move(d));
             // Once a bridge, and after its bridge is back.
             if (p.pass_firewalls && !p.host_veth.empty() &&

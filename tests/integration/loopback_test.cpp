@@ -307,6 +307,50 @@ TEST_CASE("check names a missing rewrite and restore puts it back", "[loopback]"
     REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
 }
 
+TEST_CASE("a range of ports is rewritten port for port, and a block of it removed is put back",
+          "[loopback]") {
+    Lab lab(0);
+    lab.watch = false;  // what a user sees and mends by hand
+    auto web = lab.container("web");
+    // 8020-8101 to 20-101: the map holds it as six blocks (8020-8023,
+    // 8024-8031, 8032-8063, 8064-8095, 8096-8099, 8100-8101) a family.
+    lab.up(web, {"8020-8101:20-101"});
+    Options brief;
+    brief.timeout_ms = 500;
+    auto served = [&] {
+        ProxyStopped stopped(lab, "web");
+        std::string out;
+        for (const char* ip : {"127.0.0.1", "::1"})
+            for (int port : {8079, 8080, 8081, 8082}) {
+                const auto seen = tcp_client(ip, port, brief);
+                if (seen.reply.rfind("web ", 0) == 0) out += std::string(ip) + ":" +
+                                                             std::to_string(port) + " ";
+            }
+        return out;
+    };
+    // The echo server listens on 80 and 81 only: each port goes to its own.
+    CHECK(served() == "127.0.0.1:8080 127.0.0.1:8081 ::1:8080 ::1:8081 ");
+
+    // The block of 8064-8095 for IPv4, deleted by hand: the key is the
+    // prefix length (176 bits of proto, family, zero, address and port, less
+    // 5), TCP, family 4, the address 0 (all of 127.0.0.0/8), the port.
+    sh("bpftool map delete pinned /sys/fs/bpf/portpub/services key hex "
+       "ab 00 00 00 06 04 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 1f 80 00 00");
+    CHECK(served() == "::1:8080 ::1:8081 ");
+    auto check = lab.portpub({"check"});
+    CHECK(check.status == 1);
+    CHECK_THAT(check.out,
+               Catch::Contains("web: loopback rewrite tcp 127.0.0.0/8:8064-8095 -> "
+                               "198.51.100.2:64-95 is missing"));
+    auto restore = lab.portpub({"restore"});
+    CHECK(restore.status == 0);
+    CHECK_THAT(restore.out, Catch::Contains("restored web: 1 loopback rewrite"));
+    CHECK(lab.portpub({"check"}).status == 0);
+    CHECK(served() == "127.0.0.1:8080 127.0.0.1:8081 ::1:8080 ::1:8081 ");
+    REQUIRE(lab.portpub({"down", "--id", "web"}).status == 0);
+    CHECK_FALSE(std::filesystem::exists("/sys/fs/bpf/portpub"));
+}
+
 TEST_CASE("a restore killed after it put the programs back is finished by the next one",
           "[loopback]") {
     Lab lab(0);

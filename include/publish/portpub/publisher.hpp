@@ -112,7 +112,9 @@ class Publisher {
                                            bool& added);
     // The socket programs and the service map's entries of `pub`, where
     // they are missing.
-    std::vector<std::string> restore_rewrite(const Publication& pub, HostState& host);
+    // `held`: the service map's entries, read on first use and kept in step.
+    std::vector<std::string> restore_rewrite(const Publication& pub, HostState& host,
+                                             std::optional<std::vector<RewriteEntry>>& held);
     // Its part after the batch: conntrack, the new proxy and its record.
     std::vector<std::string> restore_proxy(Publication& pub, std::optional<ProxyFds>& proxy_fds,
                                            bool added);

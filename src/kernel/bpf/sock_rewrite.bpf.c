@@ -25,33 +25,46 @@ char LICENSE[] SEC("license") = "GPL";
 // Set by the loader: the cookie of the namespace whose sockets are rewritten.
 const volatile __u64 host_netns_cookie = 0;
 
-// A published host address and port. addr is 16 bytes: an IPv4 address in
-// addr[0] (family 4), all zero for every address of 127.0.0.0/8; ::1 for
-// family 6. Ports in network order. Kept in step with sock_rewrite.cpp.
+// A published host address and ports, as a key of a longest-prefix-match
+// trie: proto, family and address always whole, then the port (network
+// order), of which a range of published ports gives only the first bits. So a
+// range of any size is a few entries (aligned blocks of 2^k ports), and a
+// lookup with the whole port finds the block that holds it. addr is an IPv4
+// address in addr[0] (family 4), all zero for every address of 127.0.0.0/8;
+// ::1 for family 6. Kept in step with sock_rewrite.cpp.
 struct service_key {
+    __u32 prefixlen;
+    __u8 proto;  // IPPROTO_TCP or IPPROTO_UDP
+    __u8 family; // 4 or 6
+    __u16 zero;
     __u32 addr[4];
     __u16 port;
-    __u8 proto;   // IPPROTO_TCP or IPPROTO_UDP
-    __u8 family;  // 4 or 6
+    __u16 unused;  // never in a prefix
 };
+#define WHOLE_PORT ((2 + 2 + 16 + 2) * 8)
 
 // Where it goes: the container's IPv4 address, its IPv6 one when it has one
-// (else ::1 clients reach the IPv4 one, v4-mapped), and the port.
+// (else ::1 clients reach the IPv4 one, v4-mapped), and the port: the
+// dialed one plus `offset` (modulo 2^16), the same for every port of a range.
 struct service_target {
     __u32 addr4;
     __u32 addr6[4];
-    __u16 port;
+    __u16 offset;
     __u8 has6;
     __u8 pad;
 };
 
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
     __uint(max_entries, 1 << 20);  // no memory until used (BPF_F_NO_PREALLOC)
     __uint(map_flags, BPF_F_NO_PREALLOC);
     __type(key, struct service_key);
     __type(value, struct service_target);
 } services SEC(".maps");
+
+static __always_inline __u16 target_port(const struct service_target *t, __u16 port) {
+    return bpf_htons((__u16)(bpf_ntohs(port) + t->offset));
+}
 
 // What a socket dialed, and what that became: a few, for an unconnected UDP
 // socket that sends to more than one published port. In the socket's own
@@ -133,6 +146,7 @@ static __always_inline int ipv6_only(struct bpf_sock_addr *ctx) {
 
 static __always_inline struct service_target *find4(__u8 proto, __u32 addr, __u16 port) {
     struct service_key key = {};
+    key.prefixlen = WHOLE_PORT;
     key.addr[0] = addr;
     key.port = port;
     key.proto = proto;
@@ -196,9 +210,10 @@ static __always_inline int rewrite4(struct bpf_sock_addr *ctx) {
     if (!t || bound_to_loopback(ctx)) return 1;
     const __u32 dialed[4] = {dst, 0, 0, 0};
     const __u32 reached[4] = {t->addr4, 0, 0, 0};
+    const __u16 to = target_port(t, port);
     ctx->user_ip4 = t->addr4;
-    ctx->user_port = t->port;
-    remember(ctx, dialed, port, reached, t->port);
+    ctx->user_port = to;
+    remember(ctx, dialed, port, reached, to);
     return 1;
 }
 
@@ -213,6 +228,7 @@ static __always_inline int rewrite6(struct bpf_sock_addr *ctx, int sendmsg) {
         t = find4(ctx->protocol, dst[3], port);
     } else {
         struct service_key key = {};
+        key.prefixlen = WHOLE_PORT;
         key.addr[3] = bpf_htonl(1);
         key.port = port;
         key.proto = ctx->protocol;
@@ -238,8 +254,9 @@ static __always_inline int rewrite6(struct bpf_sock_addr *ctx, int sendmsg) {
     ctx->user_ip6[1] = reached[1];
     ctx->user_ip6[2] = reached[2];
     ctx->user_ip6[3] = reached[3];
-    ctx->user_port = t->port;
-    remember(ctx, dst, port, reached, t->port);
+    const __u16 to = target_port(t, port);
+    ctx->user_port = to;
+    remember(ctx, dst, port, reached, to);
     return 1;
 }
 

@@ -10,8 +10,9 @@
 #   3. proxy     loopback throughput and connection rate: kernel rewriting
 #                (with the connect program's cost), portpub proxy,
 #                docker-proxy, direct, and the kernel path (DNAT, from the
-#                external namespace); memory for 1,000 ports
-#                (portpub-proxy-bench)                              ~ 4.5 min
+#                external namespace); memory for 1,000 ports; then
+#                rewriting against direct in 20 pairs of 1 s slices
+#                (portpub-proxy-bench)                              ~ 6 min
 #   4. runtimes  podman run to first page served: netavark, the portpub hook,
 #                CNI bridge+portmap, CNI portpub (portpub-runtime-bench) ~ 1-3 min
 #   5. soak      1,000 up/down cycles with a proxy carrying traffic
@@ -31,7 +32,7 @@
 #   portpub-bench --runs 7 --cni-runs 3 --max-cni-ports 1000
 #   portpub-bench --runs 7 --no-cni --ipv6
 #   portpub-netavark-bench --runs 3 --big-runs 1 --ports 1,10,100,1000
-#   portpub-proxy-bench --seconds 5 --runs 5 --ports 1000
+#   portpub-proxy-bench --seconds 5 --runs 5 --ports 1000 --pairs 20
 #   portpub-runtime-bench --runs 5 --portmap-range-runs 1
 #   portpub-soak --cycles 1000
 #   portpub-docker-bench --runs 3 --big-runs 1 --ports 1,10,100,1000
@@ -115,7 +116,7 @@ if ((quick)); then
   publish4=(--runs 1 --cni-runs 1 --max-cni-ports 10)
   publish6=(--runs 1 --no-cni --ipv6)
   netavark=(--runs 1 --ports "1,10,100")
-  proxy=(--seconds 1 --runs 1 --ports 20)
+  proxy=(--seconds 1 --runs 1 --ports 20 --pairs 2)
   runtimes=(--runs 1 --portmap-range-runs 0)
   soak=(--cycles 20)
   docker=(--runs 1 --ports "1,10")
@@ -124,7 +125,7 @@ else
   publish4=(--runs 7 --cni-runs 3 --max-cni-ports 1000)
   publish6=(--runs 7 --no-cni --ipv6)
   netavark=(--runs 3 --big-runs 1 --ports "1,10,100,1000")
-  proxy=(--seconds 5 --runs 5 --ports 1000)
+  proxy=(--seconds 5 --runs 5 --ports 1000 --pairs 20)
   runtimes=(--runs 5 --portmap-range-runs 1)
   soak=(--cycles 1000)
   docker=(--runs 3 --big-runs 1 --ports "1,10,100,1000")
@@ -220,7 +221,9 @@ case $which in
     ;;
   publish) part "Publishing ports" publish publish_part "$@" | tee "$out/report-publish.md" ;;
   netavark) part "Publishing ports: netavark 1.4" netavark netavark_part "$@" | tee "$out/report-netavark.md" ;;
-  proxy) part "Loopback: kernel rewriting, the proxy, docker-proxy and direct" proxy proxy_part "$@" | tee "$out/report-proxy.md" ;;
+  proxy)
+    (($# == 0)) && set -- "${proxy[@]}"
+    part "Loopback: kernel rewriting, the proxy, docker-proxy and direct" proxy proxy_part "$@" | tee "$out/report-proxy.md" ;;
   runtimes) part "Container start to served, with Podman" runtimes runtimes_part "$@" | tee "$out/report-runtimes.md" ;;
   soak) part "Soak: up/down cycles with a proxy carrying traffic" soak soak_part "$@" | tee "$out/report-soak.md" ;;
   firewall) part "What each tool leaves in the kernel" firewall firewall_part | tee "$out/report-firewall.md" ;;

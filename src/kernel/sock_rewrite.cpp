@@ -6,8 +6,12 @@
 // pinned map (bpf_obj_get) to add and remove entries. The map is a
 // longest-prefix-match trie: an entry, a range of ports, goes in as the
 // aligned blocks of port_blocks(), and is read back by joining them again.
-// The key and value layouts are those of sock_rewrite.bpf.c; the load checks
-// their sizes.
+// A change works on what the kernel does port by port (the smallest block
+// wins): it reads the blocks, computes what each touched address should then
+// rewrite, and writes that as blocks before it deletes those no longer
+// wanted, so that a block left by a lost record can neither outlive the
+// change nor overwrite another publication's. The key and value layouts are
+// those of sock_rewrite.bpf.c; the load checks their sizes.
 #include "portpub/sock_rewrite.hpp"
 
 #include <netinet/in.h>
@@ -30,9 +34,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -146,7 +154,7 @@ std::optional<RewriteEntry> entry_of(const ServiceKey& k, const ServiceTarget& t
     e.proto = k.proto == IPPROTO_UDP    ? Proto::udp
               : k.proto == IPPROTO_SCTP ? Proto::sctp
                                         : Proto::tcp;
-    e.port = ntohs(k.port);
+    e.port = static_cast<std::uint16_t>(ntohs(k.port) & ~((1u << bits) - 1));
     e.last = static_cast<std::uint16_t>(e.port + ((1u << bits) - 1));
     if (e.family == Family::v4 && k.addr[0] != 0)
         e.address =
@@ -159,19 +167,48 @@ std::optional<RewriteEntry> entry_of(const ServiceKey& k, const ServiceTarget& t
     return e;
 }
 
-// Every block the map holds, with what it rewrites.
-std::vector<std::pair<ServiceKey, RewriteEntry>> blocks_of(int map) {
-    std::vector<std::pair<ServiceKey, RewriteEntry>> out;
+struct Block {
+    ServiceKey key;
+    ServiceTarget target;
+    RewriteEntry entry;  // the ports it holds and where they go
+};
+
+// Every block the map holds.
+std::vector<Block> blocks_of(int map) {
+    std::vector<Block> out;
     ServiceKey key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(map, prev, &next) == 0) {
         ServiceTarget t{};
         if (bpf_map_lookup_elem(map, &next, &t) == 0)
-            if (auto e = entry_of(next, t)) out.emplace_back(next, std::move(*e));
+            if (auto e = entry_of(next, t)) {
+                // The key as portpub writes it: the kernel matches only its
+                // prefix, and a hand-made one may carry bits past it.
+                ServiceKey k = next;
+                k.port = htons(e->port);
+                k.unused = 0;
+                out.push_back({k, t, std::move(*e)});
+            }
         key = next;
         prev = &key;
     }
     return out;
+}
+
+// What the kernel does with `blocks`, port by port: where blocks overlap
+// (aligned blocks nest), the smallest, the longest prefix, wins.
+std::vector<RewriteEntry> in_effect(const std::vector<Block>& blocks) {
+    // Block size by block size, the smallest first: each size takes the
+    // ports no smaller block holds.
+    std::map<std::uint32_t, std::vector<RewriteEntry>, std::greater<>> by_prefix;
+    for (const auto& b : blocks)
+        by_prefix[b.key.prefixlen].push_back(b.entry);
+    std::vector<RewriteEntry> out;
+    for (const auto& [prefixlen, entries] : by_prefix) {
+        auto seen = uncovered(entries, out, false);
+        out.insert(out.end(), seen.begin(), seen.end());
+    }
+    return join_runs(std::move(out));
 }
 
 bool exists(const std::string& path) {
@@ -268,15 +305,7 @@ void SockRewrite::attach(const std::string& cgroup) {
         throw Error("the socket programs pinned in " + pin_dir_ +
                     " serve another network namespace");
     if (attached()) {
-        // Pinned by another version of portpub, with another layout.
-        UniqueFd map(bpf_obj_get((pin_dir_ + "/" + kMap).c_str()));
-        bpf_map_info info{};
-        std::uint32_t len = sizeof info;
-        if (!map || bpf_obj_get_info_by_fd(map.get(), &info, &len) != 0 ||
-            info.type != BPF_MAP_TYPE_LPM_TRIE || info.key_size != sizeof(ServiceKey) ||
-            info.value_size != sizeof(ServiceTarget))
-            throw Error("the service map pinned in " + pin_dir_ +
-                        " does not have this portpub's layout (pinned by another version?)");
+        open_services(false);  // refuses another version's layout
         return;
     }
     detach();  // what a killed attach left half pinned
@@ -344,63 +373,83 @@ std::vector<std::string> SockRewrite::missing() const {
 
 void SockRewrite::add(const std::vector<RewriteEntry>& entries) {
     if (entries.empty()) return;
-    UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, false);
-    // A trie has no batch operations; a range is at most 30 blocks.
-    for (const auto& e : entries) {
-        const ServiceTarget target = target_of(e);
-        for (const auto& b : port_blocks(e.port, e.last)) {
-            const ServiceKey key = key_of(e, b);
-            if (bpf_map_update_elem(map.get(), &key, &target, BPF_ANY) != 0)
-                throw Error("adding " + describe(e) + " to " + pin_dir_ + "/" + kMap + ": " +
-                            errno_text(errno));
-        }
-    }
+    change(entries, {});
 }
 
 void SockRewrite::remove(const std::vector<RewriteEntry>& entries) {
     if (entries.empty()) return;
-    UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, true);
-    if (!map) return;
-    auto failed = [&](const RewriteEntry& e) {
-        return Error("deleting " + describe(e) + " from " + pin_dir_ + "/" + kMap + ": " +
-                     errno_text(errno));
+    if (!exists(pin_dir_ + "/" + kMap)) return;
+    change({}, entries);
+}
+
+void SockRewrite::change(const std::vector<RewriteEntry>& add,
+                         const std::vector<RewriteEntry>& remove) {
+    UniqueFd map = open_services(false);
+    // The addresses (with family and protocol) the change concerns, and
+    // every block of them.
+    std::vector<std::tuple<Family, Proto, std::optional<IpAddress>>> addresses;
+    for (const auto* list : {&add, &remove})
+        for (const auto& e : *list)
+            addresses.emplace_back(e.family, e.proto, e.address);
+    std::sort(addresses.begin(), addresses.end());
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    std::vector<Block> touched;
+    for (auto& b : blocks_of(map.get()))
+        if (std::binary_search(addresses.begin(), addresses.end(),
+                               std::tuple(b.entry.family, b.entry.proto, b.entry.address)))
+            touched.push_back(std::move(b));
+    const auto wanted = overlay(uncovered(in_effect(touched), remove, false), add);
+
+    const std::string path = pin_dir_ + "/" + kMap;
+    auto failed = [&](const std::string& what) { return Error(what + ": " + errno_text(errno)); };
+    using Bytes = std::array<std::uint8_t, sizeof(ServiceKey)>;
+    auto bytes = [](const ServiceKey& k) {
+        Bytes b;
+        std::memcpy(b.data(), &k, sizeof k);
+        return b;
     };
-    // As they were added, block by block: what `down` takes away.
-    bool as_added = true;
-    for (const auto& e : entries)
+    std::map<Bytes, const Block*> had;
+    for (const auto& h : touched)
+        had[bytes(h.key)] = &h;
+    // Written first, so that no port of a run is left unrewritten meanwhile;
+    // a block that stays as it is is not written again.
+    std::set<Bytes> kept;
+    for (const auto& e : wanted) {
+        const ServiceTarget target = target_of(e);
         for (const auto& b : port_blocks(e.port, e.last)) {
             const ServiceKey key = key_of(e, b);
-            if (bpf_map_delete_elem(map.get(), &key) == 0) continue;
-            if (errno != ENOENT) throw failed(e);
-            as_added = false;
+            kept.insert(bytes(key));
+            const auto it = had.find(bytes(key));
+            if (it != had.end() && std::memcmp(&it->second->target, &target, sizeof target) == 0)
+                continue;
+            if (bpf_map_update_elem(map.get(), &key, &target, BPF_ANY) != 0)
+                throw failed("adding " + describe(e) + " to " + path);
         }
-    if (as_added) return;
-    // Some were not there as whole blocks: a stray, or a range held in other
-    // blocks. Any block that still reaches into the entries goes, and the
-    // part of it outside them is written back.
-    for (const auto& [key, held] : blocks_of(map.get())) {
-        const auto kept = uncovered({held}, entries, false);
-        if (kept.size() == 1 && kept.front() == held) continue;
-        if (bpf_map_delete_elem(map.get(), &key) != 0 && errno != ENOENT) throw failed(held);
-        add(kept);
     }
+    for (const auto& h : touched)
+        if (!kept.contains(bytes(h.key)) && bpf_map_delete_elem(map.get(), &h.key) != 0 &&
+            errno != ENOENT)
+            throw failed("deleting " + describe(h.entry) + " from " + path);
 }
 
 std::vector<RewriteEntry> SockRewrite::entries() const {
-    UniqueFd map = open_pinned(pin_dir_ + "/" + kMap, true);
+    UniqueFd map = open_services(true);
     if (!map) return {};
-    // What the kernel does for each port: the longest prefix, so the
-    // smallest block, wins where blocks overlap.
-    auto blocks = blocks_of(map.get());
-    std::stable_sort(blocks.begin(), blocks.end(), [](const auto& a, const auto& b) {
-        return a.first.prefixlen > b.first.prefixlen;
-    });
-    std::vector<RewriteEntry> out;
-    for (const auto& [key, e] : blocks) {
-        auto seen = uncovered({e}, out, false);
-        out.insert(out.end(), seen.begin(), seen.end());
-    }
-    return join_runs(std::move(out));
+    return in_effect(blocks_of(map.get()));
+}
+
+UniqueFd SockRewrite::open_services(bool missing_ok) const {
+    const std::string path = pin_dir_ + "/" + kMap;
+    UniqueFd map = open_pinned(path, missing_ok);
+    if (!map) return map;
+    bpf_map_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(map.get(), &info, &len) != 0 || info.type != BPF_MAP_TYPE_LPM_TRIE ||
+        info.key_size != sizeof(ServiceKey) || info.value_size != sizeof(ServiceTarget))
+        throw Error("the service map pinned at " + path +
+                    " does not have this portpub's layout (pinned by another version?): remove " +
+                    pin_dir_ + ", which detaches its programs, then run portpub restore");
+    return map;
 }
 
 void SockRewrite::detach() {

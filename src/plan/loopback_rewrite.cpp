@@ -92,12 +92,32 @@ std::vector<RewriteEntry> join_runs(std::vector<RewriteEntry> entries) {
 
 std::vector<RewriteEntry> uncovered(const std::vector<RewriteEntry>& these,
                                     const std::vector<RewriteEntry>& by, bool same_target_only) {
+    // `by` in key and port order, with the highest last port so far of each
+    // key: each entry of `these` looks only at those that reach its ports.
+    auto order = [](const RewriteEntry& a, const RewriteEntry& b) {
+        return std::tie(a.family, a.proto, a.address, a.port) <
+               std::tie(b.family, b.proto, b.address, b.port);
+    };
+    std::vector<RewriteEntry> sorted = by;
+    std::sort(sorted.begin(), sorted.end(), order);
+    std::vector<std::uint16_t> reach(sorted.size());
+    for (std::size_t i = 0; i < sorted.size(); ++i)
+        reach[i] = i > 0 && same_key(sorted[i - 1], sorted[i])
+                       ? std::max(reach[i - 1], sorted[i].last)
+                       : sorted[i].last;
     std::vector<RewriteEntry> out;
     for (const auto& t : these) {
-        // What is left of t, as intervals, cut by each entry of `by`.
+        // What is left of t, as intervals in order, cut by each entry of `by`.
         std::vector<std::pair<std::uint32_t, std::uint32_t>> left{{t.port, t.last}};
-        for (const auto& b : by) {
-            if (!same_key(t, b) || (same_target_only && !same_target(t, b))) continue;
+        auto i = static_cast<std::size_t>(std::lower_bound(sorted.begin(), sorted.end(), t, order) -
+                                          sorted.begin());
+        while (i > 0 && same_key(sorted[i - 1], t) && reach[i - 1] >= t.port)
+            --i;
+        for (; i < sorted.size() && same_key(sorted[i], t) && sorted[i].port <= t.last &&
+               !left.empty();
+             ++i) {
+            const auto& b = sorted[i];
+            if (same_target_only && !same_target(t, b)) continue;
             std::vector<std::pair<std::uint32_t, std::uint32_t>> next;
             for (auto [first, last] : left) {
                 if (b.last < first || b.port > last) {
@@ -108,7 +128,6 @@ std::vector<RewriteEntry> uncovered(const std::vector<RewriteEntry>& these,
                 if (last > b.last) next.emplace_back(b.last + 1u, last);
             }
             left = std::move(next);
-            if (left.empty()) break;
         }
         for (auto [first, last] : left)
             out.push_back(piece(t, first, last));

@@ -63,8 +63,8 @@ TEST_CASE("a range is laid in aligned blocks that cover it exactly", "[loopback_
     for (std::uint32_t first : {1u, 2u, 3u, 1023u, 8000u, 32767u, 32768u, 65534u})
         for (std::uint32_t last : {first, first + 1, first + 100, first + 4097, 65535u}) {
             if (last > 65535) continue;
-            const auto blocks = port_blocks(static_cast<std::uint16_t>(first),
-                                            static_cast<std::uint16_t>(last));
+            const auto blocks =
+                port_blocks(static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last));
             INFO(first << "-" << last);
             CHECK(blocks.size() <= 30);
             std::uint32_t next = first;

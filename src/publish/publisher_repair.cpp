@@ -515,8 +515,8 @@ std::vector<std::string> Publisher::restore_links(Publication& pub, HostState& h
     return done;
 }
 
-std::vector<std::string> Publisher::restore_rewrite(const Publication& pub, HostState& host,
-                                                    std::optional<std::vector<RewriteEntry>>& held) {
+std::vector<std::string> Publisher::restore_rewrite(
+    const Publication& pub, HostState& host, std::optional<std::vector<RewriteEntry>>& held) {
     std::vector<std::string> done;
     if (!pub.rewrite) return done;
     const bool was = host_.rewriter.attached();
@@ -531,9 +531,7 @@ std::vector<std::string> Publisher::restore_rewrite(const Publication& pub, Host
     if (!held) held = host_.rewriter.entries();
     const auto add = uncovered(rewrite_entries(pub), *held, true);
     if (!add.empty()) {
-        // What stands in their way (a stray's smaller block) goes first.
-        host_.rewriter.remove(add);
-        host_.rewriter.add(add);
+        host_.rewriter.add(add);  // over whatever held those ports
         held = overlay(*held, add);
         done.push_back(std::to_string(add.size()) +
                        (add.size() == 1 ? " loopback rewrite" : " loopback rewrites"));

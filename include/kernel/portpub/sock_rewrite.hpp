@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "portpub/fd.hpp"
 #include "portpub/loopback_rewrite.hpp"
 
 namespace portpub {
@@ -33,16 +34,22 @@ class SockRewrite {
     bool attached() const;
     // What of them is missing, one name each ("link connect4", "map services").
     std::vector<std::string> missing() const;
-    // Adds or replaces the entries; throws Error when not attached.
+    // Makes the entries' ports go where they say, whatever held them
+    // before; throws Error when not attached.
     void add(const std::vector<RewriteEntry>& entries);
-    // Deletes them; those already gone, or no map at all, are no error.
+    // Makes their ports rewritten no more; those already gone, or no map
+    // at all, are no error.
     void remove(const std::vector<RewriteEntry>& entries);
-    // What the map holds, sorted; empty when not attached.
+    // What the map rewrites, port by port, as joined runs (join_runs);
+    // empty when not attached.
     std::vector<RewriteEntry> entries() const;
     // Unpins the links and the map, which detaches the programs.
     void detach();
 
   private:
+    void change(const std::vector<RewriteEntry>& add, const std::vector<RewriteEntry>& remove);
+    // The pinned service map, refused when another version pinned it.
+    UniqueFd open_services(bool missing_ok) const;
     std::string pin_dir_;
 };
 

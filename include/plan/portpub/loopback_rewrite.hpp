@@ -22,8 +22,8 @@ struct RewriteEntry {
     // The loopback address dialed (an IPv4 mapping bound to one); nullopt:
     // every one of the family (127.0.0.0/8, or ::1).
     std::optional<IpAddress> address;
-    std::uint16_t port = 0;  // the first host port
-    std::uint16_t last = 0;  // the last one
+    std::uint16_t port = 0;            // the first host port
+    std::uint16_t last = 0;            // the last one
     IpAddress target4;                 // the container's IPv4 address
     std::optional<IpAddress> target6;  // its IPv6 one; none: ::1 reaches target4
     std::uint16_t target_port = 0;     // where `port` goes; the next ones follow it

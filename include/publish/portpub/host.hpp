@@ -97,8 +97,11 @@ class Rewriter {
     virtual void attach(const std::string& cgroup) = 0;
     virtual bool attached() = 0;
     virtual std::vector<std::string> missing() = 0;  // of the pinned links and map
+    // Their ports go where they say, over whatever held them (overlay).
     virtual void add(const std::vector<RewriteEntry>& entries) = 0;
-    virtual void remove(const std::vector<RewriteEntry>& entries) = 0;  // gone ones are fine
+    // Their ports are rewritten no more (uncovered); gone ones are fine.
+    virtual void remove(const std::vector<RewriteEntry>& entries) = 0;
+    // What is rewritten, port by port, as joined runs.
     virtual std::vector<RewriteEntry> entries() = 0;
     virtual void detach() = 0;  // unpins all; nothing pinned is fine
 };

@@ -27,7 +27,7 @@
 #   8. heal      the watcher up starts: traffic back after each of 20
 #                `nft flush ruleset`, its memory and CPU at rest and while
 #                another program changes nftables (portpub-heal-bench) ~ 25 s
-# About 15 minutes on 2 cores in all (785 s measured on 2026-11-23, before the docker part).
+# About 17 minutes on 2 cores in all (785 s measured on 2026-11-23, before the docker part and the proxy part's pairs).
 # Defaults of the full run:
 #   portpub-bench --runs 7 --cni-runs 3 --max-cni-ports 1000
 #   portpub-bench --runs 7 --no-cni --ipv6
@@ -186,7 +186,7 @@ run_all() {
   if ((quick)); then
     echo "_Quick run (scripts/bench.sh --quick): tiny settings to check the tooling; these are not figures._"
   else
-    echo "_Full run: about 15 minutes on 2 cores (publish 2.5, netavark 4, proxy 3.5, runtimes 1-3, soak 2, docker 2)._"
+    echo "_Full run: about 17 minutes on 2 cores (publish 2.5, netavark 4, proxy 6, runtimes 1-3, soak 2, docker 2)._"
   fi
   echo
   echo '```'
@@ -213,7 +213,7 @@ case $which in
     if ((quick)); then
       echo "bench: quick run, about 2 minutes; results in $out" >&2
     else
-      echo "bench: full run, about 15 minutes on 2 cores; results in $out, charts in $img" >&2
+      echo "bench: full run, about 17 minutes on 2 cores; results in $out, charts in $img" >&2
     fi
     run_all | tee "$out/report.md"
     scripts/charts.sh "$out" "$img" >&2

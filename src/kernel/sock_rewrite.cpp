@@ -145,15 +145,23 @@ ServiceTarget target_of(const RewriteEntry& e) {
     return t;
 }
 
-// The ports one block of the map rewrites; nullopt for a key portpub would not write.
+// The ports one block of the map rewrites; nullopt for a key portpub does not
+// write, which no lookup of the programs can match either (they look up
+// TCP and UDP, on 127.x or every address of 127/8, and on ::1).
 std::optional<RewriteEntry> entry_of(const ServiceKey& k, const ServiceTarget& t) {
     if (k.prefixlen > kWholePort || k.prefixlen < kWholePort - 16) return std::nullopt;
+    if ((k.proto != IPPROTO_TCP && k.proto != IPPROTO_UDP) || k.zero != 0) return std::nullopt;
+    if (k.family == 4) {
+        if (k.addr[1] != 0 || k.addr[2] != 0 || k.addr[3] != 0) return std::nullopt;
+        if (k.addr[0] != 0 && (ntohl(k.addr[0]) >> 24) != 127) return std::nullopt;
+    } else if (k.family != 6 || k.addr[0] != 0 || k.addr[1] != 0 || k.addr[2] != 0 ||
+               k.addr[3] != htonl(1)) {
+        return std::nullopt;
+    }
     const std::uint32_t bits = kWholePort - k.prefixlen;
     RewriteEntry e;
     e.family = k.family == 4 ? Family::v4 : Family::v6;
-    e.proto = k.proto == IPPROTO_UDP    ? Proto::udp
-              : k.proto == IPPROTO_SCTP ? Proto::sctp
-                                        : Proto::tcp;
+    e.proto = k.proto == IPPROTO_UDP ? Proto::udp : Proto::tcp;
     e.port = static_cast<std::uint16_t>(ntohs(k.port) & ~((1u << bits) - 1));
     e.last = static_cast<std::uint16_t>(e.port + ((1u << bits) - 1));
     if (e.family == Family::v4 && k.addr[0] != 0)
@@ -192,6 +200,8 @@ std::vector<Block> blocks_of(int map) {
         key = next;
         prev = &key;
     }
+    // Not the end of the map: a partial list would be taken for the whole.
+    if (errno != ENOENT) throw Error("reading the service map: " + errno_text(errno));
     return out;
 }
 
@@ -393,12 +403,31 @@ void SockRewrite::change(const std::vector<RewriteEntry>& add,
             addresses.emplace_back(e.family, e.proto, e.address);
     std::sort(addresses.begin(), addresses.end());
     addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    auto concerned = [&](const RewriteEntry& e) {
+        if (std::binary_search(addresses.begin(), addresses.end(),
+                               std::tuple(e.family, e.proto, e.address)))
+            return true;
+        // A port added on every address of 127/8 is looked up on the dialed
+        // 127.x first: a block of one address (a lost record's: up refuses
+        // both on one port) would win there.
+        return e.family == Family::v4 && e.address &&
+               std::any_of(add.begin(), add.end(), [&](const RewriteEntry& a) {
+                   return a.family == Family::v4 && a.proto == e.proto && !a.address;
+               });
+    };
     std::vector<Block> touched;
     for (auto& b : blocks_of(map.get()))
-        if (std::binary_search(addresses.begin(), addresses.end(),
-                               std::tuple(b.entry.family, b.entry.proto, b.entry.address)))
-            touched.push_back(std::move(b));
-    const auto wanted = overlay(uncovered(in_effect(touched), remove, false), add);
+        if (concerned(b.entry)) touched.push_back(std::move(b));
+    auto gone = remove;
+    for (const auto& a : add)
+        if (a.family == Family::v4 && !a.address)
+            for (const auto& b : touched)
+                if (b.entry.family == Family::v4 && b.entry.proto == a.proto && b.entry.address) {
+                    RewriteEntry shadowed = a;
+                    shadowed.address = b.entry.address;
+                    gone.push_back(std::move(shadowed));
+                }
+    const auto wanted = overlay(uncovered(in_effect(touched), gone, false), add);
 
     const std::string path = pin_dir_ + "/" + kMap;
     auto failed = [&](const std::string& what) { return Error(what + ": " + errno_text(errno)); };
@@ -426,6 +455,11 @@ void SockRewrite::change(const std::vector<RewriteEntry>& add,
                 throw failed("adding " + describe(e) + " to " + path);
         }
     }
+    // The largest first: while a block goes, what lies under it is already
+    // what is wanted, never a third target.
+    std::stable_sort(touched.begin(), touched.end(), [](const Block& a, const Block& b) {
+        return a.key.prefixlen < b.key.prefixlen;
+    });
     for (const auto& h : touched)
         if (!kept.contains(bytes(h.key)) && bpf_map_delete_elem(map.get(), &h.key) != 0 &&
             errno != ENOENT)

@@ -98,6 +98,10 @@ TEST_CASE("ranges are cut by what covers them, and joined where they continue",
     CHECK(uncovered({range}, {one("8000-8009:80-89/udp")}, false) == std::vector{range});
     CHECK(uncovered({range}, {one("127.0.0.2:8000-8009:80-89")}, false) == std::vector{range});
     CHECK(uncovered({range}, {range}, true).empty());
+    // Covered by one that starts well before it, past one that ends before it.
+    CHECK(
+        described(uncovered({range}, {one("7000-8003:70-1073"), one("7500-7600:50-150")}, false)) ==
+        std::vector<std::string>{"tcp 127.0.0.0/8:8004-8009 -> 10.77.0.2:84-89"});
 
     // Written over: the new target wins for its ports, the rest stays.
     CHECK(described(overlay({range}, {elsewhere})) ==

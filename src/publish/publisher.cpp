@@ -398,10 +398,14 @@ Publication Publisher::apply(Publication pub, const std::vector<Publication>& ot
                 }
                 // Attached anew (their pins were gone): the others' entries
                 // went with the old map.
-                if (!was_attached)
+                if (!was_attached) {
+                    std::vector<RewriteEntry> theirs;  // one change of the map for all
                     for (const auto& o : others)
                         if (o.rewrite && o.phase == Publication::Phase::published)
-                            host_.rewriter.add(rewrite_entries(o));
+                            for (auto& e : rewrite_entries(o))
+                                theirs.push_back(std::move(e));
+                    if (!theirs.empty()) host_.rewriter.add(theirs);
+                }
                 const auto entries = rewrite_entries(pub);
                 rollback.add([this, entries] { host_.rewriter.remove(entries); });
                 host_.rewriter.add(entries);

@@ -357,11 +357,15 @@ TEST_CASE("blocks a lost record left give way to a publication, and gc takes the
     lab.up(lab.container("web"), {"9090:80"});  // the programs and their map
     const std::string map = "bpftool map update pinned /sys/fs/bpf/portpub/services key hex ";
     // To 198.51.100.99, a container gone without its record: 8080 alone to
-    // port 80 (offset 80 - 8080 = 0xe0c0), then below all of 8064-8127, to
+    // port 80 (offset 80 - 8080 = 0xe0c0), later below all of 8064-8127, to
     // the same ports (offset 0).
     const std::string zeros16 = "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 ";
     sh(map + "b0 00 00 00 06 04 00 00 " + zeros16 + "1f 90 00 00 value hex c6 33 64 63 " + zeros16 +
        "c0 e0 00 00");
+    // And 8081 on 127.0.0.1 alone, which the programs look up before every
+    // address of 127/8.
+    sh(map + "b0 00 00 00 06 04 00 00 7f 00 00 01 00 00 00 00 00 00 00 00 00 00 00 00 " +
+       "1f 91 00 00 value hex c6 33 64 63 " + zeros16 + "c0 e0 00 00");
     auto db = lab.container("db");
     lab.up(db, {"8020-8101:20-101"});
     sh(map + "aa 00 00 00 06 04 00 00 " + zeros16 + "1f 80 00 00 value hex c6 33 64 63 " + zeros16 +
@@ -375,7 +379,7 @@ TEST_CASE("blocks a lost record left give way to a publication, and gc takes the
             out += tcp_client("127.0.0.1", port, brief).reply.substr(0, 3);
         return out;
     };
-    // up wrote db's range over the smaller block; the larger one lies below
+    // up wrote db's range over the smaller blocks; the larger one lies below
     // db's blocks and holds only the ports past them.
     CHECK(answers() == "db db web");
     auto check = lab.portpub({"check"});

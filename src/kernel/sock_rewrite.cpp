@@ -403,17 +403,17 @@ void SockRewrite::change(const std::vector<RewriteEntry>& add,
             addresses.emplace_back(e.family, e.proto, e.address);
     std::sort(addresses.begin(), addresses.end());
     addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    // A port added on every address of 127/8 is looked up on the dialed
+    // 127.x first: a block of one address there (a lost record's: up refuses
+    // both on one port) would win, so those blocks are concerned too, and
+    // lose the ports added.
+    std::set<Proto> everywhere;  // protocols of such ports
+    for (const auto& a : add)
+        if (a.family == Family::v4 && !a.address) everywhere.insert(a.proto);
     auto concerned = [&](const RewriteEntry& e) {
-        if (std::binary_search(addresses.begin(), addresses.end(),
-                               std::tuple(e.family, e.proto, e.address)))
-            return true;
-        // A port added on every address of 127/8 is looked up on the dialed
-        // 127.x first: a block of one address (a lost record's: up refuses
-        // both on one port) would win there.
-        return e.family == Family::v4 && e.address &&
-               std::any_of(add.begin(), add.end(), [&](const RewriteEntry& a) {
-                   return a.family == Family::v4 && a.proto == e.proto && !a.address;
-               });
+        return std::binary_search(addresses.begin(), addresses.end(),
+                                  std::tuple(e.family, e.proto, e.address)) ||
+               (e.family == Family::v4 && e.address && everywhere.contains(e.proto));
     };
     std::vector<Block> touched;
     for (auto& b : blocks_of(map.get()))
@@ -422,7 +422,7 @@ void SockRewrite::change(const std::vector<RewriteEntry>& add,
     for (const auto& a : add)
         if (a.family == Family::v4 && !a.address)
             for (const auto& b : touched)
-                if (b.entry.family == Family::v4 && b.entry.proto == a.proto && b.entry.address) {
+                if (b.entry.address && b.entry.family == Family::v4 && b.entry.proto == a.proto) {
                     RewriteEntry shadowed = a;
                     shadowed.address = b.entry.address;
                     gone.push_back(std::move(shadowed));
@@ -437,6 +437,11 @@ void SockRewrite::change(const std::vector<RewriteEntry>& add,
         std::memcpy(b.data(), &k, sizeof k);
         return b;
     };
+    // Largest first, for the deletes: while a block goes, what lies under it
+    // is already what is wanted, never a third target.
+    std::stable_sort(touched.begin(), touched.end(), [](const Block& a, const Block& b) {
+        return a.key.prefixlen < b.key.prefixlen;
+    });
     std::map<Bytes, const Block*> had;
     for (const auto& h : touched)
         had[bytes(h.key)] = &h;
@@ -455,11 +460,6 @@ void SockRewrite::change(const std::vector<RewriteEntry>& add,
                 throw failed("adding " + describe(e) + " to " + path);
         }
     }
-    // The largest first: while a block goes, what lies under it is already
-    // what is wanted, never a third target.
-    std::stable_sort(touched.begin(), touched.end(), [](const Block& a, const Block& b) {
-        return a.key.prefixlen < b.key.prefixlen;
-    });
     for (const auto& h : touched)
         if (!kept.contains(bytes(h.key)) && bpf_map_delete_elem(map.get(), &h.key) != 0 &&
             errno != ENOENT)

@@ -334,22 +334,20 @@ int run(int argc, char** argv) {
     // this machine drifts between runs of 5 s minutes apart, so each pair is
     // a ratio of its own, and the median of those the figure.
     std::vector<double> pair_gbits, pair_rate;
-    const auto& direct_path = paths[0];
-    const auto& rewrite_path = paths[2];
-    for (int i = 0; i < pairs; ++i) {
-        double g[2], r[2];
+    // Pair i: rewriting over direct, the one measured first taking turns.
+    auto in_turn = [&](int i, auto measure) {
+        double v[2];
         for (int k = 0; k < 2; ++k) {
             const int which = (i + k) % 2;  // 0: direct, 1: rewriting
-            const auto& p = which == 0 ? direct_path : rewrite_path;
-            g[which] = iperf3_gbits(p.host, p.iperf_port, 1, -1);
+            v[which] = measure(paths[which == 0 ? 0 : 2]);
         }
-        for (int k = 0; k < 2; ++k) {
-            const int which = (i + k) % 2;
-            const auto& p = which == 0 ? direct_path : rewrite_path;
-            r[which] = connections_per_second(p.host, p.hello_port, 1);
-        }
-        pair_gbits.push_back(g[1] / g[0]);
-        pair_rate.push_back(r[1] / r[0]);
+        return v[1] / v[0];
+    };
+    for (int i = 0; i < pairs; ++i) {
+        pair_gbits.push_back(
+            in_turn(i, [](const auto& p) { return iperf3_gbits(p.host, p.iperf_port, 1, -1); }));
+        pair_rate.push_back(in_turn(
+            i, [](const auto& p) { return connections_per_second(p.host, p.hello_port, 1); }));
     }
 
     // Memory for N published ports: one portpub proxy against N docker-proxy processes.
@@ -385,11 +383,14 @@ int run(int argc, char** argv) {
     ::close(stats);
     // A ratio is the median of each run's own ratio: the two figures of a
     // run were measured minutes apart at most, under the same conditions.
-    auto ratio = [runs](const std::vector<double>& a, const std::vector<double>& b) {
+    auto each_ratio = [runs](const std::vector<double>& a, const std::vector<double>& b) {
         std::vector<double> each;
         for (int r = 0; r < runs; ++r)
             each.push_back(a[static_cast<std::size_t>(r)] / b[static_cast<std::size_t>(r)]);
-        return median(each);
+        return each;
+    };
+    auto ratio = [&](const std::vector<double>& a, const std::vector<double>& b) {
+        return median(each_ratio(a, b));
     };
     const auto &direct = paths[0], &kernel = paths[1], &rewritten = paths[2], &ours = paths[3],
                &docker = paths[4];
@@ -453,17 +454,11 @@ int run(int argc, char** argv) {
               << "; connection client: 32 at a time. A ratio is the median of the runs' own "
                  "ratios.\n";
     std::cout << "Kernel rewriting / direct, run by run: throughput";
-    for (int r = 0; r < runs; ++r)
-        std::cout << " "
-                  << fixed(rewritten.gbits[static_cast<std::size_t>(r)] /
-                               direct.gbits[static_cast<std::size_t>(r)],
-                           2);
+    for (double r : each_ratio(rewritten.gbits, direct.gbits))
+        std::cout << " " << fixed(r, 2);
     std::cout << "; connection rate";
-    for (int r = 0; r < runs; ++r)
-        std::cout << " "
-                  << fixed(rewritten.rate[static_cast<std::size_t>(r)] /
-                               direct.rate[static_cast<std::size_t>(r)],
-                           2);
+    for (double r : each_ratio(rewritten.rate, direct.rate))
+        std::cout << " " << fixed(r, 2);
     std::cout << ".\n";
     auto quartiles = [](std::vector<double> v) {
         std::sort(v.begin(), v.end());

@@ -8,8 +8,8 @@
 # lab_init ARGS re-executes the calling script under `unshare --net --mount`
 # unless it already runs there, and refuses the machine's own namespaces.
 # In the private mount namespace /run is a tmpfs (own /run/netns,
-# /run/portpub), and /etc, /usr/local and /var/lib are overlays whose writes
-# stay in it: the example files are put where a user would put them
+# /run/portpub), and /etc, /usr/local and /var/lib (or the directories
+# LAB_OVERLAYS names) are overlays whose writes stay in it: the example files are put where a user would put them
 # (/usr/local/sbin/portpub is the portpub under test, /etc/portpub,
 # /etc/cni/net.d), and the machine sees none of it.
 
@@ -68,7 +68,7 @@ lab_init() {
   mkdir -p /run/netns /run/lab
   LAB=/run/lab
   local dir
-  for dir in /etc /usr/local /var/lib; do
+  for dir in ${LAB_OVERLAYS:-/etc /usr/local /var/lib}; do
     local upper=$LAB/overlay${dir//\//-}
     mkdir -p "$upper/upper" "$upper/work"
     mount -t overlay overlay -o "lowerdir=$dir,upperdir=$upper/upper,workdir=$upper/work" "$dir"

@@ -29,6 +29,8 @@ packages=(
   # the firewalls portpub is tested beside, each run in a test's own namespaces:
   # iptables (nft and legacy), ufw, firewalld (with a private dbus-daemon), Docker
   iptables ufw firewalld dbus-daemon docker.io
+  # the Debian package (scripts/package.sh): debhelper builds it, lintian checks it
+  debhelper lintian
 )
 if [[ "${1:-}" == "--bench" ]]; then
   # CNI portmap 1.1 and netavark 1.4 (they drive iptables); iperf3 for the proxy;

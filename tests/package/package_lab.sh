@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# What the package tests share; sourced. The lab of examples/lab.sh (private
+# network, mount and pid namespaces, its own cgroup and bpffs) with /etc, /usr
+# and /var as overlays: dpkg's database, the package's files and whatever its
+# maintainer scripts write stay in the lab's mount namespace, and the
+# machine's own dpkg never sees them. dpkg -i and -P run for real there.
+#   pkg_lab_init BUILD_PORTPUB [ARGS]   as lab_init, then the lab made ready for dpkg
+
+export LAB_OVERLAYS="/etc /usr /var"
+# shellcheck source=examples/lab.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../examples/lab.sh"
+
+pkg_lab_init() {
+  lab_init "$@"
+  # The lab links the build's portpub at /usr/local/sbin, ahead of /usr/sbin
+  # in PATH: here the package's portpub is the one under test, and the
+  # maintainer scripts must find it and no other.
+  rm -f /usr/local/sbin/portpub
+  # man-db's trigger would rebuild the whole manual index at each install
+  # (tens of seconds); without this file it leaves it.
+  rm -f /var/lib/man-db/auto-update
+  export DEBIAN_FRONTEND=noninteractive
+  PKG_LOG=$LAB/dpkg.log
+}
+
+# dpkg ARGS, its output in $PKG_LOG and on stdout; fails the test on failure.
+pkg_dpkg() {
+  echo "\$ dpkg $*"
+  dpkg "$@" 2>&1 | tee -a "$PKG_LOG" || lab_fail "dpkg $* failed"
+}
+
+# The files (not directories) of the .deb DEB, as absolute paths.
+pkg_files() {
+  dpkg-deb --fsys-tarfile "$1" | tar -t | sed 's,^\.,,' | grep -v '/$' | sort
+}
+
+# A namespace NAME serving PAGE over HTTP on port 80 (busybox httpd).
+pkg_web() {
+  local name=$1 page=$2
+  ip netns add "$name"
+  ip -n "$name" link set lo up
+  mkdir -p "$LAB/www-$name"
+  echo "$page" >"$LAB/www-$name/index.html"
+  lab_spawn "$name" busybox httpd -f -p 80 -h "$LAB/www-$name"
+  lab_wait 50 bash -c "ip netns exec $name ss -Hltn 'sport = :80' | grep -q ." ||
+    lab_fail "httpd of $name does not listen on port 80"
+}
+
+# Fails unless dpkg knows no package portpub (removed and purged), no file of
+# DEB is on disk, /etc/portpub is gone, and dpkg keeps nothing of it.
+pkg_expect_gone() {
+  local deb=$1 f left=()
+  if dpkg-query -W -f='${Status}' portpub 2>/dev/null | grep -q 'installed\|config-files'; then
+    lab_fail "dpkg still knows portpub: $(dpkg-query -W -f='${Status}' portpub)"
+  fi
+  while read -r f; do
+    [[ -e $f || -L $f ]] && left+=("$f")
+  done < <(pkg_files "$deb")
+  ((${#left[@]} == 0)) || lab_fail "files of the package left after purge: ${left[*]}"
+  [[ ! -e /etc/portpub ]] || lab_fail "/etc/portpub left after purge: $(ls -A /etc/portpub)"
+  local info
+  info=$(ls /var/lib/dpkg/info/portpub.* 2>/dev/null || true)
+  [[ -z $info ]] || lab_fail "dpkg's own files of portpub left: $info"
+  echo "purged: no file of the package, no /etc/portpub, nothing in dpkg's database"
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# An upgrade from the package of the previous commit (scripts/package.sh
+# --from REV, REV defaulting to HEAD~1) keeps every publication working: with
+# the old package installed, a publication by hand (the proxy, the kernel's
+# loopback rewrite and its pinned programs), a Podman container through the
+# hook, and a forward of the host (added to the conffile); then dpkg -i of
+# this tree's package over it. After the upgrade, all three still serve from
+# another "host" and from 127.0.0.1, the conffile keeps the forward, the new
+# binary's `check` finds nothing missing, and its `down`, `forward rm` and
+# Podman's poststop hook (the new binary too) take them down with nothing
+# left behind.
+#   upgrade_test.sh BUILD_PORTPUB REPO_DIR [REV]      (root)
+# Exits 77 (ctest: skipped, with the reason) when the repository has no REV,
+# as in a shallow clone.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$2 rev=${3:-HEAD~1}
+if ! git -C "$repo" rev-parse --verify --quiet "$rev^{commit}" >/dev/null; then
+  echo "SKIPPED: no commit $rev in $repo (a shallow clone? git fetch --unshallow)"
+  exit 77
+fi
+if [[ -z ${PORTPUB_EXAMPLE_OUTER:-} ]]; then
+  # Outside the lab (the build writes only under build/): the old package.
+  echo "== the package of $rev: scripts/package.sh --from $rev"
+  "$repo/scripts/package.sh" --no-build --from "$rev" | tail -n 3
+fi
+# shellcheck source=tests/package/package_lab.sh
+source "$here/package_lab.sh"
+pkg_lab_init "$@"
+short=$(git -C "$repo" rev-parse --short "$rev^{commit}")
+old=$(echo "$repo/build/package-$short"/portpub_*.deb)
+new=$(echo "$repo"/build/package/portpub_*.deb)
+[[ -f $old && -f $new ]] || lab_fail "expected the two packages, got: $old $new"
+before=$(lab_snapshot)
+
+lab_step "The old package: dpkg -i ${old##*/}"
+pkg_dpkg -i "$old"
+old_version=$(dpkg-query -W -f='${Version}' portpub)
+
+lab_step "Published by the old binary: by hand, and a Podman container through the hook"
+pkg_web web "published before the upgrade"
+portpub up -p 8080:80/tcp --netns /run/netns/web --subnet 198.51.100.0/24
+: >"$LAB/empty.conf"
+lab_podman "$LAB/empty.conf"
+lab_rootfs "$LAB/hooked" "a container started before the upgrade"
+lab_on_exit "${PODMAN[*]} rm -f -t 0 hooked"
+"${PODMAN[@]}" run -d --name hooked "${PODMAN_LIMITS[@]}" --runtime runc --network none \
+  --annotation io.portpub.ports=8081:80 --annotation io.portpub.subnet=198.51.100.0/24 \
+  --rootfs "$LAB/hooked/rootfs" /bin/httpd -f -p 80 -h /www </dev/null >>"$PODMAN_LOG" 2>&1 ||
+  lab_fail "podman run failed: $(cat "$PODMAN_LOG")"
+lab_step "And a forward of the host's port 8090 to a program on its port 80 (into the conffile)"
+mkdir -p "$LAB/www-host"
+echo "forwarded before the upgrade" >"$LAB/www-host/index.html"
+lab_spawn host busybox httpd -f -p 80 -h "$LAB/www-host"
+lab_wait 50 bash -c "ss -Hltn 'sport = :80' | grep -q ." || lab_fail "httpd does not listen on port 80"
+portpub forward -p 8090:80/tcp
+expect_all() {
+  lab_expect_page ext http://192.0.2.1:8080/ "published before the upgrade"
+  lab_expect_page host http://127.0.0.1:8080/ "published before the upgrade"
+  lab_expect_page ext http://192.0.2.1:8081/ "a container started before the upgrade"
+  lab_expect_page host http://127.0.0.1:8081/ "a container started before the upgrade"
+  lab_expect_page ext http://192.0.2.1:8090/ "forwarded before the upgrade"
+  lab_expect_page host http://127.0.0.1:8090/ "forwarded before the upgrade"
+}
+expect_all
+portpub ls
+proxies_before=$(portpub ls --json | jq -c '[.[] | .proxy.pid] | sort')
+
+lab_step "The upgrade: dpkg -i ${new##*/} over $old_version"
+pkg_dpkg -i "$new"
+new_version=$(dpkg-query -W -f='${Version}' portpub)
+[[ $new_version != "$old_version" ]] || lab_fail "the version did not change ($new_version)"
+dpkg --compare-versions "$new_version" gt "$old_version" || lab_fail "$new_version is not above $old_version"
+expect_all
+grep -q '"8090:80/tcp"' /etc/portpub/forwards.json ||
+  lab_fail "the upgrade replaced the conffile: $(cat /etc/portpub/forwards.json)"
+
+
+lab_step "The new binary reads the old records and pins: ls, check"
+portpub ls
+[[ $(portpub ls --json | jq -c '[.[] | .proxy.pid] | sort') == "$proxies_before" ]] ||
+  lab_fail "the proxies changed: $proxies_before before, $(portpub ls --json | jq -c '[.[] | .proxy.pid]') now"
+[[ $(portpub ls --json | jq -c '[.[] | .proxy.running] | unique') == '[true]' ]] ||
+  lab_fail "the new binary sees a proxy of the old one as not running: $(portpub ls)"
+portpub check || lab_fail "check after the upgrade found something missing (above)"
+forwards=$(portpub forward ls)
+[[ $forwards == *8090* && $forwards != *"not active"* ]] || lab_fail "forward ls after the upgrade: $forwards"
+
+lab_step "The new binary takes them down: podman rm (its poststop hook), portpub down"
+"${PODMAN[@]}" rm -f -t 0 hooked >>"$PODMAN_LOG" 2>&1 || lab_fail "podman rm failed: $(cat "$PODMAN_LOG")"
+# shellcheck disable=SC2016  # expanded by the inner bash, at each try
+lab_wait 100 bash -c '[[ $(portpub ls --json | jq length) == 1 ]]' ||
+  lab_fail "the poststop hook left the publication: $(portpub ls)"
+portpub down --netns /run/netns/web
+portpub forward rm 8090:80/tcp
+lab_expect_gone ext http://192.0.2.1:8080/
+lab_expect_gone ext http://192.0.2.1:8081/
+lab_expect_gone ext http://192.0.2.1:8090/
+pkg_dpkg -P portpub
+pkg_expect_gone "$new"
+lab_expect_clean "$before"
+
+echo "package upgrade: OK ($old_version to $new_version: two publications and a forward served throughout, read and taken down by the new binary)"

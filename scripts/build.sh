@@ -20,8 +20,11 @@ if [[ ${1:-} == --binary-only ]]; then
   extra=(-DPORTPUB_TESTS=OFF -DPORTPUB_BENCH=OFF -DPORTPUB_WERROR=OFF)
   target=(--target portpub)
 fi
+command -v dpkg-buildflags >/dev/null ||
+  { echo "build: no dpkg-buildflags: install dpkg-dev (scripts/setup.sh does)" >&2; exit 1; }
 export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+cxxflags="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CXXFLAGS)"
+ldflags=$(dpkg-buildflags --get LDFLAGS)
 cmake -S "$source" -B "$build" -DPORTPUB_WERROR=ON "${extra[@]}" \
-  -DCMAKE_CXX_FLAGS="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CXXFLAGS)" \
-  -DCMAKE_EXE_LINKER_FLAGS="$(dpkg-buildflags --get LDFLAGS)" >/dev/null
+  -DCMAKE_CXX_FLAGS="$cxxflags" -DCMAKE_EXE_LINKER_FLAGS="$ldflags" >/dev/null
 cmake --build "$build" -j"$(nproc)" "${target[@]}"

@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Installs what portpub needs to build, test and demo on Debian 12, and nothing
 # that is already there. Idempotent and non-interactive.
-#   scripts/setup.sh            build, test, demo and fuzz packages
+#   scripts/setup.sh            build, test, demo, fuzz and package packages
 #   scripts/setup.sh --bench    also what the benchmark compares against
+#   scripts/setup.sh --package  only what building and packaging need (scripts/package.sh)
 set -euo pipefail
 
-packages=(
-  # build
-  cmake g++ make pkg-config
+build=(
+  # build (with dpkg-buildflags' hardening flags, from dpkg-dev)
+  cmake g++ make pkg-config dpkg-dev
   libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libnetfilter-conntrack-dev
   libboost-program-options-dev nlohmann-json3-dev catch2
   # the firewalls beside portpub: iptables-legacy read through libiptc, firewalld over sd-bus
   libip4tc-dev libip6tc-dev libsystemd-dev
   # loopback rewritten in the kernel: libbpf loads the socket programs, which
   # clang compiles and bpftool embeds (bpftool gen skeleton)
-  libbpf-dev bpftool
-  # fuzzing (scripts/fuzz.sh): clang, and its libFuzzer and sanitizer runtimes
-  clang libclang-rt-14-dev
+  libbpf-dev bpftool clang
+  # the Debian package (scripts/package.sh): dpkg-buildpackage wants
+  # build-essential, debhelper builds it, lintian checks it
+  build-essential debhelper lintian
+)
+packages=(
+  "${build[@]}"
+  # fuzzing (scripts/fuzz.sh): clang (above), and its libFuzzer and sanitizer runtimes
+  libclang-rt-14-dev
   # tests and demo: namespaces, a look at the ruleset and the conntrack table, an HTTP client
   iproute2 nftables conntrack util-linux curl
   # the manual's tests: groff and mandoc render it, man finds it, col (bsdextrautils) strips it
@@ -29,10 +36,10 @@ packages=(
   # the firewalls portpub is tested beside, each run in a test's own namespaces:
   # iptables (nft and legacy), ufw, firewalld (with a private dbus-daemon), Docker
   iptables ufw firewalld dbus-daemon docker.io
-  # the Debian package (scripts/package.sh): debhelper builds it, lintian checks it
-  debhelper lintian
 )
-if [[ "${1:-}" == "--bench" ]]; then
+if [[ "${1:-}" == "--package" ]]; then
+  packages=("${build[@]}")
+elif [[ "${1:-}" == "--bench" ]]; then
   # CNI portmap 1.1 and netavark 1.4 (they drive iptables); iperf3 for the proxy;
   # gnuplot (without X) draws the charts of docs/BENCHMARKS.md
   packages+=(iperf3 netavark gnuplot-nox)
@@ -46,7 +53,7 @@ for p in "${packages[@]}"; do
 done
 # The demo's HTTP server is `busybox httpd`. Either build of busybox has it,
 # and the two conflict: never replace one that is there.
-if ! installed busybox && ! installed busybox-static; then
+if [[ ${1:-} != --package ]] && ! installed busybox && ! installed busybox-static; then
   missing+=(busybox-static)
 fi
 if ((${#missing[@]} == 0)); then

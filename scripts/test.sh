@@ -30,6 +30,11 @@ phase() { printf 'test: %s (%d:%02d so far)\n' "$1" $((SECONDS / 60)) $((SECONDS
 scripts/setup.sh
 phase "build"
 scripts/build.sh
+# The package of the commit before this one, which the upgrade test installs
+# first: built now, not in the middle of the suite's timed tests. Without
+# that commit (a shallow clone), the upgrade test says it is skipped.
+scripts/package.sh --no-build --from previous ||
+  echo "test: no package of the commit before (above); the upgrade test will say why"
 if ((repeat)); then
   # A busy loop a core, niced as nothing else is: a second job that wants all
   # the CPU, as a parallel build would. It ends with this script.

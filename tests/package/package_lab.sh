@@ -6,12 +6,26 @@
 # machine's own dpkg never sees them. dpkg -i and -P run for real there.
 #   pkg_lab_init BUILD_PORTPUB [ARGS]   as lab_init, then the lab made ready for dpkg
 
-export LAB_OVERLAYS="/etc /usr /var"
+# (/bin, /sbin and /lib are links into /usr on Debian 12; where one is a
+# directory of its own, it is an overlay too, so that dpkg writes nothing of
+# the machine's.)
+LAB_OVERLAYS="/etc /usr /var"
+for dir in /bin /sbin /lib /lib64; do
+  [[ -d $dir && ! -L $dir ]] && LAB_OVERLAYS+=" $dir"
+done
+export LAB_OVERLAYS
 # shellcheck source=examples/lab.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../examples/lab.sh"
 
 pkg_lab_init() {
   lab_init "$@"
+  # A portpub the machine has installed from a package (as the README's
+  # Install section does) is purged in the lab, so that what is installed
+  # here is this package, not a no-op over the same version.
+  if [[ $(dpkg-query -W -f='${db:Status-Status}' portpub 2>/dev/null) == installed ]]; then
+    echo "lab: purging the machine's portpub package, in the lab only"
+    dpkg -P portpub >>"$LAB/dpkg.log" 2>&1 || lab_fail "dpkg -P of the machine's portpub, in the lab, failed"
+  fi
   # The lab links the build's portpub at /usr/local/sbin, ahead of /usr/sbin
   # in PATH: here the package's portpub is the one under test, and the
   # maintainer scripts must find it and no other.
@@ -46,13 +60,18 @@ pkg_web() {
     lab_fail "httpd of $name does not listen on port 80"
 }
 
+# Fails unless /usr/sbin/portpub is DEB's program, byte for byte.
+pkg_expect_program_of() {
+  cmp -s /usr/sbin/portpub <(dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/sbin/portpub) ||
+    lab_fail "/usr/sbin/portpub is not the program of ${1##*/}"
+}
+
 # Fails unless dpkg knows no package portpub (removed and purged), no file of
 # DEB is on disk, /etc/portpub is gone, and dpkg keeps nothing of it.
 pkg_expect_gone() {
-  local deb=$1 f left=()
-  if dpkg-query -W -f='${Status}' portpub 2>/dev/null | grep -q 'installed\|config-files'; then
-    lab_fail "dpkg still knows portpub: $(dpkg-query -W -f='${Status}' portpub)"
-  fi
+  local deb=$1 f left=() status
+  status=$(dpkg-query -W -f='${db:Status-Status}' portpub 2>/dev/null || true)
+  [[ -z $status || $status == not-installed ]] || lab_fail "dpkg still knows portpub: $status"
   while read -r f; do
     [[ -e $f || -L $f ]] && left+=("$f")
   done < <(pkg_files "$deb")

@@ -1,40 +1,43 @@
 #!/usr/bin/env bash
 # An upgrade from the package of the previous commit (scripts/package.sh
-# --from REV, REV defaulting to HEAD~1) keeps every publication working: with
-# the old package installed, a publication by hand (the proxy, the kernel's
-# loopback rewrite and its pinned programs), a Podman container through the
-# hook, and a forward of the host (added to the conffile); then dpkg -i of
-# this tree's package over it. After the upgrade, all three still serve from
-# another "host" and from 127.0.0.1, the conffile keeps the forward, the new
-# binary's `check` finds nothing missing, and its `down`, `forward rm` and
-# Podman's poststop hook (the new binary too) take them down with nothing
-# left behind.
-#   upgrade_test.sh BUILD_PORTPUB REPO_DIR [REV]      (root)
-# Exits 77 (ctest: skipped, with the reason) when the repository has no REV,
-# as in a shallow clone.
+# --from previous: HEAD~1, or HEAD if the tree has changes) keeps every
+# publication working. With the old package installed: a publication by hand
+# (the proxy, the kernel's loopback rewrite and its pinned programs), a
+# Podman container through the hook, and a forward of the host (added to the
+# conffile); then dpkg -i of this tree's package over it. After the upgrade,
+# all three still serve from another "host" and from 127.0.0.1, the conffile
+# keeps the forward, the new binary's `check` finds nothing missing, and its
+# `down`, `forward rm` and Podman's poststop hook (the new binary too) take
+# them down with nothing left behind.
+#   upgrade_test.sh BUILD_PORTPUB REPO_DIR [REV]      (root; REV: previous)
+# Exits 77 (ctest: skipped, with the reason) when the repository has no
+# commit before, as in a shallow clone.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$2 rev=${3:-HEAD~1}
-if ! git -C "$repo" rev-parse --verify --quiet "$rev^{commit}" >/dev/null; then
-  echo "SKIPPED: no commit $rev in $repo (a shallow clone? git fetch --unshallow)"
-  exit 77
-fi
+repo=$2 rev=${3:-previous}
 if [[ -z ${PORTPUB_EXAMPLE_OUTER:-} ]]; then
-  # Outside the lab (the build writes only under build/): the old package.
-  echo "== the package of $rev: scripts/package.sh --from $rev"
-  "$repo/scripts/package.sh" --no-build --from "$rev" | tail -n 3
+  # Outside the lab (it writes only under build/): the old package, which
+  # scripts/test.sh has made already (then this only packages it again).
+  echo "== the package of the commit before: scripts/package.sh --no-build --from $rev"
+  status=0
+  "$repo/scripts/package.sh" --no-build --from "$rev" || status=$?
+  if ((status == 3)); then
+    echo "SKIPPED: no commit before this one in $repo (a shallow clone? git fetch --unshallow)"
+    exit 77
+  fi
+  ((status == 0)) || { echo "FAILED: the package of $rev could not be made (above)" >&2; exit 1; }
 fi
 # shellcheck source=tests/package/package_lab.sh
 source "$here/package_lab.sh"
 pkg_lab_init "$@"
-short=$(git -C "$repo" rev-parse --short "$rev^{commit}")
-old=$(echo "$repo/build/package-$short"/portpub_*.deb)
+old=$(echo "$repo"/build/package-from/portpub_*.deb)
 new=$(echo "$repo"/build/package/portpub_*.deb)
 [[ -f $old && -f $new ]] || lab_fail "expected the two packages, got: $old $new"
 before=$(lab_snapshot)
 
 lab_step "The old package: dpkg -i ${old##*/}"
 pkg_dpkg -i "$old"
+pkg_expect_program_of "$old"
 old_version=$(dpkg-query -W -f='${Version}' portpub)
 
 lab_step "Published by the old binary: by hand, and a Podman container through the hook"
@@ -68,6 +71,7 @@ proxies_before=$(portpub ls --json | jq -c '[.[] | .proxy.pid] | sort')
 
 lab_step "The upgrade: dpkg -i ${new##*/} over $old_version"
 pkg_dpkg -i "$new"
+pkg_expect_program_of "$new"
 new_version=$(dpkg-query -W -f='${Version}' portpub)
 [[ $new_version != "$old_version" ]] || lab_fail "the version did not change ($new_version)"
 dpkg --compare-versions "$new_version" gt "$old_version" || lab_fail "$new_version is not above $old_version"

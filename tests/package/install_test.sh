@@ -44,17 +44,10 @@ lab_step "Podman with the packaged hook, and no --hooks-dir"
 : >"$LAB/empty.conf"
 lab_podman "$LAB/empty.conf"
 page="served by podman through the packaged hook"
-lab_rootfs "$LAB/hooked" "$page"
-lab_on_exit "${PODMAN[*]} rm -f -t 0 hooked"
-"${PODMAN[@]}" run -d --name hooked "${PODMAN_LIMITS[@]}" --runtime runc --network none \
-  --annotation io.portpub.ports=8081:80 --annotation io.portpub.subnet=198.51.100.0/24 \
-  --rootfs "$LAB/hooked/rootfs" /bin/httpd -f -p 80 -h /www </dev/null >>"$PODMAN_LOG" 2>&1 ||
-  lab_fail "podman run failed: $(cat "$PODMAN_LOG")"
+pkg_podman_run hooked "$page" --network none \
+  --annotation io.portpub.ports=8081:80 --annotation io.portpub.subnet=198.51.100.0/24
 lab_expect_page ext http://192.0.2.1:8081/ "$page"
-"${PODMAN[@]}" rm -f -t 0 hooked >>"$PODMAN_LOG" 2>&1 || lab_fail "podman rm failed: $(cat "$PODMAN_LOG")"
-# shellcheck disable=SC2016  # expanded by the inner bash, at each try
-lab_wait 100 bash -c '[[ $(portpub ls --json | jq length) == 1 ]]' ||
-  lab_fail "the poststop hook left the publication: $(portpub ls)"
+pkg_podman_rm hooked 1
 lab_expect_gone ext http://192.0.2.1:8081/
 
 lab_step "Podman's CNI backend finds the plugin in /usr/lib/cni (no plugin directory configured)"
@@ -66,16 +59,9 @@ cp "$repo/examples/podman-cni/portpub.conflist" /etc/cni/net.d/
 printf '[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "/etc/cni/net.d"\n' >"$LAB/cni.conf"
 lab_podman "$LAB/cni.conf"
 page="served by podman's CNI backend through the packaged plugin"
-lab_rootfs "$LAB/cni" "$page"
-lab_on_exit "${PODMAN[*]} rm -f -t 0 cni"
-"${PODMAN[@]}" run -d --name cni "${PODMAN_LIMITS[@]}" --runtime runc --network portpub -p 8082:80 \
-  --rootfs "$LAB/cni/rootfs" /bin/httpd -f -p 80 -h /www </dev/null >>"$PODMAN_LOG" 2>&1 ||
-  lab_fail "podman run --network portpub failed: $(cat "$PODMAN_LOG")"
+pkg_podman_run cni "$page" --network portpub -p 8082:80
 lab_expect_page ext http://192.0.2.1:8082/ "$page"
-"${PODMAN[@]}" rm -f -t 0 cni >>"$PODMAN_LOG" 2>&1 || lab_fail "podman rm failed: $(cat "$PODMAN_LOG")"
-# shellcheck disable=SC2016  # expanded by the inner bash, at each try
-lab_wait 100 bash -c '[[ $(portpub ls --json | jq length) == 1 ]]' ||
-  lab_fail "CNI DEL left the publication: $(portpub ls)"
+pkg_podman_rm cni 1
 lab_expect_gone ext http://192.0.2.1:8082/
 
 lab_step "dpkg -r: the publication of web stays live, and the removal names it"

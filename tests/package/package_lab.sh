@@ -66,6 +66,29 @@ pkg_expect_program_of() {
     lab_fail "/usr/sbin/portpub is not the program of ${1##*/}"
 }
 
+# pkg_podman_run NAME PAGE PODMAN_RUN_OPTIONS...: a container NAME serving
+# PAGE over HTTP on port 80 (busybox), under the lab's Podman (lab_podman
+# first); removed at exit if the test fails before.
+pkg_podman_run() {
+  local name=$1 page=$2
+  shift 2
+  lab_rootfs "$LAB/$name" "$page"
+  lab_on_exit "${PODMAN[*]} rm -f -t 0 $name"
+  "${PODMAN[@]}" run -d --name "$name" "${PODMAN_LIMITS[@]}" --runtime runc "$@" \
+    --rootfs "$LAB/$name/rootfs" /bin/httpd -f -p 80 -h /www </dev/null >>"$PODMAN_LOG" 2>&1 ||
+    lab_fail "podman run $name failed: $(cat "$PODMAN_LOG")"
+}
+
+# pkg_podman_rm NAME LEFT: podman rm -f NAME, then fails unless the hook or
+# the CNI plugin Podman runs takes its publication down, leaving LEFT.
+pkg_podman_rm() {
+  local name=$1 left=$2
+  "${PODMAN[@]}" rm -f -t 0 "$name" >>"$PODMAN_LOG" 2>&1 || lab_fail "podman rm $name failed: $(cat "$PODMAN_LOG")"
+  # (it runs just after rm returns)
+  lab_wait 100 bash -c "[[ \$(portpub ls --json | jq length) == $left ]]" ||
+    lab_fail "podman rm $name left its publication: $(portpub ls)"
+}
+
 # Fails unless dpkg knows no package portpub (removed and purged), no file of
 # DEB is on disk, /etc/portpub is gone, and dpkg keeps nothing of it.
 pkg_expect_gone() {

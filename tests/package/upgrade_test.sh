@@ -45,12 +45,8 @@ pkg_web web "published before the upgrade"
 portpub up -p 8080:80/tcp --netns /run/netns/web --subnet 198.51.100.0/24
 : >"$LAB/empty.conf"
 lab_podman "$LAB/empty.conf"
-lab_rootfs "$LAB/hooked" "a container started before the upgrade"
-lab_on_exit "${PODMAN[*]} rm -f -t 0 hooked"
-"${PODMAN[@]}" run -d --name hooked "${PODMAN_LIMITS[@]}" --runtime runc --network none \
-  --annotation io.portpub.ports=8081:80 --annotation io.portpub.subnet=198.51.100.0/24 \
-  --rootfs "$LAB/hooked/rootfs" /bin/httpd -f -p 80 -h /www </dev/null >>"$PODMAN_LOG" 2>&1 ||
-  lab_fail "podman run failed: $(cat "$PODMAN_LOG")"
+pkg_podman_run hooked "a container started before the upgrade" --network none \
+  --annotation io.portpub.ports=8081:80 --annotation io.portpub.subnet=198.51.100.0/24
 lab_step "And a forward of the host's port 8090 to a program on its port 80 (into the conffile)"
 mkdir -p "$LAB/www-host"
 echo "forwarded before the upgrade" >"$LAB/www-host/index.html"
@@ -91,10 +87,7 @@ forwards=$(portpub forward ls)
 [[ $forwards == *8090* && $forwards != *"not active"* ]] || lab_fail "forward ls after the upgrade: $forwards"
 
 lab_step "The new binary takes them down: podman rm (its poststop hook), portpub down"
-"${PODMAN[@]}" rm -f -t 0 hooked >>"$PODMAN_LOG" 2>&1 || lab_fail "podman rm failed: $(cat "$PODMAN_LOG")"
-# shellcheck disable=SC2016  # expanded by the inner bash, at each try
-lab_wait 100 bash -c '[[ $(portpub ls --json | jq length) == 1 ]]' ||
-  lab_fail "the poststop hook left the publication: $(portpub ls)"
+pkg_podman_rm hooked 1
 portpub down --netns /run/netns/web
 portpub forward rm 8090:80/tcp
 lab_expect_gone ext http://192.0.2.1:8080/

@@ -9,9 +9,10 @@
 # unless it already runs there, and refuses the machine's own namespaces.
 # In the private mount namespace /run is a tmpfs (own /run/netns,
 # /run/portpub), and /etc, /usr/local and /var/lib (or the directories
-# LAB_OVERLAYS names) are overlays whose writes stay in it: the example files are put where a user would put them
-# (/usr/local/sbin/portpub is the portpub under test, /etc/portpub,
-# /etc/cni/net.d), and the machine sees none of it.
+# LAB_OVERLAYS names) are overlays whose writes stay in it: the example
+# files are put where a user would put them (/usr/local/sbin/portpub is the
+# portpub under test, /etc/portpub, /etc/cni/net.d), and the machine sees
+# none of it.
 
 # shellcheck source=scripts/own-cgroup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/own-cgroup.sh"

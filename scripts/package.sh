@@ -15,8 +15,9 @@
 #       version VERSION~git.REV, lower than the tree's; packaged with REV's debian/,
 #       or this tree's if REV has none. REV "previous" is HEAD~1, or HEAD when the
 #       tree has changes not committed: the version before this one. (The upgrade
-#       test installs it, then this tree's package over it.) With --no-build, the
-#       tree's build/ is not built. Exit status 3: there is no such commit.
+#       test installs it, then this tree's package over it.) The tree's build/ is
+#       not built; with --no-build, nothing is installed. Exit status 3: there is
+#       no such commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD

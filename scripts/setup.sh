@@ -16,6 +16,8 @@ build=(
   # loopback rewritten in the kernel: libbpf loads the socket programs, which
   # clang compiles and bpftool embeds (bpftool gen skeleton)
   libbpf-dev bpftool clang
+  # the proxies' seccomp filter
+  libseccomp-dev
   # the Debian package (scripts/package.sh): dpkg-buildpackage wants
   # build-essential, debhelper builds it, lintian checks it
   build-essential debhelper lintian

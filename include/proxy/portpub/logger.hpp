@@ -1,5 +1,6 @@
 // The proxy's log: lines with a timestamp in a file under the state
-// directory, bounded in size (the file is moved to NAME.1 when it is full).
+// directory, bounded in size (when it is full, its text moves to NAME.1).
+// Both files are opened at the start and never again by name.
 #pragma once
 
 #include <cstddef>
@@ -22,10 +23,10 @@ class Logger {
     const std::filesystem::path& path() const { return path_; }
 
   private:
-    void open();
+    bool rotate();
     std::filesystem::path path_;
     std::size_t max_, size_ = 0;
-    UniqueFd fd_;
+    UniqueFd fd_, old_;
 };
 
 }  // namespace portpub

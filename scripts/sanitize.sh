@@ -21,10 +21,6 @@ cmake --build build-asan -j"$(nproc)"
 
 reports=$PWD/build-asan/sanitizer
 rm -rf "$reports" && mkdir -p "$reports"
-# The proxies give up root for an unprivileged user once they run, and
-# write their reports as that user: the directory is open to every user (it
-# holds reports only, and sticky, so none removes another's).
-chmod 1777 "$reports"
 # exitcode: one status for every sanitizer, as a program's own failures do
 # not use it; the reports say which it was.
 export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:exitcode=86:detect_leaks=1:\

@@ -89,11 +89,8 @@ class Proxy {
         });
         add(sig->fd.get(), EPOLLIN, sig.get());
         keep_.push_back(std::move(sig));
-        // Everything it will use is open: from here on it relays, as a user
-        // of no privilege, with the system calls that takes and no other.
-        const std::string user = enter_sandbox();
         log_.write("forward proxy started (pid " + std::to_string(::getpid()) + ", " +
-                   std::to_string(keep_.size() - 1) + " listeners, as " + user + ")");
+                   std::to_string(keep_.size() - 1) + " listeners)");
         (void)!::write(ready_fd, "ready\n", 6);
         ::close(ready_fd);
         if (run_epoll(epoll_.get(), running_, log_, [this] { relays_.end_batch(); }) != 0) return 1;

@@ -14,10 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <charconv>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -27,7 +25,6 @@
 
 #include "portpub/error.hpp"
 #include "portpub/naming.hpp"
-#include "portpub/sandbox.hpp"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -57,25 +54,19 @@ std::optional<std::uint64_t> start_time_of(pid_t pid, std::string_view name = kP
 }
 
 // Whether every user id of the process (real, effective, saved, filesystem)
-// is this process's effective one, or, for root, the proxy user's: a proxy
-// runs as the portpub that started it, until it gives up root for the proxy
-// user (src/kernel/sandbox.cpp). Another user can name a program
-// portpub-proxy and give it any arguments; it cannot make it run as root, nor
-// as the proxy user, which only root can become.
-bool runs_as_us(const std::string& proc_dir, bool or_proxy_user) {
-    const uid_t us = ::geteuid();
-    const uid_t proxy = or_proxy_user && us == 0 ? proxy_user().uid : us;
+// is this process's effective one: a proxy runs as the portpub that started
+// it. Another user can name a program portpub-proxy and give it any
+// arguments; it cannot make it run as root.
+bool runs_as_us(const std::string& proc_dir) {
     std::ifstream in(proc_dir + "/status");
     for (std::string line; std::getline(in, line);) {
         if (line.rfind("Uid:", 0) != 0) continue;
         std::istringstream ids(line.substr(4));
-        std::vector<unsigned long> all;
-        for (unsigned long id = 0; ids >> id;)
-            all.push_back(id);
-        const auto all_are = [&](uid_t uid) {
-            return std::all_of(all.begin(), all.end(), [&](unsigned long id) { return id == uid; });
-        };
-        return all.size() == 4 && (all_are(us) || all_are(proxy));
+        unsigned long id = 0;
+        int n = 0;
+        for (; ids >> id; ++n)
+            if (id != ::geteuid()) return false;
+        return n == 4;
     }
     return false;
 }
@@ -109,14 +100,6 @@ bool wait_readable(int fd, int timeout_ms) {
         if (rc < 0 && errno == EINTR) continue;
         return rc > 0;
     }
-}
-
-std::string enter_sandbox() {
-    const auto user = proxy_user();
-    ::tzset();  // the C library reads /etc/localtime once, for the log's stamps: now
-    drop_privileges(user);
-    confine_syscalls(proxy_syscalls());
-    return user.name;
 }
 
 void become_proxy() {
@@ -320,7 +303,7 @@ std::vector<FoundProxy> find_proxies(const std::filesystem::path& state_dir) {
         if (::stat((dir + "/ns/net").c_str(), &ns) != 0 || ns.st_ino != own.st_ino ||
             ns.st_dev != own.st_dev)
             continue;
-        if (!runs_as_us(dir, true) || !runs_this_binary(dir)) continue;
+        if (!runs_as_us(dir) || !runs_this_binary(dir)) continue;
         std::ifstream in(dir + "/cmdline", std::ios::binary);
         std::vector<std::string> args;
         for (std::string arg; std::getline(in, arg, '\0');)
@@ -347,7 +330,7 @@ std::optional<ProcessId> our_process(int pid, std::string_view name) {
     if (pid <= 0) return std::nullopt;
     auto started = start_time_of(pid, name);
     const std::string dir = "/proc/" + std::to_string(pid);
-    if (!started || !runs_as_us(dir, false) || !runs_this_binary(dir)) return std::nullopt;
+    if (!started || !runs_as_us(dir) || !runs_this_binary(dir)) return std::nullopt;
     // Checked after the start time: the pid still names the process read.
     if (start_time_of(pid, name) != started) return std::nullopt;
     return ProcessId{pid, *started};

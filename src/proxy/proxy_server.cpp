@@ -198,7 +198,6 @@ class Proxy {
 
     void watch_container(int pidfd) {
         if (pidfd < 0) return;
-        watching_pid_ = true;
         auto w = std::make_unique<Callback>(
             UniqueFd(pidfd), [this](int) { stop("the container's process exited"); });
         add(w->fd.get(), EPOLLIN, w.get());
@@ -224,11 +223,8 @@ class Proxy {
         add(tick->fd.get(), EPOLLIN, tick.get());
         keep_.push_back(std::move(tick));
 
-        // Everything it will use is open: from here on it relays, as a user
-        // of no privilege, with the system calls that takes and no other.
-        const std::string user = enter_sandbox();
         log_.write("proxy for " + pub_.id + " started (pid " + std::to_string(::getpid()) + ", " +
-                   std::to_string(holders_.size()) + " ports held, as " + user + ")");
+                   std::to_string(holders_.size()) + " ports held)");
         const char ready[] = "ready\n";
         (void)!::write(ready_fd, ready, sizeof ready - 1);
         ::close(ready_fd);
@@ -275,12 +271,9 @@ class Proxy {
             ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, l->fd.get(), &ev);
         }
         paused_.clear();
-        // The namespace file gone, or naming another namespace: the container
-        // is gone. (A /proc/PID/ns/net of a container's process is another
-        // user's, which this proxy may not look at: its pidfd tells.)
+        // The namespace file gone, or naming another namespace: the container is gone.
         struct stat st {};
-        if (!watching_pid_ &&
-            (::stat(pub_.netns.c_str(), &st) != 0 || st.st_ino != pub_.netns_inode)) {
+        if (::stat(pub_.netns.c_str(), &st) != 0 || st.st_ino != pub_.netns_inode) {
             stop("the container's network namespace is gone");
             return;
         }
@@ -298,7 +291,6 @@ class Proxy {
     UniqueFd epoll_;
     RelaySet relays_;
     bool running_ = true;
-    bool watching_pid_ = false;
     std::string reason_;
     std::vector<std::unique_ptr<EpollWatch>> keep_;
     std::vector<UniqueFd> holders_;

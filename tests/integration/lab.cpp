@@ -778,24 +778,6 @@ int fd_count(int pid) {
     return n;
 }
 
-std::map<std::string, std::string> status_fields(const std::string& text) {
-    std::map<std::string, std::string> fields;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        const auto colon = line.find(':');
-        if (colon == std::string::npos) continue;
-        auto value = line.substr(colon + 1);
-        value.erase(0, std::min(value.size(), value.find_first_not_of(" \t")));
-        fields[line.substr(0, colon)] = value;
-    }
-    return fields;
-}
-
-std::map<std::string, std::string> proc_status(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    return status_fields(std::string(std::istreambuf_iterator<char>(in), {}));
-}
-
 namespace {
 
 // The pids of the processes named `comm` of this test process: in its mount

@@ -185,11 +185,6 @@ std::string cgroup_root();
 bool alive(int pid);
 // How many file descriptors the process has open.
 int fd_count(int pid);
-// The "Name: value" lines of a /proc/PID/status text, by name (the value
-// without the blanks after the colon).
-std::map<std::string, std::string> status_fields(const std::string& text);
-// status_fields of /proc/PID/status.
-std::map<std::string, std::string> proc_status(int pid);
 // The pids of the portpub proxies of this test process (in its mount
 // namespace: those of its labs).
 std::vector<int> proxies();

@@ -25,7 +25,6 @@
 #include <sstream>
 #include <string>
 
-#include "lab.hpp"
 #include "portpub/error.hpp"
 
 using namespace portpub;
@@ -77,6 +76,19 @@ Outcome sandboxed(const std::function<void(int out, int status_fd)>& body) {
     return o;
 }
 
+std::map<std::string, std::string> status_fields(const std::string& text) {
+    std::map<std::string, std::string> fields;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        auto value = line.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(" \t"));
+        fields[line.substr(0, colon)] = value;
+    }
+    return fields;
+}
+
 }  // namespace
 
 TEST_CASE("a sandboxed proxy is no longer root, has no capability, and runs under seccomp",
@@ -90,7 +102,7 @@ TEST_CASE("a sandboxed proxy is no longer root, has no capability, and runs unde
     INFO(o.output);
     REQUIRE(WIFEXITED(o.status));
     REQUIRE(WEXITSTATUS(o.status) == 0);
-    const auto f = lab::status_fields(o.output);
+    const auto f = status_fields(o.output);
     const std::string uid = std::to_string(user.uid), gid = std::to_string(user.gid);
     CHECK(f.at("Uid") == uid + "\t" + uid + "\t" + uid + "\t" + uid);
     CHECK(f.at("Gid") == gid + "\t" + gid + "\t" + gid + "\t" + gid);

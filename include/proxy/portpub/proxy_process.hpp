@@ -41,12 +41,6 @@ std::vector<int> inherited_fds(int ready_fd);
 // return, not a signal) and leaves the directory it was started in.
 void become_proxy();
 
-// The child's side once everything it will use is open (sockets, log,
-// pidfd): it becomes the proxy user, with no capability and no_new_privs,
-// under the proxies' seccomp filter (portpub/sandbox.hpp). Returns the
-// user's name, for the log.
-std::string enter_sandbox();
-
 // The child's side of a failed start: "error: WHY\n" on `ready_fd`, for
 // start_detached to throw. Returns 1, the exit status.
 int report_start_failure(int ready_fd, const std::exception& e);

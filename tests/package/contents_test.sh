@@ -8,6 +8,9 @@
 #   contents_test.sh REPO_DIR
 set -euo pipefail
 repo=$1
+# (pkg_files; sourcing defines functions only: no lab is made here)
+# shellcheck source=tests/package/package_lab.sh
+source "$(dirname "$0")/package_lab.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 version=$(dpkg-parsechangelog -l "$repo/debian/changelog" -S Version)
 deb=$(echo "$repo"/build/package/portpub_"${version}"_*.deb)
@@ -18,7 +21,7 @@ trap 'rm -rf "$work"' EXIT
 
 # (Outputs are captured before grep: under pipefail, grep -q quitting early
 # would fail the writer with SIGPIPE.)
-files=$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's,^\.,,' | grep -v '/$' | sort)
+files=$(pkg_files "$deb")
 expected=$(sort <<'LIST'
 /etc/portpub/forwards.json
 /lib/systemd/system/portpub-forwards.service

@@ -48,15 +48,19 @@ pkg_files() {
   dpkg-deb --fsys-tarfile "$1" | tar -t | sed 's,^\.,,' | grep -v '/$' | sort
 }
 
-# A namespace NAME serving PAGE over HTTP on port 80 (busybox httpd).
+# NAME ("host" for the lab's own namespace, else a new namespace NAME)
+# serving PAGE over HTTP on port 80 (busybox httpd).
 pkg_web() {
-  local name=$1 page=$2
-  ip netns add "$name"
-  ip -n "$name" link set lo up
+  local name=$1 page=$2 in=()
+  if [[ $name != host ]]; then
+    ip netns add "$name"
+    ip -n "$name" link set lo up
+    in=(ip netns exec "$name")
+  fi
   mkdir -p "$LAB/www-$name"
   echo "$page" >"$LAB/www-$name/index.html"
   lab_spawn "$name" busybox httpd -f -p 80 -h "$LAB/www-$name"
-  lab_wait 50 bash -c "ip netns exec $name ss -Hltn 'sport = :80' | grep -q ." ||
+  lab_wait 50 "${in[@]}" bash -c "ss -Hltn 'sport = :80' | grep -q ." ||
     lab_fail "httpd of $name does not listen on port 80"
 }
 

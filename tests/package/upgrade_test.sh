@@ -48,10 +48,7 @@ lab_podman "$LAB/empty.conf"
 pkg_podman_run hooked "a container started before the upgrade" --network none \
   --annotation io.portpub.ports=8081:80 --annotation io.portpub.subnet=198.51.100.0/24
 lab_step "And a forward of the host's port 8090 to a program on its port 80 (into the conffile)"
-mkdir -p "$LAB/www-host"
-echo "forwarded before the upgrade" >"$LAB/www-host/index.html"
-lab_spawn host busybox httpd -f -p 80 -h "$LAB/www-host"
-lab_wait 50 bash -c "ss -Hltn 'sport = :80' | grep -q ." || lab_fail "httpd does not listen on port 80"
+pkg_web host "forwarded before the upgrade"
 portpub forward -p 8090:80/tcp
 expect_all() {
   lab_expect_page ext http://192.0.2.1:8080/ "published before the upgrade"

@@ -21,8 +21,8 @@ struct ProxyUser {
     std::string name = "nobody";
 };
 
-// kProxyUser from the user database, else 65534:65534 (nobody). Read by `up`,
-// as root, before it starts a proxy.
+// kProxyUser from the user database, else 65534:65534 (nobody). Read while
+// still root, before drop_privileges.
 ProxyUser proxy_user();
 
 // Drops every capability from the bounding and ambient sets, then becomes
